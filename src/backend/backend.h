@@ -1,0 +1,94 @@
+/*
+ * The private backend dispatch table. Every compute kernel the library runs goes
+ * through a `ssl3d_backend`; the CPU backend (src/backend/cpu) implements all of it,
+ * the CUDA backend (roadmap) fills the same slots. Kernels never allocate tensors and
+ * never record on the tape: the ops in src/ops do that and call kernels here.
+ *
+ * Families of kernels live in sub-tables, each declared in its own header so that
+ * one family can grow without touching the others:
+ *   conv_kernels.h   convolution, transposed convolution, pooling
+ *   layer_kernels.h  norms, activations, dropout, linear/GEMM, elementwise, concat, L2 norm
+ *   loss_kernels.h   losses
+ *   optim_kernels.h  optimiser updates
+ * All pointers are to backend memory (host memory for the CPU backend). Kernels that
+ * produce gradients ACCUMULATE into them (+=), llm.c style.
+ */
+#ifndef SSL3D_BACKEND_H
+#define SSL3D_BACKEND_H
+#include <stddef.h>
+#include <stdint.h>
+#include "ssl3d.h"
+
+/* Bump when a slot is added, removed or changes meaning. */
+#define SSL3D_BACKEND_ABI_VERSION 1
+
+/* Operation families a backend may or may not support (supports_op). */
+typedef enum ssl3d_op {
+    SSL3D_OP_CONV = 0,
+    SSL3D_OP_CONV_TRANSPOSE,
+    SSL3D_OP_MAXPOOL,
+    SSL3D_OP_GLOBAL_AVGPOOL,
+    SSL3D_OP_BATCHNORM,
+    SSL3D_OP_GROUPNORM,
+    SSL3D_OP_ACTIVATION,
+    SSL3D_OP_DROPOUT,
+    SSL3D_OP_LINEAR,
+    SSL3D_OP_ELEMENTWISE,
+    SSL3D_OP_CONCAT,
+    SSL3D_OP_L2NORM,
+    SSL3D_OP_REDUCE,
+    SSL3D_OP_LOSS,
+    SSL3D_OP_OPTIM,
+    SSL3D_OP_COUNT
+} ssl3d_op;
+
+/* Per-call kernel context: what a kernel may use besides its operands. */
+typedef struct ssl3d_kctx {
+    int32_t threads;       /* OpenMP / BLAS threads for this call */
+    void *backend_state;   /* backend-private (CUDA stream, handles); NULL on CPU */
+} ssl3d_kctx;
+
+struct ssl3d_conv_kernels;
+struct ssl3d_layer_kernels;
+struct ssl3d_loss_kernels;
+struct ssl3d_optim_kernels;
+
+typedef struct ssl3d_backend {
+    uint32_t abi_version;      /* SSL3D_BACKEND_ABI_VERSION the table was built for */
+    const char *name;          /* "cpu", "cuda" */
+    int32_t kind;              /* ssl3d_backend_kind */
+    int32_t host_memory;       /* 1 if tensor memory is directly readable by the host */
+
+    /* Whether op family `op` is implemented; ops check before dispatching and report
+     * SSL3D_ERR_UNSUPPORTED instead of falling back to another backend. */
+    int (*supports_op)(int32_t op);
+
+    /* Backend state: create / destroy per context (CUDA: device, stream, handles). */
+    ssl3d_status (*init)(void **state, char *msg, size_t cap);
+    void (*shutdown)(void *state);
+
+    /* Memory. alloc returns zeroed memory or NULL. */
+    void *(*alloc)(void *state, size_t bytes);
+    void (*free)(void *state, void *p);
+    void (*memset0)(void *state, void *p, size_t bytes);
+    void (*to_host)(void *state, void *dst, const void *src, size_t bytes);
+    void (*from_host)(void *state, void *dst, const void *src, size_t bytes);
+    void (*copy)(void *state, void *dst, const void *src, size_t bytes);
+
+    /* Basic float kernels used by the core (reductions, fills, gradient seeding). */
+    void (*fill)(const ssl3d_kctx *k, float *x, int64_t n, float value);
+    void (*axpy)(const ssl3d_kctx *k, float a, const float *x, float *y, int64_t n); /* y += a*x */
+    void (*scale_add)(const ssl3d_kctx *k, float a, const float *x, float b, const float *y,
+                      float *out, int64_t n);                        /* out = a*x + b*y */
+    double (*dot)(const ssl3d_kctx *k, const float *x, const float *w, int64_t n); /* w NULL: sum */
+
+    const struct ssl3d_conv_kernels *conv;
+    const struct ssl3d_layer_kernels *layer;
+    const struct ssl3d_loss_kernels *loss;
+    const struct ssl3d_optim_kernels *optim;
+} ssl3d_backend;
+
+/* The table for `kind`, or NULL when that backend is not built into this library. */
+const ssl3d_backend *ssl3d_backend_get(int32_t kind);
+
+#endif

@@ -1,0 +1,36 @@
+#include <stdio.h>
+#include <string.h>
+#include "ssl3d.h"
+#include "cli.h"
+
+typedef struct { const char *name; int (*fn)(int, char **); const char *summary; } command;
+
+static const command commands[] = {
+    { "info", cmd_info, "describe a NIfTI or PNG file (--json)" },
+    { "pretrain", cmd_pretrain, "pretrain an encoder with a self-supervised proxy task" },
+    { "finetune", cmd_finetune, "fine-tune for segmentation or classification" },
+    { "evaluate", cmd_evaluate, "evaluate a fine-tuned model on a manifest" },
+    { "protocol", cmd_protocol, "run the data-efficiency protocol" },
+    { "bench", cmd_bench, "run the benchmark workloads (--json FILE)" },
+    { "demo", cmd_demo, "the built-in demo (what `make demo` runs)" },
+};
+#define N_COMMANDS (sizeof commands / sizeof commands[0])
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: ssl3d COMMAND [OPTIONS]   (libssl3d %s)\n\ncommands:\n", ssl3d_version());
+    for (size_t i = 0; i < N_COMMANDS; i++) fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(f, "\n`ssl3d COMMAND --help` describes a command's options.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (!strcmp(argv[1], "--version")) { printf("ssl3d %s\n", ssl3d_version()); return 0; }
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "ssl3d: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

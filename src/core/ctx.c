@@ -1,0 +1,89 @@
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include "internal.h"
+
+static const char *backend_label(int32_t kind) {
+    return kind == SSL3D_BACKEND_CPU ? "cpu" : kind == SSL3D_BACKEND_CUDA ? "cuda" : "unknown";
+}
+
+ssl3d_status ssl3d_backend_probe(int32_t backend, char *msg, size_t cap) {
+    char buf[256] = "";
+    const ssl3d_backend *be = ssl3d_backend_get(backend);
+    ssl3d_status st = SSL3D_OK;
+    if (!be) {
+        snprintf(buf, sizeof buf, "backend %d (%s) is not built into this libssl3d %s", (int)backend,
+                 backend_label(backend), SSL3D_VERSION_STRING);
+        st = SSL3D_ERR_BACKEND_UNAVAILABLE;
+    } else if (be->abi_version != SSL3D_BACKEND_ABI_VERSION) {
+        snprintf(buf, sizeof buf, "backend %s has dispatch ABI %u, library expects %u", be->name,
+                 be->abi_version, SSL3D_BACKEND_ABI_VERSION);
+        st = SSL3D_ERR_BACKEND_UNAVAILABLE;
+    } else if (be->init) {
+        void *state = NULL;
+        st = be->init(&state, buf, sizeof buf);
+        if (st == SSL3D_OK && be->shutdown) be->shutdown(state);
+    }
+    if (msg && cap) {
+        strncpy(msg, buf, cap - 1);
+        msg[cap - 1] = '\0';
+    }
+    return st;
+}
+
+ssl3d_status ssl3d_ctx_create(int32_t backend, ssl3d_ctx **out) {
+    if (!out) return SSL3D_ERR_INVALID_ARG;
+    const ssl3d_backend *be = ssl3d_backend_get(backend);
+    if (!be || be->abi_version != SSL3D_BACKEND_ABI_VERSION) return SSL3D_ERR_BACKEND_UNAVAILABLE;
+    ssl3d_ctx *ctx = calloc(1, sizeof *ctx);
+    if (!ctx) return SSL3D_ERR_NOMEM;
+    ctx->be = be;
+    if (be->init) {
+        char msg[256];
+        ssl3d_status st = be->init(&ctx->be_state, msg, sizeof msg);
+        if (st != SSL3D_OK) { free(ctx); return st; }
+    }
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    ctx->threads = cores > 0 ? (int32_t)cores : 1;
+    ctx->grad_enabled = 1;
+    *out = ctx;
+    return SSL3D_OK;
+}
+
+void ssl3d_ctx_release(ssl3d_ctx *ctx) {
+    if (!ctx) return;
+    ssl3d_tape_reset(ctx);
+    free(ctx->tape);
+    if (ctx->be->shutdown) ctx->be->shutdown(ctx->be_state);
+    free(ctx);
+}
+
+const char *ssl3d_ctx_backend_name(const ssl3d_ctx *ctx) { return ctx ? ctx->be->name : ""; }
+
+ssl3d_status ssl3d_ctx_set_threads(ssl3d_ctx *ctx, int32_t threads) {
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, threads >= 1 && threads <= 1024, "ssl3d_ctx_set_threads: threads must be 1..1024, got %d",
+                    (int)threads);
+    ctx->threads = threads;
+    return SSL3D_OK;
+}
+
+int32_t ssl3d_ctx_threads(const ssl3d_ctx *ctx) { return ctx ? ctx->threads : 0; }
+
+ssl3d_status ssl3d_ctx_set_seed(ssl3d_ctx *ctx, uint64_t seed) {
+    SSL3D_CHECK_CTX(ctx);
+    ctx->seed = seed;
+    ctx->next_stream = 0;
+    return SSL3D_OK;
+}
+
+uint64_t ssl3d_ctx_seed(const ssl3d_ctx *ctx) { return ctx ? ctx->seed : 0; }
+
+uint64_t ssl3d_ctx_stream(ssl3d_ctx *ctx) { return ++ctx->next_stream; }
+
+int32_t ssl3d_set_grad_enabled(ssl3d_ctx *ctx, int32_t enabled) {
+    if (!ctx) return 0;
+    int32_t prev = ctx->grad_enabled;
+    ctx->grad_enabled = enabled ? 1 : 0;
+    return prev;
+}

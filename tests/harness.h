@@ -1,0 +1,49 @@
+/* Minimal test harness: TEST(name) registers a test at load time; each test runs in a
+ * forked child so a crash is a failure, not the end of the run. The runner's last
+ * line is "N passed, N failed". */
+#ifndef SSL3D_TEST_HARNESS_H
+#define SSL3D_TEST_HARNESS_H
+#include <math.h>
+#include <stdio.h>
+#include "ssl3d.h"
+
+typedef void (*th_fn)(void);
+void th_register(const char *name, const char *file, th_fn fn);
+void th_fail(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void th_skip(const char *reason);   /* does not return */
+int th_failures(void);
+
+#define TEST(name)                                                                   \
+    static void name(void);                                                          \
+    __attribute__((constructor)) static void th_reg_##name(void) {                   \
+        th_register(#name, __FILE__, name);                                          \
+    }                                                                                \
+    static void name(void)
+
+#define CHECK(cond) do { if (!(cond)) th_fail(__FILE__, __LINE__, "CHECK(%s)", #cond); } while (0)
+#define CHECK_MSG(cond, ...) do { if (!(cond)) th_fail(__FILE__, __LINE__, __VA_ARGS__); } while (0)
+#define REQUIRE(cond) do { if (!(cond)) { th_fail(__FILE__, __LINE__, "REQUIRE(%s)", #cond); return; } } while (0)
+/* Expect a status; on mismatch print the context's last error. */
+#define CHECK_ST(ctx, expr, want) do { ssl3d_status st_ = (expr); if (st_ != (want))                 \
+        th_fail(__FILE__, __LINE__, "%s returned %s (want %s): %s", #expr, ssl3d_status_string(st_), \
+                ssl3d_status_string(want), ssl3d_ctx_last_error(ctx)); } while (0)
+#define CHECK_OK(ctx, expr) CHECK_ST(ctx, expr, SSL3D_OK)
+#define REQUIRE_OK(ctx, expr) do { ssl3d_status st_ = (expr); if (st_ != SSL3D_OK) {                  \
+        th_fail(__FILE__, __LINE__, "%s returned %s: %s", #expr, ssl3d_status_string(st_),          \
+                ssl3d_ctx_last_error(ctx)); return; } } while (0)
+#define CHECK_NEAR(a, b, tol) do { double a_ = (a), b_ = (b);                                         \
+        if (!(fabs(a_ - b_) <= (tol))) th_fail(__FILE__, __LINE__, "%s = %.9g, %s = %.9g, tol %.3g",  \
+                                               #a, a_, #b, b_, (double)(tol)); } while (0)
+#define SKIP(reason) th_skip(reason)
+
+/* Convenience: a CPU context with 1..2 threads and a seed; NULL on failure. */
+ssl3d_ctx *th_ctx(int threads, uint64_t seed);
+/* Tensor from a literal float array. */
+ssl3d_tensor *th_tensor(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, const float *data);
+/* Random N(0,1) float tensor. */
+ssl3d_tensor *th_randn(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, int requires_grad);
+/* Path to ../shared/data (SSL3D_DATA env overrides) or NULL when absent. */
+const char *th_data_dir(void);
+/* A fresh temporary directory for this test (removed by the runner). */
+const char *th_tmpdir(void);
+#endif
