@@ -25,5 +25,8 @@
 #include "ssl3d/optim.h"
 #include "ssl3d/checkpoint.h"
 #include "ssl3d/nn.h"
+#include "ssl3d/io.h"
+#include "ssl3d/data.h"
+#include "ssl3d/tasks.h"
 
 #endif /* SSL3D_H */

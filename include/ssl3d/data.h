@@ -1,0 +1,12 @@
+/* ssl3d/data.h — PLACEHOLDER, replaced by its owner. Included by <ssl3d.h>. */
+#ifndef SSL3D_DATA_H
+#define SSL3D_DATA_H
+#include "core.h"
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#ifdef __cplusplus
+}
+#endif
+#endif
