@@ -47,18 +47,19 @@ void cpu_batchnorm_stats(const ssl3d_kctx *k, const float *x, int64_t N, int64_t
     }
 }
 
-/* y (N,C,S) = x * a[c] + b[c] with a = invstd*gamma, b = beta - mean*a: one FMA per element. */
+/* y (N,C,S) = (x - mean[c]) * a[c] + beta[c] with a = invstd*gamma. Subtracting the
+ * mean first (rather than folding it into the offset) keeps precision when |mean| >> std. */
 void cpu_batchnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
                            int64_t S, const float *mean, const float *invstd, const float *gamma,
                            const float *beta) {
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t nc = 0; nc < N * C; nc++) {
         const int64_t c = nc % C;
-        const float a = invstd[c] * gamma[c], b = beta[c] - mean[c] * a;
+        const float a = invstd[c] * gamma[c], b = beta[c], mu = mean[c];
         const float *xp = x + nc * S;
         float *yp = y + nc * S;
         #pragma omp simd
-        for (int64_t i = 0; i < S; i++) yp[i] = xp[i] * a + b;
+        for (int64_t i = 0; i < S; i++) yp[i] = (xp[i] - mu) * a + b;
     }
 }
 
@@ -115,11 +116,11 @@ void cpu_groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_
         mean[ng] = mu; invstd[ng] = is;
         const int64_t c0 = (ng % G) * cg;
         for (int64_t j = 0; j < cg; j++) {
-            const float a = is * gamma[c0 + j], b = beta[c0 + j] - mu * a;
+            const float a = is * gamma[c0 + j], b = beta[c0 + j];
             const float *xq = xp + j * S;
             float *yq = yp + j * S;
             #pragma omp simd
-            for (int64_t i = 0; i < S; i++) yq[i] = xq[i] * a + b;
+            for (int64_t i = 0; i < S; i++) yq[i] = (xq[i] - mu) * a + b;
         }
     }
 }
