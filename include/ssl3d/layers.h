@@ -140,7 +140,8 @@ SSL3D_API ssl3d_status ssl3d_concat(ssl3d_ctx *ctx, ssl3d_tensor *const *tensors
 SSL3D_API ssl3d_status ssl3d_narrow(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t axis, int64_t start,
                                     int64_t length, ssl3d_tensor **y);
 /* y = x with a new shape of the same numel (a copy). At most one entry of `shape` may
- * be -1 and is then inferred. */
+ * be -1 and is then inferred. x may be float32 (differentiable) or int32 (label maps;
+ * copied, not recorded). */
 SSL3D_API ssl3d_status ssl3d_reshape(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t ndim, const int64_t *shape,
                                      ssl3d_tensor **y);
 /* x (N, ...) -> y (N, product of the other dims). */
