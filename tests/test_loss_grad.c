@@ -5,6 +5,10 @@
 #include "harness.h"
 #include "gradcheck.h"
 
+/* Loss gradients are small (a mean over many positions): tight absolute tolerance so
+ * that a wrong scale is caught. */
+static const gc_opts tight = { 1e-2, 2e-5, 1e-2, 64 };
+
 typedef struct {
     int kind;                     /* which loss */
     ssl3d_tensor *a, *b, *c;      /* differentiable inputs */
@@ -65,7 +69,7 @@ TEST(loss_grad_class_maps_flat_2d_3d) {
             REQUIRE(c.a && c.lab);
             char label[64];
             snprintf(label, sizeof label, "kind %d ndim %d", kinds[kk], cases[i].ndim);
-            CHECK_MSG(gradcheck(ctx, lfwd, &c, &c.a, 1, NULL, label) == 0, "%s", label);
+            CHECK_MSG(gradcheck(ctx, lfwd, &c, &c.a, 1, &tight, label) == 0, "%s", label);
             ssl3d_tensor_release(c.a); ssl3d_tensor_release(c.lab);
         }
     ssl3d_ctx_release(ctx);
@@ -80,7 +84,7 @@ TEST(loss_grad_bce_with_logits) {
     c.a = th_randn(ctx, 2, s, 1);
     c.lab = th_tensor(ctx, 2, s, tv);
     REQUIRE(c.a && c.lab);
-    CHECK(gradcheck(ctx, lfwd, &c, &c.a, 1, NULL, "bce") == 0);
+    CHECK(gradcheck(ctx, lfwd, &c, &c.a, 1, &tight, "bce") == 0);
     ssl3d_tensor_release(c.a); ssl3d_tensor_release(c.lab);
     ssl3d_ctx_release(ctx);
 }
@@ -96,19 +100,19 @@ TEST(loss_grad_infonce_and_ntxent) {
     ssl3d_tensor_from_data(ctx, SSL3D_I32, 1, sp, pv, &c.lab);
     REQUIRE(c.a && c.b && c.lab);
     ssl3d_tensor *wrt[2] = { c.a, c.b };
-    CHECK(gradcheck(ctx, lfwd, &c, wrt, 2, NULL, "infonce") == 0);
+    CHECK(gradcheck(ctx, lfwd, &c, wrt, 2, &tight, "infonce") == 0);
     /* queries and keys the same tensor: both gradient paths add up */
     c.b = c.a;
     int32_t pv2[3] = { 1, 2, 1 };
     ssl3d_tensor_write(ctx, c.lab, pv2, sizeof pv2);
-    CHECK(gradcheck(ctx, lfwd, &c, &c.a, 1, NULL, "infonce q==k") == 0);
+    CHECK(gradcheck(ctx, lfwd, &c, &c.a, 1, &tight, "infonce q==k") == 0);
     ssl3d_tensor_release(c.a); ssl3d_tensor_release(wrt[1]); ssl3d_tensor_release(c.lab);
 
     int64_t sz[2] = { 6, 4 };
     lcase n = { .kind = L_NTXENT, .param = 0.5f };
     n.a = th_randn(ctx, 2, sz, 1);
     REQUIRE(n.a);
-    CHECK(gradcheck(ctx, lfwd, &n, &n.a, 1, NULL, "ntxent") == 0);
+    CHECK(gradcheck(ctx, lfwd, &n, &n.a, 1, &tight, "ntxent") == 0);
     ssl3d_tensor_release(n.a);
     ssl3d_ctx_release(ctx);
 }
@@ -123,14 +127,14 @@ TEST(loss_grad_triplet_both_variants) {
     c.c = th_randn(ctx, 2, s, 1);
     REQUIRE(c.a && c.b && c.c);
     ssl3d_tensor *wrt[3] = { c.a, c.b, c.c };
-    CHECK(gradcheck(ctx, lfwd, &c, wrt, 3, NULL, "triplet") == 0);
+    CHECK(gradcheck(ctx, lfwd, &c, wrt, 3, &tight, "triplet") == 0);
     ssl3d_tensor_release(c.a); ssl3d_tensor_release(c.b); ssl3d_tensor_release(c.c);
 
     int64_t sz[2] = { 6, 3 };
     lcase h = { .kind = L_HARD, .param = 1.0f };
     h.a = th_randn(ctx, 2, sz, 1);
     REQUIRE(h.a);
-    CHECK(gradcheck(ctx, lfwd, &h, &h.a, 1, NULL, "triplet batch-hard") == 0);
+    CHECK(gradcheck(ctx, lfwd, &h, &h.a, 1, &tight, "triplet batch-hard") == 0);
     ssl3d_tensor_release(h.a);
     ssl3d_ctx_release(ctx);
 }
@@ -145,7 +149,7 @@ TEST(loss_grad_through_handle) {
     c.a = th_randn(ctx, 5, s, 1);
     c.lab = labels_for(ctx, s, 5, 2);
     REQUIRE(c.a && c.lab);
-    CHECK(gradcheck(ctx, lfwd, &c, &c.a, 1, NULL, "handle dice_ce") == 0);
+    CHECK(gradcheck(ctx, lfwd, &c, &c.a, 1, &tight, "handle dice_ce") == 0);
     ssl3d_tensor_release(c.a); ssl3d_tensor_release(c.lab);
     ssl3d_loss_release(c.handle);
     ssl3d_ctx_release(ctx);
