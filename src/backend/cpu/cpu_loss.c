@@ -32,13 +32,15 @@ static int64_t cpu_range_check(const ssl3d_kctx *k, const float *x, int64_t n, f
     return -1;
 }
 
-/* log-sum-exp over the K class scores of one position, x[k*S] (strided). */
-static inline double lse_strided(const float *x, int64_t K, int64_t S) {
+/* log-sum-exp over the K class scores of one position, x[k*S] (strided). Float
+ * math (expf is several times cheaper than exp on the dense 3D maps); subtracting the
+ * max keeps every exponent <= 0, so nothing overflows. */
+static inline float lse_strided(const float *x, int64_t K, int64_t S) {
     float mx = x[0];
     for (int64_t c = 1; c < K; c++) mx = x[c * S] > mx ? x[c * S] : mx;
-    double s = 0.0;
-    for (int64_t c = 0; c < K; c++) s += exp((double)x[c * S] - mx);
-    return mx + log(s);
+    float s = 0.0f;
+    for (int64_t c = 0; c < K; c++) s += expf(x[c * S] - mx);
+    return mx + logf(s);
 }
 
 /* logits (N,K,S), labels (N,S): sum over positions of lse - logit[label]. */
@@ -52,7 +54,7 @@ static double cpu_ce_forward(const ssl3d_kctx *k, const float *logits, const int
         for (int64_t i = cpu_loss_chunk_lo(P, c); i < cpu_loss_chunk_lo(P, c + 1); i++) {
             int64_t n = i / S, s = i % S;
             const float *x = logits + n * K * S + s;
-            acc += lse_strided(x, K, S) - x[(int64_t)labels[i] * S];
+            acc += (double)(lse_strided(x, K, S) - x[(int64_t)labels[i] * S]);
         }
         part[c] = acc;
     }
@@ -70,10 +72,10 @@ static void cpu_ce_backward(const ssl3d_kctx *k, const float *logits, const int3
         int64_t n = i / S, s = i % S;
         const float *x = logits + n * K * S + s;
         float *dx = dlogits + n * K * S + s;
-        double lse = lse_strided(x, K, S);
+        float lse = lse_strided(x, K, S);
         for (int64_t c = 0; c < K; c++) {
-            double p = exp((double)x[c * S] - lse);
-            dx[c * S] += scale * (float)(p - (c == labels[i] ? 1.0 : 0.0));
+            float p = expf(x[c * S] - lse);
+            dx[c * S] += scale * (p - (c == labels[i] ? 1.0f : 0.0f));
         }
     }
 }
