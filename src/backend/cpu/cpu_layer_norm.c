@@ -1,0 +1,174 @@
+/* CPU batch norm and group norm kernels, x viewed as (N,C,S) with S = D*H*W (3D) or
+ * H*W (2D). Statistics are reduced per channel (batch norm) or per (sample, group)
+ * (group norm) by ONE thread each, in a fixed order: chunks of CPU_LAYER_CHUNK
+ * elements summed in float (SIMD), folded into double accumulators. So the result is
+ * the same for any thread count. Variances are computed on data shifted by the first
+ * element of the set, which avoids cancellation when |mean| >> std. */
+#include <math.h>
+#include "cpu_layer_impl.h"
+
+/* s += sum(p - shift), ss += sum((p - shift)^2) over n elements. */
+static inline void shifted_sums(const float *p, int64_t n, float shift, double *s, double *ss) {
+    for (int64_t i0 = 0; i0 < n; i0 += CPU_LAYER_CHUNK) {
+        int64_t i1 = i0 + CPU_LAYER_CHUNK < n ? i0 + CPU_LAYER_CHUNK : n;
+        float fs = 0.0f, fss = 0.0f;
+        #pragma omp simd reduction(+:fs, fss)
+        for (int64_t i = i0; i < i1; i++) { float d = p[i] - shift; fs += d; fss += d * d; }
+        *s += fs; *ss += fss;
+    }
+}
+
+/* s += sum(dy), sdx += sum(dy * (x - mean)) over n elements. */
+static inline void grad_sums(const float *dy, const float *x, int64_t n, float mean, double *s,
+                             double *sdx) {
+    for (int64_t i0 = 0; i0 < n; i0 += CPU_LAYER_CHUNK) {
+        int64_t i1 = i0 + CPU_LAYER_CHUNK < n ? i0 + CPU_LAYER_CHUNK : n;
+        float fs = 0.0f, fsx = 0.0f;
+        #pragma omp simd reduction(+:fs, fsx)
+        for (int64_t i = i0; i < i1; i++) { fs += dy[i]; fsx += dy[i] * (x[i] - mean); }
+        *s += fs; *sdx += fsx;
+    }
+}
+
+/* ---------------------------------------------------------------- batch norm */
+
+/* mean[c], var[c] (biased) over the N*S elements of channel c of x (N,C,S). */
+void cpu_batchnorm_stats(const ssl3d_kctx *k, const float *x, int64_t N, int64_t C, int64_t S,
+                         float *mean, float *var) {
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        const float shift = x[c * S];
+        double s = 0.0, ss = 0.0;
+        for (int64_t n = 0; n < N; n++) shifted_sums(x + (n * C + c) * S, S, shift, &s, &ss);
+        const double M = (double)N * (double)S;
+        double m = s / M, v = ss / M - m * m;
+        mean[c] = (float)(shift + m);
+        var[c] = (float)(v > 0.0 ? v : 0.0);
+    }
+}
+
+/* y (N,C,S) = (x - mean[c]) * a[c] + beta[c] with a = invstd*gamma. Subtracting the
+ * mean first (rather than folding it into the offset) keeps precision when |mean| >> std. */
+void cpu_batchnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                           int64_t S, const float *mean, const float *invstd, const float *gamma,
+                           const float *beta) {
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t nc = 0; nc < N * C; nc++) {
+        const int64_t c = nc % C;
+        const float a = invstd[c] * gamma[c], b = beta[c], mu = mean[c];
+        const float *xp = x + nc * S;
+        float *yp = y + nc * S;
+        #pragma omp simd
+        for (int64_t i = 0; i < S; i++) yp[i] = (xp[i] - mu) * a + b;
+    }
+}
+
+/* With xhat = (x - mean)*invstd and M = N*S:
+ *   dbeta  += sum dy,   dgamma += sum dy*xhat
+ *   training: dx += gamma*invstd * (dy - sum(dy)/M - xhat * sum(dy*xhat)/M)
+ *   eval:     dx += gamma*invstd * dy  (mean and invstd are constants) */
+void cpu_batchnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
+                            int64_t C, int64_t S, const float *mean, const float *invstd,
+                            const float *gamma, int32_t training, float *dx, float *dgamma,
+                            float *dbeta) {
+    const int need_sums = dgamma || dbeta || (dx && training);
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c];
+        double s = 0.0, sdx = 0.0;
+        if (need_sums)
+            for (int64_t n = 0; n < N; n++)
+                grad_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, mu, &s, &sdx);
+        if (dbeta) dbeta[c] += (float)s;
+        if (dgamma) dgamma[c] += (float)(sdx * is);
+        if (!dx) continue;
+        const double M = (double)N * (double)S;
+        const float g = gamma[c] * is;
+        const float mdy = training ? (float)(s / M) : 0.0f;
+        const float proj = training ? (float)(sdx / M * is * is) : 0.0f;
+        for (int64_t n = 0; n < N; n++) {
+            const float *xp = x + (n * C + c) * S, *dp = dy + (n * C + c) * S;
+            float *gp = dx + (n * C + c) * S;
+            #pragma omp simd
+            for (int64_t i = 0; i < S; i++) gp[i] += g * (dp[i] - mdy - (xp[i] - mu) * proj);
+        }
+    }
+}
+
+/* ---------------------------------------------------------------- group norm */
+
+/* Group g of sample n is the contiguous block of (C/G)*S elements starting at
+ * (n*C + g*C/G)*S. */
+void cpu_groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                           int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
+                           float *mean, float *invstd) {
+    const int64_t cg = C / G, M = cg * S;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t ng = 0; ng < N * G; ng++) {
+        const float *xp = x + ng * M;
+        float *yp = y + ng * M;
+        const float shift = xp[0];
+        double s = 0.0, ss = 0.0;
+        shifted_sums(xp, M, shift, &s, &ss);
+        double m = s / (double)M, v = ss / (double)M - m * m;
+        if (v < 0.0) v = 0.0;
+        const float mu = (float)(shift + m), is = (float)(1.0 / sqrt(v + (double)eps));
+        mean[ng] = mu; invstd[ng] = is;
+        const int64_t c0 = (ng % G) * cg;
+        for (int64_t j = 0; j < cg; j++) {
+            const float a = is * gamma[c0 + j], b = beta[c0 + j];
+            const float *xq = xp + j * S;
+            float *yq = yp + j * S;
+            #pragma omp simd
+            for (int64_t i = 0; i < S; i++) yq[i] = (xq[i] - mu) * a + b;
+        }
+    }
+}
+
+/* dx: per (n, g), with dxhat = dy*gamma[c] and M = (C/G)*S:
+ *   dx += invstd * (dxhat - sum(dxhat)/M - xhat * sum(dxhat*xhat)/M)
+ * dgamma[c] += sum_{n,s} dy*xhat, dbeta[c] += sum_{n,s} dy: a second loop over
+ * channels so that each channel's sum is owned by one thread. */
+void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
+                            int64_t C, int64_t S, int64_t G, const float *mean,
+                            const float *invstd, const float *gamma, float *dx, float *dgamma,
+                            float *dbeta) {
+    const int64_t cg = C / G, M = cg * S;
+    if (dx) {
+        #pragma omp parallel for num_threads(k->threads) schedule(static)
+        for (int64_t ng = 0; ng < N * G; ng++) {
+            const float mu = mean[ng], is = invstd[ng];
+            const int64_t c0 = (ng % G) * cg;
+            /* sum dxhat and sum dxhat*(x - mu), channel by channel */
+            double s = 0.0, sdx = 0.0;
+            for (int64_t j = 0; j < cg; j++) {
+                double sj = 0.0, sdxj = 0.0;
+                grad_sums(dy + ng * M + j * S, x + ng * M + j * S, S, mu, &sj, &sdxj);
+                s += sj * gamma[c0 + j]; sdx += sdxj * gamma[c0 + j];
+            }
+            const float mdy = (float)(s / (double)M);
+            const float proj = (float)(sdx / (double)M * is * is);
+            for (int64_t j = 0; j < cg; j++) {
+                const float gm = gamma[c0 + j];
+                const float *xp = x + ng * M + j * S, *dp = dy + ng * M + j * S;
+                float *gp = dx + ng * M + j * S;
+                #pragma omp simd
+                for (int64_t i = 0; i < S; i++) gp[i] += is * (gm * dp[i] - mdy - (xp[i] - mu) * proj);
+            }
+        }
+    }
+    if (dgamma || dbeta) {
+        #pragma omp parallel for num_threads(k->threads) schedule(static)
+        for (int64_t c = 0; c < C; c++) {
+            double sb = 0.0, sg = 0.0;
+            for (int64_t n = 0; n < N; n++) {
+                const int64_t ng = n * G + c / cg;
+                double s = 0.0, sdx = 0.0;
+                grad_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, mean[ng], &s, &sdx);
+                sb += s; sg += sdx * invstd[ng];
+            }
+            if (dbeta) dbeta[c] += (float)sb;
+            if (dgamma) dgamma[c] += (float)sg;
+        }
+    }
+}
