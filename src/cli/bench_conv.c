@@ -1,0 +1,95 @@
+/* W1: the convolution micro-benchmark, same shapes and steps as
+ * ../shared/bench/torch_ref.py w1_convs: x (2,Cin,D,H,W) N(0,1) (requiring a gradient
+ * unless Cin = 1), w (Cout,Cin,3,3,3) and b (Cout) requiring gradients, one step =
+ * zero the gradients, y = conv(x, w, b, stride 1, pad 1), L = sum(y * g) with a fixed
+ * random g, backward. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include "ssl3d.h"
+#include "bench_conv.h"
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static ssl3d_status one_step(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *w, ssl3d_tensor *b,
+                             ssl3d_tensor *g) {
+    ssl3d_status st;
+    ssl3d_tensor *y = NULL, *loss = NULL;
+    if ((st = ssl3d_tensor_zero_grad(ctx, w)) || (st = ssl3d_tensor_zero_grad(ctx, b))) return st;
+    if (ssl3d_tensor_requires_grad(x) && (st = ssl3d_tensor_zero_grad(ctx, x))) return st;
+    if ((st = ssl3d_conv(ctx, x, w, b, 1, 1, &y))) return st;
+    st = ssl3d_weighted_sum(ctx, y, g, &loss);
+    if (!st) st = ssl3d_backward(ctx, loss);
+    ssl3d_tensor_release(loss);
+    ssl3d_tensor_release(y);
+    return st;
+}
+
+int bench_w1(int threads, int repeat, FILE *json_out) {
+    static const struct { const char *name; int64_t cin, cout, d, h, w; } wl[] = {
+        { "W1a_1to16_48x64x48", 1, 16, 48, 64, 48 },
+        { "W1b_16to16_48x64x48", 16, 16, 48, 64, 48 },
+        { "W1c_32to32_24x32x24", 32, 32, 24, 32, 24 },
+        { "W1d_64to64_12x16x12", 64, 64, 12, 16, 12 },
+        { "W1e_128to128_6x8x6", 128, 128, 6, 8, 6 },
+    };
+    if (repeat < 1) repeat = 1;
+    ssl3d_ctx *ctx = NULL;
+    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK || ssl3d_ctx_set_threads(ctx, threads) != SSL3D_OK) {
+        fprintf(stderr, "bench W1: cannot create a CPU context with %d threads: %s\n", threads,
+                ssl3d_ctx_last_error(ctx));
+        ssl3d_ctx_release(ctx);
+        return 1;
+    }
+    double *ms = malloc((size_t)repeat * sizeof *ms);
+    int rc = ms ? 0 : 1;
+    for (size_t i = 0; i < sizeof wl / sizeof wl[0] && rc == 0; i++) {
+        int64_t xs[5] = { 2, wl[i].cin, wl[i].d, wl[i].h, wl[i].w };
+        int64_t ws[5] = { wl[i].cout, wl[i].cin, 3, 3, 3 };
+        int64_t bs[1] = { wl[i].cout };
+        int64_t gs[1] = { 2 * wl[i].cout * wl[i].d * wl[i].h * wl[i].w };
+        ssl3d_tensor *x = NULL, *w = NULL, *b = NULL, *g = NULL;
+        ssl3d_status st = ssl3d_tensor_create(ctx, SSL3D_F32, 5, xs, &x);
+        if (!st) st = ssl3d_tensor_create(ctx, SSL3D_F32, 5, ws, &w);
+        if (!st) st = ssl3d_tensor_create(ctx, SSL3D_F32, 1, bs, &b);
+        if (!st) st = ssl3d_tensor_create(ctx, SSL3D_F32, 1, gs, &g);
+        if (!st) st = ssl3d_tensor_fill_normal(ctx, x, 0.0f, 1.0f);
+        if (!st) st = ssl3d_tensor_fill_normal(ctx, w, 0.0f, 0.05f);
+        if (!st) st = ssl3d_tensor_fill_normal(ctx, b, 0.0f, 0.05f);
+        if (!st) st = ssl3d_tensor_fill_normal(ctx, g, 0.0f, 1.0f);
+        if (!st && wl[i].cin > 1) st = ssl3d_tensor_set_requires_grad(ctx, x, 1);
+        if (!st) st = ssl3d_tensor_set_requires_grad(ctx, w, 1);
+        if (!st) st = ssl3d_tensor_set_requires_grad(ctx, b, 1);
+        if (!st) st = one_step(ctx, x, w, b, g);       /* warm-up: page faults, BLAS init */
+        for (int r = 0; r < repeat && !st; r++) {
+            double t0 = now_ms();
+            st = one_step(ctx, x, w, b, g);
+            ms[r] = now_ms() - t0;
+        }
+        if (st) {
+            fprintf(stderr, "bench %s: %s\n", wl[i].name, ssl3d_ctx_last_error(ctx));
+            rc = 1;
+        } else {
+            qsort(ms, (size_t)repeat, sizeof *ms, cmp_double);
+            double med = repeat % 2 ? ms[repeat / 2] : 0.5 * (ms[repeat / 2 - 1] + ms[repeat / 2]);
+            printf("%-22s %9.2f ms (min %.2f, max %.2f, %d threads)\n", wl[i].name, med, ms[0], ms[repeat - 1],
+                   threads);
+            if (json_out)
+                fprintf(json_out, "%s\"%s\": {\"ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f}", i ? ",\n" : "",
+                        wl[i].name, med, ms[0], ms[repeat - 1]);
+        }
+        ssl3d_tensor_release(x); ssl3d_tensor_release(w); ssl3d_tensor_release(b); ssl3d_tensor_release(g);
+    }
+    free(ms);
+    ssl3d_ctx_release(ctx);
+    return rc;
+}
