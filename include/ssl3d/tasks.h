@@ -37,6 +37,14 @@ SSL3D_API ssl3d_status ssl3d_rotation_apply(ssl3d_ctx *ctx, const ssl3d_tensor *
 /* All R rotations of a cube x: out (R, C,S,S,S) / (R, C,S,S), slot r = class r. */
 SSL3D_API ssl3d_status ssl3d_rotation_all(ssl3d_ctx *ctx, const ssl3d_tensor *x,
                                           ssl3d_tensor **out);
+/* The same, written into preallocated memory (no allocation: for batch buffers reused
+ * across steps). _apply_into writes rotation r of x into slot `slot` of out
+ * (B, C,S,S,S) / (B, C,S,S) (same dtype as x, out != x); _all_into writes all R classes
+ * into out (R, ...). */
+SSL3D_API ssl3d_status ssl3d_rotation_apply_into(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t r,
+                                                 ssl3d_tensor *out, int64_t slot);
+SSL3D_API ssl3d_status ssl3d_rotation_all_into(ssl3d_ctx *ctx, const ssl3d_tensor *x,
+                                               ssl3d_tensor *out);
 /* Training sample: centred pad/crop of x to a cube of side `size` (size <= 0: the largest
  * spatial size; pad value 0), then a class r uniform in [0, R): out = rotation r,
  * *label = r. */

@@ -2,12 +2,32 @@
  * of 4-byte elements (images and labels alike). */
 #include "data_internal.h"
 
-#define TILE 32
+#define KB 16          /* output columns per block: one cache line of floats */
+#define QC 256         /* input row chunk held in the block buffer */
+#define QS (QC + 8)    /* buffer row stride, padded against cache-set aliasing */
+
+#if defined(__AVX2__)
+#include <immintrin.h>
+/* In-register transpose of 8 rows of 8 floats (bit-exact moves: int32 labels too). */
+static inline void transpose8(__m256 r[8]) {
+    __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+    __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+    __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+    __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+    __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+    __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+    __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+    __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+    r[0] = _mm256_permute2f128_ps(u0, u4, 0x20); r[1] = _mm256_permute2f128_ps(u1, u5, 0x20);
+    r[2] = _mm256_permute2f128_ps(u2, u6, 0x20); r[3] = _mm256_permute2f128_ps(u3, u7, 0x20);
+    r[4] = _mm256_permute2f128_ps(u0, u4, 0x31); r[5] = _mm256_permute2f128_ps(u1, u5, 0x31);
+    r[6] = _mm256_permute2f128_ps(u2, u6, 0x31); r[7] = _mm256_permute2f128_ps(u3, u7, 0x31);
+}
+#endif
 
 /* out (C, m0, m1, m2) with m_o = in->n[src[o]]; out[c, o] = in[c, x] where
  * x[src[o]] = flip[o] ? n - 1 - o_o : o_o. When the input's contiguous axis (2) lands on
- * an output axis q != 2, the (q, 2) plane is copied in TILE x TILE tiles so both the
- * strided reads and the writes stay in cache. */
+ * an output axis q != 2, the copy is a tiled transpose (below). */
 void vol_permute(const ssl3d_vol *in, const int src[3], const int flip[3], ssl3d_vol *out, int threads) {
     const uint32_t *x = in->p;
     uint32_t *y = out->p;
@@ -38,25 +58,50 @@ void vol_permute(const ssl3d_vol *in, const int src[3], const int flip[3], ssl3d
                 }
         return;
     }
-    /* r: the output axis that is neither q nor 2 (outer loop). */
-    const int r = q == 0 ? 1 : 0;
+    /* The input's rows (axis 2) become output axis q: a transpose of the (q, 2) plane.
+     * Power-of-two strides make direct strided access thrash the caches, so per block
+     * of KB output columns (= KB input rows) the rows are first streamed into a small
+     * contiguous buffer, then transposed from it in 8 x 8 tiles (in registers with
+     * AVX2); each output cache line is written whole. */
+    const int r = q == 0 ? 1 : 0;   /* the output axis that is neither q nor 2 */
     const int64_t mr = out->n[r], mq = out->n[q];
     const int64_t ys[3] = { m1 * m2, m2, 1 };
-    const int64_t nqb = (mq + TILE - 1) / TILE;
+    const int64_t sq = step[q], s2 = step[2], nkb = (m2 + KB - 1) / KB;
     #pragma omp parallel for collapse(3) num_threads(threads) schedule(static)
     for (int64_t c = 0; c < C; c++)
         for (int64_t a = 0; a < mr; a++)
-            for (int64_t qb = 0; qb < nqb; qb++) {
-                const int64_t q0 = qb * TILE, q1 = q0 + TILE < mq ? q0 + TILE : mq;
-                const uint32_t *xa = x + c * sin + base + a * step[r];
-                uint32_t *ya = y + c * sout + a * ys[r];
-                for (int64_t k0 = 0; k0 < m2; k0 += TILE) {
-                    const int64_t k1 = k0 + TILE < m2 ? k0 + TILE : m2;
-                    for (int64_t b = q0; b < q1; b++) {
-                        const uint32_t *xb = xa + b * step[q];
-                        uint32_t *yb = ya + b * ys[q];
-                        for (int64_t k = k0; k < k1; k++) yb[k] = xb[k * step[2]];
+            for (int64_t kb = 0; kb < nkb; kb++) {
+                uint32_t buf[KB * QS];
+                const int64_t k0 = kb * KB, kn = k0 + KB <= m2 ? KB : m2 - k0;
+                const uint32_t *xa = x + c * sin + base + a * step[r] + k0 * s2;
+                uint32_t *ya = y + c * sout + a * ys[r] + k0;
+                for (int64_t q0 = 0; q0 < mq; q0 += QC) {
+                    const int64_t bn = q0 + QC <= mq ? QC : mq - q0;
+                    for (int64_t kk = 0; kk < kn; kk++) {
+                        const uint32_t *xr = xa + kk * s2 + q0 * sq;
+                        uint32_t *br = buf + kk * QS;
+                        if (sq == 1) for (int64_t b = 0; b < bn; b++) br[b] = xr[b];
+                        else for (int64_t b = 0; b < bn; b++) br[b] = xr[-b];
                     }
+                    for (int64_t b0 = 0; b0 < bn; b0 += 8)
+                        for (int64_t kh = 0; kh < kn; kh += 8) {
+#if defined(__AVX2__)
+                            if (kh + 8 <= kn && b0 + 8 <= bn) {
+                                __m256 t[8];
+                                for (int kk = 0; kk < 8; kk++)
+                                    t[kk] = _mm256_loadu_ps((const float *)(buf + (kh + kk) * QS + b0));
+                                transpose8(t);
+                                for (int bb = 0; bb < 8; bb++)
+                                    _mm256_storeu_ps((float *)(ya + (q0 + b0 + bb) * ys[q] + kh), t[bb]);
+                                continue;
+                            }
+#endif
+                            const int64_t tk = kh + 8 <= kn ? 8 : kn - kh, tb = b0 + 8 <= bn ? 8 : bn - b0;
+                            for (int64_t bb = 0; bb < tb; bb++) {
+                                uint32_t *yr = ya + (q0 + b0 + bb) * ys[q] + kh;
+                                for (int64_t kk = 0; kk < tk; kk++) yr[kk] = buf[(kh + kk) * QS + b0 + bb];
+                            }
+                        }
                 }
             }
 }

@@ -79,7 +79,21 @@ static void affine_linear(const ssl3d_vol *in, ssl3d_vol *out, const double A[3]
                 lin_axis(p0, &a0, &a1, &wa);
                 lin_axis(p1, &b0, &b1, &wb);
                 lin_axis(p2, &e0, &e1, &we);
-                /* Corner weights; a corner outside the volume reads 0 (border 0). */
+                if (a0 >= 0 && a1 < n0 && b0 >= 0 && b1 < n1 && e0 >= 0 && e1 < n2) {
+                    /* All 8 corners inside: three rounds of lerps (exact at integer
+                     * coordinates, where the upper corner equals the lower one). */
+                    const int64_t o = a0 * s0 + b0 * s1 + e0, da = (a1 - a0) * s0, db = (b1 - b0) * s1, de = e1 - e0;
+                    for (int64_t c = 0; c < C; c++) {
+                        const float *q = x + c * sin + o;
+                        const float c00 = q[0] + we * (q[de] - q[0]), c01 = q[db] + we * (q[db + de] - q[db]);
+                        const float c10 = q[da] + we * (q[da + de] - q[da]);
+                        const float c11 = q[da + db] + we * (q[da + db + de] - q[da + db]);
+                        const float c0 = c00 + wb * (c01 - c00), c1 = c10 + wb * (c11 - c10);
+                        yr[c * sout + k] = c0 + wa * (c1 - c0);
+                    }
+                    continue;
+                }
+                /* Near the border: corner weights, a corner outside reads 0. */
                 float w[8] = {
                     (1 - wa) * (1 - wb) * (1 - we), (1 - wa) * (1 - wb) * we,
                     (1 - wa) * wb * (1 - we),       (1 - wa) * wb * we,
@@ -87,14 +101,10 @@ static void affine_linear(const ssl3d_vol *in, ssl3d_vol *out, const double A[3]
                     wa * wb * (1 - we),             wa * wb * we };
                 int64_t off[8];
                 const int64_t ia[2] = { a0, a1 }, ib[2] = { b0, b1 }, ie[2] = { e0, e1 };
-                if (a0 >= 0 && a1 < n0 && b0 >= 0 && b1 < n1 && e0 >= 0 && e1 < n2) {
-                    for (int q = 0; q < 8; q++) off[q] = ia[q >> 2] * s0 + ib[(q >> 1) & 1] * s1 + ie[q & 1];
-                } else {
-                    for (int q = 0; q < 8; q++) {
-                        int64_t a = ia[q >> 2], b = ib[(q >> 1) & 1], e = ie[q & 1];
-                        if (a < 0 || a >= n0 || b < 0 || b >= n1 || e < 0 || e >= n2) { w[q] = 0.0f; off[q] = 0; }
-                        else off[q] = a * s0 + b * s1 + e;
-                    }
+                for (int q = 0; q < 8; q++) {
+                    int64_t a = ia[q >> 2], b = ib[(q >> 1) & 1], e = ie[q & 1];
+                    if (a < 0 || a >= n0 || b < 0 || b >= n1 || e < 0 || e >= n2) { w[q] = 0.0f; off[q] = 0; }
+                    else off[q] = a * s0 + b * s1 + e;
                 }
                 for (int64_t c = 0; c < C; c++) {
                     const float *xc = x + c * sin;

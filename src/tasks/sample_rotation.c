@@ -50,6 +50,55 @@ ssl3d_status ssl3d_rotation_apply(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t
     return SSL3D_OK;
 }
 
+/* Check that `out` is (B, x's shape...) of x's dtype; fn names the caller. */
+static ssl3d_status check_batch(ssl3d_ctx *ctx, const ssl3d_tensor *x, const ssl3d_tensor *out, const char *fn) {
+    SSL3D_CHECK_ARG(ctx, out, "%s: out is NULL", fn);
+    SSL3D_CHECK_ARG(ctx, out->ctx == ctx, "%s: out belongs to another context", fn);
+    if (out->dtype != x->dtype) return ssl3d_set_error(ctx, SSL3D_ERR_DTYPE, "%s: out and x dtypes differ", fn);
+    char so[96], sx[96];
+    SSL3D_CHECK_SHAPE(ctx, out->ndim == x->ndim + 1 &&
+                      !memcmp(out->shape + 1, x->shape, (size_t)x->ndim * sizeof(int64_t)),
+                      "%s: out %s is not (B, %s)", fn, ssl3d_shape_str(out, so, sizeof so),
+                      ssl3d_shape_str(x, sx, sizeof sx));
+    return SSL3D_OK;
+}
+
+static void rotate_into(const ssl3d_vol *v, int32_t r, ssl3d_tensor *out, int64_t slot, int64_t numel, int threads) {
+    ssl3d_vol o = *v;
+    o.p = (uint32_t *)out->data + (size_t)slot * (size_t)numel;
+    int src[3], fl[3];
+    class_perm(v, r, src, fl);
+    vol_permute(v, src, fl, &o, threads);
+}
+
+ssl3d_status ssl3d_rotation_apply_into(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t r, ssl3d_tensor *out,
+                                       int64_t slot) {
+    SSL3D_CHECK_CTX(ctx);
+    const char *fn = "ssl3d_rotation_apply_into";
+    ssl3d_vol v;
+    SSL3D_CHECK(cube_of(ctx, x, fn, &v));
+    SSL3D_CHECK(check_batch(ctx, x, out, fn));
+    SSL3D_CHECK_ARG(ctx, r >= 0 && r < ssl3d_rotation_classes(v.dims), "%s: class %d outside [0, %d)", fn, (int)r,
+                    (int)ssl3d_rotation_classes(v.dims));
+    SSL3D_CHECK_ARG(ctx, slot >= 0 && slot < out->shape[0], "%s: slot %lld outside [0, %lld)", fn, (long long)slot,
+                    (long long)out->shape[0]);
+    SSL3D_CHECK_ARG(ctx, out->data != x->data, "%s: out must not be x", fn);
+    rotate_into(&v, r, out, slot, x->numel, ctx->threads);
+    return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_rotation_all_into(ssl3d_ctx *ctx, const ssl3d_tensor *x, ssl3d_tensor *out) {
+    SSL3D_CHECK_CTX(ctx);
+    const char *fn = "ssl3d_rotation_all_into";
+    ssl3d_vol v;
+    SSL3D_CHECK(cube_of(ctx, x, fn, &v));
+    SSL3D_CHECK(check_batch(ctx, x, out, fn));
+    const int32_t R = ssl3d_rotation_classes(v.dims);
+    SSL3D_CHECK_SHAPE(ctx, out->shape[0] == R, "%s: out has %lld slots, need %d", fn, (long long)out->shape[0], (int)R);
+    for (int32_t r = 0; r < R; r++) rotate_into(&v, r, out, r, x->numel, ctx->threads);
+    return SSL3D_OK;
+}
+
 ssl3d_status ssl3d_rotation_all(ssl3d_ctx *ctx, const ssl3d_tensor *x, ssl3d_tensor **out) {
     SSL3D_CHECK_CTX(ctx);
     const char *fn = "ssl3d_rotation_all";
@@ -62,13 +111,7 @@ ssl3d_status ssl3d_rotation_all(ssl3d_ctx *ctx, const ssl3d_tensor *x, ssl3d_ten
     memcpy(shape + 1, x->shape, (size_t)x->ndim * sizeof(int64_t));
     ssl3d_tensor *t;
     SSL3D_CHECK(ssl3d_tensor_new(ctx, x->dtype, x->ndim + 1, shape, &t));
-    for (int32_t r = 0; r < R; r++) {
-        ssl3d_vol o = v;
-        o.p = (uint32_t *)t->data + (size_t)r * (size_t)x->numel;
-        int src[3], fl[3];
-        class_perm(&v, r, src, fl);
-        vol_permute(&v, src, fl, &o, ctx->threads);
-    }
+    for (int32_t r = 0; r < R; r++) rotate_into(&v, r, t, r, x->numel, ctx->threads);
     *out = t;
     return SSL3D_OK;
 }
