@@ -17,9 +17,9 @@ DEB_FUZZ    := clang libclang-rt-14-dev
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter $(if $(WERROR),-Werror)
 CPPFLAGS += -Iinclude -I/usr/include/nifti -D_DEFAULT_SOURCE
-CFLAGS   += -std=c11 $(OPT) -g $(ARCH) -fPIC -fvisibility=hidden -fopenmp $(WARN)
+CFLAGS   += -std=c11 $(OPT) -g $(ARCH) -fPIC -fvisibility=hidden -fopenmp $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lopenblas -lcjson -lnifti2 -lznz -lpng -lz -lm
-LDFLAGS  += -fopenmp
+LDFLAGS  += -fopenmp $(EXTRA_LDFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/backend/*.c src/backend/cpu/*.c src/ops/*.c src/nn/*.c \
                     src/optim/*.c src/io/*.c src/data/*.c src/tasks/*.c))
@@ -64,7 +64,8 @@ deps-bench:
 # ---- library
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $<"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
 
 $(SHLIB): $(LIB_OBJ) src/ssl3d.map
 	@mkdir -p lib
@@ -103,7 +104,7 @@ demo: deps
 # Sanitizer build in its own object tree.
 SAN := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 check: deps
-	$(MAKE) --no-print-directory OBJDIR=build-san OPT=-O1 CFLAGS="$(SAN)" LDFLAGS="$(SAN)" \
+	$(MAKE) --no-print-directory OBJDIR=build-san OPT=-O1 EXTRA_CFLAGS="$(SAN)" EXTRA_LDFLAGS="$(SAN)" \
 	    STLIB=build-san/libssl3d.a build-san/test_ssl3d
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/test_ssl3d $(T)
 

@@ -20,4 +20,11 @@ typedef struct gc_opts {
  * failed forward or backward counts as one mismatch and prints the error. */
 int gradcheck(ssl3d_ctx *ctx, gc_forward f, void *user, ssl3d_tensor **wrt, int n_wrt,
               const gc_opts *opts, const char *label);
+
+/* Directional check for whole networks, where per-element float32 differences drown in
+ * rounding or ReLU/max-pool kinks: for `n_dirs` random unit directions d over all `wrt`
+ * elements, compares g.d with (L(w + eps d) - L(w - eps d)) / 2eps. Returns the number
+ * of directions off by more than rtol relative (plus atol). */
+int gradcheck_directional(ssl3d_ctx *ctx, gc_forward f, void *user, ssl3d_tensor **wrt, int n_wrt,
+                          int n_dirs, double eps, double rtol, double atol, const char *label);
 #endif

@@ -8,7 +8,7 @@ ssl3d_status nn_conv_init(ssl3d_module *m, nn_conv *c, int32_t cin, int32_t cout
     for (int i = 0; i < m->dims; i++) fan_in *= k;
     /* PyTorch's default (kaiming_uniform with a = sqrt(5)) reduces to U(+-1/sqrt(fan_in)). */
     float bound = 1.0f / sqrtf((float)fan_in);
-    char name[NN_NAME_CAP];
+    char name[2 * NN_NAME_CAP];
     snprintf(name, sizeof name, "%s.weight", prefix);
     SSL3D_CHECK(nn_param_uniform(m, 2 + m->dims, shape, bound, &c->w, name));
     int64_t bshape[1] = { cout };
@@ -46,7 +46,7 @@ ssl3d_status nn_norm_init(ssl3d_module *m, nn_norm *n, int32_t kind, int32_t cha
 }
 
 ssl3d_status nn_block_init(ssl3d_module *m, nn_block *b, int32_t cin, int32_t cout, int32_t norm, const char *prefix) {
-    char name[NN_NAME_CAP];
+    char name[2 * NN_NAME_CAP];
     snprintf(name, sizeof name, "%s.conv1", prefix);
     SSL3D_CHECK(nn_conv_init(m, &b->c1, cin, cout, 3, name));
     snprintf(name, sizeof name, "%s.norm1", prefix);
