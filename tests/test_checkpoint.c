@@ -639,6 +639,12 @@ TEST(checkpoint_misuse_gives_statuses) {
     CHECK(msg_has(ctx, "does-not-exist.safetensors"));
     CHECK_ST(ctx, ssl3d_checkpoint_load(ctx, th_tmpdir(), &bogus), SSL3D_ERR_IO);
     CHECK(msg_has(ctx, "regular file"));
+    const char *fifo = path_in_tmp("fifo.safetensors");
+    if (mkfifo(fifo, 0600) == 0) {   /* must not block waiting for a writer */
+        CHECK_ST(ctx, ssl3d_checkpoint_load(ctx, fifo, &bogus), SSL3D_ERR_IO);
+        CHECK(msg_has(ctx, "regular file"));
+    }
+    CHECK_ST(ctx, ssl3d_checkpoint_load(ctx, "/dev/null", &bogus), SSL3D_ERR_IO);
     CHECK_ST(ctx, ssl3d_checkpoint_load_memory(ctx, NULL, 10, &bogus), SSL3D_ERR_INVALID_ARG);
     CHECK_ST(ctx, ssl3d_checkpoint_load_memory(ctx, "x", -1, &bogus), SSL3D_ERR_INVALID_ARG);
     CHECK_ST(ctx, ssl3d_checkpoint_load_memory(ctx, NULL, 0, &bogus), SSL3D_ERR_FORMAT);

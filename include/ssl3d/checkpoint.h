@@ -81,8 +81,8 @@ SSL3D_API ssl3d_status ssl3d_checkpoint_load_memory(ssl3d_ctx *ctx, const void *
 
 /* Number of tensors (0 for NULL). */
 SSL3D_API int64_t ssl3d_checkpoint_tensor_count(const ssl3d_checkpoint *ck);
-/* Name of tensor i in name order, or NULL when ck is NULL or i is out of range. Valid
- * while the handle lives and no tensor is added. */
+/* Name of tensor i in name order, or NULL when ck is NULL or i is out of range. The
+ * string stays valid while the handle lives; adding a tensor shifts the indices. */
 SSL3D_API const char *ssl3d_checkpoint_tensor_name(const ssl3d_checkpoint *ck, int64_t i);
 /* The dtype (SSL3D_F32 / SSL3D_I32) and shape that ssl3d_checkpoint_get_tensor would
  * give for `name`, without building the tensor. `ndim` receives the rank, `shape` (may

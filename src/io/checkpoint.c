@@ -270,7 +270,8 @@ ssl3d_status ssl3d_checkpoint_load(ssl3d_ctx *ctx, const char *path, ssl3d_check
     SSL3D_CHECK_ARG(ctx, path && path[0], "%s: path is %s", fn, path ? "empty" : "NULL");
     SSL3D_CHECK_ARG(ctx, out, "%s: out is NULL", fn);
     ssl3d_st_quote(path, q, sizeof q);
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO at `path` must not block the open; no effect on regular files. */
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) return ssl3d_set_error(ctx, SSL3D_ERR_IO, "%s: cannot open '%s': %s", fn, q, strerror(errno));
     struct stat sb;
     if (fstat(fd, &sb) != 0) {
