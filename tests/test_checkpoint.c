@@ -456,6 +456,17 @@ TEST(checkpoint_bad_header_lengths_are_rejected) {
     CHECK_ST(ctx, ssl3d_checkpoint_load_memory(ctx, b, (int64_t)len, &ck), SSL3D_ERR_FORMAT);
     free(b);
     free(deep);
+    /* A header made of millions of tiny values is refused before parsing. */
+    size_t nv = 2100000;
+    char *wide = malloc(2 * nv + 64);
+    n = (size_t)sprintf(wide, "{\"a\":{\"dtype\":\"I32\",\"shape\":[");
+    for (size_t i = 0; i < nv; i++) { wide[n++] = '1'; wide[n++] = ','; }
+    n += (size_t)sprintf(wide + n, "1],\"data_offsets\":[0,4]}}");
+    b = st_bytes(wide, 4, &len);
+    CHECK_ST(ctx, ssl3d_checkpoint_load_memory(ctx, b, (int64_t)len, &ck), SSL3D_ERR_FORMAT);
+    CHECK(msg_has(ctx, "JSON values"));
+    free(b);
+    free(wide);
     ssl3d_ctx_release(ctx);
 }
 

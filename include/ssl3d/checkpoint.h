@@ -64,6 +64,7 @@ SSL3D_API ssl3d_status ssl3d_checkpoint_save(ssl3d_ctx *ctx, const ssl3d_checkpo
 /* Read and validate a safetensors file. Every violation of the format is
  * SSL3D_ERR_FORMAT with a message naming the file and the tensor or key at fault:
  * truncated files, header length past the end or over SSL3D_CHECKPOINT_HEADER_MAX,
+ * headers with more than 2e6 JSON values (arrays, objects, commas),
  * header not UTF-8 / not a JSON object / followed by anything but spaces, entries that
  * are not objects, unknown dtype strings, bad shapes (not an array of non-negative
  * integers, element count overflow), bad data_offsets (not 2 integers, end < begin,

@@ -386,6 +386,22 @@ static ssl3d_status parse_into(ssl3d_ctx *ctx, ssl3d_checkpoint *ck, const uint8
     size_t bad = ssl3d_st_utf8_check(h, (size_t)n);
     if (bad != n) FAIL(SSL3D_ERR_FORMAT, "header is not valid UTF-8 (at header offset %zu)", bad);
 
+    /* The parser allocates a node of ~64 bytes per JSON value: a 100 MB header of
+     * "[0,0,0,..." would cost gigabytes. Count the values outside strings first. */
+    uint64_t values = 0;
+    int in_str = 0;
+    for (uint64_t i = 0; i < n; i++) {
+        uint8_t c = h[i];
+        if (in_str) {
+            if (c == '\\') i++;
+            else if (c == '"') in_str = 0;
+        } else if (c == '"') in_str = 1;
+        else values += c == ',' || c == '[' || c == '{';
+    }
+    if (values > SSL3D_ST_MAX_JSON_VALUES)
+        FAIL(SSL3D_ERR_FORMAT, "header has more than %d JSON values (too many tensors or dims)",
+             SSL3D_ST_MAX_JSON_VALUES);
+
     /* A NUL-terminated copy: the parser never sees bytes past the header. */
     char *text = malloc((size_t)n + 1);
     if (!text) FAIL(SSL3D_ERR_NOMEM, "out of memory for a %llu-byte header", (unsigned long long)n);

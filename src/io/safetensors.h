@@ -9,6 +9,10 @@
 #include <stdint.h>
 #include "../core/internal.h"
 
+/* Upper bound on JSON arrays, objects and commas in a header we parse (bounds the
+ * parser's memory to ~150 MB; a tensor entry uses about 6 + rank). */
+#define SSL3D_ST_MAX_JSON_VALUES 2000000
+
 /* Every dtype of the safetensors specification whose elements are whole bytes. */
 typedef enum ssl3d_st_dtype {
     SSL3D_ST_BOOL, SSL3D_ST_U8, SSL3D_ST_I8, SSL3D_ST_F8_E5M2, SSL3D_ST_F8_E4M3,
