@@ -67,8 +67,11 @@ typedef struct ssl3d_backend {
     ssl3d_status (*init)(void **state, char *msg, size_t cap);
     void (*shutdown)(void *state);
 
-    /* Memory. alloc returns zeroed memory or NULL. */
+    /* Memory. alloc returns zeroed memory or NULL; alloc_uninit leaves the contents
+     * undefined (for outputs a kernel overwrites completely). Backends may keep freed
+     * blocks in a per-context cache (state), never in process-wide state. */
     void *(*alloc)(void *state, size_t bytes);
+    void *(*alloc_uninit)(void *state, size_t bytes);
     void (*free)(void *state, void *p);
     void (*memset0)(void *state, void *p, size_t bytes);
     void (*to_host)(void *state, void *dst, const void *src, size_t bytes);

@@ -78,6 +78,10 @@ ssl3d_status ssl3d_check_supported(ssl3d_ctx *ctx, int32_t op, const char *opnam
 /* New uninitialised-to-zero tensor; shape validated, size overflow checked. */
 ssl3d_status ssl3d_tensor_new(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim, const int64_t *shape,
                               ssl3d_tensor **out);
+/* Same, contents undefined: for op outputs that kernels overwrite completely. */
+ssl3d_status ssl3d_tensor_new_uninit(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim, const int64_t *shape,
+                                     ssl3d_tensor **out);
+ssl3d_status ssl3d_tensor_new_uninit_like(ssl3d_ctx *ctx, const ssl3d_tensor *like, ssl3d_tensor **out);
 /* Same shape/dtype as `like`. */
 ssl3d_status ssl3d_tensor_new_like(ssl3d_ctx *ctx, const ssl3d_tensor *like, ssl3d_tensor **out);
 /* Gradient buffer of t, allocated zeroed on first use; NULL with error set on OOM. */

@@ -22,8 +22,8 @@ const char *ssl3d_shape_str(const ssl3d_tensor *t, char *buf, size_t cap) {
     return buf;
 }
 
-ssl3d_status ssl3d_tensor_new(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim, const int64_t *shape,
-                              ssl3d_tensor **out) {
+static ssl3d_status tensor_alloc(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim, const int64_t *shape,
+                                 int zeroed, ssl3d_tensor **out) {
     if (dtype != SSL3D_F32 && dtype != SSL3D_I32)
         return ssl3d_set_error(ctx, SSL3D_ERR_DTYPE, "tensor: unknown dtype %d", (int)dtype);
     if (ndim < 1 || ndim > SSL3D_MAX_DIMS)
@@ -41,13 +41,32 @@ ssl3d_status ssl3d_tensor_new(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim, const
         return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "tensor: %lld elements do not fit in memory", (long long)numel);
     ssl3d_tensor *t = calloc(1, sizeof *t);
     if (!t) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "tensor: out of memory");
-    t->data = ssl3d_be_alloc(ctx, (size_t)numel * 4u);
-    if (!t->data) { free(t); return SSL3D_ERR_NOMEM; }
+    t->data = zeroed ? ctx->be->alloc(ctx->be_state, (size_t)numel * 4u)
+                     : ctx->be->alloc_uninit(ctx->be_state, (size_t)numel * 4u);
+    if (!t->data) {
+        free(t);
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "tensor: out of memory allocating %lld bytes on %s",
+                               (long long)numel * 4, ctx->be->name);
+    }
     t->ctx = ctx; t->dtype = dtype; t->ndim = ndim; t->numel = numel; t->refcount = 1;
     memcpy(t->shape, shape, (size_t)ndim * sizeof *shape);
     ctx->live_tensors++;
     *out = t;
     return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_tensor_new(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim, const int64_t *shape,
+                              ssl3d_tensor **out) {
+    return tensor_alloc(ctx, dtype, ndim, shape, 1, out);
+}
+
+ssl3d_status ssl3d_tensor_new_uninit(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim, const int64_t *shape,
+                                     ssl3d_tensor **out) {
+    return tensor_alloc(ctx, dtype, ndim, shape, 0, out);
+}
+
+ssl3d_status ssl3d_tensor_new_uninit_like(ssl3d_ctx *ctx, const ssl3d_tensor *like, ssl3d_tensor **out) {
+    return tensor_alloc(ctx, like->dtype, like->ndim, like->shape, 0, out);
 }
 
 ssl3d_status ssl3d_tensor_new_like(ssl3d_ctx *ctx, const ssl3d_tensor *like, ssl3d_tensor **out) {

@@ -7,17 +7,8 @@
 #include "../layer_kernels.h"
 #include "../loss_kernels.h"
 #include "../optim_kernels.h"
+#include "cpu_memory.h"
 
-/* 64-byte alignment suits AVX-512 loads and keeps cache lines unshared. */
-static void *cpu_alloc(void *state, size_t bytes) {
-    (void)state;
-    size_t rounded = (bytes + 63u) & ~(size_t)63u;
-    if (rounded < bytes) return NULL;
-    void *p = aligned_alloc(64, rounded);
-    if (p) memset(p, 0, rounded);
-    return p;
-}
-static void cpu_free(void *state, void *p) { (void)state; free(p); }
 static void cpu_memset0(void *state, void *p, size_t n) { (void)state; memset(p, 0, n); }
 static void cpu_copy(void *state, void *dst, const void *src, size_t n) { (void)state; memmove(dst, src, n); }
 
@@ -54,9 +45,10 @@ const ssl3d_backend ssl3d_cpu_backend = {
     .kind = SSL3D_BACKEND_CPU,
     .host_memory = 1,
     .supports_op = cpu_supports_op,
-    .init = NULL,
-    .shutdown = NULL,
-    .alloc = cpu_alloc,
+    .init = cpu_state_init,
+    .shutdown = cpu_state_shutdown,
+    .alloc = cpu_alloc_zeroed,
+    .alloc_uninit = cpu_alloc_uninit,
     .free = cpu_free,
     .memset0 = cpu_memset0,
     .to_host = cpu_copy,

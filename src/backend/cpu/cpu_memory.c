@@ -1,0 +1,94 @@
+/* CPU memory: 64-byte aligned blocks with a small header recording their size, and a
+ * per-context cache of freed large blocks. A training step allocates and frees the same
+ * activation sizes every iteration; reusing them avoids fresh page faults and kernel
+ * zero-fill (glibc maps blocks above its mmap threshold anew each time). The cache lives
+ * in the backend state of one context, so nothing is process-wide. */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cpu_memory.h"
+
+#define HEADER 64u                      /* keeps the payload 64-byte aligned */
+#define CACHE_MIN_BYTES (256u << 10)    /* smaller blocks: malloc's own bins do well */
+#define CACHE_SLOTS 256
+
+typedef struct cached { void *base; size_t size; } cached;
+
+struct cpu_state {
+    cached slots[CACHE_SLOTS];
+    int32_t n;
+    size_t bytes, limit;
+};
+
+ssl3d_status cpu_state_init(void **state, char *msg, size_t cap) {
+    (void)msg; (void)cap;
+    struct cpu_state *s = calloc(1, sizeof *s);
+    if (!s) return SSL3D_ERR_NOMEM;
+    s->limit = (size_t)1 << 30;   /* at most 1 GiB of freed blocks kept */
+    *state = s;
+    return SSL3D_OK;
+}
+
+static void cache_drop_oldest(struct cpu_state *s) {
+    free(s->slots[0].base);
+    s->bytes -= s->slots[0].size;
+    memmove(&s->slots[0], &s->slots[1], (size_t)(s->n - 1) * sizeof s->slots[0]);
+    s->n--;
+}
+
+void cpu_state_shutdown(void *state) {
+    struct cpu_state *s = state;
+    if (!s) return;
+    while (s->n) cache_drop_oldest(s);
+    free(s);
+}
+
+static size_t rounded(size_t bytes) {
+    size_t r = (bytes + 4095u) & ~(size_t)4095u;  /* page multiples make exact reuse likely */
+    return r < bytes ? 0 : r;
+}
+
+static void *take_cached(struct cpu_state *s, size_t size) {
+    for (int32_t i = s->n - 1; i >= 0; i--)
+        if (s->slots[i].size == size) {
+            void *base = s->slots[i].base;
+            s->bytes -= size;
+            memmove(&s->slots[i], &s->slots[i + 1], (size_t)(s->n - 1 - i) * sizeof s->slots[0]);
+            s->n--;
+            return base;
+        }
+    return NULL;
+}
+
+void *cpu_alloc_uninit(void *state, size_t bytes) {
+    struct cpu_state *s = state;
+    size_t size = rounded(bytes);
+    if (!size || size > SIZE_MAX - HEADER) return NULL;
+    void *base = (s && size >= CACHE_MIN_BYTES) ? take_cached(s, size) : NULL;
+    if (!base) base = aligned_alloc(64, size + HEADER);
+    if (!base) {
+        /* Out of memory: give the cache back and try once more. */
+        while (s && s->n) cache_drop_oldest(s);
+        base = aligned_alloc(64, size + HEADER);
+        if (!base) return NULL;
+    }
+    *(size_t *)base = size;
+    return (char *)base + HEADER;
+}
+
+void *cpu_alloc_zeroed(void *state, size_t bytes) {
+    void *p = cpu_alloc_uninit(state, bytes);
+    if (p) memset(p, 0, bytes);
+    return p;
+}
+
+void cpu_free(void *state, void *p) {
+    if (!p) return;
+    struct cpu_state *s = state;
+    void *base = (char *)p - HEADER;
+    size_t size = *(size_t *)base;
+    if (!s || size < CACHE_MIN_BYTES || size > s->limit) { free(base); return; }
+    while (s->n && (s->n == CACHE_SLOTS || s->bytes + size > s->limit)) cache_drop_oldest(s);
+    s->slots[s->n++] = (cached){ base, size };
+    s->bytes += size;
+}
