@@ -140,7 +140,7 @@ static ssl3d_status parse_raw_header(ssl3d_ctx *ctx, const char *fn, const char 
     int64_t nvox = 1;
     for (int i = 1; i <= h->dim[0]; i++)
         if (__builtin_mul_overflow(nvox, h->dim[i], &nvox) || nvox > (INT64_C(1) << 40))
-            return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT, "%s: %s: the dimensions' product overflows (dim[%d] = %lld)",
+            return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT, "%s: %s: the dimensions' product overflows or exceeds 2^40 voxels (dim[%d] = %lld)",
                                    fn, hpath, i, (long long)h->dim[i]);
     if (!isfinite(h->vox_offset) || h->vox_offset < 0 || h->vox_offset > 1e12 ||
         (h->single_file && h->vox_offset < need))
