@@ -141,15 +141,15 @@ ssl3d_status ssl3d_image_read(ssl3d_ctx *ctx, const char *path, uint32_t flags, 
     SSL3D_CHECK_ARG(ctx, path && out, "%s: %s is NULL", fn, path ? "out" : "path");
     SSL3D_CHECK_ARG(ctx, (flags & ~(uint32_t)SSL3D_IMAGE_NONFINITE_TO_ZERO) == 0, "%s: unknown flags 0x%x",
                     fn, (unsigned)flags);
-    if (is_png_name(path)) return ssl3d_png_read(ctx, fn, path, out);
-    if (is_nifti_name(path)) return ssl3d_nifti_read(ctx, fn, path, flags, out);
+    if (is_png_name(path)) return ssl3d_io_png_read(ctx, fn, path, out);
+    if (is_nifti_name(path)) return ssl3d_io_nifti_read(ctx, fn, path, flags, out);
     /* Unknown extension: sniff the PNG signature; nifti_clib needs a NIfTI name. */
     SSL3D_CHECK(ssl3d_io_check_readable(ctx, fn, path));
     unsigned char sig[8] = { 0 };
     FILE *f = fopen(path, "rb");
     size_t got = f ? fread(sig, 1, 8, f) : 0;
     if (f) fclose(f);
-    if (got == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8)) return ssl3d_png_read(ctx, fn, path, out);
+    if (got == 8 && !memcmp(sig, "\x89PNG\r\n\x1a\n", 8)) return ssl3d_io_png_read(ctx, fn, path, out);
     return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT,
                            "%s: %s: unknown image format (expected .nii, .nii.gz, .hdr/.img or .png)", fn, path);
 }

@@ -44,9 +44,9 @@ ssl3d_nifti_geom *ssl3d_nifti_geom_copy(const ssl3d_nifti_geom *g);
 
 /* Format readers: fill a fresh image (path, format, data, geometry). `fn` names the
  * public function for messages. */
-ssl3d_status ssl3d_nifti_read(ssl3d_ctx *ctx, const char *fn, const char *path, uint32_t flags,
+ssl3d_status ssl3d_io_nifti_read(ssl3d_ctx *ctx, const char *fn, const char *path, uint32_t flags,
                               ssl3d_image **out);
-ssl3d_status ssl3d_png_read(ssl3d_ctx *ctx, const char *fn, const char *path, ssl3d_image **out);
+ssl3d_status ssl3d_io_png_read(ssl3d_ctx *ctx, const char *fn, const char *path, ssl3d_image **out);
 
 /* Whole-file read with a size cap; SSL3D_ERR_IO / SSL3D_ERR_FORMAT naming the file. */
 ssl3d_status ssl3d_io_read_file(ssl3d_ctx *ctx, const char *fn, const char *path, size_t max_bytes,

@@ -81,7 +81,7 @@ static int decode(png_job *job, png_uint_32 *w, png_uint_32 *h, int *ch, int *de
     return 0;
 }
 
-ssl3d_status ssl3d_png_read(ssl3d_ctx *ctx, const char *fn, const char *path, ssl3d_image **out) {
+ssl3d_status ssl3d_io_png_read(ssl3d_ctx *ctx, const char *fn, const char *path, ssl3d_image **out) {
     unsigned char *buf = NULL;
     size_t len = 0;
     SSL3D_CHECK(ssl3d_io_read_file(ctx, fn, path, PNG_MAX_FILE, &buf, &len));
