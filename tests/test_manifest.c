@@ -214,3 +214,39 @@ TEST(manifest_csv_missing_file_is_named) {
     CHECK(ssl3d_manifest_count(NULL) == 0 && ssl3d_manifest_kind(NULL) == -1);
     ssl3d_ctx_release(ctx);
 }
+
+TEST(manifest_case_read_stacks_and_checks_alignment) {
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    REQUIRE(ctx);
+    const char *dir = th_tmpdir();
+    REQUIRE(tn_write_f32(tn_path(dir, "f.nii.gz"), 4, 3, 2, &TN_PLAIN) == 0);
+    REQUIRE(tn_write_f32(tn_path(dir, "t.nii.gz"), 4, 3, 2, &TN_PLAIN) == 0);
+    int64_t dims[4] = { 3, 4, 3, 2 };
+    uint8_t lab[24] = { 0 };
+    lab[5] = 2;
+    REQUIRE(tn_write(tn_path(dir, "l.nii.gz"), 1, dims, DT_UINT8, lab, &TN_PLAIN) == 0);
+    REQUIRE(tn_write_f32(tn_path(dir, "bad.nii.gz"), 4, 3, 3, &TN_PLAIN) == 0);
+    char mp[1024];
+    snprintf(mp, sizeof mp, "%s/dataset.json", dir);
+    write_text(mp, "{\"training\": [{\"image\": [\"f.nii.gz\", \"t.nii.gz\"], \"label\": \"l.nii.gz\"},"
+                   " {\"image\": \"f.nii.gz\", \"label\": \"bad.nii.gz\"}], \"test\": [\"t.nii.gz\"]}");
+    ssl3d_manifest *m = NULL;
+    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, mp, 0, &m));
+    ssl3d_image *img = NULL, *lb = NULL;
+    REQUIRE_OK(ctx, ssl3d_manifest_case_read(ctx, m, 0, 0, &img, &lb));
+    int64_t d[4];
+    ssl3d_image_dims(ctx, img, d);
+    CHECK(d[0] == 2 && lb && ssl3d_image_data(lb)[5] == 2);
+    ssl3d_image_release(img);
+    ssl3d_image_release(lb);
+    img = lb = NULL;
+    CHECK_ST(ctx, ssl3d_manifest_case_read(ctx, m, 1, 0, &img, &lb), SSL3D_ERR_SHAPE);
+    CHECK(img == NULL && lb == NULL && strstr(ssl3d_ctx_last_error(ctx), "bad.nii.gz"));
+    lb = (ssl3d_image *)0x1;
+    REQUIRE_OK(ctx, ssl3d_manifest_case_read(ctx, m, 2, 0, &img, &lb));
+    CHECK(lb == NULL);
+    ssl3d_image_release(img);
+    CHECK_ST(ctx, ssl3d_manifest_case_read(ctx, m, 3, 0, &img, NULL), SSL3D_ERR_INVALID_ARG);
+    ssl3d_manifest_release(m);
+    ssl3d_ctx_release(ctx);
+}

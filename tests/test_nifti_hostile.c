@@ -170,6 +170,21 @@ TEST(nifti_short_or_corrupt_data_is_rejected) {
         gzclose(g);
     }
     EXPECT_FAIL(ctx, p, SSL3D_ERR_FORMAT, "shorter than the header says");
+    /* a .hdr whose .img is missing: the .img is named */
+    p = tn_path(th_tmpdir(), "lonely.hdr");
+    REQUIRE(tn_write_f32(p, 4, 3, 2, &TN_PLAIN) == 0);
+    REQUIRE(unlink(tn_path(th_tmpdir(), "lonely.img")) == 0);
+    {
+        ssl3d_image *img = NULL;
+        CHECK_ST(ctx, ssl3d_image_read(ctx, p, 0, &img), SSL3D_ERR_IO);
+        CHECK(strstr(ssl3d_ctx_last_error(ctx), "lonely.img") != NULL);
+    }
+    /* a gzip stream under a plain .nii name */
+    p = tn_path(th_tmpdir(), "misnamed.nii.gz");
+    REQUIRE(tn_write_f32(p, 4, 3, 2, &TN_PLAIN) == 0);
+    const char *mis = tn_path(th_tmpdir(), "misnamed.nii");
+    REQUIRE(rename(p, mis) == 0);
+    EXPECT_FAIL(ctx, mis, SSL3D_ERR_FORMAT, NULL);
     CHECK_MSG(release_stderr() == 0, "the library printed to stderr");
     ssl3d_ctx_release(ctx);
 }

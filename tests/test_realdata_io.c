@@ -28,8 +28,8 @@ TEST(realdata_hippocampus_images_and_labels) {
     int bad_labels = 0, count[3] = { 0, 0, 0 };
     for (int64_t i = 0; i < ssl3d_manifest_count(m); i++) {
         ssl3d_image *img = NULL, *lab = NULL;
-        REQUIRE_OK(ctx, ssl3d_image_read(ctx, ssl3d_manifest_case_image(m, i, 0), 0, &img));
-        REQUIRE_OK(ctx, ssl3d_image_read(ctx, ssl3d_manifest_case_label_path(m, i), 0, &lab));
+        REQUIRE_OK(ctx, ssl3d_manifest_case_read(ctx, m, i, 0, &img, &lab));
+        REQUIRE(lab);
         int64_t d[4], sd[3];
         ssl3d_image_dims(ctx, img, d);
         CHECK(ssl3d_image_stored_ndim(img) == 3);

@@ -194,6 +194,12 @@ SSL3D_API const char *ssl3d_manifest_channel_name(const ssl3d_manifest *m, int32
 SSL3D_API int32_t ssl3d_manifest_num_label_names(const ssl3d_manifest *m);
 SSL3D_API int32_t ssl3d_manifest_label_value(const ssl3d_manifest *m, int32_t k);
 SSL3D_API const char *ssl3d_manifest_label_name(const ssl3d_manifest *m, int32_t k);
+/* Read case i: its image file(s) stacked as channels (ssl3d_image_read_channels) and, when
+ * `label` is not NULL, its label map (*label = NULL when the case has none), checked to be
+ * aligned with the image (SSL3D_ERR_SHAPE naming both files otherwise). Both outputs are
+ * written only on success. */
+SSL3D_API ssl3d_status ssl3d_manifest_case_read(ssl3d_ctx *ctx, const ssl3d_manifest *m, int64_t i,
+                                                uint32_t flags, ssl3d_image **image, ssl3d_image **label);
 /* Number of distinct class labels for a CSV (max label + 1), 0 when none. */
 SSL3D_API int32_t ssl3d_manifest_num_classes(const ssl3d_manifest *m);
 

@@ -179,3 +179,26 @@ int32_t ssl3d_manifest_num_classes(const ssl3d_manifest *m) {
     for (int64_t i = 0; m && i < m->n; i++) mx = m->cases[i].label > mx ? m->cases[i].label : mx;
     return mx + 1;
 }
+
+ssl3d_status ssl3d_manifest_case_read(ssl3d_ctx *ctx, const ssl3d_manifest *m, int64_t i, uint32_t flags,
+                                      ssl3d_image **image, ssl3d_image **label) {
+    static const char *fn = "ssl3d_manifest_case_read";
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, m && image, "%s: %s is NULL", fn, m ? "image" : "m");
+    const ssl3d_mcase *c = case_at(m, i);
+    SSL3D_CHECK_ARG(ctx, c, "%s: case %lld out of range 0..%lld", fn, (long long)i, (long long)m->n - 1);
+    ssl3d_image *img = NULL, *lab = NULL;
+    SSL3D_CHECK(ssl3d_image_read_channels(ctx, (const char *const *)c->images, c->n_images, flags, &img));
+    if (label && c->label_path) {
+        ssl3d_status st = ssl3d_image_read(ctx, c->label_path, 0, &lab);
+        if (st == SSL3D_OK) st = ssl3d_image_check_aligned(ctx, img, lab);
+        if (st != SSL3D_OK) {
+            ssl3d_image_release(img);
+            ssl3d_image_release(lab);
+            return st;
+        }
+    }
+    *image = img;
+    if (label) *label = lab;
+    return SSL3D_OK;
+}
