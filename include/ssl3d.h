@@ -28,5 +28,6 @@
 #include "ssl3d/io.h"
 #include "ssl3d/data.h"
 #include "ssl3d/tasks.h"
+#include "ssl3d/pretrain.h"
 
 #endif /* SSL3D_H */
