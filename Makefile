@@ -113,6 +113,20 @@ build-san/libssl3d.a: $(LIB_OBJ)
 build-san/test_ssl3d: $(TEST_OBJ) $(STLIB)
 	$(CC) $(LDFLAGS) -fopenmp -o $@ $(TEST_OBJ) $(STLIB) $(LDLIBS)
 
+# ---- fuzzing: libFuzzer targets for every file reader (docs/fuzzing.md). FUZZ_SECONDS each.
+FUZZ_SECONDS ?= 15
+FUZZ_TARGETS := $(patsubst tests/fuzz/%.c,build-fuzz/%,$(wildcard tests/fuzz/*.c))
+FUZZ_SAN     := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	clang $(FUZZ_SAN) $(CPPFLAGS) -std=c11 -fopenmp $< $(LIB_SRC) $(LDLIBS) -o $@
+fuzz: deps
+	$(call need_pkgs,$(DEB_FUZZ))
+	$(MAKE) --no-print-directory $(FUZZ_TARGETS)
+	@for t in $(FUZZ_TARGETS); do mkdir -p $$t.corpus; echo "fuzzing $$t for $(FUZZ_SECONDS) s"; \
+	  ASAN_OPTIONS=detect_leaks=1 $$t -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -print_final_stats=0 \
+	    $$t.corpus >$$t.log 2>&1 || { tail -40 $$t.log; exit 1; }; done; echo "fuzzing: no crashes"
+
 bench: deps deps-bench all
 	OPENBLAS_VERBOSE=2 ./bin/ssl3d bench --threads $(THREADS) --json bench.json --reference ../shared/bench
 
