@@ -230,6 +230,12 @@ static int use_direct(const ssl3d_conv_geom *g) {
     return cpu_conv_direct_available() && !is_pointwise(g) && g->cin >= 4 && g->cout >= 8;
 }
 
+/* Few input channels (the first layer): the weight gradient is a direct kernel vectorised
+ * along W (the forward stays on im2col + SGEMM, which measured as fast there). */
+static int use_small(const ssl3d_conv_geom *g) {
+    return cpu_conv_direct_available() && !is_pointwise(g) && g->cin < 4 && g->stride[2] == 1;
+}
+
 /* The direct weight-gradient kernel reduces over the positions of one output plane per
  * call; on small planes (deep layers) its per-call overhead loses to one SGEMM. */
 static int use_direct_wgrad(const ssl3d_conv_geom *g) {
@@ -378,10 +384,7 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
         if (db) {
             float *dbt = dbp + (int64_t)tid * g->cout;
             for (int64_t co = 0; co < g->cout; co++) {
-                const float *r = dyc + co * P;
-                float acc = 0.0f;
-                for (int64_t j = 0; j < mm; j++) acc += r[j];
-                dbt[co] += acc;
+                dbt[co] += cpu_conv_sum(dyc + co * P, mm);
             }
         }
     }
@@ -478,6 +481,10 @@ static ssl3d_status cpu_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom
                                       const float *w, const float *dy, float *dx, float *dw, float *db) {
     if (dw && use_direct(g) && use_direct_wgrad(g)) {
         ssl3d_status st = cpu_conv_direct_backward_weights(k, g, x, dy, dw);
+        if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
+        if (st != SSL3D_OK) return st;
+    } else if (dw && use_small(g)) {
+        ssl3d_status st = cpu_conv_small_backward_weights(k, g, x, dy, dw);
         if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
         if (st != SSL3D_OK) return st;
     } else if (dw || db) {

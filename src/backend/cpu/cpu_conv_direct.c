@@ -281,6 +281,109 @@ ssl3d_status cpu_conv_direct_backward_weights(const ssl3d_kctx *k, const ssl3d_c
     return SSL3D_OK;
 }
 
+/* ---- weight gradient for few input channels (the first layer, Cin = 1..3), stride 1
+ * along W: vectorise along W instead of channels. The input is zero-padded in NCDHW order, xq (N, Cin, Dp, Hp, Wp) plus a slack
+ * of 32 floats so that full 8-wide loads past the end of the last row stay inside the
+ * buffer (lanes past a row's end are never stored). */
+
+static float *pad_ncdhw(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x) {
+    const int64_t pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
+    const int64_t plane = d->Hp * d->Wp, vol = d->Dp * plane;
+    float *xq = malloc((size_t)(d->n * d->cin * vol + 32) * sizeof *xq);
+    if (!xq) return NULL;
+    memset(xq + d->n * d->cin * vol, 0, 32 * sizeof *xq);
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < d->n * d->cin * d->Dp; t++) {
+        const int64_t nc = t / d->Dp, dp = t % d->Dp, id = dp - pd;
+        float *o = xq + nc * vol + dp * plane;
+        if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); continue; }
+        for (int64_t hp = 0; hp < d->Hp; hp++) {
+            const int64_t ih = hp - ph;
+            float *orow = o + hp * d->Wp;
+            if (ih < 0 || ih >= d->H) { memset(orow, 0, (size_t)d->Wp * sizeof *o); continue; }
+            memset(orow, 0, (size_t)pw * sizeof *o);
+            memcpy(orow + pw, x + (nc * d->D + id) * d->H * d->W + ih * d->W, (size_t)d->W * sizeof *o);
+            memset(orow + pw + d->W, 0, (size_t)(d->Wp - pw - d->W) * sizeof *o);
+        }
+    }
+    return xq;
+}
+
+static inline float hsum256(__m256 v) {
+    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+    s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
+    return _mm_cvtss_f32(s);
+}
+
+/* dw[co][ci][a,b,c] += sum over positions of dy[co][pos] * xq[ci][pos + tap]: per output
+ * plane, blocks of 4 output channels x the kw taps of one (ci, a, b) (kw <= 3 at a time),
+ * 8 positions per step, masked at the end of each row. */
+ssl3d_status cpu_conv_small_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                             const float *dy, float *dw) {
+    const dgeom d = dgeom_of(g);
+    const int32_t T = k->threads;
+    const int64_t wlen = d.cout * d.cin * d.kvol;
+    float *xq = pad_ncdhw(k, g, &d, x);
+    float *part = calloc((size_t)T * (size_t)wlen, sizeof *part);
+    if (!xq || !part) { free(xq); free(part); return SSL3D_ERR_NOMEM; }
+    const int64_t vol = d.Dp * d.Hp * d.Wp, ncb = (d.cout + 3) / 4, tasks = d.n * d.Do;
+    const int64_t tail = d.Wo % 8;
+    int32_t mi[8];
+    for (int l = 0; l < 8; l++) mi[l] = l < tail ? -1 : 0;
+    const __m256i mask = _mm256_loadu_si256((const __m256i *)mi);
+    #pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t ni = t / d.Do, od = t % d.Do;
+        float *pt = part + (int64_t)omp_get_thread_num() * wlen;
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            const int64_t co0 = cb * 4, nco = min64(4, d.cout - co0);
+            const float *dyp[4];
+            for (int j = 0; j < 4; j++)
+                dyp[j] = dy + (ni * d.cout + min64(co0 + j, d.cout - 1)) * d.P + od * d.Ho * d.Wo;
+            for (int64_t ci = 0; ci < d.cin; ci++)
+            for (int64_t a = 0; a < d.kd; a++)
+            for (int64_t bb = 0; bb < d.kh; bb++)
+            for (int64_t c0 = 0; c0 < d.kw; c0 += 3) {
+                const int64_t nc = min64(3, d.kw - c0);
+                __m256 s[4][3];
+                for (int j = 0; j < 4; j++) for (int c = 0; c < 3; c++) s[j][c] = _mm256_setzero_ps();
+                for (int64_t oh = 0; oh < d.Ho; oh++) {
+                    const float *xr = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh * d.sh + bb) * d.Wp + c0;
+                    const int64_t ro = oh * d.Wo;
+                    int64_t ow = 0;
+                    for (; ow + 8 <= d.Wo; ow += 8) {
+                        const __m256 x0 = _mm256_loadu_ps(xr + ow), x1 = _mm256_loadu_ps(xr + ow + 1),
+                                     x2 = _mm256_loadu_ps(xr + ow + 2);
+                        for (int j = 0; j < 4; j++) {
+                            const __m256 g0 = _mm256_loadu_ps(dyp[j] + ro + ow);
+                            s[j][0] = _mm256_fmadd_ps(g0, x0, s[j][0]);
+                            s[j][1] = _mm256_fmadd_ps(g0, x1, s[j][1]);
+                            s[j][2] = _mm256_fmadd_ps(g0, x2, s[j][2]);
+                        }
+                    }
+                    if (tail) {
+                        const __m256 x0 = _mm256_maskload_ps(xr + ow, mask), x1 = _mm256_maskload_ps(xr + ow + 1, mask),
+                                     x2 = _mm256_maskload_ps(xr + ow + 2, mask);
+                        for (int j = 0; j < 4; j++) {
+                            const __m256 g0 = _mm256_maskload_ps(dyp[j] + ro + ow, mask);
+                            s[j][0] = _mm256_fmadd_ps(g0, x0, s[j][0]);
+                            s[j][1] = _mm256_fmadd_ps(g0, x1, s[j][1]);
+                            s[j][2] = _mm256_fmadd_ps(g0, x2, s[j][2]);
+                        }
+                    }
+                }
+                for (int64_t j = 0; j < nco; j++)
+                    for (int64_t c = 0; c < nc; c++)
+                        pt[((co0 + j) * d.cin + ci) * d.kvol + (a * d.kh + bb) * d.kw + c0 + c] += hsum256(s[j][c]);
+            }
+        }
+    }
+    cpu_conv_reduce_partials(k, part, T, wlen, dw);
+    free(xq); free(part);
+    return SSL3D_OK;
+}
+
 #else   /* no AVX2/FMA at compile time: the im2col + SGEMM paths are used */
 int cpu_conv_direct_available(void) { return 0; }
 ssl3d_status cpu_conv_direct_forward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
@@ -290,6 +393,11 @@ ssl3d_status cpu_conv_direct_forward(const ssl3d_kctx *k, const ssl3d_conv_geom 
 }
 ssl3d_status cpu_conv_direct_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                               const float *dy, float *dw) {
+    (void)k; (void)g; (void)x; (void)dy; (void)dw;
+    return SSL3D_ERR_UNSUPPORTED;
+}
+ssl3d_status cpu_conv_small_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                             const float *dy, float *dw) {
     (void)k; (void)g; (void)x; (void)dy; (void)dw;
     return SSL3D_ERR_UNSUPPORTED;
 }
