@@ -13,9 +13,10 @@
  * reducing over the output positions of a task: per position 2 ymm of dY (channels-last)
  * and 6 broadcast inputs -> 12 FMAs. Per-thread partials are summed in thread order.
  *
- * Work is split into tasks of (sample, output plane, block of rows); every task walks
- * all 16-channel output blocks so that one packed weight panel (kvol*Cin*16 floats) stays
- * in L2 while it is used across the task's positions. */
+ * Samples are processed one after the other (so the padded copy is one sample's worth of
+ * scratch); inside a sample the work is split into tasks of (output plane, block of rows)
+ * and every task walks all 16-channel output blocks, so that one packed weight panel
+ * (kvol*Cin*16 floats) stays in L2 while it is used across the task's positions. */
 #include <stdlib.h>
 #include <string.h>
 #include "cpu_blas.h"
@@ -124,7 +125,7 @@ static void fwd_micro(const float *const xb[6], const int64_t *off, int64_t kvol
     _mm256_storeu_ps(out[5], c50); _mm256_storeu_ps(out[5] + 8, c51);
 }
 
-/* Tasks: (sample, output plane, block of rb rows). */
+/* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
 static void task_split(const dgeom *d, int32_t threads, int64_t *rb, int64_t *nrb) {
     int64_t want = (4 * (int64_t)threads + d->n * d->Do - 1) / (d->n * d->Do);   /* row blocks per plane */
     want = max64(1, min64(want, d->Ho));
@@ -132,42 +133,48 @@ static void task_split(const dgeom *d, int32_t threads, int64_t *rb, int64_t *nr
     *nrb = (d->Ho + *rb - 1) / *rb;
 }
 
+/* Samples are processed one after the other (tasks inside a sample run in parallel), so
+ * the padded copy is one sample's worth of scratch, reused. */
 ssl3d_status cpu_conv_direct_forward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                      const float *w, const float *b, float *y, int accumulate) {
-    const dgeom d = dgeom_of(g);
-    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin;
-    float *xp = malloc((size_t)(d.n * xpn) * sizeof *xp);
+    ssl3d_conv_geom g1 = *g;
+    g1.n = 1;
+    const dgeom d = dgeom_of(&g1);
+    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, inv = d.D * d.H * d.W;
+    float *xp = malloc((size_t)xpn * sizeof *xp);
     float *wp = aligned_alloc(64, (size_t)((d.cb * d.kvol * d.cin * 16 * 4 + 63) / 64 * 64));
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !wp || !off) { free(xp); free(wp); free(off); return SSL3D_ERR_NOMEM; }
-    pad_channels_last(k, g, &d, x, xp);
     pack_weights(&d, w, wp);
     tap_offsets(&d, off);
     int64_t rb, nrb;
     task_split(&d, k->threads, &rb, &nrb);
-    const int64_t tasks = d.n * d.Do * nrb, ps = d.sw * d.cin;
-    #pragma omp parallel for num_threads(k->threads) schedule(static)
-    for (int64_t t = 0; t < tasks; t++) {
-        const int64_t ni = t / (d.Do * nrb), od = (t / nrb) % d.Do, r0 = (t % nrb) * rb;
-        const int64_t r1 = min64(r0 + rb, d.Ho);
-        float out[6][16];
-        for (int64_t cb = 0; cb < d.cb; cb++) {
-            const float *panel = wp + cb * d.kvol * d.cin * 16;
-            const int64_t nco = min64(16, d.cout - cb * 16);
-            for (int64_t oh = r0; oh < r1; oh++) {
-                const float *xrow = xp + ni * xpn + ((od * d.sd) * d.Hp + oh * d.sh) * d.Wp * d.cin;
-                float *yrow = y + (ni * d.cout + cb * 16) * d.P + (od * d.Ho + oh) * d.Wo;
-                for (int64_t ow = 0; ow < d.Wo; ow += 6) {
-                    const int64_t nr = min64(6, d.Wo - ow);
-                    /* a short last tile recomputes its last position in the unused rows */
-                    const float *xb[6];
-                    for (int64_t r = 0; r < 6; r++) xb[r] = xrow + (ow + min64(r, nr - 1)) * ps;
-                    fwd_micro(xb, off, d.kvol, d.cin, panel, out);
-                    for (int64_t j = 0; j < nco; j++) {
-                        float *yo = yrow + j * d.P + ow;
-                        const float bv = b ? b[cb * 16 + j] : 0.0f;
-                        if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
-                        else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
+    const int64_t tasks = d.Do * nrb, ps = d.sw * d.cin;
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        pad_channels_last(k, &g1, &d, x + ni * d.cin * inv, xp);
+        #pragma omp parallel for num_threads(k->threads) schedule(static)
+        for (int64_t t = 0; t < tasks; t++) {
+            const int64_t od = t / nrb, r0 = (t % nrb) * rb;
+            const int64_t r1 = min64(r0 + rb, d.Ho);
+            float out[6][16];
+            for (int64_t cb = 0; cb < d.cb; cb++) {
+                const float *panel = wp + cb * d.kvol * d.cin * 16;
+                const int64_t nco = min64(16, d.cout - cb * 16);
+                for (int64_t oh = r0; oh < r1; oh++) {
+                    const float *xrow = xp + ((od * d.sd) * d.Hp + oh * d.sh) * d.Wp * d.cin;
+                    float *yrow = y + (ni * d.cout + cb * 16) * d.P + (od * d.Ho + oh) * d.Wo;
+                    for (int64_t ow = 0; ow < d.Wo; ow += 6) {
+                        const int64_t nr = min64(6, d.Wo - ow);
+                        /* a short last tile recomputes its last position in the unused rows */
+                        const float *xb[6];
+                        for (int64_t r = 0; r < 6; r++) xb[r] = xrow + (ow + min64(r, nr - 1)) * ps;
+                        fwd_micro(xb, off, d.kvol, d.cin, panel, out);
+                        for (int64_t j = 0; j < nco; j++) {
+                            float *yo = yrow + j * d.P + ow;
+                            const float bv = b ? b[cb * 16 + j] : 0.0f;
+                            if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
+                            else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
+                        }
                     }
                 }
             }
@@ -230,41 +237,45 @@ static void dy_channels_last(const ssl3d_kctx *k, const dgeom *d, const float *d
 
 ssl3d_status cpu_conv_direct_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                               const float *dy, float *dw) {
-    const dgeom d = dgeom_of(g);
+    ssl3d_conv_geom g1 = *g;
+    g1.n = 1;
+    const dgeom d = dgeom_of(&g1);
     const int32_t T = k->threads;
-    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * 16;
+    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * 16, inv = d.D * d.H * d.W;
     const int64_t wlen = d.cb * d.kvol * d.cin * 16;        /* packed (cb, tap, ci, 16) */
-    float *xp = malloc((size_t)(d.n * xpn) * sizeof *xp);
-    float *dycl = aligned_alloc(64, (size_t)((d.n * d.P * CP * 4 + 63) / 64 * 64));
+    float *xp = malloc((size_t)xpn * sizeof *xp);
+    float *dycl = aligned_alloc(64, (size_t)((d.P * CP * 4 + 63) / 64 * 64));
     float *part = calloc((size_t)T * (size_t)wlen, sizeof *part);
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !dycl || !part || !off) { free(xp); free(dycl); free(part); free(off); return SSL3D_ERR_NOMEM; }
-    pad_channels_last(k, g, &d, x, xp);
-    dy_channels_last(k, &d, dy, dycl);
     tap_offsets(&d, off);
     int64_t rb, nrb;
     task_split(&d, T, &rb, &nrb);
-    const int64_t tasks = d.n * d.Do * nrb, ngrp = (d.cin + 5) / 6;
+    const int64_t tasks = d.Do * nrb, ngrp = (d.cin + 5) / 6;
     const int64_t chunk_rows = max64(1, (128 + d.Wo - 1) / d.Wo);
-    #pragma omp parallel for num_threads(T) schedule(static)
-    for (int64_t t = 0; t < tasks; t++) {
-        const int64_t ni = t / (d.Do * nrb), od = (t / nrb) % d.Do, r0 = (t % nrb) * rb;
-        const int64_t r1 = min64(r0 + rb, d.Ho);
-        float *pt = part + (int64_t)omp_get_thread_num() * wlen;
-        float out[6][16];
-        /* Chunks of ~128 positions: the input rows and dY of a chunk stay in L1/L2 while
-         * every (block, tap, channel group) sweeps them. */
-        for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
-            const int64_t c1 = min64(c0 + chunk_rows, r1);
-            for (int64_t cb = 0; cb < d.cb; cb++)
-                for (int64_t tap = 0; tap < d.kvol; tap++)
-                    for (int64_t gi = 0; gi < ngrp; gi++) {
-                        const int64_t ci0 = gi * 6, nci = min64(6, d.cin - ci0);
-                        wgrad_task(&d, xp + ni * xpn, dycl + ni * d.P * CP, od, c0, c1, off[tap], ci0, cb, out);
-                        float *dst = pt + ((cb * d.kvol + tap) * d.cin + ci0) * 16;
-                        for (int64_t r = 0; r < nci; r++)
-                            for (int64_t j = 0; j < 16; j++) dst[r * 16 + j] += out[r][j];
-                    }
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        pad_channels_last(k, &g1, &d, x + ni * d.cin * inv, xp);
+        dy_channels_last(k, &d, dy + ni * d.cout * d.P, dycl);
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t t = 0; t < tasks; t++) {
+            const int64_t od = t / nrb, r0 = (t % nrb) * rb;
+            const int64_t r1 = min64(r0 + rb, d.Ho);
+            float *pt = part + (int64_t)omp_get_thread_num() * wlen;
+            float out[6][16];
+            /* Chunks of ~128 positions: the input rows and dY of a chunk stay in L1/L2 while
+             * every (block, tap, channel group) sweeps them. */
+            for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
+                const int64_t c1 = min64(c0 + chunk_rows, r1);
+                for (int64_t cb = 0; cb < d.cb; cb++)
+                    for (int64_t tap = 0; tap < d.kvol; tap++)
+                        for (int64_t gi = 0; gi < ngrp; gi++) {
+                            const int64_t ci0 = gi * 6, nci = min64(6, d.cin - ci0);
+                            wgrad_task(&d, xp, dycl, od, c0, c1, off[tap], ci0, cb, out);
+                            float *dst = pt + ((cb * d.kvol + tap) * d.cin + ci0) * 16;
+                            for (int64_t r = 0; r < nci; r++)
+                                for (int64_t j = 0; j < 16; j++) dst[r * 16 + j] += out[r][j];
+                        }
+            }
         }
     }
     /* dw (Cout, Cin, kvol) += sum over threads, in order, of the packed partials */
@@ -282,9 +293,9 @@ ssl3d_status cpu_conv_direct_backward_weights(const ssl3d_kctx *k, const ssl3d_c
 }
 
 /* ---- weight gradient for few input channels (the first layer, Cin = 1..3), stride 1
- * along W: vectorise along W instead of channels. The input is zero-padded in NCDHW order, xq (N, Cin, Dp, Hp, Wp) plus a slack
- * of 32 floats so that full 8-wide loads past the end of the last row stay inside the
- * buffer (lanes past a row's end are never stored). */
+ * along W: vectorise along W instead of channels. The input is zero-padded in NCDHW
+ * order, xq (N, Cin, Dp, Hp, Wp), plus a slack of 32 floats so that 8-wide loads near the
+ * end of the last row stay inside the buffer (masked lanes are never used). */
 
 static float *pad_ncdhw(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x) {
     const int64_t pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
