@@ -149,6 +149,15 @@ static const conv_case naive_cases[] = {
     { 2, 2, 5, 3,   { 1, 6, 7 },   { 1, 1, 1 }, 2, 0, 0 },  /* 1x1 stride 2                      */
     { 2, 1, 2, 3,   { 1, 9, 11 },  { 5, 5, 5 }, 1, 2, 1 },  /* k = 5                             */
     { 2, 2, 128, 7, { 1, 30, 31 }, { 3, 3, 3 }, 1, 1, 1 },  /* 2D tiles cut rows                 */
+    /* direct AVX2 kernels (Cin >= 4, Cout >= 8): channel groups/blocks with remainders,
+     * output rows not a multiple of 6, planes large enough for the direct weight gradient */
+    { 3, 2, 10, 20, { 4, 17, 19 }, { 3, 3, 3 }, 1, 1, 1 },
+    { 3, 2, 8, 9,   { 5, 9, 11 },  { 3, 3, 3 }, 2, 1, 1 },
+    { 2, 2, 6, 16,  { 1, 23, 29 }, { 3, 3, 3 }, 1, 1, 0 },
+    { 2, 1, 7, 8,   { 1, 40, 37 }, { 3, 3, 3 }, 2, 1, 1 },
+    { 2, 2, 5, 8,   { 1, 17, 18 }, { 5, 5, 5 }, 1, 2, 1 },
+    { 3, 2, 16, 32, { 3, 5, 4 },   { 3, 3, 3 }, 1, 0, 1 },  /* no padding, Wo = 2 */
+    { 3, 2, 12, 24, { 5, 6, 7 },   { 1, 1, 1 }, 1, 0, 1 },  /* pointwise with many channels */
 };
 
 TEST(conv_matches_naive_reference_1_thread) {
@@ -287,7 +296,7 @@ TEST(conv_gradients_accumulate_over_uses) {
 static int run_conv_bits(int threads, float *y_out, float *gx, float *gw, int64_t ny, int64_t nx, int64_t nw) {
     ssl3d_ctx *ctx = th_ctx(threads, 21);
     if (!ctx) return -1;
-    int64_t xs[5] = { 2, 24, 9, 14, 13 }, ws[5] = { 20, 24, 3, 3, 3 }, w2s[5] = { 20, 20, 3, 3, 3 }, bs[1] = { 20 };
+    int64_t xs[5] = { 2, 24, 5, 17, 19 }, ws[5] = { 20, 24, 3, 3, 3 }, w2s[5] = { 20, 20, 3, 3, 3 }, bs[1] = { 20 };
     ssl3d_tensor *x = th_randn(ctx, 5, xs, 1), *w = th_randn(ctx, 5, ws, 1), *b = th_randn(ctx, 1, bs, 1);
     ssl3d_tensor *w2 = th_randn(ctx, 5, w2s, 1);
     ssl3d_tensor *y = NULL, *y2 = NULL, *r = NULL, *L = NULL, *s = NULL;
@@ -312,7 +321,7 @@ static int run_conv_bits(int threads, float *y_out, float *gx, float *gw, int64_
 }
 
 TEST(conv_same_thread_count_is_bitwise_deterministic) {
-    const int64_t ny = 2 * 20 * 9 * 14 * 13, nx = 2 * 24 * 9 * 14 * 13, nw = 20 * 24 * 27;
+    const int64_t ny = 2 * 20 * 5 * 17 * 19, nx = 2 * 24 * 5 * 17 * 19, nw = 20 * 24 * 27;
     for (int threads = 1; threads <= 2; threads++) {
         float *a = malloc((size_t)(ny + nx + nw) * 4), *b = malloc((size_t)(ny + nx + nw) * 4);
         REQUIRE(a && b);

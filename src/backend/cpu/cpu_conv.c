@@ -61,42 +61,50 @@ void cpu_conv_reduce_partials(const ssl3d_kctx *k, const float *part, int32_t th
 static int64_t vol3(const int64_t a[3]) { return a[0] * a[1] * a[2]; }
 
 /* col (Cin*kvol, m) <- x (Cin,D,H,W) at the output positions of the runs s[0..ns). Row
- * (ci,a,b,c) holds x[ci, od*sd-pd+a, oh*sh-ph+b, ow*sw-pw+c] (0 outside). With stride 1
- * along W each run is one contiguous copy with zero-filled edges. */
+ * (ci,a,b,c) holds x[ci, od*sd-pd+a, oh*sh-ph+b, ow*sw-pw+c] (0 outside). The run loop
+ * sits outside the kw loop so that each source row is located once and copied kw
+ * times while in L1; rows of deep layers are short (6..12 floats), so this per-run
+ * bookkeeping is what im2col costs. */
 static void im2col(const ssl3d_conv_geom *g, const float *x, const cpu_conv_seg *s, int64_t ns,
                    int64_t m, float *col) {
     const int64_t D = g->in[0], H = g->in[1], W = g->in[2];
     const int64_t sd = g->stride[0], sh = g->stride[1], sw = g->stride[2];
     const int64_t pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
+    const int64_t kw = g->k[2];
     float *dst = col;
     for (int64_t ci = 0; ci < g->cin; ci++) {
         const float *xc = x + ci * D * H * W;
         for (int64_t a = 0; a < g->k[0]; a++)
-        for (int64_t b = 0; b < g->k[1]; b++)
-        for (int64_t c = 0; c < g->k[2]; c++) {
+        for (int64_t b = 0; b < g->k[1]; b++) {
+            float *d0 = dst;              /* row (ci,a,b,c=0); row c is d0 + c*m */
             for (int64_t i = 0; i < ns; i++) {
                 const int64_t len = s[i].len;
                 const int64_t id = s[i].od * sd - pd + a, ih = s[i].oh * sh - ph + b;
                 if (id < 0 || id >= D || ih < 0 || ih >= H) {
-                    memset(dst, 0, (size_t)len * sizeof *dst);
+                    for (int64_t c = 0; c < kw; c++) memset(d0 + c * m, 0, (size_t)len * sizeof *d0);
                 } else {
                     const float *src = xc + (id * H + ih) * W;
-                    const int64_t iw0 = s[i].ow * sw - pw + c;
-                    if (sw == 1) {
-                        int64_t lo = min64(max64(-iw0, 0), len);
-                        int64_t hi = max64(min64(W - iw0, len), lo);
-                        for (int64_t t = 0; t < lo; t++) dst[t] = 0.0f;
-                        memcpy(dst + lo, src + (iw0 + lo), (size_t)(hi - lo) * sizeof *dst);
-                        for (int64_t t = hi; t < len; t++) dst[t] = 0.0f;
-                    } else {
-                        for (int64_t t = 0; t < len; t++) {
-                            int64_t iw = iw0 + t * sw;
-                            dst[t] = (iw >= 0 && iw < W) ? src[iw] : 0.0f;
+                    for (int64_t c = 0; c < kw; c++) {
+                        float *restrict o = d0 + c * m;
+                        const int64_t iw0 = s[i].ow * sw - pw + c;
+                        if (sw == 1) {
+                            const int64_t lo = min64(max64(-iw0, 0), len);
+                            const int64_t hi = max64(min64(W - iw0, len), lo);
+                            const float *restrict in = src + (iw0 + lo);
+                            for (int64_t t = 0; t < lo; t++) o[t] = 0.0f;
+                            for (int64_t t = lo; t < hi; t++) o[t] = in[t - lo];
+                            for (int64_t t = hi; t < len; t++) o[t] = 0.0f;
+                        } else {
+                            for (int64_t t = 0; t < len; t++) {
+                                const int64_t iw = iw0 + t * sw;
+                                o[t] = (iw >= 0 && iw < W) ? src[iw] : 0.0f;
+                            }
                         }
                     }
                 }
-                dst += len;
+                d0 += len;
             }
+            dst += kw * m;
         }
     }
 }
@@ -130,6 +138,85 @@ static void col2im(const ssl3d_conv_geom *g, const float *dcol, const cpu_conv_s
     }
 }
 
+/* ---- channels-last im2col, for deep layers: there rows of the NCDHW col matrix are
+ * runs of only 6..24 floats and the per-run bookkeeping dominates, whereas with the
+ * input transposed to (V, Cin) every tap of an output position is one contiguous run of
+ * Cin floats (kw*Cin when the row is in range). The col matrix is then built transposed,
+ * colT (m, kvol*Cin) with column order (a,b,c,ci), and the weights are reordered to
+ * (Cout, kvol, Cin) to match. */
+
+/* xcl (N, V, C) <- x (N, C, V), in blocks of 64 positions so writes stay in L1/L2. */
+static void to_channels_last(const ssl3d_kctx *k, const float *x, int64_t n, int64_t c, int64_t v,
+                             float *xcl) {
+    const int64_t vb = 64, nb = (v + vb - 1) / vb;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < n * nb; t++) {
+        const int64_t ni = t / nb, v0 = (t % nb) * vb, v1 = min64(v0 + vb, v);
+        const float *xs = x + ni * c * v;
+        float *o = xcl + ni * v * c;
+        for (int64_t ci = 0; ci < c; ci++) {
+            const float *r = xs + ci * v;
+            for (int64_t p = v0; p < v1; p++) o[p * c + ci] = r[p];
+        }
+    }
+}
+
+/* colT (m, kvol*Cin) <- xcl (D,H,W,Cin) for output positions q0..q0+m-1. */
+static void im2col_cl(const ssl3d_conv_geom *g, const float *xcl, int64_t q0, int64_t m, float *colT) {
+    const int64_t D = g->in[0], H = g->in[1], W = g->in[2], C = g->cin;
+    const int64_t Ho = g->out[1], Wo = g->out[2];
+    const int64_t kd = g->k[0], kh = g->k[1], kw = g->k[2];
+    const int64_t K = kd * kh * kw * C;
+    int64_t od = q0 / (Ho * Wo), oh = (q0 / Wo) % Ho, ow = q0 % Wo;
+    for (int64_t j = 0; j < m; j++) {
+        float *o = colT + j * K;
+        const int64_t id0 = od * g->stride[0] - g->pad[0];
+        const int64_t ih0 = oh * g->stride[1] - g->pad[1];
+        const int64_t iw0 = ow * g->stride[2] - g->pad[2];
+        const int row_inside = iw0 >= 0 && iw0 + kw <= W;
+        for (int64_t a = 0; a < kd; a++) {
+            const int64_t id = id0 + a;
+            if (id < 0 || id >= D) {
+                memset(o, 0, (size_t)(kh * kw * C) * sizeof *o);
+                o += kh * kw * C;
+                continue;
+            }
+            for (int64_t b = 0; b < kh; b++) {
+                const int64_t ih = ih0 + b;
+                if (ih < 0 || ih >= H) {
+                    memset(o, 0, (size_t)(kw * C) * sizeof *o);
+                } else {
+                    const float *src = xcl + (id * H + ih) * W * C;
+                    if (row_inside) {
+                        memcpy(o, src + iw0 * C, (size_t)(kw * C) * sizeof *o);
+                    } else {
+                        for (int64_t c = 0; c < kw; c++) {
+                            const int64_t iw = iw0 + c;
+                            if (iw >= 0 && iw < W) memcpy(o + c * C, src + iw * C, (size_t)C * sizeof *o);
+                            else memset(o + c * C, 0, (size_t)C * sizeof *o);
+                        }
+                    }
+                }
+                o += kw * C;
+            }
+        }
+        if (++ow == Wo) { ow = 0; if (++oh == Ho) { oh = 0; od++; } }
+    }
+}
+
+/* wr (Cout, kvol, Cin) <- w (Cout, Cin, kvol). */
+static void weights_tap_major(const float *w, int64_t cout, int64_t cin, int64_t kvol, float *wr) {
+    for (int64_t co = 0; co < cout; co++)
+        for (int64_t ci = 0; ci < cin; ci++)
+            for (int64_t t = 0; t < kvol; t++)
+                wr[(co * kvol + t) * cin + ci] = w[(co * cin + ci) * kvol + t];
+}
+
+/* Which col layout a convolution uses: channels-last for deep layers with short rows. */
+static int use_channels_last(const ssl3d_conv_geom *g) {
+    return g->cin >= 8 && g->out[2] < 32;
+}
+
 /* x is its own col matrix: 1x1 kernel, stride 1, no padding. */
 static int is_pointwise(const ssl3d_conv_geom *g) {
     for (int i = 0; i < 3; i++)
@@ -137,39 +224,105 @@ static int is_pointwise(const ssl3d_conv_geom *g) {
     return 1;
 }
 
+/* Direct kernels pay off once there are channels to vectorise over (16-wide output
+ * blocks, 6-wide input groups); the first layer (Cin = 1) stays on im2col + SGEMM. */
+static int use_direct(const ssl3d_conv_geom *g) {
+    return cpu_conv_direct_available() && !is_pointwise(g) && g->cin >= 4 && g->cout >= 8;
+}
+
+/* Few input channels (the first layer): the weight gradient is a direct kernel vectorised
+ * along W (the forward stays on im2col + SGEMM, which measured as fast there). */
+static int use_small(const ssl3d_conv_geom *g) {
+    return cpu_conv_direct_available() && !is_pointwise(g) && g->cin < 4 && g->stride[2] == 1;
+}
+
+/* The direct weight-gradient kernel reduces over the positions of one output plane per
+ * call; on small planes (deep layers) its per-call overhead loses to one SGEMM. */
+static int use_direct_wgrad(const ssl3d_conv_geom *g) {
+    return g->out[1] * g->out[2] >= 256;
+}
+
+/* Where the B operand of a tile's GEMM comes from. */
+enum col_mode { COL_DIRECT, COL_ROWS, COL_CL };
+
+/* Per-call scratch of one convolution pass: per-thread col tiles (and run lists), plus
+ * for channels-last the transposed input and the tap-major weights. */
+typedef struct conv_scratch {
+    enum col_mode mode;
+    int64_t rows, m, nch;
+    float *col;            /* threads x rows x m */
+    cpu_conv_seg *segs;    /* threads x (m + 2)  */
+    float *xcl;            /* N x V x Cin        */
+    float *wr;             /* Cout x kvol x Cin  */
+} conv_scratch;
+
+static void scratch_free(conv_scratch *s) {
+    free(s->col); free(s->segs); free(s->xcl); free(s->wr);
+}
+
+/* Plan the tiles and allocate scratch; with_w: also reorder w (forward). */
+static ssl3d_status scratch_init(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
+                                 conv_scratch *s) {
+    memset(s, 0, sizeof *s);
+    const int64_t kvol = vol3(g->k), inv = vol3(g->in), T = k->threads;
+    s->rows = g->cin * kvol;
+    s->mode = is_pointwise(g) ? COL_DIRECT : use_channels_last(g) ? COL_CL : COL_ROWS;
+    cpu_conv_plan(s->rows, vol3(g->out), g->n, k->threads, &s->m, &s->nch);
+    if (s->mode == COL_DIRECT) return SSL3D_OK;
+    s->col = malloc((size_t)T * (size_t)s->rows * (size_t)s->m * sizeof *s->col);
+    if (!s->col) return SSL3D_ERR_NOMEM;
+    if (s->mode == COL_ROWS) {
+        s->segs = malloc((size_t)T * (size_t)(s->m + 2) * sizeof *s->segs);
+        if (!s->segs) { scratch_free(s); return SSL3D_ERR_NOMEM; }
+        return SSL3D_OK;
+    }
+    s->xcl = malloc((size_t)(g->n * inv * g->cin) * sizeof *s->xcl);
+    if (w) s->wr = malloc((size_t)(g->cout * s->rows) * sizeof *s->wr);
+    if (!s->xcl || (w && !s->wr)) { scratch_free(s); return SSL3D_ERR_NOMEM; }
+    to_channels_last(k, x, g->n, g->cin, inv, s->xcl);
+    if (w) weights_tap_major(w, g->cout, g->cin, kvol, s->wr);
+    return SSL3D_OK;
+}
+
+/* Fill thread tid's tile for sample ni, positions q0..q0+mm-1. Returns the B operand
+ * of the tile GEMM: (rows, mm) with leading dimension *ld, or for COL_CL its transpose
+ * (mm, rows), *ld = rows. */
+static const float *tile_cols(const ssl3d_conv_geom *g, const conv_scratch *s, const float *x, int tid,
+                              int64_t ni, int64_t q0, int64_t mm, int64_t *ld) {
+    const int64_t inv = vol3(g->in);
+    if (s->mode == COL_DIRECT) { *ld = vol3(g->out); return x + ni * g->cin * inv + q0; }
+    float *col = s->col + (int64_t)tid * s->rows * s->m;
+    if (s->mode == COL_CL) {
+        im2col_cl(g, s->xcl + ni * inv * g->cin, q0, mm, col);
+        *ld = s->rows;
+        return col;
+    }
+    cpu_conv_seg *sg = s->segs + (int64_t)tid * (s->m + 2);
+    int64_t ns = cpu_conv_segments(g->out[1], g->out[2], q0, mm, sg);
+    im2col(g, x + ni * g->cin * inv, sg, ns, mm, col);
+    *ld = mm;
+    return col;
+}
+
 /* y (N,Cout,P) = (accumulate ? y : 0) + W x col(x) + b. */
 static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *b, float *y, int accumulate) {
-    const int64_t kvol = vol3(g->k), rows = g->cin * kvol;
-    const int64_t P = vol3(g->out), inv = vol3(g->in);
-    const int32_t T = k->threads;
-    const int direct = is_pointwise(g);
-    int64_t m, nch;
-    cpu_conv_plan(rows, P, g->n, T, &m, &nch);
-    float *buf = NULL;
-    cpu_conv_seg *segs = malloc((size_t)T * (size_t)(m + 2) * sizeof *segs);
-    if (!direct) buf = malloc((size_t)T * (size_t)rows * (size_t)m * sizeof *buf);
-    if (!segs || (!direct && !buf)) { free(segs); free(buf); return SSL3D_ERR_NOMEM; }
-    const int64_t tasks = g->n * nch;
+    if (use_direct(g)) return cpu_conv_direct_forward(k, g, x, w, b, y, accumulate);
+    const int64_t P = vol3(g->out);
+    conv_scratch s;
+    ssl3d_status st = scratch_init(k, g, x, w, &s);
+    if (st != SSL3D_OK) return st;
+    const int64_t m = s.m, nch = s.nch, rows = s.rows, tasks = g->n * nch;
+    const float *wm = s.mode == COL_CL ? s.wr : w;
     cpu_blas_threads(k);
-    #pragma omp parallel for num_threads(T) schedule(static)
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int tid = omp_get_thread_num();
         const int64_t ni = t / nch, q0 = (t % nch) * m;
         const int64_t mm = min64(m, P - q0);
         if (mm <= 0) continue;
-        const float *xs = x + ni * g->cin * inv;
-        const float *bmat;
         int64_t ldb;
-        if (direct) {
-            bmat = xs + q0; ldb = P;
-        } else {
-            float *col = buf + (int64_t)tid * rows * m;
-            cpu_conv_seg *sg = segs + (int64_t)tid * (m + 2);
-            int64_t ns = cpu_conv_segments(g->out[1], g->out[2], q0, mm, sg);
-            im2col(g, xs, sg, ns, mm, col);
-            bmat = col; ldb = mm;
-        }
+        const float *bmat = tile_cols(g, &s, x, tid, ni, q0, mm, &ldb);
         float *yc = y + ni * g->cout * P + q0;
         float beta = accumulate ? 1.0f : 0.0f;
         if (b) {    /* bias first: the GEMM then adds onto it (beta = 1) */
@@ -181,11 +334,10 @@ static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom
             }
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)g->cout, (int)mm, (int)rows, 1.0f,
-                    w, (int)rows, bmat, (int)ldb, beta, yc, (int)P);
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, s.mode == COL_CL ? CblasTrans : CblasNoTrans, (int)g->cout,
+                    (int)mm, (int)rows, 1.0f, wm, (int)rows, bmat, (int)ldb, beta, yc, (int)P);
     }
-    free(buf);
-    free(segs);
+    scratch_free(&s);
     return SSL3D_OK;
 }
 
@@ -194,28 +346,26 @@ static ssl3d_status cpu_conv_forward(const ssl3d_kctx *k, const ssl3d_conv_geom 
     return conv_forward_impl(k, g, x, w, b, y, 0);
 }
 
-/* dw (Cout,Cin*kvol) += sum_n dY_n x col(x_n)^T;  db (Cout) += sum over n and positions of dY. */
+/* dw (Cout,Cin*kvol) += sum_n dY_n x col(x_n)^T;  db (Cout) += sum over n and positions of dY.
+ * Per-thread partials, summed in thread order (channels-last partials are (Cout,kvol,Cin)
+ * and are reordered while summing). */
 static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                           const float *dy, float *dw, float *db) {
-    const int64_t kvol = vol3(g->k), rows = g->cin * kvol;
-    const int64_t P = vol3(g->out), inv = vol3(g->in);
+    const int64_t P = vol3(g->out), kvol = vol3(g->k);
     const int32_t T = k->threads;
-    const int direct = is_pointwise(g);
-    const int64_t wlen = g->cout * rows;
-    int64_t m, nch;
-    cpu_conv_plan(rows, P, g->n, T, &m, &nch);
-    float *buf = NULL, *dwp = NULL, *dbp = NULL;
-    cpu_conv_seg *segs = NULL;
-    int fail = 0;
+    conv_scratch s;
+    memset(&s, 0, sizeof s);
     if (dw) {
-        dwp = calloc((size_t)T * (size_t)wlen, sizeof *dwp);
-        segs = malloc((size_t)T * (size_t)(m + 2) * sizeof *segs);
-        if (!direct) buf = malloc((size_t)T * (size_t)rows * (size_t)m * sizeof *buf);
-        fail |= !dwp || !segs || (!direct && !buf);
+        ssl3d_status st = scratch_init(k, g, x, NULL, &s);
+        if (st != SSL3D_OK) return st;
+    } else {
+        s.rows = g->cin * kvol;
+        cpu_conv_plan(s.rows, P, g->n, T, &s.m, &s.nch);
     }
-    if (db) { dbp = calloc((size_t)T * (size_t)g->cout, sizeof *dbp); fail |= !dbp; }
-    if (fail) { free(buf); free(dwp); free(dbp); free(segs); return SSL3D_ERR_NOMEM; }
-    const int64_t tasks = g->n * nch;
+    const int64_t m = s.m, nch = s.nch, rows = s.rows, wlen = g->cout * rows, tasks = g->n * nch;
+    float *dwp = dw ? calloc((size_t)T * (size_t)wlen, sizeof *dwp) : NULL;
+    float *dbp = db ? calloc((size_t)T * (size_t)g->cout, sizeof *dbp) : NULL;
+    if ((dw && !dwp) || (db && !dbp)) { free(dwp); free(dbp); scratch_free(&s); return SSL3D_ERR_NOMEM; }
     cpu_blas_threads(k);
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
@@ -225,34 +375,38 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
         if (mm <= 0) continue;
         const float *dyc = dy + ni * g->cout * P + q0;
         if (dw) {
-            const float *xs = x + ni * g->cin * inv;
-            const float *bmat;
             int64_t ldb;
-            if (direct) {
-                bmat = xs + q0; ldb = P;
-            } else {
-                float *col = buf + (int64_t)tid * rows * m;
-                cpu_conv_seg *sg = segs + (int64_t)tid * (m + 2);
-                int64_t ns = cpu_conv_segments(g->out[1], g->out[2], q0, mm, sg);
-                im2col(g, xs, sg, ns, mm, col);
-                bmat = col; ldb = mm;
-            }
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)g->cout, (int)rows, (int)mm, 1.0f,
-                        dyc, (int)P, bmat, (int)ldb, 1.0f, dwp + (int64_t)tid * wlen, (int)rows);
+            const float *bmat = tile_cols(g, &s, x, tid, ni, q0, mm, &ldb);
+            cblas_sgemm(CblasRowMajor, CblasNoTrans, s.mode == COL_CL ? CblasNoTrans : CblasTrans, (int)g->cout,
+                        (int)rows, (int)mm, 1.0f, dyc, (int)P, bmat, (int)ldb, 1.0f, dwp + (int64_t)tid * wlen,
+                        (int)rows);
         }
         if (db) {
             float *dbt = dbp + (int64_t)tid * g->cout;
             for (int64_t co = 0; co < g->cout; co++) {
-                const float *r = dyc + co * P;
-                float s = 0.0f;
-                for (int64_t j = 0; j < mm; j++) s += r[j];
-                dbt[co] += s;
+                dbt[co] += cpu_conv_sum(dyc + co * P, mm);
             }
         }
     }
-    if (dw) cpu_conv_reduce_partials(k, dwp, T, wlen, dw);
+    if (dw && s.mode == COL_CL) {
+        const int64_t cin = g->cin;
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t co = 0; co < g->cout; co++)
+            for (int64_t tap = 0; tap < kvol; tap++) {
+                const float *src = dwp + (co * kvol + tap) * cin;     /* (co, tap, ci) */
+                float *dst = dw + co * rows + tap;                    /* (co, ci, tap) */
+                for (int64_t ci = 0; ci < cin; ci++) {
+                    float acc = 0.0f;
+                    for (int32_t th = 0; th < T; th++) acc += src[(int64_t)th * wlen + ci];
+                    dst[ci * kvol] += acc;
+                }
+            }
+    } else if (dw) {
+        cpu_conv_reduce_partials(k, dwp, T, wlen, dw);
+    }
     if (db) cpu_conv_reduce_partials(k, dbp, T, g->cout, db);
-    free(buf); free(dwp); free(dbp); free(segs);
+    free(dwp); free(dbp);
+    scratch_free(&s);
     return SSL3D_OK;
 }
 
@@ -325,7 +479,15 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
 
 static ssl3d_status cpu_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *dy, float *dx, float *dw, float *db) {
-    if (dw || db) {
+    if (dw && use_direct(g) && use_direct_wgrad(g)) {
+        ssl3d_status st = cpu_conv_direct_backward_weights(k, g, x, dy, dw);
+        if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
+        if (st != SSL3D_OK) return st;
+    } else if (dw && use_small(g)) {
+        ssl3d_status st = cpu_conv_small_backward_weights(k, g, x, dy, dw);
+        if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
+        if (st != SSL3D_OK) return st;
+    } else if (dw || db) {
         ssl3d_status st = conv_backward_weights(k, g, x, dy, dw, db);
         if (st != SSL3D_OK) return st;
     }

@@ -33,6 +33,30 @@ void cpu_conv_plan(int64_t rows, int64_t p, int64_t n, int32_t threads, int64_t 
 void cpu_conv_reduce_partials(const ssl3d_kctx *k, const float *part, int32_t threads, int64_t len,
                               float *dst);
 
+/* Sum of x[0..n) in 8 interleaved lanes (vectorisable without reassociation, so the
+ * result is the same on every run), lanes then added in a fixed order. */
+static inline float cpu_conv_sum(const float *x, int64_t n) {
+    float lane[8] = { 0, 0, 0, 0, 0, 0, 0, 0 };
+    int64_t j = 0;
+    for (; j + 8 <= n; j += 8)
+        for (int l = 0; l < 8; l++) lane[l] += x[j + l];
+    for (; j < n; j++) lane[j & 7] += x[j];
+    return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
+}
+
+/* Direct AVX2/FMA kernels (cpu_conv_direct.c); available() is 0 when the library was
+ * built without AVX2/FMA, and the entry points then return SSL3D_ERR_UNSUPPORTED.
+ * forward: y = (accumulate ? y : 0) + conv(x, w) + b.  backward_weights: dw += dL/dw. */
+int cpu_conv_direct_available(void);
+ssl3d_status cpu_conv_direct_forward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                     const float *w, const float *b, float *y, int accumulate);
+ssl3d_status cpu_conv_direct_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                              const float *dy, float *dw);
+
+/* Direct weight gradient for few input channels (vectorised along W; stride 1 along W). */
+ssl3d_status cpu_conv_small_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                             const float *dy, float *dw);
+
 /* Kernels implemented in cpu_conv_transpose.c and cpu_pool.c. */
 ssl3d_status cpu_conv_transpose_forward(const ssl3d_kctx *k, int32_t dims, int64_t n, int64_t cin,
                                         int64_t cout, const int64_t in[3], const float *x,

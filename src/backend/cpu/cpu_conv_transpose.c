@@ -115,10 +115,7 @@ ssl3d_status cpu_conv_transpose_backward(const ssl3d_kctx *k, int32_t dims, int6
         if (db) {
             float *dbt = dbp + (int64_t)tid * cout;
             for (int64_t co = 0; co < cout; co++) {
-                float s = 0.0f;
-                const float *r = g + co * kvol * mm;
-                for (int64_t j = 0; j < kvol * mm; j++) s += r[j];
-                dbt[co] += s;
+                dbt[co] += cpu_conv_sum(g + co * kvol * mm, kvol * mm);
             }
         }
     }
