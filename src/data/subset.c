@@ -8,8 +8,10 @@
 #include <string.h>
 #include "metrics_internal.h"
 
-/* Philox streams reserved for these draws ("SUBSET" / "TRNVAL" in ASCII). */
-#define SUBSET_STREAM 0x535542534554ull
+/* Philox streams reserved for these draws. SUBSET_STREAM is the one the fine-tuning
+ * code (ssl3d_ft_subset, branch finetune) uses with the same Fisher-Yates, so both give
+ * the same subsets for n < 2^32. SPLIT_STREAM spells "TRNVAL" in ASCII. */
+#define SUBSET_STREAM 0x5b5e7ull
 #define SPLIT_STREAM 0x54524E56414Cull
 
 /* Uniform integer in [0, n), n >= 1, unbiased (rejection on 64 bits). */
