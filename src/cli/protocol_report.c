@@ -281,7 +281,10 @@ static int plot_convergence(const proto_opts *o, proto_result *res, int fr) {
     char png[96], title[128];
     snprintf(png, sizeof png, "convergence_f%s.png", pct);
     snprintf(title, sizeof title, "Validation metric per epoch, %s%% of the labels", pct);
-    gp_header(g, png, title, "epoch", "validation metric (mean +- sd over seeds)");
+    char ylabel[128];
+    const char *vk = proto_val_key(o->metric);
+    snprintf(ylabel, sizeof ylabel, "validation %s (mean +- sd over seeds)", vk ? vk : "metric");
+    gp_header(g, png, title, "epoch", ylabel);
     fprintf(g, "plot ");
     int block = 0;
     for (int m = 0; m < o->n_methods; m++) {
