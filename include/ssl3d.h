@@ -29,5 +29,6 @@
 #include "ssl3d/data.h"
 #include "ssl3d/tasks.h"
 #include "ssl3d/pretrain.h"
+#include "ssl3d/metrics.h"
 
 #endif /* SSL3D_H */
