@@ -220,6 +220,7 @@ int cli_train_run(cli_train *t) {
         if ((rc = cli_jsonl_write(t->cmd, t->log, o)) != 0) break;
         double remain = t->max_seconds > 0 ? t->max_seconds - train_time
                                            : (double)(t->steps - step - 1) * (train_time / (double)done);
+        if (remain < 0) remain = 0;
         char valbuf[48] = "";
         if (isfinite(last_val)) snprintf(valbuf, sizeof valbuf, "  val acc %.3f", last_val);
         int plain = t->print_every <= 1 || (step + 1) % t->print_every == 0 || step + 1 == t->steps || evaluated;

@@ -255,3 +255,17 @@ int cli_file_readable(const char *path) {
     struct stat st;
     return path && stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
 }
+
+int cli_dir_writable(const char *path) {
+    if (!path || !*path) return 0;
+    char *dir = strdup(path);
+    if (!dir) return 0;
+    char *slash = strrchr(dir, '/');
+    if (!slash) strcpy(dir, ".");
+    else if (slash == dir) dir[1] = 0;
+    else *slash = 0;
+    struct stat st;
+    int ok = stat(dir, &st) == 0 && S_ISDIR(st.st_mode) && access(dir, W_OK | X_OK) == 0;
+    free(dir);
+    return ok;
+}

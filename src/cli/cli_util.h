@@ -94,4 +94,6 @@ int cli_jsonl_close(const char *cmd, cli_jsonl *j);
 
 /* Whether path names a readable regular file (for early, clear errors). */
 int cli_file_readable(const char *path);
+/* Whether the directory that would hold `path` exists and is writable. */
+int cli_dir_writable(const char *path);
 #endif

@@ -92,6 +92,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (!cli_file_readable(data)) return cli_error(CMD, "--data %s: no such readable file", data);
     if (resume && !cli_file_readable(resume)) return cli_error(CMD, "--resume %s: no such readable file", resume);
     if (!epochs && !steps) epochs = 10;
+    if (!cli_dir_writable(out)) return cli_error(CMD, "--out %s: its directory does not exist or is not writable", out);
 
     int32_t kind = 0;
     ssl3d_ctx *ctx = NULL;
