@@ -176,6 +176,9 @@ static void epoch_perm(const ssl3d_loader *L, int64_t e, int64_t n, int64_t *per
 
 static ssl3d_status indices_of(ssl3d_ctx *ctx, const ssl3d_loader *L, int64_t b, int64_t *idx) {
     const int64_t n = L->n_items, B = L->batch;
+    if (n <= 0)   /* only after a failed 2D preload */
+        return ctx ? ssl3d_set_error(ctx, SSL3D_ERR_STATE, "ssl3d_loader: no items (an image failed to load)")
+                   : SSL3D_ERR_STATE;
     int64_t *perm = malloc((size_t)n * sizeof *perm);
     if (!perm) return ctx ? ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_loader_batch: out of memory")
                           : SSL3D_ERR_NOMEM;
