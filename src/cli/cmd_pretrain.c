@@ -1,9 +1,201 @@
-/* PLACEHOLDER: `ssl3d pretrain` is not implemented yet; replaced by its owner. */
-#include <stdio.h>
+/* `ssl3d pretrain`: pretrain an encoder with one of the five proxy tasks on the images
+ * of a manifest (train split; a seeded fraction of the images is held out to measure
+ * the proxy accuracy), writing a checkpoint and a JSONL log. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ssl3d.h"
+#include "ssl3d/loader.h"
 #include "cli.h"
+#include "cli_train.h"
+
+static const char *CMD = "pretrain";
+
+static const cli_help HELP = {
+    "--task TASK --dims 2|3 --data MANIFEST --out CKPT [OPTIONS]",
+    "Pretrain a U-Net encoder with a self-supervised proxy task. MANIFEST is an MSD\n"
+    "dataset.json (its \"training\" images; labels are not read) or a CSV file,label,split\n"
+    "(its train rows). Images are z-scored over their non-zero voxels, cropped to their\n"
+    "non-zero bounding box and padded to the task's input size; in 2D every axial slice is\n"
+    "an image. --val-fraction of the images is held out (seeded by --split-seed) and the\n"
+    "proxy accuracy is measured on them with deterministic evaluation samples.\n"
+    "Step s trains on batch s of a seeded shuffle and draws its samples from (--seed, s),\n"
+    "so --resume continues a run exactly as if it had not stopped.",
+    "Log (--log): one JSON object per step {\"step\", \"loss\", \"acc\", \"lr\", \"samples_per_s\",\n"
+    "\"epoch\"[, \"val_acc\", \"val_loss\"]}, then {\"final\": true, \"steps\", \"proxy_accuracy\",\n"
+    "\"chance\", \"seconds\", \"val_loss\", \"val_samples\", \"task\", \"dims\", \"checkpoint\"}.\n"
+    "Checkpoint (safetensors): the task's tensors and metadata (ssl3d_task_save), the Adam\n"
+    "state under \"optim.*\" and metadata \"step\", \"pretrain.*\". Task options (--opt), e.g.\n"
+    "filters=16,levels=4,norm=batch|group|instance|none,input_size=48,hidden=256,\n"
+    "samples_per_image=1 (rotation), grid=3,cell=24,jitter=8 (rpl, jigsaw),\n"
+    "permutations=100 (jigsaw): docs/tasks.md lists them all.\n"
+    "Exit status: 0 ok, 1 runtime error, 2 usage error.",
+};
+
+typedef struct { ssl3d_loader *L; } batch_ud;
+
+static ssl3d_status loader_batch(void *ud, ssl3d_ctx *ctx, int64_t step, ssl3d_tensor **images) {
+    return ssl3d_loader_batch(ctx, ((batch_ud *)ud)->L, step, images);
+}
+
+/* Smallest image side the task needs (the loader pads up to it). */
+static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
+    double v = 0, g = 0, c = 0;
+    if (ssl3d_task_option(ctx, task, "input_size", &v) == SSL3D_OK && v >= 1) return (int64_t)v;
+    if (ssl3d_task_option(ctx, task, "grid", &g) == SSL3D_OK && ssl3d_task_option(ctx, task, "cell", &c) == SSL3D_OK)
+        return (int64_t)(g * c);
+    ssl3d_ctx_clear_error(ctx);
+    return 1;
+}
 
 int cmd_pretrain(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ssl3d pretrain: not implemented in this build yet\n");
-    return 1;
+    const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
+    const char *schedule = "constant";
+    int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
+    int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
+    double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0;
+    cli_opt o[] = {
+        { "task", CLI_CHOICE, &task_name, NULL, "proxy task (required)", 0, 0, "rotation|rpl|jigsaw|cpc|exemplar", 0 },
+        { "dims", CLI_INT, &dims, "2|3", "3: volumes; 2: axial slices (required)", 2, 3, NULL, 0 },
+        { "data", CLI_STR, &data, "MANIFEST", "dataset.json (MSD) or CSV file,label,split (required)", 0, 0, NULL, 0 },
+        { "out", CLI_STR, &out, "CKPT", "checkpoint to write (.safetensors, atomic) (required)", 0, 0, NULL, 0 },
+        { "epochs", CLI_INT, &epochs, "N", "train N epochs (passes over the training images)", 1, 1e9, NULL, 0 },
+        { "steps", CLI_INT, &steps, "N", "train until step N (total, also when resuming);\none of --epochs/--steps, default --epochs 10", 1, 1e12, NULL, 0 },
+        { "batch", CLI_INT, &batch, "B", "images per step (default 4)", 1, 65536, NULL, 0 },
+        { "seed", CLI_INT, &seed, "S", "seed of the weights, the shuffle and the samples (default 0)", 0, 9.2e18, NULL, 0 },
+        { "threads", CLI_INT, &threads, "T", "compute threads (default: all cores)", 1, 1024, NULL, 0 },
+        { "loader-threads", CLI_INT, &loader_threads, "N", "image decoding threads ahead of training (default 1; 0: none)", 0, 64, NULL, 0 },
+        { "log", CLI_STR, &log_path, "FILE.jsonl", "JSON log, one object per step + a final summary\n(appended to when resuming)", 0, 0, NULL, 0 },
+        { "lr", CLI_DOUBLE, &lr, "X", "Adam learning rate (default 1e-3)", 0, 10, NULL, 0 },
+        { "weight-decay", CLI_DOUBLE, &wd, "X", "Adam L2 weight decay (default 0)", 0, 10, NULL, 0 },
+        { "schedule", CLI_CHOICE, &schedule, NULL, "learning-rate schedule (default constant);\ncosine decays to lr/100 at the last step", 0, 0, "constant|cosine", 0 },
+        { "warmup", CLI_INT, &warmup, "N", "linear warm-up steps (default 0)", 0, 1e12, NULL, 0 },
+        { "opt", CLI_STR, &opts, "K=V,...", "task options (see below)", 0, 0, NULL, 0 },
+        { "resume", CLI_STR, &resume, "CKPT", "continue the run that wrote CKPT (same options)", 0, 0, NULL, 0 },
+        { "val-fraction", CLI_DOUBLE, &val_fraction, "F", "held-out fraction of the images (default 0.1; 0: none)", 0, 0.95, NULL, 0 },
+        { "split-seed", CLI_INT, &split_seed, "S", "seed of the train/validation split (default 0)", 0, 9.2e18, NULL, 0 },
+        { "val-rounds", CLI_INT, &val_rounds, "N", "evaluation passes over the held-out images (default 4)", 1, 1000, NULL, 0 },
+        { "val-max", CLI_INT, &val_max, "N", "use at most N held-out images (default 256)", 1, 1e9, NULL, 0 },
+        { "eval-every", CLI_INT, &eval_every, "N", "also measure the proxy accuracy every N steps (default: at the end)", 1, 1e12, NULL, 0 },
+        { "save-every", CLI_INT, &save_every, "N", "also write the checkpoint every N steps", 1, 1e12, NULL, 0 },
+        { "spacing", CLI_DOUBLE, &spacing, "MM", "resample the images to this isotropic voxel spacing", 0, 100, NULL, 0 },
+        { "print-every", CLI_INT, &print_every, "N", "progress line every N steps when not on a terminal (default 10)", 1, 1e12, NULL, 0 },
+    };
+    const int n_o = (int)(sizeof o / sizeof o[0]);
+    int rc = cli_parse(CMD, &HELP, argc, argv, o, n_o, NULL, 0, NULL);
+    if (rc) return rc < 0 ? 0 : rc;
+    if (!task_name) return cli_usage_error(CMD, "missing --task (rotation|rpl|jigsaw|cpc|exemplar)");
+    if (!dims) return cli_usage_error(CMD, "missing --dims (2 or 3)");
+    if (!data) return cli_usage_error(CMD, "missing --data MANIFEST");
+    if (!out) return cli_usage_error(CMD, "missing --out CKPT");
+    if (epochs && steps) return cli_usage_error(CMD, "give --epochs or --steps, not both");
+    if (!cli_file_readable(data)) return cli_error(CMD, "--data %s: no such readable file", data);
+    if (resume && !cli_file_readable(resume)) return cli_error(CMD, "--resume %s: no such readable file", resume);
+    if (!epochs && !steps) epochs = 10;
+    if (!cli_dir_writable(out)) return cli_error(CMD, "--out %s: its directory does not exist or is not writable", out);
+
+    int32_t kind = 0;
+    ssl3d_ctx *ctx = NULL;
+    ssl3d_loader *train = NULL, *val = NULL;
+    ssl3d_task *task = NULL;
+    ssl3d_tensor **val_imgs = NULL, *first = NULL;
+    int64_t n_val = 0, n_items = 0;
+    cli_jsonl log = { 0 };
+    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) return cli_error(CMD, "cannot create a context");
+    ssl3d_task_kind_parse(task_name, &kind);
+    if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
+    ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
+    double sp[3] = { spacing, spacing, spacing };
+
+    /* Training images: their channel count fixes the task's input. */
+    if (ssl3d_loader_create(ctx, data, SSL3D_LOADER_TRAIN, &train) != SSL3D_OK ||
+        ssl3d_loader_set_dims(ctx, train, (int32_t)dims) != SSL3D_OK ||
+        ssl3d_loader_set_split(ctx, train, val_fraction, (uint64_t)split_seed) != SSL3D_OK) {
+        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
+        goto done;
+    }
+    /* Peek at one image with a throwaway loader (the options of `train` are not frozen). */
+    {
+        ssl3d_loader *peek = NULL;
+        const char *p0 = ssl3d_loader_volume_path(train, 0);
+        if (ssl3d_loader_create_files(ctx, &p0, 1, SSL3D_LOADER_ALL, &peek) != SSL3D_OK ||
+            ssl3d_loader_set_dims(ctx, peek, 3) != SSL3D_OK || ssl3d_loader_item(ctx, peek, 0, &first) != SSL3D_OK) {
+            rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
+            ssl3d_loader_release(peek);
+            goto done;
+        }
+        ssl3d_loader_release(peek);
+    }
+    if (ssl3d_task_create(ctx, kind, (int32_t)dims, (int32_t)ssl3d_tensor_dim(first, 0), opts, &task) != SSL3D_OK) {
+        rc = cli_usage_error(CMD, "%s%s: %s", opts ? "--opt " : "--task ", opts ? opts : task_name,
+                             ssl3d_ctx_last_error(ctx));
+        goto done;
+    }
+    const int64_t min_size = task_min_size(ctx, task);
+    uint32_t flags = SSL3D_LOADER_ZSCORE | SSL3D_LOADER_CROP_NONZERO;
+    if (ssl3d_loader_set_preprocess(ctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
+        ssl3d_loader_set_batch(ctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
+        ssl3d_loader_set_threads(ctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||
+        ssl3d_loader_count(ctx, train, &n_items) != SSL3D_OK) {
+        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
+        goto done;
+    }
+    int64_t per_epoch = (n_items + batch - 1) / batch;
+    if (epochs) steps = epochs * per_epoch;
+
+    /* Held-out images for the proxy accuracy (at most --val-max, spread evenly). */
+    if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0) {
+        ssl3d_status st = ssl3d_loader_create(ctx, data, SSL3D_LOADER_VAL, &val);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_dims(ctx, val, (int32_t)dims);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_split(ctx, val, val_fraction, (uint64_t)split_seed);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_preprocess(ctx, val, flags, min_size, spacing > 0 ? sp : NULL);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_threads(ctx, val, (int32_t)loader_threads, 1);
+        int64_t nv = 0;
+        if (st == SSL3D_OK) st = ssl3d_loader_count(ctx, val, &nv);
+        if (st != SSL3D_OK && ssl3d_loader_num_volumes(train) > 1) {
+            rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(ctx));
+            goto done;
+        }
+        if (st != SSL3D_OK) {
+            fprintf(stderr, "ssl3d %s: warning: a single image cannot be split; no held-out proxy accuracy\n", CMD);
+            nv = 0;
+        }
+        n_val = nv < val_max ? nv : val_max;
+        val_imgs = calloc((size_t)(n_val ? n_val : 1), sizeof *val_imgs);
+        if (!val_imgs) { rc = cli_error(CMD, "out of memory"); goto done; }
+        for (int64_t i = 0; i < n_val; i++)
+            if (ssl3d_loader_item(ctx, val, n_val == nv ? i : i * nv / n_val, &val_imgs[i]) != SSL3D_OK) {
+                rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(ctx));
+                goto done;
+            }
+    }
+    if (log_path && cli_jsonl_open(CMD, &log, log_path, resume != NULL)) { rc = 1; goto done; }
+    fprintf(stderr, "ssl3d %s: %s %dD on %lld training %s (%lld held out), batch %lld, %lld steps, "
+            "%lld encoder parameters, chance %.4f\n", CMD, task_name, (int)dims, (long long)n_items,
+            dims == 3 ? "volumes" : "slices", (long long)n_val, (long long)batch, (long long)steps,
+            (long long)ssl3d_module_param_numel(ssl3d_task_encoder(task)), ssl3d_task_chance(task));
+
+    batch_ud ud = { train };
+    cli_train t = { 0 };
+    t.cmd = CMD; t.ctx = ctx; t.task = task; t.batch = loader_batch; t.ud = &ud;
+    t.batch_size = (int32_t)batch; t.seed = (uint64_t)seed;
+    t.val = val_imgs; t.n_val = n_val; t.val_rounds = (int32_t)val_rounds; t.eval_every = eval_every;
+    t.lr = lr; t.weight_decay = wd; t.schedule = schedule; t.warmup = warmup;
+    t.steps = steps; t.steps_per_epoch = per_epoch; t.out = out; t.save_every = save_every;
+    t.resume = resume; t.log = log_path ? &log : NULL; t.print_every = print_every;
+    rc = cli_train_run(&t);
+    if (!rc)
+        printf("pretrain: %lld steps in %.1f s, proxy accuracy %.4f on %lld held-out samples (chance %.4f); "
+               "checkpoint %s\n", (long long)t.steps_done, t.seconds, t.proxy_accuracy, (long long)t.val_samples,
+               t.chance, out);
+done:
+    if (log.f && cli_jsonl_close(CMD, &log) && !rc) rc = 1;
+    for (int64_t i = 0; val_imgs && i < n_val; i++) ssl3d_tensor_release(val_imgs[i]);
+    free(val_imgs);
+    ssl3d_tensor_release(first);
+    ssl3d_task_release(task);
+    ssl3d_loader_release(train);
+    ssl3d_loader_release(val);
+    ssl3d_ctx_release(ctx);
+    return rc;
 }

@@ -1,0 +1,219 @@
+/* `ssl3d pretrain` end to end on tiny generated NIfTI volumes: the JSONL log, the final
+ * summary, bitwise resumption, and error messages for bad options and missing files.
+ * Runs bin/ssl3d (skips when it is not built). */
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "harness.h"
+#include "test_loader_util.h"
+
+#define BIN "./bin/ssl3d"
+#define TINY "--task rotation --dims 3 --batch 2 --threads 1 --loader-threads 1 --val-fraction 0.34 " \
+             "--opt filters=4,levels=2,input_size=16,hidden=8"
+
+static void need_bin(void) {
+    if (access(BIN, X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
+}
+
+/* Run a shell command; its stdout+stderr into out (cap). Returns the exit status. */
+static int run(const char *cmd, char *out, size_t cap) {
+    char full[8192];
+    if ((size_t)snprintf(full, sizeof full, "%s 2>&1", cmd) >= sizeof full) return -1;
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Losses of the non-final lines of a log, by step; returns the number of lines. */
+static int read_log(const char *path, double *loss, int cap, cJSON **final) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[4096];
+    int n = 0;
+    *final = NULL;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        if (!o) { n = -1; break; }
+        if (cJSON_IsTrue(cJSON_GetObjectItem(o, "final"))) { cJSON_Delete(*final); *final = o; continue; }
+        cJSON *s = cJSON_GetObjectItem(o, "step"), *l = cJSON_GetObjectItem(o, "loss");
+        if (cJSON_IsNumber(s) && cJSON_IsNumber(l) && s->valueint >= 0 && s->valueint < cap) {
+            loss[s->valueint] = l->valuedouble;
+            n++;
+        }
+        cJSON_Delete(o);
+    }
+    fclose(f);
+    return n;
+}
+
+static char man[1024];
+static void make_data(void) { REQUIRE(tl_write_dataset(th_tmpdir(), 5, 18, 20, 17, man, sizeof man) == 0); }
+
+TEST(cli_pretrain_log_and_summary) {
+    need_bin();
+    make_data();
+    char cmd[4096], out[8192];
+    const char *d = th_tmpdir();
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/m.safetensors --steps 4 --eval-every 2 "
+             "--log %s/log.jsonl", man, d, d);
+    int rc = run(cmd, out, sizeof out);
+    REQUIRE(rc == 0 || (printf("%s\n", out), 0));
+    double loss[16];
+    cJSON *fin = NULL;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/log.jsonl", d);
+    CHECK(read_log(p, loss, 16, &fin) == 4);
+    REQUIRE(fin);
+    const char *keys[] = { "steps", "proxy_accuracy", "chance", "seconds" };
+    for (int i = 0; i < 4; i++) CHECK_MSG(cJSON_IsNumber(cJSON_GetObjectItem(fin, keys[i])), "final: no %s", keys[i]);
+    CHECK(cJSON_GetObjectItem(fin, "steps")->valueint == 4);
+    CHECK_NEAR(cJSON_GetObjectItem(fin, "chance")->valuedouble, 0.1, 1e-12);
+    double a = cJSON_GetObjectItem(fin, "proxy_accuracy")->valuedouble;
+    CHECK(a >= 0 && a <= 1);
+    cJSON_Delete(fin);
+    /* Every step line has step, loss, acc, lr, samples_per_s; step 1 has val_acc. */
+    FILE *f = fopen(p, "r");
+    REQUIRE(f);
+    char line[4096];
+    int lines = 0, with_val = 0;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        REQUIRE(o);
+        if (!cJSON_GetObjectItem(o, "final")) {
+            const char *k[] = { "step", "loss", "acc", "lr", "samples_per_s" };
+            for (int i = 0; i < 5; i++) CHECK_MSG(cJSON_GetObjectItem(o, k[i]), "line %d: no %s", lines, k[i]);
+            if (cJSON_GetObjectItem(o, "val_acc")) with_val++;
+        }
+        cJSON_Delete(o);
+        lines++;
+    }
+    fclose(f);
+    CHECK(lines == 5);
+    CHECK(with_val == 1);
+    struct stat st;
+    snprintf(p, sizeof p, "%s/m.safetensors", d);
+    CHECK(stat(p, &st) == 0 && st.st_size > 1000);
+    /* The checkpoint holds the task, the optimiser state and the step. */
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_checkpoint *ck = NULL;
+    REQUIRE_OK(ctx, ssl3d_checkpoint_load(ctx, p, &ck));
+    const char *v = NULL;
+    CHECK_OK(ctx, ssl3d_checkpoint_get_meta(ctx, ck, "step", &v));
+    CHECK(v && !strcmp(v, "4"));
+    int32_t dt = -1;
+    CHECK_OK(ctx, ssl3d_checkpoint_tensor_info(ctx, ck, "optim.optim.step", &dt, NULL, NULL, 0));
+    ssl3d_task *task = NULL;
+    CHECK_OK(ctx, ssl3d_task_create_from_checkpoint(ctx, ck, &task));
+    ssl3d_task_release(task);
+    ssl3d_checkpoint_release(ck);
+    ssl3d_ctx_release(ctx);
+}
+
+TEST(cli_pretrain_resume_is_bitwise) {
+    need_bin();
+    make_data();
+    char cmd[4096], out[8192], p[1024];
+    const char *d = th_tmpdir();
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/full.safetensors --steps 6 --log %s/full.jsonl",
+             man, d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/part.safetensors --steps 3 --log %s/part.jsonl",
+             man, d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/part.safetensors --steps 6 --log %s/part.jsonl "
+             "--resume %s/part.safetensors", man, d, d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    double a[8], b[8];
+    cJSON *fa = NULL, *fb = NULL;
+    snprintf(p, sizeof p, "%s/full.jsonl", d);
+    CHECK(read_log(p, a, 8, &fa) == 6);
+    snprintf(p, sizeof p, "%s/part.jsonl", d);
+    CHECK(read_log(p, b, 8, &fb) == 6);
+    for (int s = 0; s < 6; s++) CHECK_MSG(a[s] == b[s], "step %d: loss %.17g vs resumed %.17g", s, a[s], b[s]);
+    REQUIRE(fa && fb);
+    CHECK(cJSON_GetObjectItem(fa, "proxy_accuracy")->valuedouble == cJSON_GetObjectItem(fb, "proxy_accuracy")->valuedouble);
+    cJSON_Delete(fa);
+    cJSON_Delete(fb);
+    /* Same final weights and optimiser state: identical files. */
+    char pa[1024], pb[1024];
+    snprintf(pa, sizeof pa, "%s/full.safetensors", d);
+    snprintf(pb, sizeof pb, "%s/part.safetensors", d);
+    snprintf(cmd, sizeof cmd, "cmp -s %s %s", pa, pb);
+    CHECK_MSG(system(cmd) == 0, "checkpoints of the full and resumed runs differ");
+}
+
+/* Each bad invocation fails with its exit status and a message containing `want`. */
+TEST(cli_pretrain_errors) {
+    need_bin();
+    make_data();
+    const char *d = th_tmpdir();
+    struct { const char *args; int rc; const char *want; } cases[] = {
+        { "--task rotation --dims 3 --out X", 2, "missing --data" },
+        { "--task spin --dims 3 --data M --out X", 2, "--task: 'spin' is not one of" },
+        { "--task rotation --dims 4 --data M --out X", 2, "--dims: 4 is out of range" },
+        { "--task rotation --dims 3 --data M --out X --steps abc", 2, "--steps: 'abc' is not an integer" },
+        { "--task rotation --dims 3 --data M --out X --bogus 1", 2, "unknown option '--bogus'" },
+        { "--task rotation --dims 3 --data M", 2, "missing --out" },
+        { "--task rotation --dims 3 --data M --out X --steps 2 --epochs 1", 2, "not both" },
+        { "--task rotation --dims 3 --data /nonexistent/dataset.json --out X", 1, "/nonexistent/dataset.json" },
+        { "--task rotation --dims 3 --data M --out X --steps 1 --opt filters=4,bogus=1", 2, "bogus" },
+        { "--task rotation --dims 3 --data M --out X --steps 1 --resume /nonexistent/r.safetensors", 1,
+          "/nonexistent/r.safetensors" },
+        { "--task rotation --dims 3 --data M --out /nonexistent/dir/o.safetensors --steps 1 "
+          "--opt filters=4,levels=2,input_size=16,hidden=8 --threads 1", 1, "/nonexistent/dir/o.safetensors" },
+        { "--task rotation --dims 3 --data M --out X --log /nonexistent/dir/l.jsonl --steps 1 "
+          "--opt filters=4,levels=2,input_size=16", 1, "/nonexistent/dir/l.jsonl" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char args[2048], cmd[4096], out[8192];
+        /* M and X stand for the manifest and an output path. */
+        char *w = args;
+        for (const char *s = cases[i].args; *s && w < args + sizeof args - 1100; s++) {
+            if (*s == 'M' && (s[1] == ' ' || !s[1]) && s[-1] == ' ') w += sprintf(w, "%s", man);
+            else if (*s == 'X' && (s[1] == ' ' || !s[1]) && s[-1] == ' ') w += sprintf(w, "%s/e.safetensors", d);
+            else *w++ = *s;
+        }
+        *w = 0;
+        snprintf(cmd, sizeof cmd, BIN " pretrain %s", args);
+        int rc = run(cmd, out, sizeof out);
+        CHECK_MSG(rc == cases[i].rc, "case %zu (%s): exit %d, want %d: %s", i, cases[i].args, rc, cases[i].rc, out);
+        CHECK_MSG(strstr(out, cases[i].want) != NULL, "case %zu: message lacks '%s': %s", i, cases[i].want, out);
+        CHECK_MSG(strstr(out, "ssl3d pretrain:") != NULL, "case %zu: message lacks the command: %s", i, out);
+    }
+    /* --help documents every option and exits 0. */
+    char out[16384];
+    CHECK(run(BIN " pretrain --help", out, sizeof out) == 0);
+    const char *opts[] = { "--task", "--dims", "--data", "--out", "--epochs", "--steps", "--batch", "--seed",
+                           "--threads", "--log", "--lr", "--opt", "--resume", "--val-fraction", "--eval-every" };
+    for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) CHECK_MSG(strstr(out, opts[i]), "help lacks %s", opts[i]);
+}
+
+TEST(cli_pretrain_2d_csv) {
+    need_bin();
+    make_data();
+    char cmd[4096], out[8192], csv[1024];
+    const char *d = th_tmpdir();
+    snprintf(csv, sizeof csv, "%s/data.csv", d);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f);
+    fprintf(f, "file,label,split\n");
+    for (int k = 0; k < 5; k++) fprintf(f, "img%d.nii.gz,,%s\n", k, k == 4 ? "test" : "train");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, BIN " pretrain --task rotation --dims 2 --batch 4 --threads 1 --data %s --out "
+             "%s/m2.safetensors --steps 3 --opt filters=4,levels=2,input_size=16,hidden=8 --log %s/l2.jsonl",
+             csv, d, d);
+    int rc = run(cmd, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    double loss[8];
+    cJSON *fin = NULL;
+    char p[1024];
+    snprintf(p, sizeof p, "%s/l2.jsonl", d);
+    CHECK(read_log(p, loss, 8, &fin) == 3);
+    REQUIRE(fin);
+    CHECK_NEAR(cJSON_GetObjectItem(fin, "chance")->valuedouble, 0.25, 1e-12);
+    cJSON_Delete(fin);
+}
