@@ -30,5 +30,6 @@
 #include "ssl3d/tasks.h"
 #include "ssl3d/pretrain.h"
 #include "ssl3d/metrics.h"
+#include "ssl3d/loader.h"
 
 #endif /* SSL3D_H */
