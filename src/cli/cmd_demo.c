@@ -20,7 +20,8 @@
 #include "cli_train.h"
 
 static const char *CMD = "demo";
-static const char *const TEMPLATES[] = { "ch2.nii.gz", "ch2bet.nii.gz", "ch2better.nii.gz", "inia19-t1-brain.nii.gz" };
+/* The last one is held out by default (--holdout volume). */
+static const char *const TEMPLATES[] = { "ch2.nii.gz", "ch2bet.nii.gz", "inia19-t1-brain.nii.gz", "ch2better.nii.gz" };
 #define N_TEMPLATES 4
 #define DEMO_STREAM UINT64_C(0x44454d4f00000000)
 
@@ -65,9 +66,9 @@ static double nonzero_fraction(ssl3d_ctx *ctx, ssl3d_tensor *t) {
 
 int cmd_demo(int argc, char **argv) {
     const char *task_name = "rotation", *out = NULL, *dir = "/usr/share/mricron/templates", *log_path = NULL;
-    const char *opts = NULL;
+    const char *opts = NULL, *holdout = "volume";
     double seconds = 180, lr = 1e-3, val_part = 0.4;
-    int64_t threads = 0, seed = 0, batch = 8, extent = 96, size = 24, max_val = 64, val_rounds = 5;
+    int64_t threads = 0, seed = 0, batch = 8, extent = 48, size = 32, max_val = 64, val_rounds = 5;
     cli_opt o[] = {
         { "seconds", CLI_DOUBLE, &seconds, "N", "training time in seconds (default 180)", 1, 1e7, NULL, 0 },
         { "task", CLI_CHOICE, &task_name, NULL, "proxy task (default rotation)", 0, 0, "rotation|rpl|jigsaw|cpc|exemplar", 0 },
@@ -77,8 +78,10 @@ int cmd_demo(int argc, char **argv) {
         { "seed", CLI_INT, &seed, "S", "seed (default 0)", 0, 9.2e18, NULL, 0 },
         { "batch", CLI_INT, &batch, "B", "crops per step (default 8)", 1, 4096, NULL, 0 },
         { "lr", CLI_DOUBLE, &lr, "X", "Adam learning rate (default 1e-3)", 0, 10, NULL, 0 },
-        { "extent", CLI_INT, &extent, "N", "resample each volume so its longest side is N voxels (default 96)", 16, 1024, NULL, 0 },
-        { "size", CLI_INT, &size, "N", "crop side = the task's input_size (default 24)", 8, 512, NULL, 0 },
+        { "extent", CLI_INT, &extent, "N", "resample each volume so its longest side is N voxels (default 48)", 16, 1024, NULL, 0 },
+        { "size", CLI_INT, &size, "N", "crop side = the task's input_size (default 32)", 8, 512, NULL, 0 },
+        { "holdout", CLI_CHOICE, &holdout, NULL, "validate on the last template, never trained on (volume, default), "
+          "or on the anterior --val-part of every template (anterior)", 0, 0, "volume|anterior", 0 },
         { "val-part", CLI_DOUBLE, &val_part, "F", "held-out anterior fraction of every volume (default 0.4)", 0.05, 0.9, NULL, 0 },
         { "val-crops", CLI_INT, &max_val, "N", "at most N held-out cubes (default 64)", 1, 100000, NULL, 0 },
         { "val-rounds", CLI_INT, &val_rounds, "N", "evaluation passes over the held-out cubes (default 5)", 1, 1000, NULL, 0 },
@@ -154,6 +157,37 @@ int cmd_demo(int argc, char **argv) {
         ssl3d_tensor_release(x);
         if (st != SSL3D_OK) { rc = cli_error(CMD, "%s: resampling: %s", paths[v], ssl3d_ctx_last_error(ctx)); goto done; }
         const int64_t D = ssl3d_tensor_dim(r, 1), H = ssl3d_tensor_dim(r, 2), W = ssl3d_tensor_dim(r, 3);
+        const int whole_volume = !strcmp(holdout, "volume") && n_paths > 1;
+        if (whole_volume) {
+            /* Whole volumes: all but the last train; the last gives the held-out cubes. */
+            if (D < S || H < S || W < S) {
+                fprintf(stderr, "ssl3d demo: skipping %s: %lldx%lldx%lld voxels is smaller than %lld^3 crops\n", paths[v],
+                        (long long)D, (long long)H, (long long)W, (long long)S);
+                ssl3d_tensor_release(r);
+                continue;
+            }
+            if (v < n_paths - 1) {
+                train[n_train++] = r;
+                fprintf(stderr, "  %s: %lldx%lldx%lld voxels after resampling; training volume\n", paths[v],
+                        (long long)D, (long long)H, (long long)W);
+                continue;
+            }
+            const int64_t stride = S / 4 > 0 ? S / 4 : 1;
+            for (int64_t z = 0; st == SSL3D_OK && z + S <= D && n_val < max_val; z += stride)
+                for (int64_t h = 0; st == SSL3D_OK && h + S <= H && n_val < max_val; h += stride)
+                    for (int64_t w = 0; st == SSL3D_OK && w + S <= W && n_val < max_val; w += stride) {
+                        int64_t o3[3] = { z, h, w }, s3[3] = { S, S, S };
+                        ssl3d_tensor *cube = NULL;
+                        st = ssl3d_crop(ctx, r, o3, s3, 0.0f, &cube);
+                        if (st == SSL3D_OK && nonzero_fraction(ctx, cube) >= 0.3) val[n_val++] = cube;
+                        else ssl3d_tensor_release(cube);
+                    }
+            ssl3d_tensor_release(r);
+            if (st != SSL3D_OK) { rc = cli_error(CMD, "%s: %s", paths[v], ssl3d_ctx_last_error(ctx)); goto done; }
+            fprintf(stderr, "  %s: %lldx%lldx%lld voxels after resampling; held out (validation cubes only)\n",
+                    paths[v], (long long)D, (long long)H, (long long)W);
+            continue;
+        }
         int64_t h_val = (int64_t)llround(val_part * (double)H);
         if (h_val < S) h_val = S;
         const int64_t h_train = H - h_val;
