@@ -56,7 +56,8 @@ SSL3D_API ssl3d_module *ssl3d_task_module(const ssl3d_task *task, int32_t i);
 SSL3D_API const char *ssl3d_task_module_name(const ssl3d_task *task, int32_t i);
 
 /* Build samples from `n_images` images — each float32 (C,D,H,W) in 3D or (C,H,W) in 2D,
- * at least input_size along every spatial axis (crops are taken inside) — and run the task.
+ * large enough for the task (rotation zero-pads smaller images to input_size; the grid
+ * tasks need grid*cell voxels per axis, docs/tasks.md) — and run the task.
  * The samples depend only on (seed, index) and the images: index identifies the batch
  * (e.g. the step), so a resumed run draws the same samples. training = 1 uses random
  * crops/jitter and batch statistics and records the ops; training = 0 uses deterministic
