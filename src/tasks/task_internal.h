@@ -16,12 +16,19 @@ typedef struct task_option {
 
 typedef struct task_vtable {
     const char *name;
-    /* Default options for dims (written with task_opt_default before parsing the user's). */
+    /* Default options for dims (written with task_opt_default before parsing the user's).
+     * task.c sets the encoder options "filters", "levels", "norm" first; a task may
+     * override their defaults here. May be NULL. */
     void (*defaults)(ssl3d_task *t);
-    /* Create the heads (task_add_module) and any state (t->impl) from the resolved
-     * options; the encoder exists already. Sets t->chance. */
+    /* Validate the task's options (task_opt_check_int / task_opt_check), create the heads
+     * (task_add_module) and any state (t->impl) from the resolved options; the encoder
+     * exists already (t->modules[0]). Sets t->chance and, when images must have a
+     * minimum spatial extent, t->min_size (checked by ssl3d_task_forward). */
     ssl3d_status (*init)(ssl3d_ctx *ctx, ssl3d_task *t);
-    /* See ssl3d_task_forward. */
+    /* See ssl3d_task_forward. task.c has checked every argument (images non-NULL,
+     * float32, (C, spatial...) with C = in_channels, every axis >= t->min_size; loss,
+     * correct and total are never NULL) and, for training == 0, turned gradient
+     * recording off around the call. */
     ssl3d_status (*forward)(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
                             uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
                             int64_t *correct, int64_t *total);
@@ -41,6 +48,7 @@ struct ssl3d_task {
     char module_names[TASK_MAX_MODULES][24];
     int32_t n_modules;
     double chance;
+    int64_t min_size;                          /* smallest spatial extent accepted (0: any) */
     void *impl;
 };
 
@@ -50,10 +58,34 @@ extern const task_vtable task_jigsaw_vtable;
 extern const task_vtable task_cpc_vtable;
 extern const task_vtable task_exemplar_vtable;
 
-/* Options: defaults are set by vt->defaults; lookups of unknown keys return `fallback`. */
+/* Options: defaults are set by vt->defaults (a second default for the same key replaces
+ * the first); lookups of unknown keys return 0 (a programming error: every key a task
+ * reads must have a default). */
 void task_opt_default(ssl3d_task *t, const char *key, double value);
 double task_opt(const ssl3d_task *t, const char *key);
 int32_t task_opt_int(const ssl3d_task *t, const char *key);
-/* Register a head module under `name` (the task takes ownership). */
+/* SSL3D_ERR_INVALID_ARG naming the option (and the task) unless its value is an integer
+ * in [lo, hi] / a number in [lo, hi]. For vt->init. */
+ssl3d_status task_opt_check_int(ssl3d_ctx *ctx, const ssl3d_task *t, const char *key, int64_t lo, int64_t hi);
+ssl3d_status task_opt_check(ssl3d_ctx *ctx, const ssl3d_task *t, const char *key, double lo, double hi);
+/* Register a head module under `name` (the task takes ownership, also on failure). */
 ssl3d_status task_add_module(ssl3d_task *t, ssl3d_module *m, const char *name);
+
+/* ---- helpers for the task files */
+/* Key of sample b of batch `index`: the builders' `index` argument for that sample, so
+ * that every sample of every batch draws from its own Philox stream. b < 65536. */
+static inline uint64_t task_sample_key(uint64_t index, int64_t b) {
+    return (index << 16) ^ (uint64_t)b;
+}
+/* Reinterpret a freshly built, not yet recorded tensor with a new shape of the same
+ * numel (no copy): e.g. a (B, K, C, p,p,p) batch of K-patch samples as (B*K, C, p,p,p). */
+void task_view_as(ssl3d_tensor *t, int32_t ndim, const int64_t *shape);
+/* Encoder bottleneck of x, globally average pooled: x (N, C, spatial) -> (N, C_b). */
+ssl3d_status task_encode_pooled(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *x, int32_t training,
+                                ssl3d_tensor **features);
+/* logits (N, K), labels int32 (N): mean cross-entropy and the number of argmax hits. */
+ssl3d_status task_classify(ssl3d_ctx *ctx, ssl3d_tensor *logits, const ssl3d_tensor *labels,
+                           ssl3d_tensor **loss, int64_t *correct);
+/* New int32 tensor (n) holding labels[0..n). */
+ssl3d_status task_labels(ssl3d_ctx *ctx, const int32_t *labels, int64_t n, ssl3d_tensor **out);
 #endif

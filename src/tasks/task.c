@@ -1,0 +1,412 @@
+/* The proxy-task runtime shared by the five tasks: kinds, options, modules, argument
+ * checks and dispatch of ssl3d_task_forward, checkpoint save / load. Each task fills a
+ * task_vtable in its own file (task_internal.h, docs/adding-a-task.md). */
+#include <errno.h>
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "task_internal.h"
+
+static const task_vtable *const task_table[] = {
+    &task_rotation_vtable, &task_rpl_vtable, &task_jigsaw_vtable, &task_cpc_vtable, &task_exemplar_vtable
+};
+#define TASK_KINDS ((int32_t)(sizeof task_table / sizeof task_table[0]))
+
+static const char *const norm_names[] = { "batch", "group", "instance", "none" };
+
+/* ---------------------------------------------------------------- kinds */
+
+const char *ssl3d_task_kind_name(int32_t kind) {
+    static const char *const names[] = { "rotation", "rpl", "jigsaw", "cpc", "exemplar" };
+    return kind >= 0 && kind < TASK_KINDS ? names[kind] : "";
+}
+
+ssl3d_status ssl3d_task_kind_parse(const char *name, int32_t *kind) {
+    if (!name || !kind) return SSL3D_ERR_INVALID_ARG;
+    for (int32_t k = 0; k < TASK_KINDS; k++)
+        if (!strcmp(name, ssl3d_task_kind_name(k))) { *kind = k; return SSL3D_OK; }
+    return SSL3D_ERR_INVALID_ARG;
+}
+
+/* ---------------------------------------------------------------- options */
+
+static task_option *opt_find(const ssl3d_task *t, const char *key) {
+    for (int32_t i = 0; i < t->n_opts; i++)
+        if (!strcmp(t->opts[i].key, key)) return (task_option *)&t->opts[i];
+    return NULL;
+}
+
+void task_opt_default(ssl3d_task *t, const char *key, double value) {
+    task_option *o = opt_find(t, key);
+    if (!o) {
+        if (t->n_opts >= TASK_MAX_OPTIONS || strlen(key) >= sizeof o->key) return;   /* programming error */
+        o = &t->opts[t->n_opts++];
+        snprintf(o->key, sizeof o->key, "%s", key);
+    }
+    o->value = value;
+}
+
+double task_opt(const ssl3d_task *t, const char *key) {
+    const task_option *o = opt_find(t, key);
+    return o ? o->value : 0.0;
+}
+
+int32_t task_opt_int(const ssl3d_task *t, const char *key) {
+    double v = task_opt(t, key);
+    return v >= -2147483648.0 && v <= 2147483647.0 ? (int32_t)v : 0;
+}
+
+ssl3d_status task_opt_check(ssl3d_ctx *ctx, const ssl3d_task *t, const char *key, double lo, double hi) {
+    double v = task_opt(t, key);
+    SSL3D_CHECK_ARG(ctx, v >= lo && v <= hi, "ssl3d_task_create: option '%s' = %g of task %s must be in [%g, %g]",
+                    key, v, t->vt->name, lo, hi);
+    return SSL3D_OK;
+}
+
+ssl3d_status task_opt_check_int(ssl3d_ctx *ctx, const ssl3d_task *t, const char *key, int64_t lo, int64_t hi) {
+    double v = task_opt(t, key);
+    SSL3D_CHECK_ARG(ctx, v == floor(v) && v >= (double)lo && v <= (double)hi,
+                    "ssl3d_task_create: option '%s' = %g of task %s must be an integer in [%lld, %lld]", key, v,
+                    t->vt->name, (long long)lo, (long long)hi);
+    return SSL3D_OK;
+}
+
+/* Shortest "%g" form that reads back as the same double. */
+static void format_value(char *buf, size_t cap, double v) {
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, cap, "%.*g", prec, v);
+        if (strtod(buf, NULL) == v) return;
+    }
+}
+
+/* Resolved options as "k=v,k=v" (norm by name), the checkpoint's "options". */
+static void options_string(const ssl3d_task *t, char *buf, size_t cap) {
+    size_t len = 0;
+    buf[0] = '\0';
+    for (int32_t i = 0; i < t->n_opts && len < cap; i++) {
+        char v[40];
+        const task_option *o = &t->opts[i];
+        if (!strcmp(o->key, "norm") && o->value >= 0 && o->value <= 3 && o->value == floor(o->value))
+            snprintf(v, sizeof v, "%s", norm_names[(int)o->value]);
+        else
+            format_value(v, sizeof v, o->value);
+        int w = snprintf(buf + len, cap - len, "%s%s=%s", i ? "," : "", o->key, v);
+        if (w < 0) break;
+        len += (size_t)w;
+    }
+}
+
+/* Apply the user's "k=v,k=v" list onto the defaults. */
+static ssl3d_status parse_options(ssl3d_ctx *ctx, ssl3d_task *t, const char *options) {
+    static const char fn[] = "ssl3d_task_create";
+    const char *p = options;
+    while (p && *p) {
+        const char *end = strchr(p, ',');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char item[160];
+        SSL3D_CHECK_ARG(ctx, len < sizeof item, "%s: option '%.40s...' is too long", fn, p);
+        memcpy(item, p, len);
+        item[len] = '\0';
+        p = end ? end + 1 : NULL;
+        /* trim spaces */
+        char *s = item, *e = item + len;
+        while (*s == ' ' || *s == '\t') s++;
+        while (e > s && (e[-1] == ' ' || e[-1] == '\t')) *--e = '\0';
+        if (!*s) continue;   /* empty item, e.g. a trailing comma */
+        char *eq = strchr(s, '=');
+        SSL3D_CHECK_ARG(ctx, eq, "%s: option '%s' of task %s has no value (expected key=value)", fn, s, t->vt->name);
+        *eq = '\0';
+        char *key = s, *val = eq + 1;
+        for (char *k = eq; k > key && (k[-1] == ' ' || k[-1] == '\t');) *--k = '\0';
+        while (*val == ' ' || *val == '\t') val++;
+        task_option *o = opt_find(t, key);
+        if (!o) {
+            char known[TASK_MAX_OPTIONS * 34] = "";
+            size_t kl = 0;
+            for (int32_t i = 0; i < t->n_opts && kl < sizeof known; i++) {
+                int w = snprintf(known + kl, sizeof known - kl, "%s%s", i ? ", " : "", t->opts[i].key);
+                if (w > 0) kl += (size_t)w;
+            }
+            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: unknown option '%s' for task %s (known: %s)", fn,
+                                   key, t->vt->name, known);
+        }
+        if (!strcmp(key, "norm")) {
+            int found = 0;
+            for (int i = 0; i < 4; i++)
+                if (!strcmp(val, norm_names[i])) { o->value = i; found = 1; }
+            if (found) continue;
+        }
+        char *stop = NULL;
+        errno = 0;
+        double v = strtod(val, &stop);
+        SSL3D_CHECK_ARG(ctx, *val && stop && *stop == '\0' && errno == 0 && isfinite(v),
+                        "%s: bad value '%s' for option '%s' of task %s (expected a number%s)", fn, val, key,
+                        t->vt->name, !strcmp(key, "norm") ? " or batch|group|instance|none" : "");
+        o->value = v;
+    }
+    return SSL3D_OK;
+}
+
+/* ---------------------------------------------------------------- create / release */
+
+ssl3d_status task_add_module(ssl3d_task *t, ssl3d_module *m, const char *name) {
+    if (!m) return ssl3d_set_error(t->ctx, SSL3D_ERR_INVALID_ARG, "task_add_module: module '%s' is NULL", name);
+    if (t->n_modules >= TASK_MAX_MODULES || strlen(name) >= sizeof t->module_names[0]) {
+        ssl3d_module_release(m);
+        return ssl3d_set_error(t->ctx, SSL3D_ERR_INVALID_ARG, "task_add_module: too many modules or name '%s' too long",
+                               name);
+    }
+    t->modules[t->n_modules] = m;
+    snprintf(t->module_names[t->n_modules], sizeof t->module_names[0], "%s", name);
+    t->n_modules++;
+    return SSL3D_OK;
+}
+
+void ssl3d_task_release(ssl3d_task *t) {
+    if (!t) return;
+    if (t->vt && t->vt->free_impl && t->impl) t->vt->free_impl(t->impl);
+    for (int32_t i = 0; i < t->n_modules; i++) ssl3d_module_release(t->modules[i]);
+    free(t);
+}
+
+ssl3d_status ssl3d_task_create(ssl3d_ctx *ctx, int32_t kind, int32_t dims, int32_t in_channels, const char *options,
+                               ssl3d_task **out) {
+    SSL3D_CHECK_CTX(ctx);
+    static const char fn[] = "ssl3d_task_create";
+    SSL3D_CHECK_ARG(ctx, out, "%s: out is NULL", fn);
+    SSL3D_CHECK_ARG(ctx, kind >= 0 && kind < TASK_KINDS, "%s: unknown task kind %d", fn, (int)kind);
+    SSL3D_CHECK_ARG(ctx, dims == 2 || dims == 3, "%s: dims must be 2 or 3, got %d", fn, (int)dims);
+    SSL3D_CHECK_ARG(ctx, in_channels >= 1 && in_channels <= 4096, "%s: in_channels %d out of range [1, 4096]", fn,
+                    (int)in_channels);
+    ssl3d_task *t = calloc(1, sizeof *t);
+    if (!t) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    t->ctx = ctx;
+    t->kind = kind;
+    t->dims = dims;
+    t->in_channels = in_channels;
+    t->vt = task_table[kind];
+    /* The encoder's options come first (paper defaults), then the task's. */
+    task_opt_default(t, "filters", dims == 3 ? 16 : 32);
+    task_opt_default(t, "levels", 4);
+    task_opt_default(t, "norm", SSL3D_NORM_BATCH);
+    if (t->vt->defaults) t->vt->defaults(t);
+    ssl3d_status st = parse_options(ctx, t, options);
+    if (st == SSL3D_OK) st = task_opt_check_int(ctx, t, "filters", 1, 4096);
+    if (st == SSL3D_OK) st = task_opt_check_int(ctx, t, "levels", 1, 8);
+    if (st == SSL3D_OK) st = task_opt_check_int(ctx, t, "norm", SSL3D_NORM_BATCH, SSL3D_NORM_NONE);
+    ssl3d_module *enc = NULL;
+    if (st == SSL3D_OK)
+        st = ssl3d_encoder_create(ctx, dims, in_channels, task_opt_int(t, "filters"), task_opt_int(t, "levels"),
+                                  task_opt_int(t, "norm"), &enc);
+    if (st == SSL3D_OK) st = task_add_module(t, enc, "encoder");
+    if (st == SSL3D_OK) st = t->vt->init(ctx, t);
+    if (st != SSL3D_OK) { ssl3d_task_release(t); return st; }
+    *out = t;
+    return SSL3D_OK;
+}
+
+/* ---------------------------------------------------------------- accessors */
+
+int32_t ssl3d_task_kind_of(const ssl3d_task *t) { return t ? t->kind : -1; }
+int32_t ssl3d_task_dims(const ssl3d_task *t) { return t ? t->dims : 0; }
+double ssl3d_task_chance(const ssl3d_task *t) { return t ? t->chance : NAN; }
+ssl3d_module *ssl3d_task_encoder(const ssl3d_task *t) { return t && t->n_modules > 0 ? t->modules[0] : NULL; }
+int32_t ssl3d_task_module_count(const ssl3d_task *t) { return t ? t->n_modules : 0; }
+ssl3d_module *ssl3d_task_module(const ssl3d_task *t, int32_t i) {
+    return t && i >= 0 && i < t->n_modules ? t->modules[i] : NULL;
+}
+const char *ssl3d_task_module_name(const ssl3d_task *t, int32_t i) {
+    return t && i >= 0 && i < t->n_modules ? t->module_names[i] : "";
+}
+
+ssl3d_status ssl3d_task_option(ssl3d_ctx *ctx, const ssl3d_task *t, const char *key, double *value) {
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, t, "ssl3d_task_option: task is NULL");
+    SSL3D_CHECK_ARG(ctx, key && value, "ssl3d_task_option: key and value must not be NULL");
+    const task_option *o = opt_find(t, key);
+    if (!o) return ssl3d_set_error(ctx, SSL3D_ERR_NOT_FOUND, "ssl3d_task_option: task %s has no option '%s'",
+                                   t->vt->name, key);
+    *value = o->value;
+    return SSL3D_OK;
+}
+
+/* ---------------------------------------------------------------- shared forward pieces */
+
+void task_view_as(ssl3d_tensor *t, int32_t ndim, const int64_t *shape) {
+    t->ndim = ndim;
+    for (int32_t i = 0; i < ndim; i++) t->shape[i] = shape[i];
+}
+
+ssl3d_status task_encode_pooled(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *x, int32_t training,
+                                ssl3d_tensor **features) {
+    ssl3d_tensor *b = NULL;
+    SSL3D_CHECK(ssl3d_encoder_forward(ctx, t->modules[0], x, training, &b, NULL));
+    ssl3d_status st = ssl3d_global_avgpool(ctx, b, features);
+    ssl3d_tensor_release(b);
+    return st;
+}
+
+ssl3d_status task_classify(ssl3d_ctx *ctx, ssl3d_tensor *logits, const ssl3d_tensor *labels, ssl3d_tensor **loss,
+                           int64_t *correct) {
+    ssl3d_tensor *l = NULL;
+    SSL3D_CHECK(ssl3d_cross_entropy(ctx, logits, labels, &l));
+    ssl3d_status st = ssl3d_count_correct(ctx, logits, labels, correct);
+    if (st != SSL3D_OK) { ssl3d_tensor_release(l); return st; }
+    *loss = l;
+    return SSL3D_OK;
+}
+
+ssl3d_status task_labels(ssl3d_ctx *ctx, const int32_t *labels, int64_t n, ssl3d_tensor **out) {
+    return ssl3d_tensor_from_data(ctx, SSL3D_I32, 1, &n, labels, out);
+}
+
+/* ---------------------------------------------------------------- forward */
+
+ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
+                                int64_t *correct, int64_t *total) {
+    SSL3D_CHECK_CTX(ctx);
+    static const char fn[] = "ssl3d_task_forward";
+    SSL3D_CHECK_ARG(ctx, t, "%s: task is NULL", fn);
+    SSL3D_CHECK_ARG(ctx, t->ctx == ctx, "%s: task belongs to another context", fn);
+    SSL3D_CHECK_ARG(ctx, loss, "%s: loss is NULL", fn);
+    SSL3D_CHECK_ARG(ctx, images, "%s: images is NULL", fn);
+    SSL3D_CHECK_ARG(ctx, n_images >= 1 && n_images <= 65535, "%s: n_images = %d outside [1, 65535]", fn,
+                    (int)n_images);
+    for (int32_t i = 0; i < n_images; i++) {
+        char what[32], s[96];
+        snprintf(what, sizeof what, "images[%d]", (int)i);
+        SSL3D_CHECK(ssl3d_check_f32(ctx, images[i], fn, what));
+        const ssl3d_tensor *x = images[i];
+        SSL3D_CHECK_SHAPE(ctx, x->ndim == t->dims + 1, "%s: %s %s must be (C,%s) for a %dD task", fn, what,
+                          ssl3d_shape_str(x, s, sizeof s), t->dims == 3 ? "D,H,W" : "H,W", (int)t->dims);
+        SSL3D_CHECK_SHAPE(ctx, x->shape[0] == t->in_channels, "%s: %s %s has %lld channels, the task was created for %d",
+                          fn, what, ssl3d_shape_str(x, s, sizeof s), (long long)x->shape[0], (int)t->in_channels);
+        for (int32_t a = 0; a < t->dims; a++)
+            SSL3D_CHECK_SHAPE(ctx, x->shape[1 + a] >= t->min_size,
+                              "%s: %s %s is too small: task %s needs at least %lld voxels along every spatial axis "
+                              "(axis %d has %lld)", fn, what, ssl3d_shape_str(x, s, sizeof s), t->vt->name,
+                              (long long)t->min_size, (int)a, (long long)x->shape[1 + a]);
+    }
+    ssl3d_tensor *l = NULL;
+    int64_t c = 0, n = 0;
+    /* Evaluation never records: nothing would be back-propagated. */
+    int32_t prev = training ? 1 : ssl3d_set_grad_enabled(ctx, 0);
+    ssl3d_status st = t->vt->forward(ctx, t, images, n_images, seed, index, training ? 1 : 0, &l, &c, &n);
+    if (!training) ssl3d_set_grad_enabled(ctx, prev);
+    if (st != SSL3D_OK) { ssl3d_tensor_release(l); return st; }
+    *loss = l;
+    if (correct) *correct = c;
+    if (total) *total = n;
+    return SSL3D_OK;
+}
+
+/* ---------------------------------------------------------------- checkpoints */
+
+#define TASK_META_FORMAT "ssl3d-task"
+
+ssl3d_status ssl3d_task_save(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_checkpoint *ck) {
+    SSL3D_CHECK_CTX(ctx);
+    static const char fn[] = "ssl3d_task_save";
+    SSL3D_CHECK_ARG(ctx, t && ck, "%s: task and checkpoint must not be NULL", fn);
+    char name[SSL3D_CHECKPOINT_NAME_MAX + 1];
+    for (int32_t m = 0; m < t->n_modules; m++) {
+        const ssl3d_module *mod = t->modules[m];
+        for (int32_t i = 0; i < ssl3d_module_tensor_count(mod); i++) {
+            snprintf(name, sizeof name, "%s.%s", t->module_names[m], ssl3d_module_tensor_name(mod, i));
+            SSL3D_CHECK(ssl3d_checkpoint_add_tensor(ctx, ck, name, ssl3d_module_tensor(mod, i)));
+        }
+    }
+    char opts[TASK_MAX_OPTIONS * 72], num[16];
+    options_string(t, opts, sizeof opts);
+    SSL3D_CHECK(ssl3d_checkpoint_set_meta(ctx, ck, "format", TASK_META_FORMAT));
+    SSL3D_CHECK(ssl3d_checkpoint_set_meta(ctx, ck, "task", t->vt->name));
+    snprintf(num, sizeof num, "%d", (int)t->dims);
+    SSL3D_CHECK(ssl3d_checkpoint_set_meta(ctx, ck, "dims", num));
+    snprintf(num, sizeof num, "%d", (int)t->in_channels);
+    SSL3D_CHECK(ssl3d_checkpoint_set_meta(ctx, ck, "in_channels", num));
+    SSL3D_CHECK(ssl3d_checkpoint_set_meta(ctx, ck, "options", opts));
+    SSL3D_CHECK(ssl3d_checkpoint_set_meta(ctx, ck, "ssl3d_version", ssl3d_version()));
+    if (t->vt->save_extra) SSL3D_CHECK(t->vt->save_extra(ctx, t, ck));
+    return SSL3D_OK;
+}
+
+/* Metadata value that must equal `want` when present. */
+static ssl3d_status meta_matches(ssl3d_ctx *ctx, const ssl3d_checkpoint *ck, const char *key, const char *want) {
+    const char *v = NULL;
+    if (ssl3d_checkpoint_get_meta(ctx, ck, key, &v) != SSL3D_OK) { ssl3d_ctx_clear_error(ctx); return SSL3D_OK; }
+    SSL3D_CHECK_ARG(ctx, !strcmp(v, want), "ssl3d_task_load: checkpoint has %s '%s', the task has '%s'", key, v,
+                    want);
+    return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_task_load(ssl3d_ctx *ctx, ssl3d_task *t, const ssl3d_checkpoint *ck) {
+    SSL3D_CHECK_CTX(ctx);
+    static const char fn[] = "ssl3d_task_load";
+    SSL3D_CHECK_ARG(ctx, t && ck, "%s: task and checkpoint must not be NULL", fn);
+    char num[16];
+    SSL3D_CHECK(meta_matches(ctx, ck, "task", t->vt->name));
+    snprintf(num, sizeof num, "%d", (int)t->dims);
+    SSL3D_CHECK(meta_matches(ctx, ck, "dims", num));
+    snprintf(num, sizeof num, "%d", (int)t->in_channels);
+    SSL3D_CHECK(meta_matches(ctx, ck, "in_channels", num));
+    /* Check every tensor first so that a mismatch leaves the task untouched. */
+    char name[SSL3D_CHECKPOINT_NAME_MAX + 1], s[96];
+    for (int pass = 0; pass < 2; pass++) {
+        for (int32_t m = 0; m < t->n_modules; m++) {
+            const ssl3d_module *mod = t->modules[m];
+            for (int32_t i = 0; i < ssl3d_module_tensor_count(mod); i++) {
+                ssl3d_tensor *dst = ssl3d_module_tensor(mod, i);
+                snprintf(name, sizeof name, "%s.%s", t->module_names[m], ssl3d_module_tensor_name(mod, i));
+                if (pass == 1) { SSL3D_CHECK(ssl3d_checkpoint_copy_into(ctx, ck, name, dst)); continue; }
+                int32_t dtype = -1, ndim = 0;
+                int64_t shape[SSL3D_MAX_DIMS];
+                ssl3d_status st = ssl3d_checkpoint_tensor_info(ctx, ck, name, &dtype, &ndim, shape, SSL3D_MAX_DIMS);
+                if (st == SSL3D_ERR_NOT_FOUND)
+                    return ssl3d_set_error(ctx, st, "%s: checkpoint has no tensor '%s'", fn, name);
+                if (st != SSL3D_OK) return st;
+                int same = dtype == dst->dtype && ndim == dst->ndim;
+                for (int32_t d = 0; same && d < ndim; d++) same = shape[d] == dst->shape[d];
+                if (!same)
+                    return ssl3d_set_error(ctx, dtype != dst->dtype ? SSL3D_ERR_DTYPE : SSL3D_ERR_SHAPE,
+                                           "%s: tensor '%s' in the checkpoint does not match the task's %s %s "
+                                           "(created with other options?)", fn, name,
+                                           dst->dtype == SSL3D_F32 ? "float32" : "int32",
+                                           ssl3d_shape_str(dst, s, sizeof s));
+            }
+        }
+    }
+    if (t->vt->load_extra) SSL3D_CHECK(t->vt->load_extra(ctx, t, ck));
+    return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_task_create_from_checkpoint(ssl3d_ctx *ctx, const ssl3d_checkpoint *ck, ssl3d_task **out) {
+    SSL3D_CHECK_CTX(ctx);
+    static const char fn[] = "ssl3d_task_create_from_checkpoint";
+    SSL3D_CHECK_ARG(ctx, ck && out, "%s: checkpoint and out must not be NULL", fn);
+    const char *format = NULL, *task = NULL, *dims_s = NULL, *chan_s = NULL, *opts = NULL;
+    const char *keys[5] = { "format", "task", "dims", "in_channels", "options" };
+    const char **vals[5] = { &format, &task, &dims_s, &chan_s, &opts };
+    for (int i = 0; i < 5; i++)
+        if (ssl3d_checkpoint_get_meta(ctx, ck, keys[i], vals[i]) != SSL3D_OK)
+            return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT, "%s: checkpoint metadata has no '%s' (not written by "
+                                   "ssl3d_task_save?)", fn, keys[i]);
+    if (strcmp(format, TASK_META_FORMAT))
+        return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT, "%s: metadata format is '%s', expected '%s'", fn, format,
+                               TASK_META_FORMAT);
+    int32_t kind = -1;
+    if (ssl3d_task_kind_parse(task, &kind) != SSL3D_OK)
+        return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT, "%s: unknown task '%s' in the metadata", fn, task);
+    char *e1 = NULL, *e2 = NULL;
+    long dims = strtol(dims_s, &e1, 10), chans = strtol(chan_s, &e2, 10);
+    if (*dims_s == '\0' || *e1 || (dims != 2 && dims != 3))
+        return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT, "%s: bad 'dims' '%s' in the metadata", fn, dims_s);
+    if (*chan_s == '\0' || *e2 || chans < 1 || chans > 4096)
+        return ssl3d_set_error(ctx, SSL3D_ERR_FORMAT, "%s: bad 'in_channels' '%s' in the metadata", fn, chan_s);
+    ssl3d_task *t = NULL;
+    SSL3D_CHECK(ssl3d_task_create(ctx, kind, (int32_t)dims, (int32_t)chans, opts, &t));
+    ssl3d_status st = ssl3d_task_load(ctx, t, ck);
+    if (st != SSL3D_OK) { ssl3d_task_release(t); return st; }
+    *out = t;
+    return SSL3D_OK;
+}

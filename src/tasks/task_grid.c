@@ -1,0 +1,74 @@
+/* Options and geometry shared by the grid tasks (RPL, Jigsaw): an n^dims grid of cells
+ * of side `cell` with patches of side cell - jitter (ssl3d_grid_patches). */
+#include "task_grid.h"
+
+void task_grid_defaults(ssl3d_task *t, int32_t grid) {
+    /* Patches of 16 (3D) / 24 (2D) voxels through a 3-level encoder: bottleneck 2^3 / 3^2. */
+    task_opt_default(t, "levels", 3);
+    task_opt_default(t, "grid", grid);
+    task_opt_default(t, "cell", t->dims == 3 ? 24 : 32);
+    task_opt_default(t, "jitter", 8);
+}
+
+ssl3d_status task_grid_init(ssl3d_ctx *ctx, ssl3d_task *t, int32_t grid_lo, int32_t grid_hi) {
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "grid", grid_lo, grid_hi));
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "cell", 0, 4096));
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "jitter", 0, 4096));
+    const int64_t n = task_opt_int(t, "grid"), cell = task_opt_int(t, "cell"), jitter = task_opt_int(t, "jitter");
+    const int64_t need = (int64_t)1 << task_opt_int(t, "levels");
+    SSL3D_CHECK_ARG(ctx, cell == 0 || cell - jitter >= need,
+                    "ssl3d_task_create: options 'cell' = %lld and 'jitter' = %lld of task %s give patches of %lld "
+                    "voxels, fewer than 2^levels = %lld", (long long)cell, (long long)jitter, t->vt->name,
+                    (long long)(cell - jitter), (long long)need);
+    t->min_size = cell > 0 ? n * cell : n * (jitter + need);
+    return SSL3D_OK;
+}
+
+ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                            int64_t *cell, int64_t *patch) {
+    const int64_t n = task_opt_int(t, "grid"), jitter = task_opt_int(t, "jitter");
+    int64_t c = task_opt_int(t, "cell");
+    if (c == 0) {   /* auto: the largest cell that fits the smallest image of the call */
+        c = INT64_MAX;
+        for (int32_t i = 0; i < n_images; i++)
+            for (int32_t a = 0; a < t->dims; a++)
+                if (images[i]->shape[1 + a] / n < c) c = images[i]->shape[1 + a] / n;
+    }
+    /* ssl3d_task_forward checked t->min_size, so the patch is at least 2^levels. */
+    SSL3D_CHECK_ARG(ctx, c - jitter >= 1, "ssl3d_task_forward: cell %lld <= jitter %lld", (long long)c,
+                    (long long)jitter);
+    *cell = c;
+    *patch = c - jitter;
+    return SSL3D_OK;
+}
+
+ssl3d_status task_grid_batch(ssl3d_ctx *ctx, const ssl3d_task *t, int64_t B, int64_t K, int64_t p,
+                             ssl3d_tensor **out) {
+    int64_t shape[SSL3D_MAX_DIMS] = { B, K, t->in_channels, p, p, p };
+    return ssl3d_tensor_new_uninit(ctx, SSL3D_F32, 3 + t->dims, shape, out);
+}
+
+void task_grid_flatten(const ssl3d_task *t, ssl3d_tensor *batch) {
+    int64_t shape[SSL3D_MAX_DIMS] = { batch->shape[0] * batch->shape[1], t->in_channels };
+    for (int32_t a = 0; a < t->dims; a++) shape[2 + a] = batch->shape[3 + a];
+    task_view_as(batch, 2 + t->dims, shape);
+}
+
+ssl3d_status task_grid_head(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *batch, int64_t B, int32_t training,
+                            const int32_t *labels, ssl3d_tensor **loss, int64_t *correct, int64_t *total) {
+    ssl3d_tensor *f = NULL, *cat = NULL, *logits = NULL, *lab = NULL;
+    ssl3d_status st = task_encode_pooled(ctx, t, batch, training, &f);          /* (B*K, C_b) */
+    if (st == SSL3D_OK) {
+        int64_t shape[2] = { B, f->numel / B };                              /* (B, K*C_b) */
+        st = ssl3d_reshape(ctx, f, 2, shape, &cat);
+    }
+    if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, t->modules[1], cat, &logits);
+    if (st == SSL3D_OK) st = task_labels(ctx, labels, B, &lab);
+    if (st == SSL3D_OK) st = task_classify(ctx, logits, lab, loss, correct);
+    if (st == SSL3D_OK) *total = B;
+    ssl3d_tensor_release(f);
+    ssl3d_tensor_release(cat);
+    ssl3d_tensor_release(logits);
+    ssl3d_tensor_release(lab);
+    return st;
+}

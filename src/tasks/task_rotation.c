@@ -1,0 +1,84 @@
+/* Rotation task: a cube of side input_size (random crop in training, centred in
+ * evaluation, zero-padded where the image is smaller) rotated by one of R classes
+ * (10 in 3D, 4 in 2D; ssl3d_rotation_*). encoder -> GAP -> MLP -> R logits, CE. */
+#include "task_internal.h"
+#include "../data/data_internal.h"
+
+/* Philox purpose of the class and crop draws (beyond the builders' purposes). */
+#define TASK_STREAM_ROTATION 16
+
+static void rotation_defaults(ssl3d_task *t) {
+    task_opt_default(t, "input_size", t->dims == 3 ? 48 : 64);
+    task_opt_default(t, "hidden", 256);
+    task_opt_default(t, "samples_per_image", 1);
+}
+
+static ssl3d_status rotation_init(ssl3d_ctx *ctx, ssl3d_task *t) {
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "input_size", (int64_t)1 << task_opt_int(t, "levels"), 4096));
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "hidden", 0, 65536));
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "samples_per_image", 1, 1024));
+    const int32_t R = ssl3d_rotation_classes(t->dims);
+    t->chance = 1.0 / R;
+    t->min_size = 1;   /* smaller images are zero-padded */
+    ssl3d_module *head = NULL;
+    SSL3D_CHECK(ssl3d_mlp_create(ctx, ssl3d_encoder_out_channels(t->modules[0]), task_opt_int(t, "hidden"), R, &head));
+    return task_add_module(t, head, "head");
+}
+
+/* Sample b: class r, then the crop origin per axis (uniform where the image is larger
+ * than the cube in training; centred otherwise), all from one stream of (seed, index, b). */
+static ssl3d_status rotation_sample(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t S,
+                                    uint64_t seed, uint64_t key, int32_t training, ssl3d_tensor *batch, int64_t b,
+                                    int32_t *label) {
+    ssl3d_rng r;
+    ssl3d_rng_init(&r, seed, data_stream(TASK_STREAM_ROTATION, key));
+    const int32_t cls = (int32_t)ssl3d_rng_below(&r, (uint32_t)ssl3d_rotation_classes(t->dims));
+    int64_t off[3], size[3] = { S, S, S };
+    for (int32_t a = 0; a < t->dims; a++) {
+        const int64_t n = x->shape[1 + a];
+        if (n < S) off[a] = -((S - n) / 2);
+        else if (training) off[a] = (int64_t)ssl3d_rng_below(&r, (uint32_t)(n - S + 1));
+        else off[a] = (n - S) / 2;
+    }
+    ssl3d_tensor *cube = NULL;
+    SSL3D_CHECK(ssl3d_crop(ctx, x, off, size, 0.0f, &cube));
+    ssl3d_status st = ssl3d_rotation_apply_into(ctx, cube, cls, batch, b);
+    ssl3d_tensor_release(cube);
+    *label = cls;
+    return st;
+}
+
+static ssl3d_status rotation_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                     uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
+                                     int64_t *correct, int64_t *total) {
+    const int64_t S = task_opt_int(t, "input_size"), spi = task_opt_int(t, "samples_per_image");
+    const int64_t B = (int64_t)n_images * spi;
+    SSL3D_CHECK_ARG(ctx, B <= 65536, "ssl3d_task_forward: %lld samples per call (n_images x samples_per_image) "
+                    "exceed 65536", (long long)B);
+    int64_t shape[5] = { B, t->in_channels, S, S, S };
+    int32_t *labels = malloc((size_t)B * sizeof *labels);
+    if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    ssl3d_tensor *batch = NULL, *f = NULL, *logits = NULL, *lab = NULL;
+    ssl3d_status st = ssl3d_tensor_new_uninit(ctx, SSL3D_F32, 2 + t->dims, shape, &batch);
+    for (int64_t b = 0; b < B && st == SSL3D_OK; b++)
+        st = rotation_sample(ctx, t, images[b / spi], S, seed, task_sample_key(index, b), training, batch, b,
+                             &labels[b]);
+    if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, batch, training, &f);
+    if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, t->modules[1], f, &logits);
+    if (st == SSL3D_OK) st = task_labels(ctx, labels, B, &lab);
+    if (st == SSL3D_OK) st = task_classify(ctx, logits, lab, loss, correct);
+    if (st == SSL3D_OK) *total = B;
+    free(labels);
+    ssl3d_tensor_release(batch);
+    ssl3d_tensor_release(f);
+    ssl3d_tensor_release(logits);
+    ssl3d_tensor_release(lab);
+    return st;
+}
+
+const task_vtable task_rotation_vtable = {
+    .name = "rotation",
+    .defaults = rotation_defaults,
+    .init = rotation_init,
+    .forward = rotation_forward,
+};

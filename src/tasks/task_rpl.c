@@ -1,0 +1,55 @@
+/* Relative patch location: pairs (centre patch, query patch) of an n^dims grid
+ * (ssl3d_rpl_sample); the encoder embeds all 2B patches as one batch, the pooled
+ * features of centre and query are concatenated -> MLP -> n^dims - 1 logits, CE. */
+#include "task_grid.h"
+
+static void rpl_defaults(ssl3d_task *t) {
+    task_grid_defaults(t, 3);
+    task_opt_default(t, "hidden", 256);
+}
+
+static ssl3d_status rpl_init(ssl3d_ctx *ctx, ssl3d_task *t) {
+    SSL3D_CHECK(task_grid_init(ctx, t, 3, 15));
+    SSL3D_CHECK_ARG(ctx, task_opt_int(t, "grid") % 2 == 1, "ssl3d_task_create: option 'grid' = %d of task rpl must be "
+                    "odd (the centre cell is the reference)", (int)task_opt_int(t, "grid"));
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "hidden", 0, 65536));
+    const int32_t K = ssl3d_rpl_classes(t->dims, task_opt_int(t, "grid"));
+    t->chance = 1.0 / K;
+    ssl3d_module *head = NULL;
+    SSL3D_CHECK(ssl3d_mlp_create(ctx, 2 * ssl3d_encoder_out_channels(t->modules[0]), task_opt_int(t, "hidden"), K,
+                                 &head));
+    return task_add_module(t, head, "head");
+}
+
+static ssl3d_status rpl_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
+                                int64_t *correct, int64_t *total) {
+    int64_t cell, p;
+    SSL3D_CHECK(task_grid_cell(ctx, t, images, n_images, &cell, &p));
+    const int32_t n = task_opt_int(t, "grid"), jitter = task_opt_int(t, "jitter");
+    int32_t *labels = malloc((size_t)n_images * sizeof *labels);
+    if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    ssl3d_tensor *batch = NULL;
+    ssl3d_status st = task_grid_batch(ctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
+    for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
+        ssl3d_tensor *s = NULL;
+        st = ssl3d_rpl_sample(ctx, images[b], n, cell, jitter, !training, seed, task_sample_key(index, b), &s,
+                              &labels[b]);
+        if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, s);
+        ssl3d_tensor_release(s);
+    }
+    if (st == SSL3D_OK) {
+        task_grid_flatten(t, batch);   /* (2B, C, p..): rows 2b (centre), 2b + 1 (query) */
+        st = task_grid_head(ctx, t, batch, n_images, training, labels, loss, correct, total);
+    }
+    free(labels);
+    ssl3d_tensor_release(batch);
+    return st;
+}
+
+const task_vtable task_rpl_vtable = {
+    .name = "rpl",
+    .defaults = rpl_defaults,
+    .init = rpl_init,
+    .forward = rpl_forward,
+};
