@@ -229,26 +229,6 @@ ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tens
 
 /* ================================================================ input checks and crops */
 
-ssl3d_status task_check_images(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n,
-                               int64_t size, const char *fn) {
-    SSL3D_CHECK_ARG(ctx, images, "%s: images is NULL", fn);
-    for (int32_t b = 0; b < n; b++) {
-        const ssl3d_tensor *x = images[b];
-        char what[32];
-        snprintf(what, sizeof what, "images[%d]", (int)b);
-        SSL3D_CHECK(ssl3d_check_f32(ctx, x, fn, what));
-        char sb[96];
-        SSL3D_CHECK_SHAPE(ctx, x->ndim == t->dims + 1 && x->shape[0] == t->in_channels,
-                          "%s: %s is %s, expected (%d, %s) for a %dD task", fn, what,
-                          ssl3d_shape_str(x, sb, sizeof sb), (int)t->in_channels, t->dims == 3 ? "D,H,W" : "H,W",
-                          (int)t->dims);
-        for (int32_t a = 1; a <= t->dims; a++)
-            SSL3D_CHECK_SHAPE(ctx, x->shape[a] >= size, "%s: %s is %s, every spatial side must be >= input_size = %lld",
-                              fn, what, ssl3d_shape_str(x, sb, sizeof sb), (long long)size);
-    }
-    return SSL3D_OK;
-}
-
 ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out) {
     int64_t off[3], sz[3];
@@ -349,17 +329,16 @@ static ssl3d_status cpc_init(ssl3d_ctx *ctx, ssl3d_task *t) {
         c->pred[l] = m;
     }
     t->chance = 1.0 / (1.0 + neg);
+    t->min_size = task_opt_int(t, "input_size");
     return SSL3D_OK;
 }
 
 /* Encoder + pooling + projection of the batch of patches X (M, C, p..) -> z (M, code). */
 static ssl3d_status cpc_latents(ssl3d_ctx *ctx, ssl3d_task *t, cpc_impl *c, ssl3d_tensor *X, int32_t training,
                                 ssl3d_tensor **z) {
-    ssl3d_tensor *bott = NULL, *feat = NULL;
-    ssl3d_status st = ssl3d_encoder_forward(ctx, t->modules[0], X, training, &bott, NULL);
-    if (st == SSL3D_OK) st = ssl3d_global_avgpool(ctx, bott, &feat);
+    ssl3d_tensor *feat = NULL;
+    ssl3d_status st = task_encode_pooled(ctx, t, X, training, &feat);
     if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, c->proj, feat, z);
-    ssl3d_tensor_release(bott);
     ssl3d_tensor_release(feat);
     return st;
 }
@@ -375,7 +354,7 @@ static ssl3d_status cpc_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
     for (int32_t b = 0; b < B && st == SSL3D_OK; b++) {
         ssl3d_tensor *crop = NULL;
         st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_CPC_CROP,
-                             index * (uint64_t)B + (uint64_t)b, &crop);
+                             task_sample_key(index, b), &crop);
         if (st == SSL3D_OK) st = ssl3d_cpc_patches(ctx, crop, G, &parts[b]);
         ssl3d_tensor_release(crop);
     }
@@ -416,15 +395,12 @@ static ssl3d_status cpc_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
     const int32_t G = task_opt_int(t, "grid"), steps = task_opt_int(t, "steps");
     const int32_t neg = task_opt_int(t, "negatives");
     const int32_t K = t->dims == 3 ? G * G * G : G * G;
-    SSL3D_CHECK_ARG(ctx, n_images >= 1 && n_images <= 65536, "%s: n_images = %d outside [1, 65536]", fn, (int)n_images);
-    SSL3D_CHECK(task_check_images(ctx, t, images, n_images, task_opt_int(t, "input_size"), fn));
     SSL3D_CHECK_ARG(ctx, (int64_t)neg < (int64_t)n_images * K,
                     "%s: negatives = %d needs more than %d latents; %d images give %lld", fn, (int)neg, (int)neg,
                     (int)n_images, (long long)n_images * K);
-    SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 40), "%s: index too large", fn);
+    SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 39), "%s: index = %llu must be < 2^39", fn,
+                    (unsigned long long)index);
 
-    /* Evaluation records nothing; training keeps the caller's setting. */
-    const int32_t prev_grad = training ? -1 : ssl3d_set_grad_enabled(ctx, 0);
     ssl3d_tensor *X = NULL, *z = NULL, *h = NULL, *P = NULL, *table = NULL, *logits = NULL, *out = NULL;
     ssl3d_tensor *preds[CPC_MAX_STEPS] = { 0 };
     int64_t n_ok = 0;
@@ -446,7 +422,6 @@ static ssl3d_status cpc_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
     for (int32_t l = 0; l < steps; l++) ssl3d_tensor_release(preds[l]);
     ssl3d_tensor_release(z); ssl3d_tensor_release(h); ssl3d_tensor_release(P);
     ssl3d_tensor_release(table); ssl3d_tensor_release(logits); ssl3d_tensor_release(out);
-    if (!training) ssl3d_set_grad_enabled(ctx, prev_grad);
     if (st != SSL3D_OK && training) ssl3d_tape_reset(ctx);   /* drop a half-built graph */
     return st;
 }

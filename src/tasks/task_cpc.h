@@ -28,12 +28,8 @@ ssl3d_status task_cpc_logits(ssl3d_ctx *ctx, ssl3d_tensor *pred, ssl3d_tensor *z
  * column 0 is strictly larger than every other column. */
 ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tensor **loss, int64_t *correct);
 
-/* Check that images[0..n) are float32 (C,D,H,W) / (C,H,W) with C = t->in_channels and
- * every spatial side >= size, then take a window of side `size` from image b: uniform
- * origin (Philox (seed, data_stream(purpose, index * n + b))) when training, centred
- * otherwise. `fn` names the caller in messages. */
-ssl3d_status task_check_images(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n,
-                               int64_t size, const char *fn);
+/* Window of side `size` (<= every spatial side of x) from image x: uniform origin
+ * (Philox (seed, data_stream(purpose, sample))) when training, centred otherwise. */
 ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out);
 

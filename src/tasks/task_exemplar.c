@@ -72,6 +72,7 @@ static ssl3d_status exemplar_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     SSL3D_CHECK(task_add_module(t, m, "exemplar_head"));
     e->head = m;
     t->chance = 1.0 / (2.0 * batch - 1.0);
+    t->min_size = S;
     return SSL3D_OK;
 }
 
@@ -84,7 +85,7 @@ static ssl3d_status exemplar_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
     SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, t->dims + 2, shape, &batch));
     ssl3d_status st = SSL3D_OK;
     for (int32_t b = 0; b < B && st == SSL3D_OK; b++) {
-        const uint64_t sample = index * (uint64_t)B + (uint64_t)b;
+        const uint64_t sample = task_sample_key(index, b);
         ssl3d_tensor *crop = NULL, *v0 = NULL, *v1 = NULL;
         st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
         if (st == SSL3D_OK) st = ssl3d_exemplar_pair(ctx, crop, NULL, seed, sample, &v0, &v1);
@@ -149,18 +150,16 @@ static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
                                      int64_t *correct, int64_t *total) {
     const char *fn = "ssl3d_task_forward(exemplar)";
     exemplar_impl *e = t->impl;
-    SSL3D_CHECK_ARG(ctx, n_images >= 2 && n_images <= 65536,
-                    "%s: n_images = %d outside [2, 65536] (the other images are the negatives)", fn, (int)n_images);
-    SSL3D_CHECK(task_check_images(ctx, t, images, n_images, task_opt_int(t, "input_size"), fn));
-    SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 36), "%s: index too large", fn);
+    SSL3D_CHECK_ARG(ctx, n_images >= 2, "%s: n_images = %d, needs >= 2 (the other images are the negatives)", fn,
+                    (int)n_images);
+    SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 38), "%s: index = %llu must be < 2^38", fn,
+                    (unsigned long long)index);
     const int32_t B = n_images;
     const float margin = (float)task_opt(t, "margin"), temp = (float)task_opt(t, "temperature");
 
-    const int32_t prev_grad = training ? -1 : ssl3d_set_grad_enabled(ctx, 0);
-    ssl3d_tensor *X = NULL, *bott = NULL, *feat = NULL, *emb = NULL, *z = NULL, *out = NULL, *copy = NULL;
+    ssl3d_tensor *X = NULL, *feat = NULL, *emb = NULL, *z = NULL, *out = NULL, *copy = NULL;
     ssl3d_status st = exemplar_batch(ctx, t, images, B, seed, index, training, &X);
-    if (st == SSL3D_OK) st = ssl3d_encoder_forward(ctx, t->modules[0], X, training, &bott, NULL);
-    if (st == SSL3D_OK) st = ssl3d_global_avgpool(ctx, bott, &feat);
+    if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, X, training, &feat);
     if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, e->head, feat, &emb);
     if (st == SSL3D_OK) st = ssl3d_l2_normalize(ctx, emb, 1e-12f, &z);
     if (st == SSL3D_OK) {
@@ -179,9 +178,8 @@ static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
         t->chance = 1.0 / (2.0 * B - 1.0);
         out = NULL;
     }
-    ssl3d_tensor_release(X); ssl3d_tensor_release(bott); ssl3d_tensor_release(feat);
+    ssl3d_tensor_release(X); ssl3d_tensor_release(feat);
     ssl3d_tensor_release(emb); ssl3d_tensor_release(z); ssl3d_tensor_release(out);
-    if (!training) ssl3d_set_grad_enabled(ctx, prev_grad);
     if (st != SSL3D_OK && training) ssl3d_tape_reset(ctx);   /* drop a half-built graph */
     return st;
 }
