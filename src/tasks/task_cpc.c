@@ -1,0 +1,442 @@
+/* Contrastive predictive coding (CPC) for dims 2 and 3, one N-d implementation.
+ *
+ * Per image: a window of side input_size (random in training, centred in evaluation) is
+ * cut into the G^dims grid of 50%-overlapping patches of ssl3d_cpc_patches. All patches
+ * of all B images go through the shared encoder as ONE batch (M = B * G^dims); global
+ * average pooling of the bottleneck and a linear map ("cpc_proj") give the latents
+ * z (M, code_size). For every patch, the GRU ("cpc_gru") reads its inverted-pyramid
+ * context (ssl3d_cpc_context: row i-1's 3x3 block then the patch itself) and its last
+ * hidden state is the context vector c (M, hidden). A linear predictor per step l
+ * ("cpc_pred1", "cpc_pred2", ...) maps c_(i,j,k) to a prediction of z_(i+l,j,k). The
+ * loss is InfoNCE (van den Oord et al., eq. 4): for each (image, patch, step) with a
+ * target, softmax cross-entropy of the true z's score against `negatives` other latents
+ * drawn from other positions and other images of the batch (ssl3d_cpc_negatives).
+ * Proxy accuracy: the true z scores strictly highest among its 1 + negatives candidates.
+ *
+ * Also here: the small row-table ops shared with the Exemplar task (task_cpc.h). */
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+#include "task_cpc.h"
+#include "../data/data_internal.h"
+#include "../nn/module.h"
+
+/* ================================================================ gather rows */
+
+typedef struct gather_saved {
+    int64_t R;
+    int32_t *idx;
+} gather_saved;
+
+static void gather_free(ssl3d_ctx *ctx, void *p) {
+    (void)ctx;
+    gather_saved *s = p;
+    if (s) free(s->idx);
+    free(s);
+}
+
+static ssl3d_status gather_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
+    ssl3d_tensor *x = n->in[0];
+    if (!x->requires_grad || !n->out->grad) return SSL3D_OK;
+    float *gx = ssl3d_grad_of(ctx, x);
+    if (!gx) return SSL3D_ERR_NOMEM;
+    const gather_saved *s = n->saved;
+    const int64_t D = x->shape[1];
+    const float *gy = n->out->grad;
+    /* Scatter-add in row order: rows may repeat, so a serial loop keeps it deterministic. */
+    for (int64_t r = 0; r < s->R; r++) {
+        float *dst = gx + (int64_t)s->idx[r] * D;
+        const float *src = gy + r * D;
+        for (int64_t d = 0; d < D; d++) dst[d] += src[d];
+    }
+    return SSL3D_OK;
+}
+
+ssl3d_status task_gather_rows(ssl3d_ctx *ctx, ssl3d_tensor *x, const int32_t *idx, int64_t R, int32_t ndim,
+                              const int64_t *shape, ssl3d_tensor **y) {
+    SSL3D_CHECK(ssl3d_check_f32(ctx, x, "task_gather_rows", "x"));
+    SSL3D_CHECK_SHAPE(ctx, x->ndim == 2, "task_gather_rows: x must be (M,D)");
+    SSL3D_CHECK_ARG(ctx, ssl3d_tensor_host_data(x), "task_gather_rows: needs host memory");
+    const int64_t M = x->shape[0], D = x->shape[1];
+    int64_t numel = 1;
+    for (int32_t i = 0; i < ndim; i++) numel *= shape[i];
+    SSL3D_CHECK_SHAPE(ctx, numel == R * D, "task_gather_rows: output shape does not hold R*D values");
+    for (int64_t r = 0; r < R; r++)
+        SSL3D_CHECK_ARG(ctx, idx[r] >= 0 && idx[r] < M, "task_gather_rows: index %lld = %d outside [0,%lld)",
+                        (long long)r, (int)idx[r], (long long)M);
+    ssl3d_tensor *out;
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, ndim, shape, &out));
+    const float *xs = ssl3d_f32(x);
+    float *ys = ssl3d_f32(out);
+    for (int64_t r = 0; r < R; r++) memcpy(ys + r * D, xs + (int64_t)idx[r] * D, (size_t)D * sizeof(float));
+    ssl3d_tensor *in[1] = { x };
+    if (ssl3d_tape_wants(ctx, in, 1)) {
+        gather_saved *s = calloc(1, sizeof *s);
+        int32_t *copy = malloc((size_t)R * sizeof(int32_t));
+        if (!s || !copy) {
+            free(s); free(copy); ssl3d_tensor_release(out);
+            return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "task_gather_rows: out of memory");
+        }
+        memcpy(copy, idx, (size_t)R * sizeof(int32_t));
+        s->R = R; s->idx = copy;
+        ssl3d_node *node;
+        ssl3d_status st = ssl3d_tape_record(ctx, "gather_rows", gather_backward, out, in, 1, &node);
+        if (st != SSL3D_OK) { gather_free(ctx, s); ssl3d_tensor_release(out); return st; }
+        node->saved = s; node->free_saved = gather_free;
+    }
+    *y = out;
+    return SSL3D_OK;
+}
+
+/* ================================================================ CPC candidate scores */
+
+typedef struct cpc_logits_saved {
+    int64_t R, C;
+    int32_t *q;      /* (R) query rows of pred */
+    int32_t *cand;   /* (R, C) latent rows of z; column 0 the positive */
+} cpc_logits_saved;
+
+static void cpc_logits_free(ssl3d_ctx *ctx, void *p) {
+    (void)ctx;
+    cpc_logits_saved *s = p;
+    if (s) { free(s->q); free(s->cand); }
+    free(s);
+}
+
+/* d pred[q_r] += sum_c g[r,c] z[cand_rc] / T  (each q_r appears once: rows in parallel);
+ * d z[cand_rc] += g[r,c] pred[q_r] / T        (rows repeat: serial, fixed order). */
+static ssl3d_status cpc_logits_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
+    ssl3d_tensor *pred = n->in[0], *z = n->in[1];
+    const cpc_logits_saved *s = n->saved;
+    const float *g = n->out->grad;
+    if (!g) return SSL3D_OK;
+    const int64_t D = z->shape[1], R = s->R, C = s->C;
+    const float inv_t = n->farg[0];
+    const float *P = ssl3d_f32(pred), *Z = ssl3d_f32(z);
+    if (pred->requires_grad) {
+        float *gp = ssl3d_grad_of(ctx, pred);
+        if (!gp) return SSL3D_ERR_NOMEM;
+        #pragma omp parallel for num_threads(ctx->threads) schedule(static)
+        for (int64_t r = 0; r < R; r++) {
+            float *dq = gp + (int64_t)s->q[r] * D;
+            for (int64_t c = 0; c < C; c++) {
+                const float w = g[r * C + c] * inv_t;
+                const float *zr = Z + (int64_t)s->cand[r * C + c] * D;
+                for (int64_t d = 0; d < D; d++) dq[d] += w * zr[d];
+            }
+        }
+    }
+    if (z->requires_grad) {
+        float *gz = ssl3d_grad_of(ctx, z);
+        if (!gz) return SSL3D_ERR_NOMEM;
+        for (int64_t r = 0; r < R; r++) {
+            const float *q = P + (int64_t)s->q[r] * D;
+            for (int64_t c = 0; c < C; c++) {
+                const float w = g[r * C + c] * inv_t;
+                float *dz = gz + (int64_t)s->cand[r * C + c] * D;
+                for (int64_t d = 0; d < D; d++) dz[d] += w * q[d];
+            }
+        }
+    }
+    return SSL3D_OK;
+}
+
+ssl3d_status task_cpc_logits(ssl3d_ctx *ctx, ssl3d_tensor *pred, ssl3d_tensor *z, const ssl3d_tensor *table,
+                             int32_t K, float temperature, ssl3d_tensor **logits) {
+    const char *fn = "task_cpc_logits";
+    SSL3D_CHECK(ssl3d_check_f32(ctx, pred, fn, "pred"));
+    SSL3D_CHECK(ssl3d_check_f32(ctx, z, fn, "z"));
+    SSL3D_CHECK(ssl3d_check_i32(ctx, table, fn, "table"));
+    SSL3D_CHECK_ARG(ctx, ssl3d_tensor_host_data(pred) && ssl3d_tensor_host_data(z), "%s: needs host memory", fn);
+    SSL3D_CHECK_SHAPE(ctx, z->ndim == 2 && pred->ndim == 2 && pred->shape[1] == z->shape[1] &&
+                      pred->shape[0] % z->shape[0] == 0, "%s: pred must be (S*M,D) for z (M,D)", fn);
+    SSL3D_CHECK_SHAPE(ctx, table->ndim == 2 && table->shape[1] >= 5, "%s: table must be (R, 4+n), n >= 1", fn);
+    SSL3D_CHECK_ARG(ctx, K >= 1 && temperature > 0.0f, "%s: bad K or temperature", fn);
+    const int64_t M = z->shape[0], D = z->shape[1], S = pred->shape[0] / M;
+    const int64_t R = table->shape[0], C = table->shape[1] - 3;
+    const int32_t *tb = ssl3d_i32(table);
+    int32_t *q = malloc((size_t)R * sizeof(int32_t));
+    int32_t *cand = malloc((size_t)(R * C) * sizeof(int32_t));
+    if (!q || !cand) { free(q); free(cand); return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn); }
+    for (int64_t r = 0; r < R; r++) {
+        const int32_t *row = tb + r * (C + 3);
+        const int64_t qi = ((int64_t)row[2] - 1) * M + (int64_t)row[0] * K + row[1];
+        int ok = row[2] >= 1 && row[2] <= S && row[1] >= 0 && row[1] < K && qi >= 0 && qi < S * M;
+        for (int64_t c = 0; c < C && ok; c++) ok = row[3 + c] >= 0 && row[3 + c] < M;
+        if (!ok) {
+            free(q); free(cand);
+            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: table row %lld out of range", fn, (long long)r);
+        }
+        q[r] = (int32_t)qi;
+        memcpy(cand + r * C, row + 3, (size_t)C * sizeof(int32_t));
+    }
+    int64_t shape[2] = { R, C };
+    ssl3d_tensor *out;
+    ssl3d_status st = ssl3d_tensor_new_uninit(ctx, SSL3D_F32, 2, shape, &out);
+    if (st != SSL3D_OK) { free(q); free(cand); return st; }
+    const float *P = ssl3d_f32(pred), *Z = ssl3d_f32(z);
+    float *L = ssl3d_f32(out);
+    const float inv_t = 1.0f / temperature;
+    #pragma omp parallel for num_threads(ctx->threads) schedule(static)
+    for (int64_t r = 0; r < R; r++) {
+        const float *qr = P + (int64_t)q[r] * D;
+        for (int64_t c = 0; c < C; c++) {
+            const float *zr = Z + (int64_t)cand[r * C + c] * D;
+            float acc = 0.0f;
+            for (int64_t d = 0; d < D; d++) acc += qr[d] * zr[d];
+            L[r * C + c] = acc * inv_t;
+        }
+    }
+    ssl3d_tensor *in[2] = { pred, z };
+    if (ssl3d_tape_wants(ctx, in, 2)) {
+        cpc_logits_saved *sv = calloc(1, sizeof *sv);
+        if (!sv) {
+            free(q); free(cand); ssl3d_tensor_release(out);
+            return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+        }
+        sv->R = R; sv->C = C; sv->q = q; sv->cand = cand;
+        ssl3d_node *node;
+        st = ssl3d_tape_record(ctx, "cpc_logits", cpc_logits_backward, out, in, 2, &node);
+        if (st != SSL3D_OK) { cpc_logits_free(ctx, sv); ssl3d_tensor_release(out); return st; }
+        node->saved = sv; node->free_saved = cpc_logits_free;
+        node->farg[0] = inv_t;
+    } else {
+        free(q); free(cand);
+    }
+    *logits = out;
+    return SSL3D_OK;
+}
+
+ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tensor **loss, int64_t *correct) {
+    SSL3D_CHECK(ssl3d_check_f32(ctx, logits, "task_infonce_first", "logits"));
+    SSL3D_CHECK_SHAPE(ctx, logits->ndim == 2 && logits->shape[1] >= 2, "task_infonce_first: logits must be (R,C>=2)");
+    const int64_t R = logits->shape[0], C = logits->shape[1];
+    ssl3d_tensor *labels;
+    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_I32, 1, &R, &labels));   /* zeros: the positive is column 0 */
+    ssl3d_status st = ssl3d_cross_entropy(ctx, logits, labels, loss);
+    ssl3d_tensor_release(labels);
+    SSL3D_CHECK(st);
+    const float *L = ssl3d_f32(logits);
+    int64_t n = 0;
+    for (int64_t r = 0; r < R; r++) {
+        int ok = 1;
+        for (int64_t c = 1; c < C && ok; c++) ok = L[r * C] > L[r * C + c];
+        n += ok;
+    }
+    *correct = n;
+    return SSL3D_OK;
+}
+
+/* ================================================================ input checks and crops */
+
+ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
+                             int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out) {
+    int64_t off[3], sz[3];
+    ssl3d_rng r;
+    ssl3d_rng_init(&r, seed, data_stream(purpose, sample));
+    for (int32_t a = 0; a < t->dims; a++) {
+        const int64_t room = x->shape[1 + a] - size;
+        sz[a] = size;
+        off[a] = training ? (int64_t)ssl3d_rng_below(&r, (uint32_t)(room + 1)) : room / 2;
+    }
+    return ssl3d_crop(ctx, x, off, sz, 0.0f, out);
+}
+
+/* ================================================================ the task */
+
+#define CPC_MAX_STEPS 4
+#define TASK_MODULE_GRU 3   /* module kind of the GRU holder (nn.h has no GRU kind yet) */
+
+typedef struct cpc_impl {
+    ssl3d_gru *gru;                         /* owned by the "cpc_gru" module */
+    ssl3d_module *proj, *gru_mod, *pred[CPC_MAX_STEPS];
+    ssl3d_tensor *last_table;
+} cpc_impl;
+
+static void cpc_free_impl(void *p) {
+    cpc_impl *c = p;
+    if (!c) return;
+    ssl3d_tensor_release(c->last_table);
+    free(c);
+}
+
+static void gru_holder_free(void *p) { ssl3d_gru_release(p); }
+
+/* A module that holds a GRU: its four tensors under PyTorch's names, so checkpoints
+ * and optimisers see them like any head. */
+static ssl3d_status gru_module_create(ssl3d_ctx *ctx, int32_t in, int32_t hidden, ssl3d_gru **gru,
+                                      ssl3d_module **out) {
+    ssl3d_gru *g;
+    SSL3D_CHECK(ssl3d_gru_create(ctx, in, hidden, &g));
+    ssl3d_module *m;
+    ssl3d_status st = nn_module_new(ctx, TASK_MODULE_GRU, 0, &m);
+    if (st != SSL3D_OK) { ssl3d_gru_release(g); return st; }
+    m->impl = g; m->impl_free = gru_holder_free;
+    for (int32_t i = 0; i < ssl3d_gru_tensor_count(g) && st == SSL3D_OK; i++)
+        st = nn_module_add(m, ssl3d_gru_tensor(g, i), ssl3d_gru_tensor_trainable(g, i), "%s", ssl3d_gru_tensor_name(g, i));
+    if (st != SSL3D_OK) { ssl3d_module_release(m); return st; }
+    *gru = g; *out = m;
+    return SSL3D_OK;
+}
+
+static void cpc_defaults(ssl3d_task *t) {
+    task_opt_default(t, "input_size", 64);   /* stride 64/5 = 12, patches of 24 */
+    task_opt_default(t, "levels", 3);        /* 24 -> 3 at the bottleneck */
+    task_opt_default(t, "grid", 4);
+    task_opt_default(t, "code_size", 128);
+    task_opt_default(t, "hidden", 256);
+    task_opt_default(t, "steps", 2);
+    task_opt_default(t, "negatives", t->dims == 3 ? 31 : 15);
+    task_opt_default(t, "temperature", 1);
+}
+
+static int64_t cpc_patch_side(const ssl3d_task *t) {
+    return 2 * ((int64_t)task_opt_int(t, "input_size") / (task_opt_int(t, "grid") + 1));
+}
+
+static ssl3d_status cpc_init(ssl3d_ctx *ctx, ssl3d_task *t) {
+    const char *fn = "ssl3d_task_create(cpc)";
+    const int32_t G = task_opt_int(t, "grid"), code = task_opt_int(t, "code_size");
+    const int32_t hidden = task_opt_int(t, "hidden"), steps = task_opt_int(t, "steps");
+    const int32_t neg = task_opt_int(t, "negatives"), levels = ssl3d_encoder_levels(t->modules[0]);
+    const double temp = task_opt(t, "temperature");
+    SSL3D_CHECK_ARG(ctx, G >= 2 && G <= 16, "%s: grid = %d outside [2, 16]", fn, (int)G);
+    SSL3D_CHECK_ARG(ctx, code >= 1 && code <= 65536, "%s: code_size = %d outside [1, 65536]", fn, (int)code);
+    SSL3D_CHECK_ARG(ctx, hidden >= 1 && hidden <= 65536, "%s: hidden = %d outside [1, 65536]", fn, (int)hidden);
+    SSL3D_CHECK_ARG(ctx, steps >= 1 && steps <= CPC_MAX_STEPS && steps < G, "%s: steps = %d outside [1, min(%d, grid - 1)]",
+                    fn, (int)steps, CPC_MAX_STEPS);
+    SSL3D_CHECK_ARG(ctx, neg >= 1, "%s: negatives = %d must be >= 1", fn, (int)neg);
+    SSL3D_CHECK_ARG(ctx, temp > 0 && isfinite(temp), "%s: temperature = %g must be > 0", fn, temp);
+    const int64_t p = cpc_patch_side(t);
+    SSL3D_CHECK_ARG(ctx, levels >= 1 && p >= ((int64_t)1 << levels),
+                    "%s: input_size = %d gives patches of side %lld with grid = %d; the encoder's %d levels need >= %lld",
+                    fn, task_opt_int(t, "input_size"), (long long)p, (int)G, (int)levels, (long long)1 << levels);
+    cpc_impl *c = calloc(1, sizeof *c);
+    if (!c) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    t->impl = c;   /* freed by the common release through free_impl */
+    ssl3d_module *m;
+    SSL3D_CHECK(ssl3d_mlp_create(ctx, ssl3d_encoder_out_channels(t->modules[0]), 0, code, &m));
+    SSL3D_CHECK(task_add_module(t, m, "cpc_proj"));
+    c->proj = m;
+    SSL3D_CHECK(gru_module_create(ctx, code, hidden, &c->gru, &m));
+    SSL3D_CHECK(task_add_module(t, m, "cpc_gru"));
+    c->gru_mod = m;
+    for (int32_t l = 0; l < steps; l++) {
+        char name[24];
+        snprintf(name, sizeof name, "cpc_pred%d", (int)(l + 1));
+        SSL3D_CHECK(ssl3d_mlp_create(ctx, hidden, 0, code, &m));
+        SSL3D_CHECK(task_add_module(t, m, name));
+        c->pred[l] = m;
+    }
+    t->chance = 1.0 / (1.0 + neg);
+    t->min_size = task_opt_int(t, "input_size");
+    return SSL3D_OK;
+}
+
+/* Encoder + pooling + projection of the batch of patches X (M, C, p..) -> z (M, code). */
+static ssl3d_status cpc_latents(ssl3d_ctx *ctx, ssl3d_task *t, cpc_impl *c, ssl3d_tensor *X, int32_t training,
+                                ssl3d_tensor **z) {
+    ssl3d_tensor *feat = NULL;
+    ssl3d_status st = task_encode_pooled(ctx, t, X, training, &feat);
+    if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, c->proj, feat, z);
+    ssl3d_tensor_release(feat);
+    return st;
+}
+
+/* All patches of all images, image-major: X (B*K, C, p..). */
+static ssl3d_status cpc_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t B, uint64_t seed,
+                              uint64_t index, int32_t training, ssl3d_tensor **X) {
+    const int64_t S = task_opt_int(t, "input_size");
+    const int32_t G = task_opt_int(t, "grid");
+    ssl3d_tensor **parts = calloc((size_t)B, sizeof *parts);
+    if (!parts) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward(cpc): out of memory");
+    ssl3d_status st = SSL3D_OK;
+    for (int32_t b = 0; b < B && st == SSL3D_OK; b++) {
+        ssl3d_tensor *crop = NULL;
+        st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_CPC_CROP,
+                             task_sample_key(index, b), &crop);
+        if (st == SSL3D_OK) st = ssl3d_cpc_patches(ctx, crop, G, &parts[b]);
+        ssl3d_tensor_release(crop);
+    }
+    if (st == SSL3D_OK) st = ssl3d_concat(ctx, parts, B, 0, X);
+    for (int32_t b = 0; b < B; b++) ssl3d_tensor_release(parts[b]);
+    free(parts);
+    return st;
+}
+
+/* Context vectors: the GRU over each patch's context sequence -> c (M, hidden). */
+static ssl3d_status cpc_contexts(ssl3d_ctx *ctx, ssl3d_task *t, cpc_impl *c, ssl3d_tensor *z, int32_t B,
+                                 ssl3d_tensor **h) {
+    const int32_t G = task_opt_int(t, "grid"), T = t->dims == 3 ? 10 : 4;
+    const int32_t K = t->dims == 3 ? G * G * G : G * G;
+    const int64_t M = (int64_t)B * K;
+    int32_t *idx = malloc((size_t)(M * T) * sizeof(int32_t));
+    if (!idx) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward(cpc): out of memory");
+    for (int32_t b = 0; b < B; b++)
+        for (int32_t pos = 0; pos < K; pos++) {
+            int32_t *row = idx + ((int64_t)b * K + pos) * T;
+            (void)ssl3d_cpc_context(t->dims, G, pos, row, T);
+            for (int32_t s = 0; s < T; s++) row[s] += b * K;
+        }
+    int64_t shape[3] = { M, T, z->shape[1] };
+    ssl3d_tensor *seq = NULL;
+    ssl3d_status st = task_gather_rows(ctx, z, idx, M * T, 3, shape, &seq);
+    free(idx);
+    if (st == SSL3D_OK) st = ssl3d_gru_forward(ctx, c->gru, seq, NULL, h, NULL);
+    ssl3d_tensor_release(seq);
+    return st;
+}
+
+static ssl3d_status cpc_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
+                                int64_t *correct, int64_t *total) {
+    const char *fn = "ssl3d_task_forward(cpc)";
+    cpc_impl *c = t->impl;
+    const int32_t G = task_opt_int(t, "grid"), steps = task_opt_int(t, "steps");
+    const int32_t neg = task_opt_int(t, "negatives");
+    const int32_t K = t->dims == 3 ? G * G * G : G * G;
+    SSL3D_CHECK_ARG(ctx, (int64_t)neg < (int64_t)n_images * K,
+                    "%s: negatives = %d needs more than %d latents; %d images give %lld", fn, (int)neg, (int)neg,
+                    (int)n_images, (long long)n_images * K);
+    SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 39), "%s: index = %llu must be < 2^39", fn,
+                    (unsigned long long)index);
+
+    ssl3d_tensor *X = NULL, *z = NULL, *h = NULL, *P = NULL, *table = NULL, *logits = NULL, *out = NULL;
+    ssl3d_tensor *preds[CPC_MAX_STEPS] = { 0 };
+    int64_t n_ok = 0;
+    ssl3d_status st = cpc_batch(ctx, t, images, n_images, seed, index, training, &X);
+    if (st == SSL3D_OK) st = cpc_latents(ctx, t, c, X, training, &z);
+    ssl3d_tensor_release(X);
+    if (st == SSL3D_OK) st = cpc_contexts(ctx, t, c, z, n_images, &h);
+    for (int32_t l = 0; l < steps && st == SSL3D_OK; l++) st = ssl3d_mlp_forward(ctx, c->pred[l], h, &preds[l]);
+    if (st == SSL3D_OK) st = ssl3d_concat(ctx, preds, steps, 0, &P);
+    if (st == SSL3D_OK) st = ssl3d_cpc_negatives(ctx, t->dims, G, n_images, steps, neg, seed, index, &table);
+    if (st == SSL3D_OK) st = task_cpc_logits(ctx, P, z, table, K, (float)task_opt(t, "temperature"), &logits);
+    if (st == SSL3D_OK) st = task_infonce_first(ctx, logits, &out, &n_ok);
+    if (st == SSL3D_OK) {
+        ssl3d_tensor_release(c->last_table);
+        c->last_table = ssl3d_tensor_retain(table);
+        *loss = out; *correct = n_ok; *total = table->shape[0];
+        out = NULL;
+    }
+    for (int32_t l = 0; l < steps; l++) ssl3d_tensor_release(preds[l]);
+    ssl3d_tensor_release(z); ssl3d_tensor_release(h); ssl3d_tensor_release(P);
+    ssl3d_tensor_release(table); ssl3d_tensor_release(logits); ssl3d_tensor_release(out);
+    if (st != SSL3D_OK && training) ssl3d_tape_reset(ctx);   /* drop a half-built graph */
+    return st;
+}
+
+const ssl3d_tensor *task_cpc_last_table(const ssl3d_task *t) {
+    if (!t || t->vt != &task_cpc_vtable || !t->impl) return NULL;
+    return ((const cpc_impl *)t->impl)->last_table;
+}
+
+const task_vtable task_cpc_vtable = {
+    .name = "cpc",
+    .defaults = cpc_defaults,
+    .init = cpc_init,
+    .forward = cpc_forward,
+    .save_extra = NULL,
+    .load_extra = NULL,
+    .free_impl = cpc_free_impl,
+};

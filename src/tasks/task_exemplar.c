@@ -1,0 +1,200 @@
+/* Exemplar for dims 2 and 3, one N-d implementation.
+ *
+ * Per image b: a window of side input_size (random in training, centred in evaluation),
+ * then two independently augmented views (ssl3d_exemplar_pair with the default
+ * augmentation: flips, 90-degree and arbitrary rotations, zoom 0.8-1.2, brightness and
+ * contrast). Both views of all B images go through the shared encoder as ONE batch
+ * (rows b and b + B are the views of image b); global average pooling, the projection
+ * head ("exemplar_head": linear -> ReLU -> linear) and L2 normalisation give unit
+ * embeddings z (2B, code_size). No sigmoid: with unit vectors the squared distance runs
+ * over [0, 4], so a margin of 1 can be met (the reference code's sigmoid could not).
+ * Loss (option "loss"): 0 triplet with squared L2 distance and margin `margin`, the
+ * negative of each anchor being the hardest in the batch (negative = 0,
+ * ssl3d_triplet_batch_hard) or a random view of another image (negative = 1); 1 NT-Xent
+ * with temperature `temperature` (ssl3d_ntxent). Proxy accuracy: top-1 retrieval, each
+ * of the 2B views is correct when its partner is strictly the most cosine-similar of
+ * the 2B - 1 others (chance 1 / (2B - 1)). */
+#include <math.h>
+#include <string.h>
+#include "task_cpc.h"
+#include "../data/data_internal.h"
+
+enum { EXEMPLAR_LOSS_TRIPLET = 0, EXEMPLAR_LOSS_NTXENT = 1 };
+enum { EXEMPLAR_NEG_HARD = 0, EXEMPLAR_NEG_RANDOM = 1 };
+
+typedef struct exemplar_impl {
+    ssl3d_module *head;
+    ssl3d_tensor *last_z;   /* copy of the last forward's embeddings (test hook) */
+} exemplar_impl;
+
+static void exemplar_free_impl(void *p) {
+    exemplar_impl *e = p;
+    if (!e) return;
+    ssl3d_tensor_release(e->last_z);
+    free(e);
+}
+
+static void exemplar_defaults(ssl3d_task *t) {
+    task_opt_default(t, "input_size", t->dims == 3 ? 48 : 64);
+    task_opt_default(t, "code_size", 128);
+    task_opt_default(t, "hidden", 256);
+    task_opt_default(t, "loss", EXEMPLAR_LOSS_TRIPLET);
+    task_opt_default(t, "negative", EXEMPLAR_NEG_HARD);
+    task_opt_default(t, "margin", 1);
+    task_opt_default(t, "temperature", 0.1);
+    task_opt_default(t, "batch", 8);   /* only for ssl3d_task_chance before the first forward */
+}
+
+static ssl3d_status exemplar_init(ssl3d_ctx *ctx, ssl3d_task *t) {
+    const char *fn = "ssl3d_task_create(exemplar)";
+    const int32_t code = task_opt_int(t, "code_size"), hidden = task_opt_int(t, "hidden");
+    const int32_t loss = task_opt_int(t, "loss"), negative = task_opt_int(t, "negative");
+    const int32_t batch = task_opt_int(t, "batch");
+    const double margin = task_opt(t, "margin"), temp = task_opt(t, "temperature");
+    const int32_t levels = ssl3d_encoder_levels(t->modules[0]);
+    const int64_t S = task_opt_int(t, "input_size");
+    SSL3D_CHECK_ARG(ctx, code >= 1 && code <= 65536, "%s: code_size = %d outside [1, 65536]", fn, (int)code);
+    SSL3D_CHECK_ARG(ctx, hidden >= 0 && hidden <= 65536, "%s: hidden = %d outside [0, 65536]", fn, (int)hidden);
+    SSL3D_CHECK_ARG(ctx, loss == EXEMPLAR_LOSS_TRIPLET || loss == EXEMPLAR_LOSS_NTXENT,
+                    "%s: loss = %d must be 0 (triplet) or 1 (ntxent)", fn, (int)loss);
+    SSL3D_CHECK_ARG(ctx, negative == EXEMPLAR_NEG_HARD || negative == EXEMPLAR_NEG_RANDOM,
+                    "%s: negative = %d must be 0 (hard) or 1 (random)", fn, (int)negative);
+    SSL3D_CHECK_ARG(ctx, margin >= 0 && isfinite(margin), "%s: margin = %g must be >= 0", fn, margin);
+    SSL3D_CHECK_ARG(ctx, temp > 0 && isfinite(temp), "%s: temperature = %g must be > 0", fn, temp);
+    SSL3D_CHECK_ARG(ctx, batch >= 2, "%s: batch = %d must be >= 2", fn, (int)batch);
+    SSL3D_CHECK_ARG(ctx, levels >= 1 && S >= ((int64_t)1 << levels),
+                    "%s: input_size = %lld is smaller than 2^levels = %lld", fn, (long long)S, (long long)1 << levels);
+    exemplar_impl *e = calloc(1, sizeof *e);
+    if (!e) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    t->impl = e;
+    ssl3d_module *m;
+    SSL3D_CHECK(ssl3d_mlp_create(ctx, ssl3d_encoder_out_channels(t->modules[0]), hidden, code, &m));
+    SSL3D_CHECK(task_add_module(t, m, "exemplar_head"));
+    e->head = m;
+    t->chance = 1.0 / (2.0 * batch - 1.0);
+    t->min_size = S;
+    return SSL3D_OK;
+}
+
+/* Both views of every image: X (2B, C, S..), row b view 0 and row B + b view 1 of image b. */
+static ssl3d_status exemplar_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t B,
+                                   uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **X) {
+    const int64_t S = task_opt_int(t, "input_size");
+    int64_t shape[5] = { 2 * B, t->in_channels, S, S, S };
+    ssl3d_tensor *batch;
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, t->dims + 2, shape, &batch));
+    ssl3d_status st = SSL3D_OK;
+    for (int32_t b = 0; b < B && st == SSL3D_OK; b++) {
+        const uint64_t sample = task_sample_key(index, b);
+        ssl3d_tensor *crop = NULL, *v0 = NULL, *v1 = NULL;
+        st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
+        if (st == SSL3D_OK) st = ssl3d_exemplar_pair(ctx, crop, NULL, seed, sample, &v0, &v1);
+        if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, v0);
+        if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, B + b, v1);
+        ssl3d_tensor_release(crop); ssl3d_tensor_release(v0); ssl3d_tensor_release(v1);
+    }
+    if (st != SSL3D_OK) { ssl3d_tensor_release(batch); return st; }
+    *X = batch;
+    return SSL3D_OK;
+}
+
+/* Triplet loss with a random negative: anchor row i, positive its partner, negative a
+ * uniformly drawn view of another image (Philox stream (seed, EXEMPLAR_NEG, index)). */
+static ssl3d_status exemplar_triplet_random(ssl3d_ctx *ctx, ssl3d_tensor *z, int32_t B, float margin,
+                                            uint64_t seed, uint64_t index, ssl3d_tensor **loss) {
+    const int64_t N = 2 * (int64_t)B;
+    int32_t *idx = malloc((size_t)(2 * N) * sizeof(int32_t));
+    if (!idx) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward(exemplar): out of memory");
+    ssl3d_rng r;
+    ssl3d_rng_init(&r, seed, data_stream(TASK_STREAM_EXEMPLAR_NEG, index));
+    for (int64_t i = 0; i < N; i++) {
+        const int32_t b = (int32_t)(i % B);
+        int32_t o = (int32_t)ssl3d_rng_below(&r, (uint32_t)(B - 1));
+        o += o >= b;                                    /* another image */
+        idx[i] = (int32_t)((i + B) % N);                /* positive */
+        idx[N + i] = o + B * (int32_t)ssl3d_rng_below(&r, 2);  /* negative: either view of it */
+    }
+    int64_t shape[2] = { N, z->shape[1] };
+    ssl3d_tensor *pos = NULL, *neg = NULL;
+    ssl3d_status st = task_gather_rows(ctx, z, idx, N, 2, shape, &pos);
+    if (st == SSL3D_OK) st = task_gather_rows(ctx, z, idx + N, N, 2, shape, &neg);
+    if (st == SSL3D_OK) st = ssl3d_triplet(ctx, z, pos, neg, margin, loss);
+    free(idx);
+    ssl3d_tensor_release(pos); ssl3d_tensor_release(neg);
+    return st;
+}
+
+/* Top-1 retrieval: view i is correct when its partner's cosine similarity is strictly
+ * larger than that of every other view (z rows are unit vectors: dot = cosine). */
+static int64_t exemplar_retrieval(const ssl3d_tensor *z, int32_t B) {
+    const int64_t N = 2 * (int64_t)B, D = z->shape[1];
+    const float *Z = ssl3d_f32(z);
+    int64_t n_ok = 0;
+    for (int64_t i = 0; i < N; i++) {
+        const int64_t partner = (i + B) % N;
+        double best_other = -INFINITY, s_partner = 0;
+        for (int64_t j = 0; j < N; j++) {
+            if (j == i) continue;
+            double s = 0;
+            for (int64_t d = 0; d < D; d++) s += (double)Z[i * D + d] * Z[j * D + d];
+            if (j == partner) s_partner = s;
+            else if (s > best_other) best_other = s;
+        }
+        n_ok += s_partner > best_other;
+    }
+    return n_ok;
+}
+
+static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                     uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
+                                     int64_t *correct, int64_t *total) {
+    const char *fn = "ssl3d_task_forward(exemplar)";
+    exemplar_impl *e = t->impl;
+    SSL3D_CHECK_ARG(ctx, n_images >= 2, "%s: n_images = %d, needs >= 2 (the other images are the negatives)", fn,
+                    (int)n_images);
+    SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 38), "%s: index = %llu must be < 2^38", fn,
+                    (unsigned long long)index);
+    const int32_t B = n_images;
+    const float margin = (float)task_opt(t, "margin"), temp = (float)task_opt(t, "temperature");
+
+    ssl3d_tensor *X = NULL, *feat = NULL, *emb = NULL, *z = NULL, *out = NULL, *copy = NULL;
+    ssl3d_status st = exemplar_batch(ctx, t, images, B, seed, index, training, &X);
+    if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, X, training, &feat);
+    if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, e->head, feat, &emb);
+    if (st == SSL3D_OK) st = ssl3d_l2_normalize(ctx, emb, 1e-12f, &z);
+    if (st == SSL3D_OK) {
+        if (task_opt_int(t, "loss") == EXEMPLAR_LOSS_NTXENT) st = ssl3d_ntxent(ctx, z, temp, &out);
+        else if (task_opt_int(t, "negative") == EXEMPLAR_NEG_RANDOM)
+            st = exemplar_triplet_random(ctx, z, B, margin, seed, index, &out);
+        else st = ssl3d_triplet_batch_hard(ctx, z, margin, &out);
+    }
+    if (st == SSL3D_OK) st = ssl3d_tensor_clone(ctx, z, &copy);
+    if (st == SSL3D_OK) {
+        ssl3d_tensor_release(e->last_z);
+        e->last_z = copy;
+        *correct = exemplar_retrieval(z, B);
+        *total = 2 * (int64_t)B;
+        *loss = out;
+        t->chance = 1.0 / (2.0 * B - 1.0);
+        out = NULL;
+    }
+    ssl3d_tensor_release(X); ssl3d_tensor_release(feat);
+    ssl3d_tensor_release(emb); ssl3d_tensor_release(z); ssl3d_tensor_release(out);
+    if (st != SSL3D_OK && training) ssl3d_tape_reset(ctx);   /* drop a half-built graph */
+    return st;
+}
+
+const ssl3d_tensor *task_exemplar_last_embeddings(const ssl3d_task *t) {
+    if (!t || t->vt != &task_exemplar_vtable || !t->impl) return NULL;
+    return ((const exemplar_impl *)t->impl)->last_z;
+}
+
+const task_vtable task_exemplar_vtable = {
+    .name = "exemplar",
+    .defaults = exemplar_defaults,
+    .init = exemplar_init,
+    .forward = exemplar_forward,
+    .save_extra = NULL,
+    .load_extra = NULL,
+    .free_impl = exemplar_free_impl,
+};
