@@ -12,7 +12,19 @@ static const task_vtable *const task_table[] = {
 };
 #define TASK_KINDS ((int32_t)(sizeof task_table / sizeof task_table[0]))
 
-static const char *const norm_names[] = { "batch", "group", "instance", "none" };
+/* Options whose values also have names: value i is names[i]. */
+typedef struct named_option { const char *key; const char *names[4]; int32_t n; const char *choices; } named_option;
+static const named_option named_options[] = {
+    { "norm", { "batch", "group", "instance", "none" }, 4, "batch|group|instance|none" },
+    { "loss", { "triplet", "ntxent" }, 2, "triplet|ntxent" },           /* exemplar */
+    { "negative", { "hard", "random" }, 2, "hard|random" },             /* exemplar triplet */
+};
+
+static const named_option *named_option_of(const char *key) {
+    for (size_t i = 0; i < sizeof named_options / sizeof named_options[0]; i++)
+        if (!strcmp(named_options[i].key, key)) return &named_options[i];
+    return NULL;
+}
 
 /* ---------------------------------------------------------------- kinds */
 
@@ -86,8 +98,9 @@ static void options_string(const ssl3d_task *t, char *buf, size_t cap) {
     for (int32_t i = 0; i < t->n_opts && len < cap; i++) {
         char v[40];
         const task_option *o = &t->opts[i];
-        if (!strcmp(o->key, "norm") && o->value >= 0 && o->value <= 3 && o->value == floor(o->value))
-            snprintf(v, sizeof v, "%s", norm_names[(int)o->value]);
+        const named_option *no = named_option_of(o->key);
+        if (no && o->value >= 0 && o->value < no->n && o->value == floor(o->value))
+            snprintf(v, sizeof v, "%s", no->names[(int)o->value]);
         else
             format_value(v, sizeof v, o->value);
         int w = snprintf(buf + len, cap - len, "%s%s=%s", i ? "," : "", o->key, v);
@@ -130,18 +143,19 @@ static ssl3d_status parse_options(ssl3d_ctx *ctx, ssl3d_task *t, const char *opt
             return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: unknown option '%s' for task %s (known: %s)", fn,
                                    key, t->vt->name, known);
         }
-        if (!strcmp(key, "norm")) {
+        const named_option *no = named_option_of(key);
+        if (no) {
             int found = 0;
-            for (int i = 0; i < 4; i++)
-                if (!strcmp(val, norm_names[i])) { o->value = i; found = 1; }
+            for (int i = 0; i < no->n; i++)
+                if (!strcmp(val, no->names[i])) { o->value = i; found = 1; }
             if (found) continue;
         }
         char *stop = NULL;
         errno = 0;
         double v = strtod(val, &stop);
         SSL3D_CHECK_ARG(ctx, *val && stop && *stop == '\0' && errno == 0 && isfinite(v),
-                        "%s: bad value '%s' for option '%s' of task %s (expected a number%s)", fn, val, key,
-                        t->vt->name, !strcmp(key, "norm") ? " or batch|group|instance|none" : "");
+                        "%s: bad value '%s' for option '%s' of task %s (expected a number%s%s)", fn, val, key,
+                        t->vt->name, no ? " or " : "", no ? no->choices : "");
         o->value = v;
     }
     return SSL3D_OK;
