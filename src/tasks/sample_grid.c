@@ -35,7 +35,7 @@ ssl3d_status grid_setup(ssl3d_ctx *ctx, const ssl3d_vol *v, int32_t n, int64_t c
 
 ssl3d_status patches_new(ssl3d_ctx *ctx, const ssl3d_vol *v, int64_t K, int64_t p, ssl3d_tensor **out) {
     int64_t shape[5] = { K, v->c, p, p, p };
-    return ssl3d_tensor_new(ctx, SSL3D_F32, v->dims + 2, shape, out);
+    return ssl3d_tensor_new_uninit(ctx, SSL3D_F32, v->dims + 2, shape, out);   /* every patch is copied in full */
 }
 
 void patch_copy(const ssl3d_vol *v, const int64_t o[3], int64_t p, ssl3d_tensor *out, int64_t slot) {

@@ -110,7 +110,8 @@ ssl3d_status ssl3d_rotation_all(ssl3d_ctx *ctx, const ssl3d_tensor *x, ssl3d_ten
     shape[0] = R;
     memcpy(shape + 1, x->shape, (size_t)x->ndim * sizeof(int64_t));
     ssl3d_tensor *t;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, x->dtype, x->ndim + 1, shape, &t));
+    /* Every slot is overwritten: no zero-fill. */
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, x->dtype, x->ndim + 1, shape, &t));
     for (int32_t r = 0; r < R; r++) rotate_into(&v, r, t, r, x->numel, ctx->threads);
     *out = t;
     return SSL3D_OK;
