@@ -16,14 +16,14 @@
 #define TF_NY 10
 #define TF_NZ 11
 
-static uint32_t tf_rand(uint32_t *s) { *s = *s * 1664525u + 1013904223u; return *s >> 8; }
+static inline uint32_t tf_rand(uint32_t *s) { *s = *s * 1664525u + 1013904223u; return *s >> 8; }
 
 /* Geometry: x flipped (LAS-like), spacing 1.5 x 1 x 2, an offset. */
 static const tn_geom TF_GEOM = { 1, { { -1.5, 0, 0, 30 }, { 0, 1, 0, -12 }, { 0, 0, 2, 7 } }, 0, 0, 0, 0, 0, 0, 0,
                                  { 0, 1.5, 1, 2 } };
 
 /* Write n cases into dir/imagesTr, dir/labelsTr and dir/dataset.json. Returns 0 on success. */
-static int tf_make_seg_set(const char *dir, int n, uint32_t seed) {
+static inline int tf_make_seg_set(const char *dir, int n, uint32_t seed) {
     char p[1024];
     snprintf(p, sizeof p, "mkdir -p '%s/imagesTr' '%s/labelsTr'", dir, dir);
     if (system(p) != 0) return -1;
@@ -64,7 +64,7 @@ static int tf_make_seg_set(const char *dir, int n, uint32_t seed) {
 /* CSV classification set of RGB PNGs (3 x size x size): a bright square in the top-left
  * (label 0), bottom-right (label 1) or, with classes 3, both corners (label 2). Splits:
  * n_train / n_val / n_test. Returns 0 on success. */
-static int tf_make_cls_set(ssl3d_ctx *ctx, const char *dir, int size, int classes, int n_train, int n_val, int n_test,
+static inline int tf_make_cls_set(ssl3d_ctx *ctx, const char *dir, int size, int classes, int n_train, int n_val, int n_test,
                            uint32_t seed) {
     char p[1024];
     snprintf(p, sizeof p, "%s/labels.csv", dir);
@@ -99,7 +99,7 @@ static int tf_make_cls_set(ssl3d_ctx *ctx, const char *dir, int size, int classe
 }
 
 /* Copy every tensor of a module out (numel*4 bytes each, concatenated). */
-static float *tf_module_values(const ssl3d_module *m, int64_t *n_out) {
+static inline float *tf_module_values(const ssl3d_module *m, int64_t *n_out) {
     int64_t n = 0;
     for (int32_t i = 0; i < ssl3d_module_tensor_count(m); i++) n += ssl3d_tensor_numel(ssl3d_module_tensor(m, i));
     float *v = malloc((size_t)(n ? n : 1) * 4);
