@@ -179,14 +179,17 @@ SSL3D_API ssl3d_status ssl3d_ft_select_cases(ssl3d_ctx *ctx, const ssl3d_manifes
 
 typedef struct ssl3d_ftresult ssl3d_ftresult;
 
-/* Evaluate on cases[0..n_cases) of a manifest. segment: each case's image is prepared,
- * segmented (window, overlap as in ssl3d_ftmodel_segment; window 0 with a model patch
- * set and a padded volume larger than 4 patches per axis... see docs: window < 0 picks
- * the model's patch when the volume exceeds 2x its size), Dice per class (background
- * excluded) per volume; when pred_dir is not NULL each prediction is written there as
- * "<image file name>" (NIfTI, uint8 / int16, in the geometry of the source image).
- * classify: accuracy, ROC AUC (binary; one-vs-rest macro for K > 2), quadratic weighted
- * kappa. The result keys: see ssl3d_ftresult_json. */
+/* Evaluate on cases[0..n_cases) of a manifest (indices, e.g. from ssl3d_ft_select_cases).
+ * segment: each case's image is prepared and segmented (ssl3d_ftmodel_segment with
+ * window and overlap; window < 0 chooses: the whole volume, unless the model has a patch
+ * size and the padded volume is more than 8 patches (3D) / 16 patches per slice (2D)
+ * big, then sliding windows of the patch size), Dice per foreground class per volume
+ * against its label map; when pred_dir is not NULL (an existing directory) each
+ * prediction is written there as "<image file name>" (NIfTI uint8, int16 above 255
+ * classes, in the geometry of the source image: ssl3d_nifti_write with the image as
+ * reference). classify: accuracy, ROC AUC (binary; one-vs-rest macro for K > 2),
+ * quadratic weighted kappa. Labels must be within the model's classes. Result keys: see
+ * ssl3d_ftresult_json. */
 SSL3D_API ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
                                          const int64_t *cases, int64_t n_cases, int32_t window, float overlap,
                                          const char *pred_dir, ssl3d_ftresult **out);
