@@ -1,9 +1,506 @@
-/* PLACEHOLDER: `ssl3d protocol` is not implemented yet; replaced by its owner. */
+/* `ssl3d protocol`: the data-efficiency protocol. For every method x label fraction x
+ * seed it runs `ssl3d finetune` then `ssl3d evaluate --json` as subprocesses in its own
+ * directory of a resumable run directory, then writes results.csv (one row per run),
+ * summary.csv / summary.md (mean +- sample sd over seeds) and gnuplot plots of the test
+ * metric against the label fraction and of the validation metric against the epoch. */
+#include <errno.h>
+#include <limits.h>
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include "ssl3d.h"
+#include "ssl3d/metrics.h"
 #include "cli.h"
+#include "protocol.h"
+
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: ssl3d protocol --kind segment|classify --data MANIFEST --run-dir DIR\n"
+        "                      [--method NAME[=CKPT]]... [options] [-- FINETUNE OPTIONS...]\n"
+        "\n"
+        "The data-efficiency protocol: each method is fine-tuned on nested random subsets of the\n"
+        "labelled training cases (--fractions, one subset chain per seed, drawn by `finetune\n"
+        "--fraction F --seed S`) and evaluated on the held-out test set, which is never used for\n"
+        "training or model selection. Every run is `ssl3d finetune` + `ssl3d evaluate --json` in\n"
+        "DIR/runs/METHOD/fPCT/sSEED/; a run whose eval.json exists is not redone, so the same\n"
+        "command resumes an interrupted protocol (or adds methods, fractions, seeds).\n"
+        "\n"
+        "required:\n"
+        "  --kind segment|classify  passed to finetune\n"
+        "  --data MANIFEST          MSD dataset.json or CSV file,label,split\n"
+        "  --run-dir DIR            run directory (created; reused to resume)\n"
+        "methods:\n"
+        "  --method NAME[=CKPT]     repeatable; NAME alone trains from scratch, NAME=CKPT starts\n"
+        "                           from the encoder of a pretraining checkpoint (--init CKPT).\n"
+        "                           NAME: letters, digits, '_', '-', '.'. Default: one method\n"
+        "                           \"scratch\"\n"
+        "  --mode frozen|warmup|scratch   finetune --mode of the methods with a checkpoint\n"
+        "                           (default warmup); methods without one use scratch\n"
+        "protocol:\n"
+        "  --fractions LIST         label percentages, comma-separated (default 5,10,25,50,100)\n"
+        "  --seeds LIST             seeds, comma-separated (default 0,1,2)\n"
+        "  --metric NAME            summary / plot metric, a key of evaluate --json (default\n"
+        "                           dice_mean for segment, auc for classify); the validation\n"
+        "                           curve uses the matching val_* key of the training log\n"
+        "  --test-fraction F        MSD manifests (no labelled test split): a seeded share of\n"
+        "                           the labelled cases held out as the test set (default 0.25),\n"
+        "                           written to DIR/test_cases.txt; the rest, DIR/pool_cases.txt,\n"
+        "                           is passed to finetune --cases and the test set to evaluate\n"
+        "                           --cases. CSV manifests use their train/val/test splits\n"
+        "  --split-seed S           seed of that test split (default 0)\n"
+        "programs and output:\n"
+        "  --ssl3d PROG             program run as `PROG finetune` / `PROG evaluate` (default:\n"
+        "                           this ssl3d)\n"
+        "  --gnuplot PROG           (default gnuplot); --no-plots writes data and scripts only\n"
+        "  --dry-run                print the commands of the runs still to do, run nothing\n"
+        "  --quiet                  no progress lines\n"
+        "  -- OPTIONS...            everything after -- is passed to every finetune\n"
+        "                           (e.g. -- --epochs 50 --batch 2 --patch 32)\n"
+        "\n"
+        "outputs in DIR: results.csv (method,init,fraction,seed,status, every metric of\n"
+        "evaluate --json, epochs, best_val, train_seconds), summary.csv and summary.md (mean\n"
+        "and sample sd over seeds), metric_vs_fraction.png, convergence_fPCT.png (validation\n"
+        "metric per epoch), their .dat/.gp files, protocol.cfg (settings a resume must match).\n"
+        "Exit status: 0 all runs ok, 1 a run failed (its row says which step; logs are in its\n"
+        "directory) or an output could not be written, 2 usage error.\n");
+}
+
+/* ---------------------------------------------------------------- option parsing */
+
+static int parse_list(const char *opt, const char *text, double *out, int cap, int *n, int integers) {
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", text) >= (int)sizeof buf) goto bad;
+    *n = 0;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *end;
+        errno = 0;
+        double v = strtod(tok, &end);
+        if (end == tok || *end || errno || *n >= cap || !isfinite(v)) goto bad;
+        if (integers && (v < 0 || v > (double)LONG_MAX / 2 || v != floor(v))) goto bad;
+        out[(*n)++] = v;
+    }
+    if (*n == 0) goto bad;
+    return 1;
+bad:
+    fprintf(stderr, "ssl3d protocol: %s '%s': expected a comma-separated list of %s (at most %d)\n", opt, text,
+            integers ? "non-negative integers" : "numbers", cap);
+    return 0;
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+static int valid_name(const char *s, size_t len) {
+    if (len == 0 || len >= 64 || s[0] == '.') return 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = s[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '_' ||
+              c == '-' || c == '.'))
+            return 0;
+    }
+    return 1;
+}
+
+static int parse_args(int argc, char **argv, proto_opts *o) {
+    const char *fractions = "5,10,25,50,100", *seeds = "0,1,2";
+    o->mode = "warmup";
+    o->gnuplot = "gnuplot";
+    o->test_fraction = 0.25;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (!strcmp(a, "--")) { o->extra = argv + i + 1; o->n_extra = argc - i - 1; break; }
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return -1; }
+        if (!strcmp(a, "--no-plots")) { o->no_plots = 1; continue; }
+        if (!strcmp(a, "--dry-run")) { o->dry_run = 1; continue; }
+        if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
+        static const char *with_value[] = { "--kind", "--data", "--run-dir", "--method", "--mode", "--fractions",
+                                            "--seeds", "--metric", "--test-fraction", "--split-seed", "--ssl3d",
+                                            "--gnuplot" };
+        int known = 0;
+        for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
+        if (!known) {
+            fprintf(stderr, "ssl3d protocol: unknown option '%s' (see ssl3d protocol --help)\n", a);
+            return 2;
+        }
+        if (i + 1 >= argc) { fprintf(stderr, "ssl3d protocol: option %s needs a value\n", a); return 2; }
+        const char *v = argv[++i];
+        if (!strcmp(a, "--kind")) o->kind = v;
+        else if (!strcmp(a, "--data")) o->data = v;
+        else if (!strcmp(a, "--run-dir")) o->dir = v;
+        else if (!strcmp(a, "--mode")) o->mode = v;
+        else if (!strcmp(a, "--fractions")) fractions = v;
+        else if (!strcmp(a, "--seeds")) seeds = v;
+        else if (!strcmp(a, "--metric")) o->metric = v;
+        else if (!strcmp(a, "--ssl3d")) o->prog = v;
+        else if (!strcmp(a, "--gnuplot")) o->gnuplot = v;
+        else if (!strcmp(a, "--test-fraction")) {
+            char *end;
+            o->test_fraction = strtod(v, &end);
+            if (end == v || *end || !(o->test_fraction > 0 && o->test_fraction < 1)) {
+                fprintf(stderr, "ssl3d protocol: --test-fraction '%s': expected a number in (0, 1)\n", v);
+                return 2;
+            }
+        } else if (!strcmp(a, "--split-seed")) {
+            double s;
+            int n;
+            if (!parse_list(a, v, &s, 1, &n, 1)) return 2;
+            o->split_seed = (long)s;
+        } else if (!strcmp(a, "--method")) {
+            if (o->n_methods >= PROTO_MAX_METHODS) {
+                fprintf(stderr, "ssl3d protocol: at most %d --method options\n", PROTO_MAX_METHODS);
+                return 2;
+            }
+            const char *eq = strchr(v, '=');
+            size_t len = eq ? (size_t)(eq - v) : strlen(v);
+            if (!valid_name(v, len) || (eq && !eq[1])) {
+                fprintf(stderr, "ssl3d protocol: --method '%s': expected NAME or NAME=CKPT, NAME made of letters, "
+                                "digits, '_', '-', '.' (at most 63)\n", v);
+                return 2;
+            }
+            proto_method *m = &o->methods[o->n_methods++];
+            memcpy(m->name, v, len);
+            m->name[len] = 0;
+            m->ckpt = eq ? eq + 1 : NULL;
+            for (int j = 0; j < o->n_methods - 1; j++)
+                if (!strcmp(o->methods[j].name, m->name)) {
+                    fprintf(stderr, "ssl3d protocol: --method %s given twice\n", m->name);
+                    return 2;
+                }
+        }
+    }
+    if (!o->kind || !o->data || !o->dir) {
+        fprintf(stderr, "ssl3d protocol: missing %s (usage: ssl3d protocol --kind segment|classify --data MANIFEST "
+                        "--run-dir DIR ...)\n", !o->kind ? "--kind" : !o->data ? "--data" : "--run-dir");
+        return 2;
+    }
+    if (strcmp(o->kind, "segment") && strcmp(o->kind, "classify")) {
+        fprintf(stderr, "ssl3d protocol: --kind '%s': expected segment or classify\n", o->kind);
+        return 2;
+    }
+    if (strcmp(o->mode, "frozen") && strcmp(o->mode, "warmup") && strcmp(o->mode, "scratch")) {
+        fprintf(stderr, "ssl3d protocol: --mode '%s': expected frozen, warmup or scratch\n", o->mode);
+        return 2;
+    }
+    if (!o->metric) o->metric = !strcmp(o->kind, "segment") ? "dice_mean" : "auc";
+    if (o->n_methods == 0) {
+        snprintf(o->methods[0].name, sizeof o->methods[0].name, "scratch");
+        o->n_methods = 1;
+    }
+    if (!parse_list("--fractions", fractions, o->fractions, PROTO_MAX_FRACTIONS, &o->n_fractions, 0)) return 2;
+    qsort(o->fractions, (size_t)o->n_fractions, sizeof *o->fractions, cmp_double);
+    for (int f = 0; f < o->n_fractions; f++) {
+        if (!(o->fractions[f] > 0 && o->fractions[f] <= 100) || (f && o->fractions[f] == o->fractions[f - 1])) {
+            fprintf(stderr, "ssl3d protocol: --fractions '%s': percentages must be distinct, in (0, 100]\n",
+                    fractions);
+            return 2;
+        }
+        o->fractions[f] /= 100.0;
+    }
+    double sv[PROTO_MAX_SEEDS];
+    if (!parse_list("--seeds", seeds, sv, PROTO_MAX_SEEDS, &o->n_seeds, 1)) return 2;
+    for (int s = 0; s < o->n_seeds; s++) {
+        o->seeds[s] = (long)sv[s];
+        for (int t = 0; t < s; t++)
+            if (o->seeds[t] == o->seeds[s]) {
+                fprintf(stderr, "ssl3d protocol: --seeds '%s': seed %ld given twice\n", seeds, o->seeds[s]);
+                return 2;
+            }
+    }
+    return 0;
+}
+
+/* ---------------------------------------------------------------- run directory */
+
+/* Settings that every run of a directory shares: written on the first call, compared on
+ * a resume (methods, fractions and seeds may change: each run has its own directory). */
+static int check_config(const proto_opts *o) {
+    char text[8192], path[PROTO_PATH];
+    int n = snprintf(text, sizeof text, "kind=%s\ndata=%s\nmode=%s\ntest_fraction=%g\nsplit_seed=%ld\nfinetune_options=",
+                     o->kind, o->data, o->mode, o->test_fraction, o->split_seed);
+    for (int i = 0; i < o->n_extra && n < (int)sizeof text; i++)
+        n += snprintf(text + n, sizeof text - (size_t)n, "%s%s", i ? " " : "", o->extra[i]);
+    if (n >= (int)sizeof text - 2) { fprintf(stderr, "ssl3d protocol: finetune options too long\n"); return 2; }
+    strcat(text, "\n");
+    snprintf(path, sizeof path, "%s/protocol.cfg", o->dir);
+    char *old = proto_slurp(path);
+    if (old) {
+        int same = !strcmp(old, text);
+        if (!same)
+            fprintf(stderr, "ssl3d protocol: --run-dir %s was made with other settings (%s):\n%s"
+                            "now:\n%s(use another --run-dir, or the same settings to resume)\n", o->dir, path, old, text);
+        free(old);
+        return same ? 0 : 2;
+    }
+    if (o->dry_run) return 0;
+    if (proto_write_atomic(path, text) != 0) {
+        fprintf(stderr, "ssl3d protocol: cannot write %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+/* The checkpoint of a method must stay the same across resumes. */
+static int check_method(const proto_opts *o, const proto_method *m) {
+    char dir[PROTO_PATH], path[PROTO_PATH + 16];
+    snprintf(dir, sizeof dir, "%s/runs/%s", o->dir, m->name);
+    snprintf(path, sizeof path, "%s/init.txt", dir);
+    char want[PROTO_PATH + 2];
+    snprintf(want, sizeof want, "%s\n", m->ckpt ? m->ckpt : "");
+    char *old = proto_slurp(path);
+    if (old) {
+        int same = !strcmp(old, want);
+        if (!same)
+            fprintf(stderr, "ssl3d protocol: method %s was run with --init '%.*s' in %s, now '%s'\n", m->name,
+                    (int)strcspn(old, "\n"), old, o->dir, m->ckpt ? m->ckpt : "");
+        free(old);
+        return same ? 0 : 2;
+    }
+    if (o->dry_run) return 0;
+    if (proto_mkdirs(dir) != 0 || proto_write_atomic(path, want) != 0) {
+        fprintf(stderr, "ssl3d protocol: cannot write %s\n", path);
+        return 1;
+    }
+    return 0;
+}
+
+static int write_cases(const char *path, const char *what, const int64_t *idx, int64_t n) {
+    size_t cap = 256 + (size_t)n * 24;
+    char *text = malloc(cap);
+    if (!text) return -1;
+    size_t len = (size_t)snprintf(text, cap, "# %s: case indices of the manifest (ssl3d protocol)\n", what);
+    for (int64_t i = 0; i < n; i++) len += (size_t)snprintf(text + len, cap - len, "%lld\n", (long long)idx[i]);
+    int rc = proto_write_atomic(path, text);
+    free(text);
+    return rc;
+}
+
+/* MSD: hold out a seeded test set of the labelled cases. CSV: use the splits. */
+static int prepare_cases(proto_opts *o) {
+    ssl3d_ctx *ctx = NULL;
+    ssl3d_manifest *man = NULL;
+    int rc = 1;
+    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) {
+        fprintf(stderr, "ssl3d protocol: cannot create a CPU context\n");
+        return 1;
+    }
+    if (ssl3d_manifest_load(ctx, o->data, 0, &man) != SSL3D_OK) {
+        fprintf(stderr, "ssl3d protocol: --data: %s\n", ssl3d_ctx_last_error(ctx));
+        ssl3d_ctx_release(ctx);
+        return 1;
+    }
+    o->msd = ssl3d_manifest_kind(man) == SSL3D_MANIFEST_MSD;
+    int64_t n = ssl3d_manifest_count(man), np = 0, ntr = 0, nte = 0;
+    int64_t *pool = malloc((size_t)(n ? n : 1) * sizeof *pool), *tr = malloc((size_t)(n ? n : 1) * sizeof *tr),
+            *te = malloc((size_t)(n ? n : 1) * sizeof *te);
+    if (!pool || !tr || !te) { fprintf(stderr, "ssl3d protocol: out of memory\n"); goto done; }
+    if (!o->msd) {
+        if (ssl3d_manifest_count_split(man, SSL3D_SPLIT_TEST) == 0) {
+            fprintf(stderr, "ssl3d protocol: --data %s has no test split: the protocol needs held-out test cases\n",
+                    o->data);
+            goto done;
+        }
+        rc = 0;
+        goto done;
+    }
+    for (int64_t i = 0; i < n; i++)
+        if (ssl3d_manifest_case_label_path(man, i) && ssl3d_manifest_case_split(man, i) != SSL3D_SPLIT_TEST)
+            pool[np++] = i;
+    if (np < 2) {
+        fprintf(stderr, "ssl3d protocol: --data %s has %lld labelled cases; the protocol needs at least 2\n", o->data,
+                (long long)np);
+        goto done;
+    }
+    if (ssl3d_split_train_val(ctx, pool, np, o->test_fraction, (uint64_t)o->split_seed, tr, &ntr, te, &nte) !=
+        SSL3D_OK) {
+        fprintf(stderr, "ssl3d protocol: %s\n", ssl3d_ctx_last_error(ctx));
+        goto done;
+    }
+    snprintf(o->pool_file, sizeof o->pool_file, "%s/pool_cases.txt", o->dir);
+    snprintf(o->test_file, sizeof o->test_file, "%s/test_cases.txt", o->dir);
+    if (!o->dry_run && (write_cases(o->pool_file, "training pool (fractions are drawn from it)", tr, ntr) != 0 ||
+                        write_cases(o->test_file, "held-out test set", te, nte) != 0)) {
+        fprintf(stderr, "ssl3d protocol: cannot write %s\n", o->pool_file);
+        goto done;
+    }
+    if (!o->quiet)
+        fprintf(stderr, "ssl3d protocol: %lld labelled cases: %lld training pool, %lld test (%s)\n", (long long)np,
+                (long long)ntr, (long long)nte, o->test_file);
+    rc = 0;
+done:
+    free(pool); free(tr); free(te);
+    ssl3d_manifest_release(man);
+    ssl3d_ctx_release(ctx);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- one run */
+
+static void print_cmd(char **argv) {
+    for (int i = 0; argv[i]; i++) printf("%s%s", i ? " " : "", argv[i]);
+    printf("\n");
+}
+
+/* Loads a finished run; 1 when eval.json exists and parses. */
+static int load_done(const proto_opts *o, const char *rd, proto_result *r) {
+    char path[PROTO_PATH + 32];
+    snprintf(path, sizeof path, "%s/eval.json", rd);
+    char *json = proto_slurp(path);
+    int ok = json && proto_parse_eval(json, r) == 0;
+    free(json);
+    if (!ok) return 0;
+    snprintf(path, sizeof path, "%s/train.jsonl", rd);
+    proto_parse_log(path, proto_val_key(o->metric), r);
+    r->status = 0;
+    return 1;
+}
+
+static void run_one(const proto_opts *o, int m, int f, int s, proto_result *r) {
+    char rd[PROTO_PATH], model[PROTO_PATH + 32], logp[PROTO_PATH + 32], ftlog[PROTO_PATH + 32],
+        ok_mark[PROTO_PATH + 32], evjson[PROTO_PATH + 32], evpart[PROTO_PATH + 32], evlog[PROTO_PATH + 32];
+    proto_run_dir(o, m, f, s, rd, sizeof rd);
+    snprintf(model, sizeof model, "%s/model.safetensors", rd);
+    snprintf(logp, sizeof logp, "%s/train.jsonl", rd);
+    snprintf(ftlog, sizeof ftlog, "%s/finetune.log", rd);
+    snprintf(ok_mark, sizeof ok_mark, "%s/finetune.ok", rd);
+    snprintf(evjson, sizeof evjson, "%s/eval.json", rd);
+    snprintf(evpart, sizeof evpart, "%s/eval.json.part", rd);
+    snprintf(evlog, sizeof evlog, "%s/evaluate.log", rd);
+    char frac[32], seed[32];
+    snprintf(frac, sizeof frac, "%.17g", o->fractions[f]);
+    snprintf(seed, sizeof seed, "%ld", o->seeds[s]);
+    const proto_method *me = &o->methods[m];
+
+    char *ft[48 + 512];
+    int n = 0;
+    ft[n++] = (char *)o->prog; ft[n++] = "finetune";
+    ft[n++] = "--kind"; ft[n++] = (char *)o->kind;
+    ft[n++] = "--data"; ft[n++] = (char *)o->data;
+    ft[n++] = "--out"; ft[n++] = model;
+    ft[n++] = "--fraction"; ft[n++] = frac;
+    ft[n++] = "--seed"; ft[n++] = seed;
+    ft[n++] = "--log"; ft[n++] = logp;
+    ft[n++] = "--mode"; ft[n++] = me->ckpt ? (char *)o->mode : "scratch";
+    if (me->ckpt) { ft[n++] = "--init"; ft[n++] = (char *)me->ckpt; }
+    if (o->msd) { ft[n++] = "--cases"; ft[n++] = (char *)o->pool_file; }
+    for (int i = 0; i < o->n_extra && i < 512; i++) ft[n++] = o->extra[i];
+    ft[n] = NULL;
+    char *ev[16];
+    int k = 0;
+    ev[k++] = (char *)o->prog; ev[k++] = "evaluate";
+    ev[k++] = "--model"; ev[k++] = model;
+    ev[k++] = "--data"; ev[k++] = (char *)o->data;
+    ev[k++] = "--json";
+    if (o->msd) { ev[k++] = "--cases"; ev[k++] = (char *)o->test_file; }
+    else { ev[k++] = "--split"; ev[k++] = "test"; }
+    ev[k] = NULL;
+
+    int need_ft = !proto_exists(ok_mark);
+    if (o->dry_run) {
+        if (need_ft) print_cmd(ft);
+        print_cmd(ev);
+        r->status = -1;
+        r->failed_step = "dry-run";
+        return;
+    }
+    if (proto_mkdirs(rd) != 0) {
+        fprintf(stderr, "ssl3d protocol: cannot create %s\n", rd);
+        r->status = 1;
+        r->failed_step = "mkdir";
+        return;
+    }
+    if (need_ft) {
+        remove(logp);
+        int rc = proto_spawn(ft, NULL, NULL, ftlog);
+        if (rc != 0) { r->status = rc; r->failed_step = "finetune"; return; }
+        if (proto_write_atomic(ok_mark, "finetune exited 0\n") != 0) { r->status = 1; r->failed_step = "finetune"; return; }
+    }
+    int rc = proto_spawn(ev, NULL, evpart, evlog);
+    if (rc != 0) { r->status = rc; r->failed_step = "evaluate"; return; }
+    char *json = proto_slurp(evpart);
+    int ok = json && proto_parse_eval(json, r) == 0;
+    free(json);
+    if (!ok) {
+        fprintf(stderr, "ssl3d protocol: %s: evaluate --json printed no JSON object of numbers\n", evpart);
+        r->status = 1;
+        r->failed_step = "evaluate";
+        return;
+    }
+    if (rename(evpart, evjson) != 0) { r->status = 1; r->failed_step = "evaluate"; return; }
+    proto_parse_log(logp, proto_val_key(o->metric), r);
+    r->status = 0;
+}
+
+static const double *metric_of(const proto_result *r, const char *key) {
+    for (int i = 0; i < r->n; i++)
+        if (!strcmp(r->keys[i], key)) return &r->vals[i];
+    return NULL;
+}
 
 int cmd_protocol(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ssl3d protocol: not implemented in this build yet\n");
-    return 1;
+    proto_opts *o = calloc(1, sizeof *o);
+    if (!o) { fprintf(stderr, "ssl3d protocol: out of memory\n"); return 1; }
+    int rc = parse_args(argc, argv, o);
+    if (rc) { free(o); return rc < 0 ? 0 : rc; }
+    static char self[PROTO_PATH];
+    if (!o->prog) {
+        ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
+        if (len <= 0) { fprintf(stderr, "ssl3d protocol: cannot find this program (give --ssl3d PROG)\n"); free(o); return 1; }
+        self[len] = 0;
+        o->prog = self;
+    }
+    if (!o->dry_run && proto_mkdirs(o->dir) != 0) {
+        fprintf(stderr, "ssl3d protocol: --run-dir %s: cannot create (%s)\n", o->dir, strerror(errno));
+        free(o);
+        return 1;
+    }
+    rc = check_config(o);
+    for (int m = 0; !rc && m < o->n_methods; m++) rc = check_method(o, &o->methods[m]);
+    if (!rc) rc = prepare_cases(o);
+    if (rc) { free(o); return rc; }
+
+    int total = o->n_methods * o->n_fractions * o->n_seeds, failed = 0, i = 0;
+    proto_result *res = calloc((size_t)total, sizeof *res);
+    if (!res) { fprintf(stderr, "ssl3d protocol: out of memory\n"); free(o); return 1; }
+    struct timespec t0;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    for (int m = 0; m < o->n_methods; m++)
+        for (int f = 0; f < o->n_fractions; f++)
+            for (int s = 0; s < o->n_seeds; s++, i++) {
+                proto_result *r = &res[i];
+                char rd[PROTO_PATH], pct[32];
+                proto_run_dir(o, m, f, s, rd, sizeof rd);
+                proto_pct(o->fractions[f], pct, sizeof pct);
+                int cached = load_done(o, rd, r);
+                if (!cached) run_one(o, m, f, s, r);
+                if (o->dry_run) continue;
+                failed += r->status != 0;
+                if (o->quiet) continue;
+                struct timespec t;
+                clock_gettime(CLOCK_MONOTONIC, &t);
+                double el = (double)(t.tv_sec - t0.tv_sec) + 1e-9 * (double)(t.tv_nsec - t0.tv_nsec);
+                const double *v = metric_of(r, o->metric);
+                if (r->status == 0)
+                    fprintf(stderr, "ssl3d protocol: [%d/%d] %s %s%% seed %ld: %s %s = %.4f (%.0f s elapsed)\n", i + 1,
+                            total, o->methods[m].name, pct, o->seeds[s], cached ? "done before," : "ok,", o->metric,
+                            v ? *v : NAN, el);
+                else
+                    fprintf(stderr, "ssl3d protocol: [%d/%d] %s %s%% seed %ld: %s FAILED (exit %d; logs in %s)\n",
+                            i + 1, total, o->methods[m].name, pct, o->seeds[s], r->failed_step, r->status, rd);
+            }
+    int bad = 0;
+    if (!o->dry_run) {
+        bad = proto_report(o, res, o->quiet ? NULL : stdout);
+        if (!o->quiet)
+            fprintf(stderr, "ssl3d protocol: %d of %d runs ok; results in %s/results.csv, summary.md, *.png\n",
+                    total - failed, total, o->dir);
+    }
+    for (int j = 0; j < total; j++) free(res[j].val_curve);
+    free(res);
+    free(o);
+    return failed || bad ? 1 : 0;
 }
