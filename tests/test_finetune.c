@@ -16,34 +16,6 @@ static ssl3d_ftmodel *tiny_seg(ssl3d_ctx *ctx, int32_t dims) {
     return m;
 }
 
-/* ---------------------------------------------------------------- metrics */
-
-TEST(finetune_metrics_hand_computed) {
-    int32_t truth[8] = { 0, 1, 1, 2, 2, 2, 0, 0 }, pred[8] = { 0, 1, 0, 2, 2, 1, 0, 1 };
-    /* class 1: pred {1,5,7}, truth {1,2}: inter 1 -> 2/5; class 2: pred {3,4}, truth {3,4,5}: 4/5 */
-    CHECK_NEAR(ft_dice_class(pred, truth, 8, 1), 0.4, 1e-12);
-    CHECK_NEAR(ft_dice_class(pred, truth, 8, 2), 0.8, 1e-12);
-    CHECK_NEAR(ft_dice_class(pred, truth, 8, 3), 1.0, 1e-12);  /* absent from both */
-    /* AUC: scores 0.1 0.4 0.35 0.8 for labels 0 0 1 1 -> 0.75 (sklearn's example) */
-    float sc[4] = { 0.1f, 0.4f, 0.35f, 0.8f };
-    int32_t pos[4] = { 0, 0, 1, 1 };
-    CHECK_NEAR(ft_auc_binary(sc, 1, pos, 4), 0.75, 1e-12);
-    float tie[4] = { 0.5f, 0.5f, 0.5f, 0.5f };
-    CHECK_NEAR(ft_auc_binary(tie, 1, pos, 4), 0.5, 1e-12);
-    int32_t allpos[4] = { 1, 1, 1, 1 };
-    CHECK(isnan(ft_auc_binary(sc, 1, allpos, 4)));
-    /* QWK, K = 3: perfect agreement 1; truth 0 1 2 / pred 0 2 2:
-     * O = [[1,0,0],[0,0,1],[0,0,1]], w = (i-j)^2/4: num = 0.25;
-     * hist truth (1,1,1), pred (1,0,2): E = outer/3, den = sum w*E = (0*1 + .25*0 + 1*2 + .25*1 + 0 + .25*2
-     * + 1*1 + .25*0 + 0*2)/3 = 3.75/3 = 1.25 -> kappa = 1 - 0.25/1.25 = 0.8 */
-    int32_t t3[3] = { 0, 1, 2 }, p3[3] = { 0, 2, 2 };
-    CHECK_NEAR(ft_qwk(t3, t3, 3, 3), 1.0, 1e-12);
-    CHECK_NEAR(ft_qwk(p3, t3, 3, 3), 0.8, 1e-12);
-    /* multi-class AUC: perfect one-hot probabilities -> 1 */
-    float pr[9] = { 1, 0, 0, 0, 1, 0, 0, 0, 1 };
-    CHECK_NEAR(ft_auc(pr, t3, 3, 3), 1.0, 1e-12);
-}
-
 /* ---------------------------------------------------------------- subsets and cases */
 
 TEST(finetune_subsets_are_nested) {
@@ -53,7 +25,7 @@ TEST(finetune_subsets_are_nested) {
         int64_t prev[200], nprev = 0;
         for (int f = 0; f < 5; f++) {
             int64_t idx[200], k = 0;
-            REQUIRE_OK(ctx, ssl3d_ft_subset(ctx, 150, fr[f], seed, idx, 200, &k));
+            REQUIRE_OK(ctx, ssl3d_subset_indices(ctx, 150, seed, fr[f], idx, 200, &k));
             CHECK(k == (int64_t)llround(fr[f] * 150));
             for (int64_t i = 1; i < k; i++) CHECK(idx[i] > idx[i - 1]);  /* sorted, distinct */
             for (int64_t i = 0; i < nprev; i++) {                         /* nested */
@@ -68,15 +40,15 @@ TEST(finetune_subsets_are_nested) {
     }
     /* Deterministic; different seeds differ; at least one case. */
     int64_t a[20], b[20], c[20], ka, kb, kc;
-    REQUIRE_OK(ctx, ssl3d_ft_subset(ctx, 100, 0.1, 7, a, 20, &ka));
-    REQUIRE_OK(ctx, ssl3d_ft_subset(ctx, 100, 0.1, 7, b, 20, &kb));
-    REQUIRE_OK(ctx, ssl3d_ft_subset(ctx, 100, 0.1, 8, c, 20, &kc));
+    REQUIRE_OK(ctx, ssl3d_subset_indices(ctx, 100, 7, 0.1, a, 20, &ka));
+    REQUIRE_OK(ctx, ssl3d_subset_indices(ctx, 100, 7, 0.1, b, 20, &kb));
+    REQUIRE_OK(ctx, ssl3d_subset_indices(ctx, 100, 8, 0.1, c, 20, &kc));
     CHECK(ka == kb && !memcmp(a, b, sizeof(int64_t) * (size_t)ka));
     CHECK(memcmp(a, c, sizeof(int64_t) * (size_t)ka) != 0);
-    REQUIRE_OK(ctx, ssl3d_ft_subset(ctx, 10, 0.01, 0, a, 20, &ka));
+    REQUIRE_OK(ctx, ssl3d_subset_indices(ctx, 10, 0, 0.01, a, 20, &ka));
     CHECK(ka == 1);
-    CHECK_ST(ctx, ssl3d_ft_subset(ctx, 10, 0.0, 0, a, 20, &ka), SSL3D_ERR_INVALID_ARG);
-    CHECK_ST(ctx, ssl3d_ft_subset(ctx, 10, 1.5, 0, a, 20, &ka), SSL3D_ERR_INVALID_ARG);
+    CHECK_ST(ctx, ssl3d_subset_indices(ctx, 10, 0, 0.0, a, 20, &ka), SSL3D_ERR_INVALID_ARG);
+    CHECK_ST(ctx, ssl3d_subset_indices(ctx, 10, 0, 1.5, a, 20, &ka), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "fraction") != NULL);
     ssl3d_ctx_release(ctx);
 }
@@ -164,7 +136,19 @@ TEST(finetune_model_shapes_and_loss) {
     ssl3d_tensor *probs = NULL, *pred = NULL;
     REQUIRE_OK(ctx, ssl3d_ftmodel_classify(ctx, c, x, &probs, &pred));
     const float *pv = ssl3d_tensor_host_data(probs);
-    for (int n = 0; n < 3; n++) CHECK_NEAR(pv[n * 3] + pv[n * 3 + 1] + pv[n * 3 + 2], 1.0, 1e-5);
+    const int32_t *gv = ssl3d_tensor_host_data(pred);
+    ssl3d_tensor *le = NULL;   /* classify runs in evaluation mode */
+    REQUIRE_OK(ctx, ssl3d_ftmodel_forward(ctx, c, x, 0, 0, &le));
+    REQUIRE_OK(ctx, ssl3d_tensor_read(ctx, le, l6, sizeof l6));
+    ssl3d_tensor_release(le);
+    for (int n = 0; n < 3; n++) {
+        /* s_j = sigmoid(logit_j); scores 1-s0, max(0, s0-s1), s1; grade = #(s_j > 0.5) */
+        double s0 = 1 / (1 + exp(-(double)l6[2 * n])), s1 = 1 / (1 + exp(-(double)l6[2 * n + 1]));
+        CHECK_NEAR(pv[n * 3], 1 - s0, 1e-5);
+        CHECK_NEAR(pv[n * 3 + 1], fmax(0, s0 - s1), 1e-5);
+        CHECK_NEAR(pv[n * 3 + 2], s1, 1e-5);
+        CHECK(gv[n] == (s0 > 0.5) + (s1 > 0.5));
+    }
     int32_t bad_lab[3] = { 0, 3, 1 };
     ssl3d_tensor *yb = NULL, *lb = NULL;
     REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_I32, 1, ls, bad_lab, &yb));

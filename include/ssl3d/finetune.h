@@ -24,6 +24,7 @@
 #include "nn.h"
 #include "checkpoint.h"
 #include "io.h"
+#include "metrics.h"
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -135,10 +136,11 @@ SSL3D_API ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, c
                                              int32_t window, float overlap, ssl3d_tensor **probs,
                                              ssl3d_tensor **labels);
 /* Classify a batch x (N,C,D,H,W) / (N,C,H,W) of prepared images: probs (may be NULL),
- * new float32 (N,K) class probabilities (softmax; ordinal: P(y = k) from the cumulative
- * sigmoids s_j = P(y > j), P(0) = 1 - s_0, P(k) = max(0, s_{k-1} - s_k), P(K-1) = s_{K-2},
- * renormalised); pred (may be NULL): new int32 (N) predicted classes (argmax; ordinal:
- * the number of s_j > 0.5). Runs without recording. */
+ * new float32 (N,K) class scores: softmax probabilities, or for ordinal models the class
+ * scores of ssl3d_ordinal_class_scores from the sigmoids s_j = P(y > j): 1 - s_0,
+ * max(0, s_{k-1} - s_k), s_{K-2} (probabilities summing to 1 when the s_j decrease);
+ * pred (may be NULL): new int32 (N) predicted classes (argmax, lowest on ties; ordinal:
+ * ssl3d_ordinal_decode, the number of s_j > 0.5). Runs without recording. */
 SSL3D_API ssl3d_status ssl3d_ftmodel_classify(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *x,
                                               ssl3d_tensor **probs, ssl3d_tensor **pred);
 
@@ -156,13 +158,6 @@ SSL3D_API ssl3d_status ssl3d_ftmodel_create_from_checkpoint(ssl3d_ctx *ctx, cons
                                                             ssl3d_ftmodel **out);
 
 /* ---------------------------------------------------------------- case selection */
-
-/* Nested label-fraction subset: one permutation of 0..n-1 drawn from `seed` (Philox),
- * whose first max(1, round(fraction*n)) entries (fraction in (0, 1]) are written to
- * idx[0..cap) in increasing order; *count receives their number. The subset of a smaller
- * fraction is inside that of a larger one for the same seed and n. */
-SSL3D_API ssl3d_status ssl3d_ft_subset(ssl3d_ctx *ctx, int64_t n, double fraction, uint64_t seed, int64_t *idx,
-                                       int64_t cap, int64_t *count);
 
 /* Cases of a manifest, in manifest order, written to idx[0..cap) (*count = how many; call
  * with cap 0 to size the array). cases_file NULL: split SSL3D_SPLIT_* of a CSV (labelled
@@ -198,8 +193,9 @@ SSL3D_API void ssl3d_ftresult_release(ssl3d_ftresult *r);
  *   segment:  {"dice": {"1": m, "2": m, ...}, "dice_sd": {"1": s, ...}, "dice_mean": m,
  *              "dice_mean_sd": s, "cases": n}
  *   classify: {"accuracy": a, "auc": a, "qwk": k, "cases": n}
- * Means and (sample, n-1) standard deviations over volumes; a class absent from both
- * the label map and the prediction of a volume counts as Dice 1 for that volume. */
+ * Dice from ssl3d_dice_per_class; means and sample (n-1) standard deviations over
+ * volumes; a class absent from both the label map and the prediction of a
+ * volume counts as Dice 1 for that volume. */
 SSL3D_API const char *ssl3d_ftresult_json(const ssl3d_ftresult *r);
 /* One number of the result by key: "cases", "dice_mean", "dice_mean_sd", "dice.<k>",
  * "dice_sd.<k>", "accuracy", "auc", "qwk". SSL3D_ERR_NOT_FOUND for other keys. */
@@ -219,9 +215,11 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  * (defaults in brackets; docs/finetune.md):
  *   mode=scratch|frozen|warmup [scratch]  warmup_epochs=N [5]  epochs=N [20]
  *   batch=B [2]  lr=X [1e-3] (Adam)  weight_decay=X [0]  seed=S [0]
- *   fraction=F [1] (nested subset of the training pool, ssl3d_ft_subset with seed)
+ *   fraction=F [1] (nested subset of the training pool after the validation part is
+ *     removed: ssl3d_subset_indices of ssl3d/metrics.h with seed)
  *   val_fraction=V [0.2] (MSD or CSV without a val split: seeded share of the pool held
- *     out for model selection, drawn before the fraction subset)
+ *     out for model selection, ssl3d_split_train_val with seed, drawn before the fraction
+ *     subset so that it is the same for every fraction)
  *   patch=N [model's patch, else 32 for segment] (training crop size, a multiple of
  *     2^levels)  flip=0|1 [1] (random flips of each spatial axis)
  *   fg_prob=P [0.33] (segment: share of crops centred on a random foreground voxel)

@@ -100,12 +100,6 @@ int32_t ft_auto_window(const ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t wi
     return vol > (m->dims == 2 ? 16 : 8) * pv ? m->patch : 0;
 }
 
-/* Dice per foreground class of one volume into dice[1..K). */
-static void volume_dice(const ssl3d_tensor *pred, const ssl3d_tensor *truth, int32_t K, double *dice) {
-    const int32_t *p = ssl3d_tensor_host_data((ssl3d_tensor *)pred), *t = ssl3d_tensor_host_data((ssl3d_tensor *)truth);
-    for (int32_t k = 1; k < K; k++) dice[k] = ft_dice_class(p, t, pred->numel, k);
-}
-
 ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, const ssl3d_tensor *truth,
                              int32_t window, float overlap, double *dice, ssl3d_tensor **pred_out) {
     ssl3d_tensor *pred = NULL;
@@ -114,10 +108,10 @@ ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tenso
         ssl3d_tensor_release(pred);
         return ssl3d_set_error(ctx, SSL3D_ERR_SHAPE, "evaluation: prediction and label map differ in size");
     }
-    volume_dice(pred, truth, m->classes, dice);
-    if (pred_out) *pred_out = pred;
+    ssl3d_status st = ssl3d_dice_per_class_tensor(ctx, pred, truth, m->classes, dice + 1);
+    if (st == SSL3D_OK && pred_out) *pred_out = pred;
     else ssl3d_tensor_release(pred);
-    return SSL3D_OK;
+    return st;
 }
 
 static ssl3d_status write_prediction(ssl3d_ctx *ctx, const char *dir, const ssl3d_image *img, const ssl3d_tensor *pred,
@@ -178,14 +172,17 @@ ssl3d_status ft_load_case(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_ma
     return st;
 }
 
-/* Classification metrics of probs (n,K) against truth. */
-void ft_class_metrics(const float *probs, const int32_t *pred, const int32_t *truth, int64_t n, int32_t K, double *acc,
-                      double *auc, double *qwk) {
-    int64_t ok = 0;
-    for (int64_t i = 0; i < n; i++) ok += pred[i] == truth[i];
-    *acc = n ? (double)ok / (double)n : NAN;
-    *auc = ft_auc(probs, truth, n, K);
-    *qwk = ft_qwk(pred, truth, n, K);
+/* Classification metrics of probs (n,K) against truth (ssl3d/metrics.h). AUC is NaN when
+ * it is undefined (a single class among the cases). */
+ssl3d_status ft_class_metrics(ssl3d_ctx *ctx, const float *probs, const int32_t *pred, const int32_t *truth, int64_t n,
+                              int32_t K, double *acc, double *auc, double *qwk) {
+    SSL3D_CHECK(ssl3d_accuracy(ctx, pred, truth, n, acc));
+    SSL3D_CHECK(ssl3d_quadratic_kappa(ctx, pred, truth, n, K, qwk));
+    if (ssl3d_roc_auc_ovr(ctx, probs, truth, n, K, auc, NULL, NULL) != SSL3D_OK) {
+        *auc = NAN;
+        ssl3d_ctx_clear_error(ctx);
+    }
+    return SSL3D_OK;
 }
 
 /* Classify prepared images xs[0..n) in batches: probs (n,K) and pred (n). */
@@ -270,7 +267,7 @@ ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_man
         for (int64_t i = 0; i < n_cases && st == SSL3D_OK; i++)
             st = ft_load_case(ctx, m, man, cases[i], NULL, &xs[i], NULL, &truth[i]);
         if (st == SSL3D_OK) st = ft_classify_many(ctx, m, xs, n_cases, probs, pred);
-        if (st == SSL3D_OK) ft_class_metrics(probs, pred, truth, n_cases, K, &r->accuracy, &r->auc, &r->qwk);
+        if (st == SSL3D_OK) st = ft_class_metrics(ctx, probs, pred, truth, n_cases, K, &r->accuracy, &r->auc, &r->qwk);
         for (int64_t i = 0; xs && i < n_cases; i++) ssl3d_tensor_release(xs[i]);
         free(xs); free(truth); free(pred); free(probs);
     }

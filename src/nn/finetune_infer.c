@@ -234,24 +234,15 @@ ssl3d_status ssl3d_ftmodel_classify(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tens
     const float *l = ssl3d_tensor_host_data(lt);
     float *p = ssl3d_tensor_host_data(pt);
     int32_t *y = ssl3d_tensor_host_data(yt);
-    for (int64_t n = 0; n < N; n++) {
-        const float *ln = l + n * O;
-        float *pn = p + n * K;
-        if (m->ordinal) {
-            /* s_j = P(y > j); P(k) = s_{k-1} - s_k with s_{-1} = 1, s_{K-1} = 0. */
-            int32_t grade = 0;
-            double prevs = 1, sum = 0;
-            for (int32_t k = 0; k < K; k++) {
-                double s = k < K - 1 ? 1.0 / (1.0 + exp(-(double)ln[k])) : 0.0;
-                if (k < K - 1 && s > 0.5) grade++;
-                double pk = prevs - s;
-                pn[k] = (float)(pk > 0 ? pk : 0);
-                sum += pn[k];
-                prevs = s;
-            }
-            for (int32_t k = 0; k < K; k++) pn[k] = sum > 0 ? (float)(pn[k] / sum) : 1.0f / (float)K;
-            y[n] = grade;
-        } else {
+    if (m->ordinal) {
+        /* s_j = sigmoid(logit_j) = P(y > j): class scores and grades as ssl3d/metrics.h. */
+        st = ssl3d_ordinal_class_scores(ctx, l, N, K, 1, p);
+        if (st == SSL3D_OK) st = ssl3d_ordinal_decode(ctx, l, N, K, 1, y, NULL);
+        if (st != SSL3D_OK) { ssl3d_tensor_release(lt); ssl3d_tensor_release(pt); ssl3d_tensor_release(yt); return st; }
+    } else {
+        for (int64_t n = 0; n < N; n++) {
+            const float *ln = l + n * O;
+            float *pn = p + n * K;
             float mx = ln[0];
             int32_t best = 0;
             for (int32_t k = 1; k < K; k++) if (ln[k] > mx) { mx = ln[k]; best = k; }

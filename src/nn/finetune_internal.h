@@ -19,19 +19,6 @@ int32_t ft_norm_parse(const char *s);
 const char *ft_input_norm_name(int32_t n);
 int32_t ft_input_norm_parse(const char *s);
 
-/* ---- metrics on host arrays (private until ssl3d/metrics.h is merged) */
-/* Dice of class k between two label maps of n voxels; 1 when k is absent from both. */
-double ft_dice_class(const int32_t *pred, const int32_t *truth, int64_t n, int32_t k);
-/* ROC AUC of scores for the positives (truth == 1) against the negatives, ties count
- * one half; NaN when either set is empty. */
-double ft_auc_binary(const float *scores, int64_t stride, const int32_t *positive, int64_t n);
-/* Macro one-vs-rest AUC over K classes of probs (n,K) (binary K = 2: AUC of class 1);
- * classes without positives or negatives are skipped; NaN when none remains. */
-double ft_auc(const float *probs, const int32_t *truth, int64_t n, int32_t K);
-/* Quadratic weighted kappa of predictions against truth over K classes (1 when the
- * expected disagreement is 0 and there is none). */
-double ft_qwk(const int32_t *pred, const int32_t *truth, int64_t n, int32_t K);
-
 /* Seeded permutation of 0..n-1 (Fisher-Yates on a Philox stream keyed by seed). */
 void ft_permutation(uint64_t seed, uint64_t stream, int64_t n, int64_t *perm);
 
@@ -65,8 +52,8 @@ ssl3d_status ft_load_case(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_ma
 /* Segment a prepared volume and write Dice per foreground class into dice[1..K). */
 ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, const ssl3d_tensor *truth,
                              int32_t window, float overlap, double *dice, ssl3d_tensor **pred_out);
-void ft_class_metrics(const float *probs, const int32_t *pred, const int32_t *truth, int64_t n, int32_t K, double *acc,
-                      double *auc, double *qwk);
+ssl3d_status ft_class_metrics(ssl3d_ctx *ctx, const float *probs, const int32_t *pred, const int32_t *truth, int64_t n,
+                              int32_t K, double *acc, double *auc, double *qwk);
 ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *const *xs, int64_t n, float *probs,
                               int32_t *pred);
 #endif

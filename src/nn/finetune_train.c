@@ -8,7 +8,6 @@
 #include "finetune_internal.h"
 
 /* RNG streams of the loop (fixed so that runs are reproducible from the seed). */
-#define FT_VAL_STREAM 0x7a1ull
 #define FT_EPOCH_STREAM 0xe90c0000ull
 #define FT_CROP_STREAM 0xc0000000ull
 
@@ -299,7 +298,7 @@ static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *v, 
     int32_t *pred = malloc((size_t)v->n * sizeof *pred);
     ssl3d_status st = (probs && pred) ? ft_classify_many(ctx, m, v->x, v->n, probs, pred)
                                       : ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
-    if (st == SSL3D_OK) ft_class_metrics(probs, pred, v->cls, v->n, K, &met[0], &met[1], &met[2]);
+    if (st == SSL3D_OK) st = ft_class_metrics(ctx, probs, pred, v->cls, v->n, K, &met[0], &met[1], &met[2]);
     free(probs); free(pred);
     return st;
 }
@@ -352,20 +351,11 @@ static ssl3d_status split_cases(ssl3d_ctx *ctx, const ssl3d_manifest *man, const
             for (int64_t i = 0; i < np; i++) if (!contains(vals, nv, pool[i])) pool[k++] = pool[i];
             np = k;
         } else if (o->val_fraction > 0 && np >= 2) {
-            int64_t *perm = malloc((size_t)np * sizeof *perm);
-            if (!perm) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
-            else {
-                ft_permutation(o->seed, FT_VAL_STREAM, np, perm);
-                nv = (int64_t)llround(o->val_fraction * (double)np);
-                if (nv < 1) nv = 1;
-                if (nv > np - 1) nv = np - 1;
-                for (int64_t i = 0; i < nv; i++) vals[i] = pool[perm[i]];
-                qsort(vals, (size_t)nv, sizeof *vals, cmp_i64);
-                int64_t k = 0;
-                for (int64_t i = 0; i < np; i++) if (!contains(vals, nv, pool[i])) pool[k++] = pool[i];
-                np = k;
-                free(perm);
-            }
+            int64_t *tr = malloc((size_t)np * sizeof *tr), ntr = 0;
+            if (!tr) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+            if (st == SSL3D_OK) st = ssl3d_split_train_val(ctx, pool, np, o->val_fraction, o->seed, tr, &ntr, vals, &nv);
+            if (st == SSL3D_OK) { memcpy(pool, tr, (size_t)ntr * sizeof *tr); np = ntr; }
+            free(tr);
         }
     }
     if (st == SSL3D_OK && np < 1)
@@ -375,7 +365,7 @@ static ssl3d_status split_cases(ssl3d_ctx *ctx, const ssl3d_manifest *man, const
         int64_t k = 0;
         int64_t *sub = malloc((size_t)np * sizeof *sub);
         if (!sub) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
-        if (st == SSL3D_OK) st = ssl3d_ft_subset(ctx, np, o->fraction, o->seed, sub, np, &k);
+        if (st == SSL3D_OK) st = ssl3d_subset_indices(ctx, np, o->seed, o->fraction, sub, np, &k);
         if (st == SSL3D_OK) {
             train->n = k;
             train->cases = malloc((size_t)k * sizeof(int64_t));
