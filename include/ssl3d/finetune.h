@@ -56,7 +56,8 @@ typedef struct ssl3d_ftmodel ssl3d_ftmodel;
  * base_filters, levels, norm as for ssl3d_encoder_create; hidden: MLP hidden width of
  * a classifier (0 = a single linear layer; ignored for segment); ordinal (0/1, classify
  * only): K-1 sigmoid outputs. Weights are drawn from the context RNG. The input
- * normalisation defaults to z-score, the patch size to 0 (unset). */
+ * normalisation defaults to z-score for segment and min-max for classify (a z-score over
+ * non-zero voxels maps binary masks to zeros), the patch size to 0 (unset). */
 SSL3D_API ssl3d_status ssl3d_ftmodel_create(ssl3d_ctx *ctx, int32_t kind, int32_t dims, int32_t in_channels,
                                             int32_t classes, int32_t base_filters, int32_t levels, int32_t norm,
                                             int32_t hidden, int32_t ordinal, ssl3d_ftmodel **out);

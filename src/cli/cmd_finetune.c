@@ -49,7 +49,8 @@ static void usage(FILE *f) {
         "                           classify: pad/crop every image to N (default: as stored)\n"
         "  --fg-prob P              segment: share of patches centred on foreground (default 0.33)\n"
         "  --no-flip                no random flips (default: each spatial axis flipped with p 0.5)\n"
-        "  --normalisation zscore|minmax|none   intensity normalisation (default zscore)\n"
+        "  --normalisation zscore|minmax|none   per-image intensity normalisation (default zscore\n"
+        "                           for segment: over non-zero voxels; minmax for classify)\n"
         "  --select dice|acc|auc|qwk   validation metric for model selection (default dice for\n"
         "                           segment, acc for classify, qwk for --ordinal)\n"
         "data selection:\n"
@@ -104,6 +105,17 @@ static void json_field(const char *json, const char *key, char *out, size_t cap)
     if (n >= cap) n = cap - 1;
     memcpy(out, p, n);
     out[n] = 0;
+}
+
+/* A JSON string literal of s (quotes, backslashes and control characters escaped). */
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
 }
 
 #define NEED_ARG() do { if (i + 1 >= argc) { fprintf(stderr, "ssl3d finetune: option %s needs a value\n", a); return 2; } } while (0)
@@ -303,11 +315,11 @@ int cmd_finetune(int argc, char **argv) {
     if (init) ssl3d_checkpoint_set_meta(ctx, ock, "init", init);
     if (ssl3d_checkpoint_save(ctx, ock, out) != SSL3D_OK) { rc = fail(ctx, "--out"); goto done; }
     if (ls.log) {
-        char key[16], val[64];
-        snprintf(key, sizeof key, "%s", kind == SSL3D_FT_SEGMENT ? "val_dice" : "val_acc");
+        char val[64];
         json_field(ls.best_line, kind == SSL3D_FT_SEGMENT ? "val_dice" : ordinal ? "val_qwk" : "val_acc", val, sizeof val);
-        fprintf(ls.log, "{\"final\": true, \"best_epoch\": %d, \"best_val\": %s, \"model\": \"%s\"}\n", ls.best_epoch,
-                val, out);
+        fprintf(ls.log, "{\"final\": true, \"best_epoch\": %d, \"best_val\": %s, \"model\": ", ls.best_epoch, val);
+        json_string(ls.log, out);
+        fprintf(ls.log, "}\n");
     }
     if (!quiet) fprintf(stderr, "ssl3d finetune: best epoch %d, model written to %s\n", ls.best_epoch, out);
     rc = 0;

@@ -35,7 +35,10 @@ ssl3d_status ssl3d_ftmodel_create(ssl3d_ctx *ctx, int32_t kind, int32_t dims, in
     if (!m) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ftmodel_create: out of memory");
     m->ctx = ctx; m->kind = kind; m->dims = dims; m->in_channels = in_channels; m->classes = classes;
     m->filters = base_filters; m->levels = levels; m->norm = norm; m->hidden = kind == SSL3D_FT_CLASSIFY ? hidden : 0;
-    m->ordinal = ordinal; m->input_norm = SSL3D_FT_NORM_ZSCORE;
+    m->ordinal = ordinal;
+    /* Z-score suits MRI; a z-score over the non-zero voxels would turn binary masks such as
+     * AdrenalMNIST3D into all zeros, so classifiers default to min-max scaling. */
+    m->input_norm = kind == SSL3D_FT_SEGMENT ? SSL3D_FT_NORM_ZSCORE : SSL3D_FT_NORM_MINMAX;
     ssl3d_status st = ssl3d_encoder_create(ctx, dims, in_channels, base_filters, levels, norm, &m->encoder);
     if (st == SSL3D_OK) {
         if (kind == SSL3D_FT_SEGMENT) st = ssl3d_decoder_create(ctx, m->encoder, classes, &m->head);
