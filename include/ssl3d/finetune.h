@@ -222,7 +222,8 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  *     out for model selection, ssl3d_split_train_val with seed, drawn before the fraction
  *     subset so that it is the same for every fraction)
  *   patch=N [model's patch, else 32 for segment] (training crop size, a multiple of
- *     2^levels)  flip=0|1 [1] (random flips of each spatial axis)
+ *     2^levels)  flip=0|1 [1 for segment, 0 for classify] (random flips of each spatial
+ *     axis; off for classifiers because a flip can change the class, e.g. laterality)
  *   fg_prob=P [0.33] (segment: share of crops centred on a random foreground voxel)
  *   steps_per_epoch=N [0 = ceil(training cases / batch)]
  *   frozen_norm=eval|train [eval] (encoder norms while the encoder is frozen: eval uses

@@ -48,7 +48,8 @@ static void usage(FILE *f) {
         "  --patch N                segment: training patch size, multiple of 2^levels (default 32);\n"
         "                           classify: pad/crop every image to N (default: as stored)\n"
         "  --fg-prob P              segment: share of patches centred on foreground (default 0.33)\n"
-        "  --no-flip                no random flips (default: each spatial axis flipped with p 0.5)\n"
+        "  --flip / --no-flip       random flips (each spatial axis with p 0.5); default on for\n"
+        "                           segment, off for classify (a flip may change the class)\n"
         "  --normalisation zscore|minmax|none   per-image intensity normalisation (default zscore\n"
         "                           for segment: over non-zero voxels; minmax for classify)\n"
         "  --select dice|acc|auc|qwk   validation metric for model selection (default dice for\n"
@@ -184,6 +185,7 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--ordinal")) ordinal = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "--no-flip")) ADD_OPT("flip=0,");
+        else if (!strcmp(a, "--flip")) ADD_OPT("flip=1,");
         else if (!strcmp(a, "--mode")) { NEED_ARG(); ADD_OPT("mode=%s,", argv[++i]); }
         else if (!strcmp(a, "--frozen-norm")) { NEED_ARG(); ADD_OPT("frozen_norm=%s,", argv[++i]); }
         else if (!strcmp(a, "--normalisation") || !strcmp(a, "--normalization")) { NEED_ARG(); ADD_OPT("normalisation=%s,", argv[++i]); }

@@ -44,7 +44,7 @@ static ssl3d_status parse_num(ssl3d_ctx *ctx, const char *k, const char *v, doub
 static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const char *options, ft_opts *o) {
     memset(o, 0, sizeof *o);
     o->mode = SSL3D_FT_SCRATCH; o->warmup_epochs = 5; o->epochs = 20; o->batch = 2; o->lr = 1e-3;
-    o->fraction = 1; o->val_fraction = 0.2; o->patch = m->patch; o->flip = 1; o->fg_prob = 0.33;
+    o->fraction = 1; o->val_fraction = 0.2; o->patch = m->patch; o->flip = m->kind == SSL3D_FT_SEGMENT; o->fg_prob = 0.33;
     o->overlap = 0.5; o->window = -1; o->input_norm = m->input_norm;
     o->select = m->kind == SSL3D_FT_SEGMENT ? SELECT_DICE : m->ordinal ? SELECT_QWK : SELECT_ACC;
     if (!options) return SSL3D_OK;
