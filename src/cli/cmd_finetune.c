@@ -1,9 +1,338 @@
-/* PLACEHOLDER: `ssl3d finetune` is not implemented yet; replaced by its owner. */
+/* `ssl3d finetune`: fine-tune a (pretrained) encoder for segmentation or classification
+ * on a manifest, log one JSON line per epoch, save the best-validation model. */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "ssl3d.h"
+#include "ssl3d/finetune.h"
 #include "cli.h"
 
-int cmd_finetune(int argc, char **argv) {
-    (void)argc; (void)argv;
-    fprintf(stderr, "ssl3d finetune: not implemented in this build yet\n");
+static void usage(FILE *f) {
+    fprintf(f,
+        "usage: ssl3d finetune --kind segment|classify --data MANIFEST --out MODEL [options]\n"
+        "\n"
+        "Fine-tune a U-Net encoder (fresh, or pretrained with --init) for segmentation (encoder +\n"
+        "U-Net decoder, soft Dice + cross-entropy, random patches) or classification (encoder +\n"
+        "global average pool + MLP, cross-entropy, or K-1 sigmoids with BCE for --ordinal). Each\n"
+        "epoch ends with a validation pass; the weights with the best validation metric are saved.\n"
+        "Validation cases: the CSV val split, else a seeded --val-fraction of the training pool.\n"
+        "The test split is never used. docs/finetune.md has the details.\n"
+        "\n"
+        "required:\n"
+        "  --kind segment|classify  task\n"
+        "  --data MANIFEST          MSD dataset.json (segment) or CSV file,label,split (classify)\n"
+        "  --out MODEL              model file to write (safetensors, atomic)\n"
+        "model:\n"
+        "  --init CKPT              start from the encoder of a checkpoint (tensors encoder.*); its\n"
+        "                           architecture (dims, channels, filters, levels, norm) is used\n"
+        "  --dims 2|3               2: a 2D network (slice-wise for volumes); default 3, 2 for PNG data\n"
+        "  --filters F              base filters (default 16 in 3D, 32 in 2D)\n"
+        "  --levels L               encoder levels (default 4); sizes are padded to multiples of 2^L\n"
+        "  --norm batch|group|instance|none   normalisation layers (default batch)\n"
+        "  --classes K              classes (default: CSV max label + 1; MSD \"labels\" count)\n"
+        "  --hidden H               classifier MLP hidden width, 0 = one linear layer (default 256)\n"
+        "  --ordinal                ordinal grading: K-1 sigmoids, targets [y>0, y>1, ...]\n"
+        "training:\n"
+        "  --mode scratch|frozen|warmup   scratch: train everything (default); frozen: encoder\n"
+        "                           never updated; warmup: encoder frozen for --warmup-epochs,\n"
+        "                           then all layers with a fresh optimiser\n"
+        "  --warmup-epochs N        (default 5)\n"
+        "  --frozen-norm eval|train encoder norm layers while frozen: eval (running statistics,\n"
+        "                           encoder unchanged; default) or train (batch statistics)\n"
+        "  --epochs N               (default 20)\n"
+        "  --batch B                (default 2)\n"
+        "  --lr X                   Adam learning rate (default 1e-3)\n"
+        "  --weight-decay X         (default 0)\n"
+        "  --steps-per-epoch N      (default: training cases / batch, rounded up)\n"
+        "  --patch N                segment: training patch size, multiple of 2^levels (default 32);\n"
+        "                           classify: pad/crop every image to N (default: as stored)\n"
+        "  --fg-prob P              segment: share of patches centred on foreground (default 0.33)\n"
+        "  --flip / --no-flip       random flips (each spatial axis with p 0.5); default on for\n"
+        "                           segment, off for classify (a flip may change the class)\n"
+        "  --normalisation zscore|minmax|none   per-image intensity normalisation (default zscore\n"
+        "                           for segment: over non-zero voxels; minmax for classify)\n"
+        "  --select dice|acc|auc|qwk   validation metric for model selection (default dice for\n"
+        "                           segment, acc for classify, qwk for --ordinal)\n"
+        "data selection:\n"
+        "  --fraction F             train on a random F of the labelled training cases (0 < F <= 1),\n"
+        "                           nested across fractions for one --seed (default 1)\n"
+        "  --seed S                 seed of weights, subsets, validation split, patches (default 0)\n"
+        "  --val-fraction V         share of the pool held out for validation when the manifest has\n"
+        "                           no val split (default 0.2)\n"
+        "  --cases FILE             restrict the training pool to the cases listed (one per line:\n"
+        "                           index, image path or file name)\n"
+        "validation inference:\n"
+        "  --window N               sliding-window size (default: whole volume unless it is large,\n"
+        "                           then the patch size); 0 = whole volume\n"
+        "  --overlap X              sliding-window overlap in [0,1) (default 0.5)\n"
+        "other:\n"
+        "  --threads T              compute threads (default: all cores)\n"
+        "  --log FILE.jsonl         one JSON object per epoch: {\"epoch\", \"loss\", \"val_dice\" or\n"
+        "                           \"val_acc\"/\"val_auc\"/\"val_qwk\", \"best\", \"phase\", ...}, then a\n"
+        "                           summary line {\"final\": true, \"best_epoch\", \"best_val\", ...}\n"
+        "  --quiet                  no progress on stderr\n"
+        "  --help                   this text\n");
+}
+
+typedef struct log_state {
+    FILE *log;
+    int quiet;
+    int kind;
+    int best_epoch;
+    char best_line[512];
+} log_state;
+
+static int32_t on_epoch(void *user, const char *json) {
+    log_state *ls = user;
+    if (ls->log) { fprintf(ls->log, "%s\n", json); fflush(ls->log); }
+    if (!ls->quiet) fprintf(stderr, "ssl3d finetune: %s\n", json);
+    if (strstr(json, "\"best\": true")) {
+        ls->best_epoch = atoi(json + strlen("{\"epoch\": "));
+        snprintf(ls->best_line, sizeof ls->best_line, "%s", json);
+    }
+    return 0;
+}
+
+/* Value after `"key": ` in a JSON line, as text up to ',' or '}'. */
+static void json_field(const char *json, const char *key, char *out, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(json, pat);
+    snprintf(out, cap, "null");
+    if (!p) return;
+    p += strlen(pat);
+    size_t n = strcspn(p, ",}");
+    if (n >= cap) n = cap - 1;
+    memcpy(out, p, n);
+    out[n] = 0;
+}
+
+/* A JSON string literal of s (quotes, backslashes and control characters escaped). */
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') fprintf(f, "\\%c", *p);
+        else if (*p < 0x20) fprintf(f, "\\u%04x", *p);
+        else fputc(*p, f);
+    }
+    fputc('"', f);
+}
+
+#define NEED_ARG() do { if (i + 1 >= argc) { fprintf(stderr, "ssl3d finetune: option %s needs a value\n", a); return 2; } } while (0)
+
+static int parse_long(const char *opt, const char *v, long lo, long hi, long *out) {
+    char *end = NULL;
+    errno = 0;
+    long x = strtol(v, &end, 10);
+    if (end == v || *end || errno || x < lo || x > hi) {
+        fprintf(stderr, "ssl3d finetune: %s '%s' must be an integer in [%ld, %ld]\n", opt, v, lo, hi);
+        return 0;
+    }
+    *out = x;
     return 1;
+}
+
+static int parse_double(const char *opt, const char *v, double *out) {
+    char *end = NULL;
+    double x = strtod(v, &end);
+    if (end == v || *end) {
+        fprintf(stderr, "ssl3d finetune: %s '%s' is not a number\n", opt, v);
+        return 0;
+    }
+    *out = x;
+    return 1;
+}
+
+static int fail(ssl3d_ctx *ctx, const char *what) {
+    fprintf(stderr, "ssl3d finetune: %s%s%s\n", what ? what : "", what ? ": " : "", ssl3d_ctx_last_error(ctx));
+    return 1;
+}
+
+int cmd_finetune(int argc, char **argv) {
+    const char *kind_s = NULL, *data = NULL, *out = NULL, *init = NULL, *log_path = NULL, *cases_file = NULL;
+    long dims = 0, filters = 0, levels = 4, classes = 0, hidden = 256, threads = 0, norm = 0;
+    int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0;
+    char opts[2048] = "";
+    size_t ol = 0;
+#define ADD_OPT(...) do { ol += (size_t)snprintf(opts + ol, sizeof opts - ol, __VA_ARGS__); } while (0)
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        long lv;
+        double dv;
+        if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return 0; }
+        else if (!strcmp(a, "--kind")) { NEED_ARG(); kind_s = argv[++i]; }
+        else if (!strcmp(a, "--data")) { NEED_ARG(); data = argv[++i]; }
+        else if (!strcmp(a, "--out")) { NEED_ARG(); out = argv[++i]; }
+        else if (!strcmp(a, "--init")) { NEED_ARG(); init = argv[++i]; }
+        else if (!strcmp(a, "--log")) { NEED_ARG(); log_path = argv[++i]; }
+        else if (!strcmp(a, "--cases")) { NEED_ARG(); cases_file = argv[++i]; }
+        else if (!strcmp(a, "--dims")) { NEED_ARG(); if (!parse_long(a, argv[++i], 2, 3, &dims)) return 2; }
+        else if (!strcmp(a, "--filters")) { NEED_ARG(); if (!parse_long(a, argv[++i], 1, 4096, &filters)) return 2; filters_given = 1; }
+        else if (!strcmp(a, "--levels")) { NEED_ARG(); if (!parse_long(a, argv[++i], 1, 8, &levels)) return 2; levels_given = 1; }
+        else if (!strcmp(a, "--classes")) { NEED_ARG(); if (!parse_long(a, argv[++i], 2, 4096, &classes)) return 2; }
+        else if (!strcmp(a, "--hidden")) { NEED_ARG(); if (!parse_long(a, argv[++i], 0, 65536, &hidden)) return 2; }
+        else if (!strcmp(a, "--threads")) { NEED_ARG(); if (!parse_long(a, argv[++i], 1, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "--norm")) {
+            NEED_ARG();
+            const char *v = argv[++i];
+            static const char *nn[] = { "batch", "group", "instance", "none" };
+            norm = -1;
+            for (int k = 0; k < 4; k++) if (!strcmp(v, nn[k])) norm = k;
+            if (norm < 0) { fprintf(stderr, "ssl3d finetune: --norm '%s': expected batch, group, instance or none\n", v); return 2; }
+            norm_given = 1;
+        }
+        else if (!strcmp(a, "--ordinal")) ordinal = 1;
+        else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--no-flip")) ADD_OPT("flip=0,");
+        else if (!strcmp(a, "--flip")) ADD_OPT("flip=1,");
+        else if (!strcmp(a, "--mode")) { NEED_ARG(); ADD_OPT("mode=%s,", argv[++i]); }
+        else if (!strcmp(a, "--frozen-norm")) { NEED_ARG(); ADD_OPT("frozen_norm=%s,", argv[++i]); }
+        else if (!strcmp(a, "--normalisation") || !strcmp(a, "--normalization")) { NEED_ARG(); ADD_OPT("normalisation=%s,", argv[++i]); }
+        else if (!strcmp(a, "--select")) { NEED_ARG(); ADD_OPT("select=%s,", argv[++i]); }
+        else if (!strcmp(a, "--warmup-epochs") || !strcmp(a, "--epochs") || !strcmp(a, "--batch") ||
+                 !strcmp(a, "--patch") || !strcmp(a, "--steps-per-epoch") || !strcmp(a, "--window") ||
+                 !strcmp(a, "--seed")) {
+            NEED_ARG();
+            if (!parse_long(a, argv[++i], !strcmp(a, "--window") ? -1 : 0, 1000000000L, &lv)) return 2;
+            char key[32];
+            snprintf(key, sizeof key, "%s", a + 2);
+            for (char *p = key; *p; p++) if (*p == '-') *p = '_';
+            ADD_OPT("%s=%ld,", key, lv);
+        } else if (!strcmp(a, "--lr") || !strcmp(a, "--weight-decay") || !strcmp(a, "--fraction") ||
+                   !strcmp(a, "--val-fraction") || !strcmp(a, "--fg-prob") || !strcmp(a, "--overlap")) {
+            NEED_ARG();
+            if (!parse_double(a, argv[++i], &dv)) return 2;
+            char key[32];
+            snprintf(key, sizeof key, "%s", a + 2);
+            for (char *p = key; *p; p++) if (*p == '-') *p = '_';
+            ADD_OPT("%s=%.17g,", key, dv);
+        } else {
+            fprintf(stderr, "ssl3d finetune: unknown %s '%s' (see ssl3d finetune --help)\n",
+                    a[0] == '-' ? "option" : "argument", a);
+            return 2;
+        }
+        if (ol >= sizeof opts) { fprintf(stderr, "ssl3d finetune: too many options\n"); return 2; }
+    }
+    if (!kind_s || !data || !out) {
+        fprintf(stderr, "ssl3d finetune: missing %s (usage: ssl3d finetune --kind segment|classify --data MANIFEST "
+                        "--out MODEL ...)\n", !kind_s ? "--kind" : !data ? "--data" : "--out");
+        return 2;
+    }
+    int kind;
+    if (!strcmp(kind_s, "segment")) kind = SSL3D_FT_SEGMENT;
+    else if (!strcmp(kind_s, "classify")) kind = SSL3D_FT_CLASSIFY;
+    else { fprintf(stderr, "ssl3d finetune: --kind '%s': expected segment or classify\n", kind_s); return 2; }
+    if (ordinal && kind != SSL3D_FT_CLASSIFY) { fprintf(stderr, "ssl3d finetune: --ordinal needs --kind classify\n"); return 2; }
+    long seed = 0;
+    { const char *p = strstr(opts, "seed="); if (p) seed = atol(p + 5); }
+
+    ssl3d_ctx *ctx = NULL;
+    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) { fprintf(stderr, "ssl3d finetune: cannot create a CPU context\n"); return 1; }
+    if (threads > 0) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
+    ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
+    int rc = 1;
+    ssl3d_manifest *man = NULL;
+    ssl3d_checkpoint *ick = NULL, *ock = NULL;
+    ssl3d_ftmodel *m = NULL;
+    ssl3d_image *first = NULL;
+    int64_t *pool = NULL, n_pool = 0;
+    log_state ls = { 0 };
+    ls.quiet = quiet; ls.kind = kind;
+    if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK) { rc = fail(ctx, "--data"); goto done; }
+    if (kind == SSL3D_FT_SEGMENT && ssl3d_manifest_kind(man) != SSL3D_MANIFEST_MSD) {
+        fprintf(stderr, "ssl3d finetune: --data %s: segmentation needs an MSD dataset.json with label maps\n", data);
+        goto done;
+    }
+    if (kind == SSL3D_FT_CLASSIFY && ssl3d_manifest_kind(man) != SSL3D_MANIFEST_CSV) {
+        fprintf(stderr, "ssl3d finetune: --data %s: classification needs a CSV manifest (file,label,split)\n", data);
+        goto done;
+    }
+    if (cases_file) {
+        int64_t n = ssl3d_manifest_count(man);
+        pool = malloc((size_t)(n + 1) * sizeof *pool);
+        if (!pool) { fprintf(stderr, "ssl3d finetune: out of memory\n"); goto done; }
+        if (ssl3d_ft_select_cases(ctx, man, -1, cases_file, pool, n, &n_pool) != SSL3D_OK) { rc = fail(ctx, "--cases"); goto done; }
+        if (n_pool > n) { fprintf(stderr, "ssl3d finetune: --cases %s lists more entries than the manifest has cases\n", cases_file); goto done; }
+        if (n_pool == 0) { fprintf(stderr, "ssl3d finetune: --cases %s lists no case\n", cases_file); goto done; }
+    }
+    /* Architecture: from --init, else options; channels and dims from the first case. */
+    int64_t firstcase = -1;
+    for (int64_t i = 0; i < ssl3d_manifest_count(man) && firstcase < 0; i++)
+        if (ssl3d_manifest_case_split(man, i) != SSL3D_SPLIT_TEST) firstcase = i;
+    if (firstcase < 0) { fprintf(stderr, "ssl3d finetune: --data %s has no training cases\n", data); goto done; }
+    if (ssl3d_manifest_case_read(ctx, man, firstcase, 0, &first, NULL) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
+    int64_t d4[4];
+    ssl3d_image_dims(ctx, first, d4);
+    int32_t cin = (int32_t)d4[0];
+    if (!dims) dims = strcmp(ssl3d_image_format(first), "png") ? 3 : 2;
+    if (init) {
+        int32_t cd, cc, cf, cl, cn;
+        if (ssl3d_checkpoint_load(ctx, init, &ick) != SSL3D_OK) { rc = fail(ctx, "--init"); goto done; }
+        if (ssl3d_ftmodel_encoder_spec(ctx, ick, &cd, &cc, &cf, &cl, &cn) != SSL3D_OK) {
+            fprintf(stderr, "ssl3d finetune: --init %s: %s\n", init, ssl3d_ctx_last_error(ctx)); goto done;
+        }
+        const char *bad = NULL;
+        long badv = 0, have = 0;
+        if (cd != dims) { bad = "--dims"; badv = dims; have = cd; }
+        else if (cc != cin) { bad = "the data's channels"; badv = cin; have = cc; }
+        else if (filters_given && cf != filters) { bad = "--filters"; badv = filters; have = cf; }
+        else if (levels_given && cl != levels) { bad = "--levels"; badv = levels; have = cl; }
+        else if (norm_given && cn != norm) { bad = "--norm"; badv = norm; have = cn; }
+        if (bad) {
+            fprintf(stderr, "ssl3d finetune: --init %s: its encoder has %ld where %s gives %ld\n", init, have, bad, badv);
+            goto done;
+        }
+        filters = cf; levels = cl; norm = cn;
+    }
+    if (!filters) filters = dims == 3 ? 16 : 32;
+    if (!classes) {
+        classes = kind == SSL3D_FT_CLASSIFY ? ssl3d_manifest_num_classes(man) : ssl3d_manifest_num_label_names(man);
+        if (classes < 2) {
+            fprintf(stderr, "ssl3d finetune: --data %s: cannot tell the number of classes (give --classes K)\n", data);
+            goto done;
+        }
+    }
+    if (ssl3d_ftmodel_create(ctx, kind, (int32_t)dims, cin, (int32_t)classes, (int32_t)filters, (int32_t)levels,
+                             (int32_t)norm, (int32_t)hidden, ordinal, &m) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
+    if (ick && ssl3d_ftmodel_load_encoder(ctx, m, ick, NULL) != SSL3D_OK) { rc = fail(ctx, "--init"); goto done; }
+    if (log_path) {
+        ls.log = fopen(log_path, "w");
+        if (!ls.log) { fprintf(stderr, "ssl3d finetune: --log %s: cannot open (%s)\n", log_path, strerror(errno)); goto done; }
+    }
+    if (ol && opts[ol - 1] == ',') opts[ol - 1] = 0;
+    if (ssl3d_ft_train(ctx, m, man, pool, n_pool, opts, on_epoch, &ls) != SSL3D_OK) {
+        const char *e = ssl3d_ctx_last_error(ctx);
+        /* Option errors come back from the library with the option's key: name the flag. */
+        if (strstr(e, "ssl3d_ft_train: option") || strstr(e, "ssl3d_ft_train: mode=") ||
+            strstr(e, "ssl3d_ft_train: patch=") || strstr(e, "ssl3d_ft_train: frozen_norm=") ||
+            strstr(e, "ssl3d_ft_train: select=") || strstr(e, "ssl3d_ft_train: normalisation="))
+            fprintf(stderr, "ssl3d finetune: bad option value: %s\n", e);
+        else fprintf(stderr, "ssl3d finetune: %s\n", e);
+        rc = 1;
+        goto done;
+    }
+    if (ssl3d_checkpoint_create(ctx, &ock) != SSL3D_OK || ssl3d_ftmodel_save(ctx, m, ock) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
+    ssl3d_checkpoint_set_meta(ctx, ock, "train_options", opts);
+    if (init) ssl3d_checkpoint_set_meta(ctx, ock, "init", init);
+    if (ssl3d_checkpoint_save(ctx, ock, out) != SSL3D_OK) { rc = fail(ctx, "--out"); goto done; }
+    if (ls.log) {
+        char val[64];
+        json_field(ls.best_line, kind == SSL3D_FT_SEGMENT ? "val_dice" : ordinal ? "val_qwk" : "val_acc", val, sizeof val);
+        fprintf(ls.log, "{\"final\": true, \"best_epoch\": %d, \"best_val\": %s, \"model\": ", ls.best_epoch, val);
+        json_string(ls.log, out);
+        fprintf(ls.log, "}\n");
+    }
+    if (!quiet) fprintf(stderr, "ssl3d finetune: best epoch %d, model written to %s\n", ls.best_epoch, out);
+    rc = 0;
+done:
+    if (ls.log) fclose(ls.log);
+    free(pool);
+    ssl3d_image_release(first);
+    ssl3d_ftmodel_release(m);
+    ssl3d_checkpoint_release(ick);
+    ssl3d_checkpoint_release(ock);
+    ssl3d_manifest_release(man);
+    ssl3d_ctx_release(ctx);
+    return rc;
 }
