@@ -31,5 +31,6 @@
 #include "ssl3d/pretrain.h"
 #include "ssl3d/metrics.h"
 #include "ssl3d/loader.h"
+#include "ssl3d/finetune.h"
 
 #endif /* SSL3D_H */
