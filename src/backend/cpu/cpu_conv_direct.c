@@ -184,9 +184,9 @@ ssl3d_status cpu_conv_direct_forward(const ssl3d_kctx *k, const ssl3d_conv_geom 
     return SSL3D_OK;
 }
 
-/* acc (6 input channels x 16 output channels) += sum over positions of one task of
- * x[pos + tapoff][ci0 + r] * dycl[pos][16]. */
-static void wgrad_task(const dgeom *d, const float *xs, const float *dys, int64_t od, int64_t r0, int64_t r1,
+/* acc (6 input channels x 16 output channels) = sum over the output rows rr0..rr1-1
+ * (rows of all planes, flattened: rr = od*Ho + oh) of x[pos + tapoff][ci0 + r] * dycl[pos][16]. */
+static void wgrad_rows(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
                        int64_t tapoff, int64_t ci0, int64_t cb, float out[6][16]) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
            c11 = _mm256_setzero_ps(), c20 = _mm256_setzero_ps(), c21 = _mm256_setzero_ps(),
@@ -196,7 +196,8 @@ static void wgrad_task(const dgeom *d, const float *xs, const float *dys, int64_
     /* channels beyond Cin in the last group read channel Cin-1 again (results dropped) */
     const int64_t o1 = min64(1, C - 1 - ci0), o2 = min64(2, C - 1 - ci0), o3 = min64(3, C - 1 - ci0),
                   o4 = min64(4, C - 1 - ci0), o5 = min64(5, C - 1 - ci0);
-    for (int64_t oh = r0; oh < r1; oh++) {
+    for (int64_t rr = rr0; rr < rr1; rr++) {
+        const int64_t od = rr / d->Ho, oh = rr - od * d->Ho;
         const float *xr = xs + ((od * d->sd) * d->Hp + oh * d->sh) * d->Wp * C + tapoff + ci0;
         const float *dr = dys + ((od * d->Ho + oh) * d->Wo) * CP + cb * 16;
         for (int64_t ow = 0; ow < d->Wo; ow++) {
@@ -249,28 +250,26 @@ ssl3d_status cpu_conv_direct_backward_weights(const ssl3d_kctx *k, const ssl3d_c
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !dycl || !part || !off) { free(xp); free(dycl); free(part); free(off); return SSL3D_ERR_NOMEM; }
     tap_offsets(&d, off);
-    int64_t rb, nrb;
-    task_split(&d, T, &rb, &nrb);
-    const int64_t tasks = d.Do * nrb, ngrp = (d.cin + 5) / 6;
+    /* The reduction runs over positions, so a sample's output rows are simply cut into one
+     * contiguous range per thread; each range is swept in chunks of ~128 positions whose
+     * input rows and dY stay in L1/L2 while every (block, tap, channel group) reads them. */
+    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, ngrp = (d.cin + 5) / 6;
     const int64_t chunk_rows = max64(1, (128 + d.Wo - 1) / d.Wo);
     for (int64_t ni = 0; ni < g->n; ni++) {
         pad_channels_last(k, &g1, &d, x + ni * d.cin * inv, xp);
         dy_channels_last(k, &d, dy + ni * d.cout * d.P, dycl);
         #pragma omp parallel for num_threads(T) schedule(static)
-        for (int64_t t = 0; t < tasks; t++) {
-            const int64_t od = t / nrb, r0 = (t % nrb) * rb;
-            const int64_t r1 = min64(r0 + rb, d.Ho);
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t r0 = t * per, r1 = min64(r0 + per, rows);
             float *pt = part + (int64_t)omp_get_thread_num() * wlen;
             float out[6][16];
-            /* Chunks of ~128 positions: the input rows and dY of a chunk stay in L1/L2 while
-             * every (block, tap, channel group) sweeps them. */
             for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
                 const int64_t c1 = min64(c0 + chunk_rows, r1);
                 for (int64_t cb = 0; cb < d.cb; cb++)
                     for (int64_t tap = 0; tap < d.kvol; tap++)
                         for (int64_t gi = 0; gi < ngrp; gi++) {
                             const int64_t ci0 = gi * 6, nci = min64(6, d.cin - ci0);
-                            wgrad_task(&d, xp, dycl, od, c0, c1, off[tap], ci0, cb, out);
+                            wgrad_rows(&d, xp, dycl, c0, c1, off[tap], ci0, cb, out);
                             float *dst = pt + ((cb * d.kvol + tap) * d.cin + ci0) * 16;
                             for (int64_t r = 0; r < nci; r++)
                                 for (int64_t j = 0; j < 16; j++) dst[r * 16 + j] += out[r][j];
