@@ -28,12 +28,28 @@ static void cpu_scale_add(const ssl3d_kctx *k, float a, const float *x, float b,
     for (int64_t i = 0; i < n; i++) out[i] = a * x[i] + b * y[i];
 }
 
-/* Sequential double accumulation: the same sum whatever the thread count. */
+/* Fixed blocks, each summed in double, block sums added in block order: the same sum for
+ * any thread count, and parallel. */
+#define DOT_BLOCK 16384
 static double cpu_dot(const ssl3d_kctx *k, const float *x, const float *w, int64_t n) {
-    (void)k;
+    const int64_t nb = (n + DOT_BLOCK - 1) / DOT_BLOCK;
+    double stack[64], *part = nb <= 64 ? stack : malloc((size_t)nb * sizeof *part);
+    if (!part) {   /* no scratch: sequential, still deterministic */
+        double s = 0.0;
+        for (int64_t i = 0; i < n; i++) s += (double)x[i] * (w ? w[i] : 1.0f);
+        return s;
+    }
+    #pragma omp parallel for num_threads(k->threads) if (nb > 1) schedule(static)
+    for (int64_t b = 0; b < nb; b++) {
+        const int64_t lo = b * DOT_BLOCK, hi = lo + DOT_BLOCK < n ? lo + DOT_BLOCK : n;
+        double s = 0.0;
+        if (w) for (int64_t i = lo; i < hi; i++) s += (double)x[i] * w[i];
+        else for (int64_t i = lo; i < hi; i++) s += x[i];
+        part[b] = s;
+    }
     double s = 0.0;
-    if (w) for (int64_t i = 0; i < n; i++) s += (double)x[i] * w[i];
-    else for (int64_t i = 0; i < n; i++) s += x[i];
+    for (int64_t b = 0; b < nb; b++) s += part[b];
+    if (part != stack) free(part);
     return s;
 }
 
