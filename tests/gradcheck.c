@@ -20,6 +20,30 @@ static int loss_value(ssl3d_ctx *ctx, gc_forward f, void *user, const float *r, 
     return 0;
 }
 
+/* The analytic pass shared by both checks: zero the grads, y = f(), L = sum(y * r) with a
+ * fixed pseudo-random r (seeded by *s, which advances), backward. Returns r (caller frees)
+ * and its length, or NULL after printing the failure. */
+static float *analytic_pass(ssl3d_ctx *ctx, gc_forward f, void *user, ssl3d_tensor **wrt, int n_wrt,
+                            unsigned *s, int64_t *ny_out, const char *label) {
+    for (int t = 0; t < n_wrt; t++) ssl3d_tensor_zero_grad(ctx, wrt[t]);
+    ssl3d_tensor *y = NULL, *rt = NULL, *L = NULL;
+    if (f(ctx, user, &y) != SSL3D_OK) {
+        fprintf(stderr, "    [%s] forward failed: %s\n", label, ssl3d_ctx_last_error(ctx));
+        return NULL;
+    }
+    int64_t ny = ssl3d_tensor_numel(y);
+    float *r = malloc((size_t)ny * sizeof *r);
+    for (int64_t i = 0; i < ny; i++) { *s = *s * 1664525u + 1013904223u; r[i] = (float)((*s >> 8) & 0xffff) / 65536.0f - 0.5f; }
+    int64_t shape1 = ny;
+    ssl3d_tensor_from_data(ctx, SSL3D_F32, 1, &shape1, r, &rt);
+    int failed = ssl3d_weighted_sum(ctx, y, rt, &L) != SSL3D_OK || ssl3d_backward(ctx, L) != SSL3D_OK;
+    if (failed) fprintf(stderr, "    [%s] backward failed: %s\n", label, ssl3d_ctx_last_error(ctx));
+    ssl3d_tensor_release(y); ssl3d_tensor_release(rt); ssl3d_tensor_release(L);
+    if (failed) { free(r); return NULL; }
+    *ny_out = ny;
+    return r;
+}
+
 int gradcheck(ssl3d_ctx *ctx, gc_forward f, void *user, ssl3d_tensor **wrt, int n_wrt,
               const gc_opts *opts, const char *label) {
     gc_opts o = { 1e-2, 2e-3, 2e-2, 64 };
@@ -29,25 +53,10 @@ int gradcheck(ssl3d_ctx *ctx, gc_forward f, void *user, ssl3d_tensor **wrt, int 
         if (opts->rtol > 0) o.rtol = opts->rtol;
         if (opts->max_checks > 0) o.max_checks = opts->max_checks;
     }
-    for (int t = 0; t < n_wrt; t++) ssl3d_tensor_zero_grad(ctx, wrt[t]);
-    /* Analytic pass. */
-    ssl3d_tensor *y = NULL, *rt = NULL, *L = NULL;
-    if (f(ctx, user, &y) != SSL3D_OK) {
-        fprintf(stderr, "    [%s] forward failed: %s\n", label, ssl3d_ctx_last_error(ctx));
-        return 1;
-    }
-    int64_t ny = ssl3d_tensor_numel(y);
-    float *r = malloc((size_t)ny * sizeof *r);
     unsigned s = 12345u;
-    for (int64_t i = 0; i < ny; i++) { s = s * 1664525u + 1013904223u; r[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f; }
-    int64_t shape1 = ny;
-    ssl3d_tensor_from_data(ctx, SSL3D_F32, 1, &shape1, r, &rt);
-    if (ssl3d_weighted_sum(ctx, y, rt, &L) != SSL3D_OK || ssl3d_backward(ctx, L) != SSL3D_OK) {
-        fprintf(stderr, "    [%s] backward failed: %s\n", label, ssl3d_ctx_last_error(ctx));
-        ssl3d_tensor_release(y); ssl3d_tensor_release(rt); ssl3d_tensor_release(L); free(r);
-        return 1;
-    }
-    ssl3d_tensor_release(y); ssl3d_tensor_release(rt); ssl3d_tensor_release(L);
+    int64_t ny = 0;
+    float *r = analytic_pass(ctx, f, user, wrt, n_wrt, &s, &ny, label);
+    if (!r) return 1;
 
     int bad = 0;
     int32_t prev = ssl3d_set_grad_enabled(ctx, 0);
@@ -84,21 +93,10 @@ int gradcheck(ssl3d_ctx *ctx, gc_forward f, void *user, ssl3d_tensor **wrt, int 
 
 int gradcheck_directional(ssl3d_ctx *ctx, gc_forward f, void *user, ssl3d_tensor **wrt, int n_wrt,
                           int n_dirs, double eps, double rtol, double atol, const char *label) {
-    for (int t = 0; t < n_wrt; t++) ssl3d_tensor_zero_grad(ctx, wrt[t]);
-    ssl3d_tensor *y = NULL, *rt = NULL, *L = NULL;
-    if (f(ctx, user, &y) != SSL3D_OK) {
-        fprintf(stderr, "    [%s] forward failed: %s\n", label, ssl3d_ctx_last_error(ctx));
-        return 1;
-    }
-    int64_t ny = ssl3d_tensor_numel(y);
-    float *r = malloc((size_t)ny * sizeof *r);
     unsigned s = 777u;
-    for (int64_t i = 0; i < ny; i++) { s = s * 1664525u + 1013904223u; r[i] = (float)((s >> 8) & 0xffff) / 65536.0f - 0.5f; }
-    int64_t shape1 = ny;
-    ssl3d_tensor_from_data(ctx, SSL3D_F32, 1, &shape1, r, &rt);
-    int failed = ssl3d_weighted_sum(ctx, y, rt, &L) != SSL3D_OK || ssl3d_backward(ctx, L) != SSL3D_OK;
-    ssl3d_tensor_release(y); ssl3d_tensor_release(rt); ssl3d_tensor_release(L);
-    if (failed) { fprintf(stderr, "    [%s] backward failed: %s\n", label, ssl3d_ctx_last_error(ctx)); free(r); return 1; }
+    int64_t ny = 0;
+    float *r = analytic_pass(ctx, f, user, wrt, n_wrt, &s, &ny, label);
+    if (!r) return 1;
     float **g = calloc((size_t)n_wrt, sizeof *g), **d = calloc((size_t)n_wrt, sizeof *d), **w0 = calloc((size_t)n_wrt, sizeof *w0);
     for (int t = 0; t < n_wrt; t++) {
         int64_t n = ssl3d_tensor_numel(wrt[t]);
