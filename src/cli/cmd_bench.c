@@ -228,6 +228,11 @@ static void run_ref_group(results *res, const char *label, char *const *argv, co
         /* The script's own process-wide peak is the same quantity as ours (one group per
          * process); use the wait4 value for both sides. */
         cJSON_DeleteItemFromObjectCaseSensitive(wl, "peak_rss_mb");
+        for (cJSON *e = wl->child; e; e = e->next)
+            if (cJSON_IsObject(e))
+                printf("  ref %-28s %9.2f ms (min %.2f, max %.2f)\n", e->string, num_or(e, "ms", -1),
+                       num_or(e, "ms_min", -1), num_or(e, "ms_max", -1));
+        printf("  reference %s peak RSS %.1f MB (own process)\n", label, r.peak_mb);
         merge_entries(res->ref, wl, r.peak_mb);
         for (cJSON *e = doc->child; e; e = e->next)
             if (cJSON_IsString(e) && e->string && !cJSON_GetObjectItemCaseSensitive(res->ref_info, e->string))
