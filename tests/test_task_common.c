@@ -278,7 +278,7 @@ TEST(task_save_load_round_trip) {
             REQUIRE_OK(ctx, ssl3d_checkpoint_load(ctx, path, &ck2));
             /* metadata */
             const char *m = NULL;
-            char num[8];
+            char num[16];
             CHECK(ssl3d_checkpoint_get_meta(ctx, ck2, "format", &m) == SSL3D_OK && !strcmp(m, "ssl3d-task"));
             CHECK(ssl3d_checkpoint_get_meta(ctx, ck2, "task", &m) == SSL3D_OK && !strcmp(m, ssl3d_task_kind_name(kind)));
             snprintf(num, sizeof num, "%d", dims);

@@ -24,7 +24,9 @@ ssl3d_status cpu_state_init(void **state, char *msg, size_t cap) {
     (void)msg; (void)cap;
     struct cpu_state *s = calloc(1, sizeof *s);
     if (!s) return SSL3D_ERR_NOMEM;
-    s->limit = (size_t)1 << 30;   /* at most 1 GiB of freed blocks kept */
+    /* At most 256 MiB of freed blocks kept: cached blocks count towards the peak resident
+     * memory, so the cache holds roughly one step's worth of the sizes that recur. */
+    s->limit = (size_t)256 << 20;
     *state = s;
     return SSL3D_OK;
 }
@@ -48,24 +50,30 @@ static size_t rounded(size_t bytes) {
     return r < bytes ? 0 : r;
 }
 
-static void *take_cached(struct cpu_state *s, size_t size) {
+/* Best fit among blocks at most 1/8 larger than asked for (the newest on ties). */
+static void *take_cached(struct cpu_state *s, size_t size, size_t *got) {
+    int32_t best = -1;
     for (int32_t i = s->n - 1; i >= 0; i--)
-        if (s->slots[i].size == size) {
-            void *base = s->slots[i].base;
-            s->bytes -= size;
-            memmove(&s->slots[i], &s->slots[i + 1], (size_t)(s->n - 1 - i) * sizeof s->slots[0]);
-            s->n--;
-            return base;
-        }
-    return NULL;
+        if (s->slots[i].size >= size && s->slots[i].size - size <= size / 8 &&
+            (best < 0 || s->slots[i].size < s->slots[best].size))
+            best = i;
+    if (best < 0) return NULL;
+    void *base = s->slots[best].base;
+    *got = s->slots[best].size;
+    s->bytes -= *got;
+    memmove(&s->slots[best], &s->slots[best + 1], (size_t)(s->n - 1 - best) * sizeof s->slots[0]);
+    s->n--;
+    return base;
 }
 
 void *cpu_alloc_uninit(void *state, size_t bytes) {
     struct cpu_state *s = state;
     size_t size = rounded(bytes);
     if (!size || size > SIZE_MAX - HEADER) return NULL;
-    void *base = (s && size >= CACHE_MIN_BYTES) ? take_cached(s, size) : NULL;
-    if (!base) base = aligned_alloc(64, size + HEADER);
+    size_t got = size;
+    void *base = (s && size >= CACHE_MIN_BYTES) ? take_cached(s, size, &got) : NULL;
+    if (base) size = got;   /* the header keeps the block's real size */
+    else base = aligned_alloc(64, size + HEADER);
     if (!base) {
         /* Out of memory: give the cache back and try once more. */
         while (s && s->n) cache_drop_oldest(s);
