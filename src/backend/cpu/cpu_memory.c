@@ -72,8 +72,16 @@ void *cpu_alloc_uninit(void *state, size_t bytes) {
     if (!size || size > SIZE_MAX - HEADER) return NULL;
     size_t got = size;
     void *base = (s && size >= CACHE_MIN_BYTES) ? take_cached(s, size, &got) : NULL;
-    if (base) size = got;   /* the header keeps the block's real size */
-    else base = aligned_alloc(64, size + HEADER);
+    if (base) {
+        size = got;   /* the header keeps the block's real size */
+    } else {
+        /* A miss: give back at least as many cached bytes as are now needed, so that
+         * live + cached memory grows only when the cache is empty. The cache then never
+         * raises the peak resident memory above what the live tensors need. */
+        size_t given = 0;
+        while (s && s->n && given < size) { given += s->slots[0].size; cache_drop_oldest(s); }
+        base = aligned_alloc(64, size + HEADER);
+    }
     if (!base) {
         /* Out of memory: give the cache back and try once more. */
         while (s && s->n) cache_drop_oldest(s);
