@@ -37,5 +37,7 @@ TEST(results_cli_pretrain_validation_cpc_exemplar) {
         int rc = run_quiet(cmd, out, sizeof out);
         CHECK_MSG(rc == 0, "%s: %s", runs[k], out);
         CHECK_MSG(strstr(out, "proxy accuracy") != NULL, "%s: no proxy accuracy in: %s", runs[k], out);
+        /* exemplar: the one held-out call has the 3 images -> chance 1/(2*3-1), not the option's 1/15. */
+        if (k == 1) CHECK_MSG(strstr(out, "(chance 0.2000)") != NULL, "exemplar chance: %s", out);
     }
 }

@@ -112,7 +112,7 @@ static int restore(cli_train *t, ssl3d_optim *opt, int64_t *step) {
 /* Proxy accuracy and mean loss on the validation images with evaluation samples. */
 static int evaluate(cli_train *t, double *acc, double *loss, int64_t *samples) {
     int64_t correct = 0, total = 0, chunks = 0;
-    double loss_sum = 0;
+    double loss_sum = 0, chance_sum = 0;
     int prev = ssl3d_set_grad_enabled(t->ctx, 0);
     int rc = 0;
     for (int32_t r = 0; !rc && r < t->val_rounds; r++)
@@ -136,12 +136,15 @@ static int evaluate(cli_train *t, double *acc, double *loss, int64_t *samples) {
             chunks++;
             correct += c;
             total += tot;
+            /* The chance of a call can depend on its size (exemplar: 1/(2n-1)): weight by samples. */
+            chance_sum += ssl3d_task_chance(t->task) * (double)tot;
         }
     ssl3d_set_grad_enabled(t->ctx, prev);
     ssl3d_tape_reset(t->ctx);
     *acc = total ? (double)correct / (double)total : NAN;
     *loss = chunks ? loss_sum / (double)chunks : NAN;
     *samples = total;
+    if (!rc && total) t->chance = chance_sum / (double)total;
     return rc;
 }
 
