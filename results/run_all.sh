@@ -19,3 +19,6 @@ run rpl2 $T --task rpl --dims 2 --data $R --batch 32 --opt filters=16,levels=2,g
 run jig2 $T --task jigsaw --dims 2 --data $R --batch 16 --opt filters=16,levels=2,grid=3,cell=9,jitter=2
 run cpc2 $T --task cpc --dims 2 --data $R --batch 32 --opt filters=16,levels=2,input_size=28,grid=3
 run exe2 $T --task exemplar --dims 2 --data $R --batch 16 --opt filters=16,levels=2,input_size=28,batch=16
+# Rerun of exe3 (batch-hard triplet collapsed to a constant embedding, loss = margin):
+run exe3n $T --task exemplar --dims 3 --data $H --batch 8 --opt filters=8,levels=3,input_size=32,batch=8,loss=ntxent
+run exe2n $T --task exemplar --dims 2 --data $R --batch 16 --opt filters=16,levels=2,input_size=28,batch=16,loss=ntxent

@@ -4,7 +4,7 @@ results/pretrain_summary.jsonl (the final summary line of each run plus run fact
 print a Markdown table for docs/results.md."""
 import json, re, sys
 
-RUNS = ["rot3", "rpl3", "jig3", "cpc3", "exe3", "rot2", "rpl2", "jig2", "cpc2", "exe2"]
+RUNS = ["rot3", "rpl3", "jig3", "cpc3", "exe3", "exe3n", "rot2", "rpl2", "jig2", "cpc2", "exe2", "exe2n"]
 DIR = sys.argv[1] if len(sys.argv) > 1 else "/tmp/res"
 
 def preds_per_image(task, dims, opts):
