@@ -10,7 +10,10 @@
 #include <string.h>
 #include "cli_train.h"
 
-#define EVAL_INDEX_BASE UINT64_C(0x4556414c00000000)   /* "EVAL": eval draws apart from steps */
+/* Evaluation draws come from their own seed (the run's seed mixed with "EVAL") with small
+ * indices: the tasks bound the index (CPC < 2^39, exemplar < 2^38, sample keys index << 16),
+ * so a large index offset is not an option. */
+#define EVAL_SEED_MIX UINT64_C(0x4556414c9e3779b9)
 
 static int lib_error(const cli_train *t, const char *what) {
     return cli_error(t->cmd, "%s: %s", what, ssl3d_ctx_last_error(t->ctx));
@@ -109,16 +112,20 @@ static int restore(cli_train *t, ssl3d_optim *opt, int64_t *step) {
 /* Proxy accuracy and mean loss on the validation images with evaluation samples. */
 static int evaluate(cli_train *t, double *acc, double *loss, int64_t *samples) {
     int64_t correct = 0, total = 0, chunks = 0;
-    double loss_sum = 0;
+    double loss_sum = 0, chance_sum = 0;
     int prev = ssl3d_set_grad_enabled(t->ctx, 0);
     int rc = 0;
     for (int32_t r = 0; !rc && r < t->val_rounds; r++)
-        for (int64_t i = 0; !rc && i < t->n_val; i += t->batch_size) {
-            int32_t n = (int32_t)(t->n_val - i < t->batch_size ? t->n_val - i : t->batch_size);
+        for (int64_t i = 0, next = 0; !rc && i < t->n_val; i = next) {
+            int64_t left = t->n_val - i;
+            /* A lone trailing image joins this chunk: exemplar and CPC need >= 2 images per call. */
+            int32_t n = (int32_t)(left <= t->batch_size + 1 ? left : t->batch_size);
+            next = i + n;
             ssl3d_tensor *l = NULL;
             int64_t c = 0, tot = 0;
-            uint64_t index = EVAL_INDEX_BASE + (uint64_t)r * (uint64_t)(t->n_val + 1) + (uint64_t)i;
-            if (ssl3d_task_forward(t->ctx, t->task, t->val + i, n, t->seed, index, 0, &l, &c, &tot) != SSL3D_OK) {
+            uint64_t index = (uint64_t)r * (uint64_t)(t->n_val + 1) + (uint64_t)i;
+            if (ssl3d_task_forward(t->ctx, t->task, t->val + i, n, t->seed ^ EVAL_SEED_MIX, index, 0, &l, &c, &tot) !=
+                SSL3D_OK) {
                 rc = lib_error(t, "validation");
                 break;
             }
@@ -129,12 +136,15 @@ static int evaluate(cli_train *t, double *acc, double *loss, int64_t *samples) {
             chunks++;
             correct += c;
             total += tot;
+            /* The chance of a call can depend on its size (exemplar: 1/(2n-1)): weight by samples. */
+            chance_sum += ssl3d_task_chance(t->task) * (double)tot;
         }
     ssl3d_set_grad_enabled(t->ctx, prev);
     ssl3d_tape_reset(t->ctx);
     *acc = total ? (double)correct / (double)total : NAN;
     *loss = chunks ? loss_sum / (double)chunks : NAN;
     *samples = total;
+    if (!rc && total) t->chance = chance_sum / (double)total;
     return rc;
 }
 
