@@ -3,6 +3,7 @@
  * which ssl3d_task_forward(cpc / exemplar) rejects (index < 2^39 / 2^38), and a lone
  * trailing held-out image made a 1-image call that exemplar and CPC reject.
  * Runs bin/ssl3d (skips when it is not built). */
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 #include "harness.h"
@@ -40,4 +41,28 @@ TEST(results_cli_pretrain_validation_cpc_exemplar) {
         /* exemplar: the one held-out call has the 3 images -> chance 1/(2*3-1), not the option's 1/15. */
         if (k == 1) CHECK_MSG(strstr(out, "(chance 0.2000)") != NULL, "exemplar chance: %s", out);
     }
+}
+
+/* --max-seconds stops a long run early and still evaluates and writes the summary. */
+TEST(cli_pretrain_max_seconds_stops_early) {
+    if (access(BIN, X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
+    char man[1024], cmd[4096], out[8192], logp[1024];
+    const char *d = th_tmpdir();
+    REQUIRE(tl_write_dataset(d, 4, 18, 20, 17, man, sizeof man) == 0);
+    snprintf(logp, sizeof logp, "%s/ms.jsonl", d);
+    snprintf(cmd, sizeof cmd, BIN " pretrain --task rotation --dims 3 --batch 2 --threads 1 --data %s "
+             "--out %s/ms.safetensors --steps 1000000 --max-seconds 0.5 --log %s "
+             "--opt filters=2,levels=1,input_size=8,hidden=4", man, d, logp);
+    int rc = run_quiet(cmd, out, sizeof out);
+    CHECK_MSG(rc == 0, "%s", out);
+    FILE *f = fopen(logp, "r");
+    REQUIRE(f);
+    char line[4096], last[4096] = "";
+    while (fgets(line, sizeof line, f)) strcpy(last, line);
+    fclose(f);
+    CHECK_MSG(strstr(last, "\"final\":true") || strstr(last, "\"final\": true"), "last log line: %s", last);
+    const char *sp = strstr(last, "\"steps\":");
+    REQUIRE(sp);
+    long steps = strtol(sp + 8, NULL, 10);
+    CHECK_MSG(steps >= 1 && steps < 1000000, "steps %ld", steps);
 }

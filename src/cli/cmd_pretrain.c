@@ -53,13 +53,14 @@ int cmd_pretrain(int argc, char **argv) {
     const char *schedule = "constant";
     int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
-    double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0;
+    double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
     cli_opt o[] = {
         { "task", CLI_CHOICE, &task_name, NULL, "proxy task (required)", 0, 0, "rotation|rpl|jigsaw|cpc|exemplar", 0 },
         { "dims", CLI_INT, &dims, "2|3", "3: volumes; 2: axial slices (required)", 2, 3, NULL, 0 },
         { "data", CLI_STR, &data, "MANIFEST", "dataset.json (MSD) or CSV file,label,split (required)", 0, 0, NULL, 0 },
         { "out", CLI_STR, &out, "CKPT", "checkpoint to write (.safetensors, atomic) (required)", 0, 0, NULL, 0 },
         { "epochs", CLI_INT, &epochs, "N", "train N epochs (passes over the training images)", 1, 1e9, NULL, 0 },
+        { "max-seconds", CLI_DOUBLE, &max_seconds, "S", "also stop after S seconds of training (then evaluate and save;\n--resume continues)", 1e-3, 1e9, NULL, 0 },
         { "steps", CLI_INT, &steps, "N", "train until step N (total, also when resuming);\none of --epochs/--steps, default --epochs 10", 1, 1e12, NULL, 0 },
         { "batch", CLI_INT, &batch, "B", "images per step (default 4)", 1, 65536, NULL, 0 },
         { "seed", CLI_INT, &seed, "S", "seed of the weights, the shuffle and the samples (default 0)", 0, 9.2e18, NULL, 0 },
@@ -181,6 +182,7 @@ int cmd_pretrain(int argc, char **argv) {
     t.batch_size = (int32_t)batch; t.seed = (uint64_t)seed;
     t.val = val_imgs; t.n_val = n_val; t.val_rounds = (int32_t)val_rounds; t.eval_every = eval_every;
     t.lr = lr; t.weight_decay = wd; t.schedule = schedule; t.warmup = warmup;
+    if (max_seconds > 0) t.max_seconds = max_seconds;
     t.steps = steps; t.steps_per_epoch = per_epoch; t.out = out; t.save_every = save_every;
     t.resume = resume; t.log = log_path ? &log : NULL; t.print_every = print_every;
     rc = cli_train_run(&t);
