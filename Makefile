@@ -108,8 +108,6 @@ check: deps
 	    STLIB=build-san/libssl3d.a build-san/test_ssl3d
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/test_ssl3d $(T)
 
-build-san/libssl3d.a: $(LIB_OBJ)
-	rm -f $@ && ar rcs $@ $^
 build-san/test_ssl3d: $(TEST_OBJ) $(STLIB)
 	$(CC) $(LDFLAGS) -fopenmp -o $@ $(TEST_OBJ) $(STLIB) $(LDLIBS)
 
