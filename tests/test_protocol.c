@@ -24,7 +24,11 @@ static const char fake_sh[] =
     "  [ \"$seed\" = 13 ] && { echo 'fake finetune: boom' >&2; exit 3; }\n"
     "  bonus=0; [ -n \"$init\" ] && bonus=0.1\n"
     "  echo \"$fr $seed $bonus\" > \"$out\"\n"
+    "  if [ \"$seed\" = 4 ]; then for e in 1 2 3; do b=true; [ $e = 3 ] && b=false;\n"
+    "    echo \"{\\\"epoch\\\": $e, \\\"val_dice\\\": 0.$e, \\\"best\\\": $b}\" >> \"$log\"; done\n"
+    "  else\n"
     "  for e in 1 2 3; do echo \"{\\\"epoch\\\": $e, \\\"loss\\\": 1, \\\"val_dice\\\": 0.$e, \\\"seconds\\\": 0.5}\" >> \"$log\"; done\n"
+    "  fi\n"
     "  echo '{\"final\": true}' >> \"$log\" ;;\n"
     "evaluate)\n"
     "  while [ $# -gt 0 ]; do case $1 in --model) model=$2; shift;; esac; shift; done\n"
@@ -219,6 +223,11 @@ TEST(protocol_cli_msd_test_split_dry_run_and_plots) {
     CHECK_MSG(rc == 0, "protocol exit %d", rc);
     CHECK(count_lines(p("msd/pool_cases.txt")) == 1 + 6);
     CHECK(count_lines(p("msd/test_cases.txt")) == 1 + 2);
+    /* one seed: summary.md shows values without a "± 0.0000" sample sd */
+    CHECK(contains(p("msd/summary.md"), "| scratch | 50% | 1/1 |"));
+    CHECK(!contains(p("msd/summary.md"), "± 0.0000"));
+    /* seed 4's fake log marks epoch 2 (val 0.2) as the kept model, not the maximum 0.3 */
+    CHECK_NEAR(field(p("msd/results.csv"), "scratch,", "best_val"), 0.2, 1e-9);
     char cases[2048];
     snprintf(cases, sizeof cases, "--cases %s", p("msd/pool_cases.txt"));
     CHECK(contains(p("calls.txt"), cases));

@@ -65,23 +65,33 @@ void proto_parse_log(const char *path, const char *val_key, proto_result *r) {
     double *curve = malloc(PROTO_MAX_EPOCHS * sizeof *curve);
     if (!curve) { free(text); return; }
     for (int e = 0; e < PROTO_MAX_EPOCHS; e++) curve[e] = NAN;
+    /* best_val is the metric of the epoch finetune kept (the last line with "best": true),
+     * which is not the maximum of this metric when finetune --select uses another one
+     * (e.g. --metric auc with --ordinal, which selects on qwk); logs without "best" keys
+     * fall back to the maximum. */
+    int have_best = 0;
+    double selected = NAN;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
         cJSON *ep = cJSON_GetObjectItemCaseSensitive(o, "epoch");
         cJSON *sec = cJSON_GetObjectItemCaseSensitive(o, "seconds");
+        cJSON *best = cJSON_GetObjectItemCaseSensitive(o, "best");
         double v;
         if (cJSON_IsObject(o) && cJSON_IsNumber(ep) && ep->valuedouble >= 1 && ep->valuedouble <= PROTO_MAX_EPOCHS) {
             int e = (int)ep->valuedouble;
             if (e > r->epochs) r->epochs = e;
+            if (cJSON_IsBool(best)) have_best = 1;
             if (line_val(o, val_key, &v) && isfinite(v)) {
                 curve[e - 1] = v;
                 if (isnan(r->best_val) || v > r->best_val) r->best_val = v;
+                if (cJSON_IsTrue(best)) selected = v;
             }
             if (cJSON_IsNumber(sec)) r->train_seconds += sec->valuedouble;
         }
         cJSON_Delete(o);
     }
     free(text);
+    if (have_best && !isnan(selected)) r->best_val = selected;
     r->val_curve = curve;
 }
 
@@ -177,7 +187,7 @@ static int write_summary(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res,
     fprintf(c, "method,fraction,runs");
     for (int k = 0; k < ks->n; k++) fprintf(c, ",%s_mean,%s_sd", ks->keys[k], ks->keys[k]);
     fprintf(c, ",best_val_mean,best_val_sd\n");
-    fprintf(md, "Test metrics, mean ± sample sd over seeds (%s on %s).\n\n| method | labels | runs |",
+    fprintf(md, "Test metrics, mean ± sample sd over seeds (%s on %s); a cell of one run shows its value only.\n\n| method | labels | runs |",
             o->kind, o->data);
     for (int k = 0; k < ks->n; k++) fprintf(md, " %s |", ks->keys[k]);
     fprintf(md, " best val |\n|---|---|---|");
@@ -195,7 +205,9 @@ static int write_summary(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res,
                 int64_t n = stat_of(ctx, o, res, m, fr, k < ks->n ? ks->keys[k] : NULL, k == ks->n, &mean, &sd);
                 if (n > 0) {
                     fprintf(c, ",%.6g,%.6g", mean, sd);
-                    fprintf(md, " %.4f ± %.4f |", mean, sd);
+                    /* one run has no sample sd: print the value alone, not "± 0" */
+                    if (n > 1) fprintf(md, " %.4f ± %.4f |", mean, sd);
+                    else fprintf(md, " %.4f |", mean);
                 } else {
                     fprintf(c, ",,");
                     fprintf(md, " – |");
