@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
-"""Collect the runs of results/run_all.sh (/tmp/res/NAME.{jsonl,out}) into
-results/pretrain_summary.jsonl (the final summary line of each run plus run facts) and
+"""Collect the runs of docs/results/pretrain/run_all.sh (/tmp/res/NAME.{jsonl,out}) into
+docs/results/pretrain/pretrain_summary.jsonl (the final summary line of each run plus run facts) and
 print a Markdown table for docs/results.md."""
 import json, re, sys
 
@@ -17,7 +17,7 @@ def preds_per_image(task, dims, opts):
     return 1
 
 rows = []
-out = open("results/pretrain_summary.jsonl", "w")
+out = open("docs/results/pretrain/pretrain_summary.jsonl", "w")
 for name in RUNS:
     try:
         lines = [json.loads(l) for l in open(f"{DIR}/{name}.jsonl")]

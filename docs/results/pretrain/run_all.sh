@@ -2,7 +2,7 @@
 # The ten runs of docs/results.md, one after the other (run from the repository root).
 H=/work/shared/data/hippocampus/dataset.json
 R=/work/shared/data/retinamnist_28/labels.csv
-P=results/run_pretrain.sh
+P=docs/results/pretrain/run_pretrain.sh
 T=${T:-170}
 # OpenMP threads sleep instead of spinning at barriers: on the oversubscribed shared machine
 # spinning made small-patch tasks (jigsaw, CPC) 20-30x slower (jig3 first attempt: 0.6 images/s).

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Run the reference scripts alone, one process per workload group (as `ssl3d bench
 # --reference` does), so that each group's peak RSS is its own. Prints one JSON document
-# per group. Usage: bench/run_reference.sh [THREADS] [REPEAT] [REF_DIR]
+# per group. Usage: docs/bench/run_reference.sh [THREADS] [REPEAT] [REF_DIR]
 #   defaults: 2 threads, 5 repeats, ../shared/bench
 set -eu
 T=${1:-2}
