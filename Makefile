@@ -93,7 +93,7 @@ bin/test_ssl3d: $(TEST_OBJ) $(STLIB)
 
 # ---- the two set-up commands of README.md
 test: deps
-	$(MAKE) --no-print-directory bin/test_ssl3d
+	$(MAKE) --no-print-directory all bin/test_ssl3d
 	OMP_WAIT_POLICY=passive ./bin/test_ssl3d $(T)
 
 demo: deps
