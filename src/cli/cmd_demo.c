@@ -172,7 +172,7 @@ int cmd_demo(int argc, char **argv) {
                         (long long)D, (long long)H, (long long)W);
                 continue;
             }
-            const int64_t stride = S / 4 > 0 ? S / 4 : 1;
+            const int64_t stride = S / 8 > 0 ? S / 8 : 1;   /* many overlapping held-out cubes */
             for (int64_t z = 0; st == SSL3D_OK && z + S <= D && n_val < max_val; z += stride)
                 for (int64_t h = 0; st == SSL3D_OK && h + S <= H && n_val < max_val; h += stride)
                     for (int64_t w = 0; st == SSL3D_OK && w + S <= W && n_val < max_val; w += stride) {
