@@ -24,6 +24,7 @@ enum { EXEMPLAR_NEG_HARD = 0, EXEMPLAR_NEG_RANDOM = 1 };
 
 typedef struct exemplar_impl {
     ssl3d_module *head;
+    ssl3d_augment *aug;     /* NULL: the default augmentation (data.h) */
     ssl3d_tensor *last_z;   /* copy of the last forward's embeddings (test hook) */
 } exemplar_impl;
 
@@ -31,6 +32,7 @@ static void exemplar_free_impl(void *p) {
     exemplar_impl *e = p;
     if (!e) return;
     ssl3d_tensor_release(e->last_z);
+    ssl3d_augment_release(e->aug);
     free(e);
 }
 
@@ -42,6 +44,10 @@ static void exemplar_defaults(ssl3d_task *t) {
     task_opt_default(t, "negative", EXEMPLAR_NEG_HARD);
     task_opt_default(t, "margin", 1);
     task_opt_default(t, "temperature", 0.1);
+    /* Largest arbitrary rotation angle of the views; 180 is the default augmentation.
+     * Smaller values make views of one image easier to match (e.g. similar anatomies). */
+    task_opt_default(t, "max_degrees", 180);
+    task_opt_default(t, "rot90", 0.5);   /* probability of a 90-degree rotation per view */
     task_opt_default(t, "batch", 8);   /* only for ssl3d_task_chance before the first forward */
 }
 
@@ -71,6 +77,16 @@ static ssl3d_status exemplar_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     SSL3D_CHECK(ssl3d_mlp_create(ctx, ssl3d_encoder_out_channels(t->modules[0]), hidden, code, &m));
     SSL3D_CHECK(task_add_module(t, m, "exemplar_head"));
     e->head = m;
+    const double max_degrees = task_opt(t, "max_degrees");
+    SSL3D_CHECK_ARG(ctx, max_degrees >= 0 && max_degrees <= 180, "%s: max_degrees = %g outside [0, 180]", fn,
+                    max_degrees);
+    const double rot90 = task_opt(t, "rot90");
+    SSL3D_CHECK_ARG(ctx, rot90 >= 0 && rot90 <= 1, "%s: rot90 = %g outside [0, 1]", fn, rot90);
+    if (max_degrees != 180 || rot90 != 0.5) {
+        /* The default augmentation (flip 0.5, rotate 1) with these rotation settings. */
+        SSL3D_CHECK(ssl3d_augment_create(ctx, &e->aug));
+        SSL3D_CHECK(ssl3d_augment_set_geometry(ctx, e->aug, 0.5f, (float)rot90, 1.0f, (float)max_degrees));
+    }
     t->chance = 1.0 / (2.0 * batch - 1.0);
     t->min_size = S;
     return SSL3D_OK;
@@ -88,7 +104,8 @@ static ssl3d_status exemplar_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
         const uint64_t sample = task_sample_key(index, b);
         ssl3d_tensor *crop = NULL, *v0 = NULL, *v1 = NULL;
         st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
-        if (st == SSL3D_OK) st = ssl3d_exemplar_pair(ctx, crop, NULL, seed, sample, &v0, &v1);
+        if (st == SSL3D_OK) st = ssl3d_exemplar_pair(ctx, crop, ((exemplar_impl *)t->impl)->aug, seed, sample,
+                                                       &v0, &v1);
         if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, v0);
         if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, B + b, v1);
         ssl3d_tensor_release(crop); ssl3d_tensor_release(v0); ssl3d_tensor_release(v1);
