@@ -20,7 +20,7 @@
 #include "ssl3d.h"
 
 /* Bump when a slot is added, removed or changes meaning. */
-#define SSL3D_BACKEND_ABI_VERSION 1
+#define SSL3D_BACKEND_ABI_VERSION 2
 
 /* Operation families a backend may or may not support (supports_op). */
 typedef enum ssl3d_op {
@@ -81,6 +81,7 @@ typedef struct ssl3d_backend {
     /* Basic float kernels used by the core (reductions, fills, gradient seeding). */
     void (*fill)(const ssl3d_kctx *k, float *x, int64_t n, float value);
     void (*axpy)(const ssl3d_kctx *k, float a, const float *x, float *y, int64_t n); /* y += a*x */
+    void (*add_scalar)(const ssl3d_kctx *k, float a, float *y, int64_t n);           /* y += a   */
     void (*scale_add)(const ssl3d_kctx *k, float a, const float *x, float b, const float *y,
                       float *out, int64_t n);                        /* out = a*x + b*y */
     double (*dot)(const ssl3d_kctx *k, const float *x, const float *w, int64_t n); /* w NULL: sum */

@@ -16,12 +16,7 @@ static ssl3d_status weighted_sum_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     if (w) {
         ctx->be->axpy(&k, g, ssl3d_f32(w), gx, x->numel);
     } else {
-        /* gx += g * 1: reuse axpy over a ones buffer would cost memory; add directly. */
-        float *ones = ssl3d_be_alloc(ctx, (size_t)x->numel * 4u);
-        if (!ones) return SSL3D_ERR_NOMEM;
-        ctx->be->fill(&k, ones, x->numel, 1.0f);
-        ctx->be->axpy(&k, g, ones, gx, x->numel);
-        ssl3d_be_free(ctx, ones);
+        ctx->be->add_scalar(&k, g, gx, x->numel);   /* d(sum x)/dx = 1 */
     }
     return SSL3D_OK;
 }
@@ -58,12 +53,8 @@ static ssl3d_status mean_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     if (!gx) return SSL3D_ERR_NOMEM;
     float g;
     ctx->be->to_host(ctx->be_state, &g, n->out->grad, sizeof g);
-    float *ones = ssl3d_be_alloc(ctx, (size_t)x->numel * 4u);
-    if (!ones) return SSL3D_ERR_NOMEM;
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
-    ctx->be->fill(&k, ones, x->numel, 1.0f);
-    ctx->be->axpy(&k, g / (float)x->numel, ones, gx, x->numel);
-    ssl3d_be_free(ctx, ones);
+    ctx->be->add_scalar(&k, g / (float)x->numel, gx, x->numel);
     return SSL3D_OK;
 }
 

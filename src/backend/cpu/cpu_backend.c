@@ -22,6 +22,11 @@ static void cpu_axpy(const ssl3d_kctx *k, float a, const float *x, float *y, int
     for (int64_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
+static void cpu_add_scalar(const ssl3d_kctx *k, float a, float *y, int64_t n) {
+    #pragma omp parallel for num_threads(k->threads) if (n > 65536) schedule(static)
+    for (int64_t i = 0; i < n; i++) y[i] += a;
+}
+
 static void cpu_scale_add(const ssl3d_kctx *k, float a, const float *x, float b, const float *y, float *out,
                           int64_t n) {
     #pragma omp parallel for num_threads(k->threads) if (n > 65536) schedule(static)
@@ -72,6 +77,7 @@ const ssl3d_backend ssl3d_cpu_backend = {
     .copy = cpu_copy,
     .fill = cpu_fill,
     .axpy = cpu_axpy,
+    .add_scalar = cpu_add_scalar,
     .scale_add = cpu_scale_add,
     .dot = cpu_dot,
     .conv = &ssl3d_cpu_conv_kernels,

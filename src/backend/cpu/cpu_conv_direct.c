@@ -96,6 +96,16 @@ static void tap_offsets(const dgeom *d, int64_t *off) {
 
 /* acc (6 positions x 16 channels) = sum over taps and ci of x_r[off[t] + ci] * wpanel[t][ci][0..15],
  * x_r = xb[r] the tap-(0,0,0) pointer of position r. */
+/* Store the 6x16 accumulator tile c00..c51 of a micro-kernel to six 16-float rows. */
+#define STORE_6X16(out) do {                                                          \
+        _mm256_storeu_ps((out)[0], c00); _mm256_storeu_ps((out)[0] + 8, c01);        \
+        _mm256_storeu_ps((out)[1], c10); _mm256_storeu_ps((out)[1] + 8, c11);        \
+        _mm256_storeu_ps((out)[2], c20); _mm256_storeu_ps((out)[2] + 8, c21);        \
+        _mm256_storeu_ps((out)[3], c30); _mm256_storeu_ps((out)[3] + 8, c31);        \
+        _mm256_storeu_ps((out)[4], c40); _mm256_storeu_ps((out)[4] + 8, c41);        \
+        _mm256_storeu_ps((out)[5], c50); _mm256_storeu_ps((out)[5] + 8, c51);        \
+    } while (0)
+
 static void fwd_micro(const float *const xb[6], const int64_t *off, int64_t kvol, int64_t cin,
                       const float *wpanel, float out[6][16]) {
     __m256 c00 = _mm256_setzero_ps(), c01 = _mm256_setzero_ps(), c10 = _mm256_setzero_ps(),
@@ -117,12 +127,7 @@ static void fwd_micro(const float *const xb[6], const int64_t *off, int64_t kvol
             a = _mm256_broadcast_ss(p5 + ci); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
         }
     }
-    _mm256_storeu_ps(out[0], c00); _mm256_storeu_ps(out[0] + 8, c01);
-    _mm256_storeu_ps(out[1], c10); _mm256_storeu_ps(out[1] + 8, c11);
-    _mm256_storeu_ps(out[2], c20); _mm256_storeu_ps(out[2] + 8, c21);
-    _mm256_storeu_ps(out[3], c30); _mm256_storeu_ps(out[3] + 8, c31);
-    _mm256_storeu_ps(out[4], c40); _mm256_storeu_ps(out[4] + 8, c41);
-    _mm256_storeu_ps(out[5], c50); _mm256_storeu_ps(out[5] + 8, c51);
+    STORE_6X16(out);
 }
 
 /* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
@@ -212,12 +217,7 @@ static void wgrad_rows(const dgeom *d, const float *xs, const float *dys, int64_
             a = _mm256_broadcast_ss(xq + o5); c50 = _mm256_fmadd_ps(a, b0, c50); c51 = _mm256_fmadd_ps(a, b1, c51);
         }
     }
-    _mm256_storeu_ps(out[0], c00); _mm256_storeu_ps(out[0] + 8, c01);
-    _mm256_storeu_ps(out[1], c10); _mm256_storeu_ps(out[1] + 8, c11);
-    _mm256_storeu_ps(out[2], c20); _mm256_storeu_ps(out[2] + 8, c21);
-    _mm256_storeu_ps(out[3], c30); _mm256_storeu_ps(out[3] + 8, c31);
-    _mm256_storeu_ps(out[4], c40); _mm256_storeu_ps(out[4] + 8, c41);
-    _mm256_storeu_ps(out[5], c50); _mm256_storeu_ps(out[5] + 8, c51);
+    STORE_6X16(out);
 }
 
 /* dycl (N, P, cb*16) <- dy (N, Cout, P), zero for padded channels; parallel over position blocks. */
