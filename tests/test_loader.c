@@ -251,3 +251,36 @@ TEST(loader_errors_name_the_file) {
     ssl3d_loader_release(NULL);
     ssl3d_ctx_release(ctx);
 }
+
+/* MINMAX: items equal ssl3d_normalize_minmax of the file (values in [0,1]); ZSCORE and
+ * MINMAX together are refused and leave the loader's settings unchanged. */
+TEST(loader_minmax_flag) {
+    ssl3d_ctx *ctx = th_ctx(1, 1);
+    char man[1024];
+    REQUIRE(make_data(2, man, sizeof man) == 0);
+    ssl3d_loader *L = NULL;
+    REQUIRE_OK(ctx, ssl3d_loader_create(ctx, man, SSL3D_LOADER_ALL, &L));
+    CHECK(ssl3d_loader_set_preprocess(ctx, L, SSL3D_LOADER_ZSCORE | SSL3D_LOADER_MINMAX, 1, NULL) ==
+          SSL3D_ERR_INVALID_ARG);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "exclusive") != NULL);
+    REQUIRE_OK(ctx, ssl3d_loader_set_preprocess(ctx, L, SSL3D_LOADER_MINMAX, 1, NULL));
+    ssl3d_tensor *item = NULL, *t = NULL, *m = NULL;
+    REQUIRE_OK(ctx, ssl3d_loader_item(ctx, L, 1, &item));
+    ssl3d_image *img = NULL;
+    REQUIRE_OK(ctx, ssl3d_image_read(ctx, ssl3d_loader_volume_path(L, 1), 0, &img));
+    int64_t d[4];
+    REQUIRE_OK(ctx, ssl3d_image_dims(ctx, img, d));
+    REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_F32, 4, d, ssl3d_image_data(img), &t));
+    REQUIRE_OK(ctx, ssl3d_normalize_minmax(ctx, t, &m));
+    CHECK_MSG(same_tensor(ctx, item, m), "MINMAX item differs from ssl3d_normalize_minmax of the file");
+    float *v = values(ctx, item);
+    REQUIRE(v != NULL);
+    float lo = v[0], hi = v[0];
+    for (int64_t i = 1; i < ssl3d_tensor_numel(item); i++) { lo = v[i] < lo ? v[i] : lo; hi = v[i] > hi ? v[i] : hi; }
+    CHECK_MSG(lo == 0.0f && hi == 1.0f, "range [%g, %g], want [0, 1]", lo, hi);
+    free(v);
+    ssl3d_image_release(img);
+    ssl3d_tensor_release(item); ssl3d_tensor_release(t); ssl3d_tensor_release(m);
+    ssl3d_loader_release(L);
+    ssl3d_ctx_release(ctx);
+}

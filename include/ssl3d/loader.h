@@ -47,8 +47,11 @@ typedef struct ssl3d_loader ssl3d_loader;
 /* Subsets of the volumes (see the split above). */
 enum { SSL3D_LOADER_TRAIN = 0, SSL3D_LOADER_VAL = 1, SSL3D_LOADER_ALL = 2 };
 
-/* Preprocessing flags (ssl3d_loader_set_preprocess); default both on. */
-enum { SSL3D_LOADER_ZSCORE = 1, SSL3D_LOADER_CROP_NONZERO = 2 };
+/* Preprocessing flags (ssl3d_loader_set_preprocess); default ZSCORE | CROP_NONZERO.
+ * ZSCORE: per channel over the non-zero voxels (ssl3d_normalize_zscore); MINMAX: per
+ * channel to [0, 1] (ssl3d_normalize_minmax) -- for binary masks such as AdrenalMNIST3D,
+ * which a z-score over non-zero voxels maps to all zeros. At most one of the two. */
+enum { SSL3D_LOADER_ZSCORE = 1, SSL3D_LOADER_CROP_NONZERO = 2, SSL3D_LOADER_MINMAX = 4 };
 
 /* Loader over the train-split cases of a manifest (ssl3d_manifest_load; a case with
  * several image files gives a multi-channel volume). `subset`: SSL3D_LOADER_*. The
@@ -79,7 +82,8 @@ SSL3D_API ssl3d_status ssl3d_loader_set_batch(ssl3d_ctx *ctx, ssl3d_loader *load
  * of the consumer they work, queue_depth 1..64. */
 SSL3D_API ssl3d_status ssl3d_loader_set_threads(ssl3d_ctx *ctx, ssl3d_loader *loader, int32_t threads,
                                                 int32_t queue_depth);
-/* flags: SSL3D_LOADER_ZSCORE | SSL3D_LOADER_CROP_NONZERO (or 0). min_size >= 1: every
+/* flags: SSL3D_LOADER_ZSCORE or SSL3D_LOADER_MINMAX, | SSL3D_LOADER_CROP_NONZERO (or 0);
+ * ZSCORE and MINMAX together are SSL3D_ERR_INVALID_ARG. min_size >= 1: every
  * spatial size (H, W in 2D) is padded up to at least this. spacing: NULL for none, else
  * target spacing (D, H, W) in mm (file spacing as ssl3d_image_spacing); an entry <= 0
  * keeps that axis. */

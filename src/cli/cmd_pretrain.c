@@ -15,10 +15,11 @@ static const cli_help HELP = {
     "--task TASK --dims 2|3 --data MANIFEST --out CKPT [OPTIONS]",
     "Pretrain a U-Net encoder with a self-supervised proxy task. MANIFEST is an MSD\n"
     "dataset.json (its \"training\" images; labels are not read) or a CSV file,label,split\n"
-    "(its train rows). Images are z-scored over their non-zero voxels, cropped to their\n"
-    "non-zero bounding box and padded to the task's input size; in 2D every axial slice is\n"
-    "an image. --val-fraction of the images is held out (seeded by --split-seed) and the\n"
-    "proxy accuracy is measured on them with deterministic evaluation samples.\n"
+    "(its train rows). Images are z-scored over their non-zero voxels (see --normalisation),\n"
+    "cropped to their non-zero bounding box and padded to the task's input size; in 2D every\n"
+    "axial slice is an image. --val-fraction of the images is held out (seeded by\n"
+    "--split-seed) and the proxy accuracy is measured on them with deterministic evaluation\n"
+    "samples.\n"
     "Step s trains on batch s of a seeded shuffle and draws its samples from (--seed, s),\n"
     "so --resume continues a run exactly as if it had not stopped.",
     "Log (--log): one JSON object per step {\"step\", \"loss\", \"acc\", \"lr\", \"samples_per_s\",\n"
@@ -50,7 +51,7 @@ static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
 
 int cmd_pretrain(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
-    const char *schedule = "constant";
+    const char *schedule = "constant", *normalisation = "zscore";
     int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
@@ -79,6 +80,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "val-max", CLI_INT, &val_max, "N", "use at most N held-out images (default 256)", 1, 1e9, NULL, 0 },
         { "eval-every", CLI_INT, &eval_every, "N", "also measure the proxy accuracy every N steps (default: at the end)", 1, 1e12, NULL, 0 },
         { "save-every", CLI_INT, &save_every, "N", "also write the checkpoint every N steps", 1, 1e12, NULL, 0 },
+        { "normalisation", CLI_CHOICE, &normalisation, NULL, "per-image intensity normalisation (default zscore: over the\nnon-zero voxels; minmax: to [0,1], for binary masks)", 0, 0, "zscore|minmax|none", 0 },
         { "spacing", CLI_DOUBLE, &spacing, "MM", "resample the images to this isotropic voxel spacing", 0, 100, NULL, 0 },
         { "print-every", CLI_INT, &print_every, "N", "progress line every N steps when not on a terminal (default 10)", 1, 1e12, NULL, 0 },
     };
@@ -133,7 +135,9 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     const int64_t min_size = task_min_size(ctx, task);
-    uint32_t flags = SSL3D_LOADER_ZSCORE | SSL3D_LOADER_CROP_NONZERO;
+    uint32_t flags = SSL3D_LOADER_CROP_NONZERO | (!strcmp(normalisation, "zscore")   ? SSL3D_LOADER_ZSCORE
+                                                  : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
+                                                                                      : 0u);
     if (ssl3d_loader_set_preprocess(ctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
         ssl3d_loader_set_batch(ctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
         ssl3d_loader_set_threads(ctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||

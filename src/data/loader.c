@@ -90,8 +90,8 @@ static ssl3d_status decode(ssl3d_ctx *c, const ssl3d_loader *L, const volume *v,
         st = ssl3d_resample_spacing(c, t, sp, to, &u);
         if (st == SSL3D_OK) { ssl3d_tensor_release(t); t = u; u = NULL; }
     }
-    if (st == SSL3D_OK && (L->flags & SSL3D_LOADER_ZSCORE)) {
-        st = ssl3d_normalize_zscore(c, t, &u);
+    if (st == SSL3D_OK && (L->flags & (SSL3D_LOADER_ZSCORE | SSL3D_LOADER_MINMAX))) {
+        st = (L->flags & SSL3D_LOADER_ZSCORE) ? ssl3d_normalize_zscore(c, t, &u) : ssl3d_normalize_minmax(c, t, &u);
         if (st == SSL3D_OK) { ssl3d_tensor_release(t); t = u; u = NULL; }
     }
     if (st == SSL3D_OK && (L->flags & SSL3D_LOADER_CROP_NONZERO)) {
@@ -492,8 +492,10 @@ ssl3d_status ssl3d_loader_set_preprocess(ssl3d_ctx *ctx, ssl3d_loader *L, uint32
                                          const double *spacing) {
     const char *fn = "ssl3d_loader_set_preprocess";
     CHECK_LOADER(ctx, L, fn);
-    SSL3D_CHECK_ARG(ctx, (flags & ~(uint32_t)(SSL3D_LOADER_ZSCORE | SSL3D_LOADER_CROP_NONZERO)) == 0,
+    SSL3D_CHECK_ARG(ctx, (flags & ~(uint32_t)(SSL3D_LOADER_ZSCORE | SSL3D_LOADER_CROP_NONZERO | SSL3D_LOADER_MINMAX)) == 0,
                     "%s: unknown flags 0x%x", fn, (unsigned)flags);
+    SSL3D_CHECK_ARG(ctx, !((flags & SSL3D_LOADER_ZSCORE) && (flags & SSL3D_LOADER_MINMAX)),
+                    "%s: flags ZSCORE and MINMAX are exclusive (one intensity normalisation)", fn);
     SSL3D_CHECK_ARG(ctx, min_size >= 1 && min_size <= 4096, "%s: min_size = %lld, want 1..4096", fn,
                     (long long)min_size);
     if (spacing)
