@@ -1,0 +1,85 @@
+#!/bin/bash
+# The reduced CPU data-efficiency protocol of docs/results-finetune.md, exactly as run.
+# usage: run_protocol.sh PHASE...   (phases below; each job is resumable: a finished
+#        pretraining (its .safetensors exists) or protocol run (its eval.json) is skipped)
+# Environment: SSL3D (the ssl3d binary, default ./bin/ssl3d), DATA (default ../shared/data),
+#              OUT (work directory, default /tmp/p5), LANES (parallel jobs, default 2).
+# Every job uses --threads 1 and LANES jobs run side by side (on 2 cores this gave 1.3x
+# the throughput of one job with 2 threads). Results do not depend on LANES.
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+SSL3D=${SSL3D:-./bin/ssl3d}; DATA=${DATA:-../shared/data}; OUT=${OUT:-/tmp/p5}; LANES=${LANES:-2}
+export SSL3D DATA OUT HERE
+mkdir -p "$OUT/ckpt" "$OUT/logs"
+
+# ---------------------------------------------------------------- pretraining
+# pre NAME TASK DIMS MANIFEST BATCH OPTS [EXTRA...]: 60 s of training, seed 1, 10% held out
+pre() {
+    local name=$1 task=$2 dims=$3 data=$4 batch=$5 opts=$6; shift 6
+    [ -f "$OUT/ckpt/$name.safetensors" ] && return 0
+    "$SSL3D" pretrain --task "$task" --dims "$dims" --data "$data" --batch "$batch" --opt "$opts" \
+        --out "$OUT/ckpt/$name.safetensors" --max-seconds 60 --steps 100000 --seed 1 --threads 1 \
+        --val-fraction 0.1 --log "$OUT/logs/$name.jsonl" --print-every 1000 "$@" > "$OUT/logs/$name.out" 2>&1
+}
+HIP=$OUT/hip_pool.json
+RET=$DATA/retinamnist_28/labels.csv
+ADR=$DATA/adrenalmnist3d_28/labels.csv
+pretrain_jobs() {   # one line per job
+    case $1 in
+    hip3) for t in "rot3 rotation 8 filters=8,levels=3,input_size=32" "rpl3 rpl 16 filters=8,levels=3,cell=11,jitter=3" \
+                   "jig3 jigsaw 8 filters=8,levels=3,cell=11,jitter=3" "cpc3 cpc 4 filters=8,levels=3,input_size=32,grid=3" \
+                   "exe3 exemplar 8 filters=8,levels=3,input_size=32,batch=8"; do
+              set -- $t; echo "pre hip_$1 $2 3 $HIP $3 $4"; done ;;
+    hip2) for t in "rot2 rotation 32 filters=16,levels=3,input_size=32" "rpl2 rpl 32 filters=16,levels=3,cell=11,jitter=3" \
+                   "jig2 jigsaw 16 filters=16,levels=3,cell=11,jitter=3" "cpc2 cpc 16 filters=16,levels=3,input_size=32,grid=3" \
+                   "exe2 exemplar 16 filters=16,levels=3,input_size=32,batch=16"; do
+              set -- $t; echo "pre hip_$1 $2 2 $HIP $3 $4"; done ;;
+    ret2) for t in "rot2 rotation 32 filters=16,levels=2,input_size=28" "rpl2 rpl 32 filters=16,levels=2,grid=3,cell=9,jitter=2" \
+                   "jig2 jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2" "cpc2 cpc 32 filters=16,levels=2,input_size=28,grid=3" \
+                   "exe2 exemplar 16 filters=16,levels=2,input_size=28,batch=16"; do
+              set -- $t; echo "pre ret_$1 $2 2 $RET $3 $4"; done ;;
+    adr3) for t in "rot3 rotation 16 filters=8,levels=2,input_size=28" "rpl3 rpl 16 filters=8,levels=2,grid=3,cell=9,jitter=2" \
+                   "jig3 jigsaw 8 filters=8,levels=2,grid=3,cell=9,jitter=2" "cpc3 cpc 8 filters=8,levels=2,input_size=28,grid=3" \
+                   "exe3 exemplar 8 filters=8,levels=2,input_size=28,batch=8"; do
+              set -- $t; echo "pre adr_$1 $2 3 $ADR $3 $4 --normalisation minmax"; done ;;
+    esac
+}
+
+# ---------------------------------------------------------------- fine-tuning protocol
+# prot SET METHOD SEEDS FRACTIONS: one protocol invocation (methods x fractions x seeds runs)
+prot() {
+    local set=$1 method=$2 seeds=$3 fr=$4 m
+    m=$method; [ "$method" != scratch ] && m="$method=$OUT/ckpt/${set%2d}_$method.safetensors"
+    case $set in
+    hip) "$SSL3D" protocol --kind segment --data "$DATA/hippocampus/dataset.json" --run-dir "$OUT/hip3" \
+            --method "$m" --mode warmup --fractions "$fr" --seeds "$seeds" --test-fraction 0.2 --split-seed 0 --no-plots --quiet -- \
+            --epochs 6 --steps-per-epoch 50 --batch 4 --lr 2e-3 --fg-prob 0.5 --filters 8 --levels 3 --patch 24 \
+            --warmup-epochs 1 --threads 1 ;;
+    hip2d) "$SSL3D" protocol --kind segment --data "$DATA/hippocampus/dataset.json" --run-dir "$OUT/hip2" \
+            --method "$m" --mode warmup --fractions "$fr" --seeds "$seeds" --test-fraction 0.2 --split-seed 0 --no-plots --quiet -- \
+            --dims 2 --epochs 6 --steps-per-epoch 50 --batch 16 --lr 2e-3 --fg-prob 0.5 --filters 16 --levels 3 --patch 32 \
+            --warmup-epochs 1 --threads 1 ;;
+    ret) "$SSL3D" protocol --kind classify --data "$RET" --run-dir "$OUT/ret" --method "$m" --mode warmup \
+            --fractions "$fr" --seeds "$seeds" --metric auc --no-plots --quiet -- \
+            --ordinal --epochs 10 --steps-per-epoch 20 --batch 32 --filters 16 --levels 2 --warmup-epochs 2 --threads 1 ;;
+    adr) "$SSL3D" protocol --kind classify --data "$ADR" --run-dir "$OUT/adr" --method "$m" --mode warmup \
+            --fractions "$fr" --seeds "$seeds" --metric auc --no-plots --quiet -- \
+            --epochs 10 --steps-per-epoch 20 --batch 8 --filters 8 --levels 2 --hidden 64 --warmup-epochs 2 --threads 1 ;;
+    esac > "$OUT/logs/prot_${set}_${method}_s${seeds//,/_}_f${fr//,/_}.out" 2>&1
+}
+export -f pre prot
+
+run_jobs() { xargs -P "$LANES" -I{} bash -c '{}'; }
+
+for phase in "$@"; do
+    case $phase in
+    pretrain-*) pretrain_jobs "${phase#pretrain-}" | run_jobs ;;
+    # hip-sS / hip2d-sS: every method, all five fractions, seed S
+    hip-s*) for m in scratch rot3 rpl3 jig3 cpc3 exe3; do echo "prot hip $m ${phase#hip-s} 5,10,25,50,100"; done | run_jobs ;;
+    hip2d-s*) for m in scratch rot2 rpl2 jig2 cpc2 exe2; do echo "prot hip2d $m ${phase#hip2d-s} 5,10,25,50,100"; done | run_jobs ;;
+    # ret / adr: every method, 10% and 100% labels, seeds 0-2
+    ret) for m in scratch rot2 rpl2 jig2 cpc2 exe2; do echo "prot ret $m 0,1,2 10,100"; done | run_jobs ;;
+    adr) for m in scratch rot3 rpl3 jig3 cpc3 exe3; do echo "prot adr $m 0,1,2 100"; done | run_jobs ;;
+    *) echo "unknown phase $phase" >&2; exit 2 ;;
+    esac
+done
