@@ -217,3 +217,64 @@ TEST(cli_pretrain_2d_csv) {
     CHECK_NEAR(cJSON_GetObjectItem(fin, "chance")->valuedouble, 0.25, 1e-12);
     cJSON_Delete(fin);
 }
+
+/* --cases: pretraining on cases 1, 3, 4 of a five-case manifest gives bitwise the losses of
+ * pretraining on a manifest listing only those three; a bad entry is an error naming it.
+ * --normalisation minmax runs, and changes the losses. */
+TEST(cli_pretrain_cases_and_normalisation) {
+    need_bin();
+    make_data();
+    const char *d = th_tmpdir();
+    char sub[1024], list[1024], cmd[4096], out[8192], p[1024];
+    snprintf(sub, sizeof sub, "%s/sub.json", d);
+    snprintf(list, sizeof list, "%s/cases.txt", d);
+    FILE *f = fopen(sub, "w");
+    REQUIRE(f);
+    fprintf(f, "{\"name\": \"sub\", \"modality\": {\"0\": \"MRI\"}, \"labels\": {\"0\": \"bg\", \"1\": \"fg\"},\n"
+               " \"training\": [");
+    const int pick[3] = { 1, 3, 4 };
+    for (int i = 0; i < 3; i++)
+        fprintf(f, "%s{\"image\": \"./img%d.nii.gz\", \"label\": \"./img%d.nii.gz\"}", i ? ", " : "", pick[i], pick[i]);
+    fprintf(f, "], \"test\": []}\n");
+    fclose(f);
+    f = fopen(list, "w");
+    REQUIRE(f);
+    fprintf(f, "# three of the five cases\n1\nimg3.nii.gz\n4\n");
+    fclose(f);
+    double la[8] = { 0 }, lb[8] = { 0 }, lc[8] = { 0 };
+    cJSON *fin = NULL;
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --cases %s --out %s/ca.safetensors --steps 3 "
+             "--log %s/ca.jsonl", man, list, d, d);
+    int rc = run(cmd, out, sizeof out);
+    REQUIRE(rc == 0 || (printf("%s\n", out), 0));
+    CHECK_MSG(strstr(out, "on 2 training volumes (1 held out)") != NULL, "%s", out);
+    snprintf(p, sizeof p, "%s/ca.jsonl", d);
+    CHECK(read_log(p, la, 8, &fin) == 3);
+    cJSON_Delete(fin);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/cb.safetensors --steps 3 --log %s/cb.jsonl",
+             sub, d, d);
+    rc = run(cmd, out, sizeof out);
+    REQUIRE(rc == 0 || (printf("%s\n", out), 0));
+    snprintf(p, sizeof p, "%s/cb.jsonl", d);
+    CHECK(read_log(p, lb, 8, &fin) == 3);
+    cJSON_Delete(fin);
+    for (int s = 1; s <= 3; s++) CHECK_MSG(la[s] == lb[s], "step %d: --cases %.9g, sub-manifest %.9g", s, la[s], lb[s]);
+
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/cc.safetensors --steps 3 "
+             "--normalisation minmax --log %s/cc.jsonl", sub, d, d);
+    rc = run(cmd, out, sizeof out);
+    REQUIRE(rc == 0 || (printf("%s\n", out), 0));
+    snprintf(p, sizeof p, "%s/cc.jsonl", d);
+    CHECK(read_log(p, lc, 8, &fin) == 3);
+    cJSON_Delete(fin);
+    CHECK_MSG(lc[1] != lb[1], "minmax and zscore gave the same first loss %.9g", lc[1]);
+
+    f = fopen(list, "w");
+    REQUIRE(f);
+    fprintf(f, "1\nnot_a_case.nii.gz\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --cases %s --out %s/cd.safetensors --steps 1", man,
+             list, d);
+    rc = run(cmd, out, sizeof out);
+    CHECK_MSG(rc == 1 && strstr(out, "not_a_case.nii.gz") && strstr(out, "--cases"), "exit %d: %s", rc, out);
+}

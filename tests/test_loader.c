@@ -284,3 +284,64 @@ TEST(loader_minmax_flag) {
     ssl3d_loader_release(L);
     ssl3d_ctx_release(ctx);
 }
+
+/* set_cases: the loader keeps only the listed manifest cases, in the listed order, and
+ * splits them as a manifest of just those cases would; bad lists are refused naming the
+ * entry and leave the previous cases in place. */
+TEST(loader_set_cases) {
+    ssl3d_ctx *ctx = th_ctx(1, 1);
+    char man[1024];
+    REQUIRE(make_data(5, man, sizeof man) == 0);
+    ssl3d_loader *L = NULL;
+    REQUIRE_OK(ctx, ssl3d_loader_create(ctx, man, SSL3D_LOADER_ALL, &L));
+    const int64_t pick[3] = { 3, 1, 4 };
+    REQUIRE_OK(ctx, ssl3d_loader_set_cases(ctx, L, pick, 3));
+    CHECK(ssl3d_loader_num_volumes(L) == 3);
+    const char *want[3] = { "img3.nii.gz", "img1.nii.gz", "img4.nii.gz" };
+    for (int i = 0; i < 3; i++) {
+        const char *p = ssl3d_loader_volume_path(L, i);
+        CHECK_MSG(p && strstr(p, want[i]), "volume %d is %s, want %s", i, p ? p : "(null)", want[i]);
+    }
+    /* Refused: out of range, listed twice, empty; the three cases stay. */
+    const int64_t bad_range[2] = { 0, 5 }, twice[3] = { 2, 0, 2 };
+    CHECK(ssl3d_loader_set_cases(ctx, L, bad_range, 2) == SSL3D_ERR_INVALID_ARG);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "cases[1] = 5") != NULL);
+    CHECK(ssl3d_loader_set_cases(ctx, L, twice, 3) == SSL3D_ERR_INVALID_ARG);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "twice") != NULL);
+    CHECK(ssl3d_loader_set_cases(ctx, L, pick, 0) == SSL3D_ERR_INVALID_ARG);
+    CHECK(ssl3d_loader_set_cases(ctx, L, NULL, 1) == SSL3D_ERR_INVALID_ARG);
+    CHECK(ssl3d_loader_num_volumes(L) == 3);
+    ssl3d_loader_release(L);
+
+    /* The train/validation split over the listed cases: train + val = the listed cases,
+     * disjoint, as for a manifest of three cases. */
+    ssl3d_loader *T = NULL, *V = NULL;
+    REQUIRE_OK(ctx, ssl3d_loader_create(ctx, man, SSL3D_LOADER_TRAIN, &T));
+    REQUIRE_OK(ctx, ssl3d_loader_create(ctx, man, SSL3D_LOADER_VAL, &V));
+    REQUIRE_OK(ctx, ssl3d_loader_set_split(ctx, T, 0.34, 3));
+    REQUIRE_OK(ctx, ssl3d_loader_set_split(ctx, V, 0.34, 3));
+    REQUIRE_OK(ctx, ssl3d_loader_set_cases(ctx, T, pick, 3));
+    REQUIRE_OK(ctx, ssl3d_loader_set_cases(ctx, V, pick, 3));
+    CHECK(ssl3d_loader_num_volumes(T) == 2 && ssl3d_loader_num_volumes(V) == 1);
+    const char *v0 = ssl3d_loader_volume_path(V, 0);
+    int found = 0;
+    for (int i = 0; i < 3; i++) found += v0 && strstr(v0, want[i]) != NULL;
+    CHECK(found == 1);
+    for (int i = 0; i < 2; i++) CHECK(strcmp(ssl3d_loader_volume_path(T, i), v0) != 0);
+    /* After the first query the cases are frozen. */
+    int64_t n = 0;
+    REQUIRE_OK(ctx, ssl3d_loader_count(ctx, T, &n));
+    CHECK(ssl3d_loader_set_cases(ctx, T, pick, 2) == SSL3D_ERR_STATE);
+    ssl3d_loader_release(T);
+    ssl3d_loader_release(V);
+
+    /* File-list loaders have no manifest cases. */
+    const char *p0 = NULL;
+    char path[1024];
+    snprintf(path, sizeof path, "%s/img0.nii.gz", th_tmpdir());
+    p0 = path;
+    REQUIRE_OK(ctx, ssl3d_loader_create_files(ctx, &p0, 1, SSL3D_LOADER_ALL, &L));
+    CHECK(ssl3d_loader_set_cases(ctx, L, pick, 1) == SSL3D_ERR_INVALID_ARG);
+    ssl3d_loader_release(L);
+    ssl3d_ctx_release(ctx);
+}

@@ -75,6 +75,13 @@ SSL3D_API ssl3d_status ssl3d_loader_set_dims(ssl3d_ctx *ctx, ssl3d_loader *loade
 /* Held-out fraction 0 <= f < 1 of the volumes and the seed of the split. */
 SSL3D_API ssl3d_status ssl3d_loader_set_split(ssl3d_ctx *ctx, ssl3d_loader *loader, double val_fraction,
                                               uint64_t split_seed);
+/* Manifest loaders: restrict the volumes to the manifest cases cases[0..n) (0-based case
+ * indices, each in the manifest's training split, none twice; e.g. from
+ * ssl3d_ft_select_cases), in this order, and redo the train/validation split over them
+ * (as if the manifest listed only these cases). Used to pretrain on a protocol's training
+ * pool without its test cases. On error the loader keeps its previous cases. */
+SSL3D_API ssl3d_status ssl3d_loader_set_cases(ssl3d_ctx *ctx, ssl3d_loader *loader, const int64_t *cases,
+                                              int64_t n);
 /* Batch size B >= 1 and the shuffling seed. */
 SSL3D_API ssl3d_status ssl3d_loader_set_batch(ssl3d_ctx *ctx, ssl3d_loader *loader, int32_t batch,
                                               uint64_t seed);

@@ -39,6 +39,24 @@ static ssl3d_status loader_batch(void *ud, ssl3d_ctx *ctx, int64_t step, ssl3d_t
     return ssl3d_loader_batch(ctx, ((batch_ud *)ud)->L, step, images);
 }
 
+/* --cases FILE: manifest case indices (ssl3d_ft_select_cases) into *idx (caller frees).
+ * Returns 0, or 1 after printing the error. */
+static int read_cases(ssl3d_ctx *ctx, const char *data, const char *file, int64_t **idx, int64_t *n) {
+    ssl3d_manifest *man = NULL;
+    if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK)
+        return cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
+    const int64_t cap = ssl3d_manifest_count(man);
+    int rc = 0;
+    *idx = malloc((size_t)(cap + 1) * sizeof **idx);
+    if (!*idx) rc = cli_error(CMD, "out of memory");
+    else if (ssl3d_ft_select_cases(ctx, man, -1, file, *idx, cap, n) != SSL3D_OK)
+        rc = cli_error(CMD, "--cases %s", ssl3d_ctx_last_error(ctx));
+    else if (*n < 1 || *n > cap)
+        rc = cli_error(CMD, "--cases %s lists %lld cases, want 1..%lld", file, (long long)*n, (long long)cap);
+    ssl3d_manifest_release(man);
+    return rc;
+}
+
 /* Smallest image side the task needs (the loader pads up to it). */
 static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
     double v = 0, g = 0, c = 0;
@@ -51,6 +69,7 @@ static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
 
 int cmd_pretrain(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
+    const char *cases_file = NULL;
     const char *schedule = "constant", *normalisation = "zscore";
     int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
@@ -72,6 +91,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "weight-decay", CLI_DOUBLE, &wd, "X", "Adam L2 weight decay (default 0)", 0, 10, NULL, 0 },
         { "schedule", CLI_CHOICE, &schedule, NULL, "learning-rate schedule (default constant);\ncosine decays to lr/100 at the last step", 0, 0, "constant|cosine", 0 },
         { "warmup", CLI_INT, &warmup, "N", "linear warm-up steps (default 0)", 0, 1e12, NULL, 0 },
+        { "cases", CLI_STR, &cases_file, "FILE", "pretrain only on these cases of the manifest (one per line: index,\nimage path or file name; e.g. a protocol's pool_cases.txt)", 0, 0, NULL, 0 },
         { "opt", CLI_STR, &opts, "K=V,...", "task options (see below)", 0, 0, NULL, 0 },
         { "resume", CLI_STR, &resume, "CKPT", "continue the run that wrote CKPT (same options)", 0, 0, NULL, 0 },
         { "val-fraction", CLI_DOUBLE, &val_fraction, "F", "held-out fraction of the images (default 0.1; 0: none)", 0, 0.95, NULL, 0 },
@@ -93,6 +113,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (!out) return cli_usage_error(CMD, "missing --out CKPT");
     if (epochs && steps) return cli_usage_error(CMD, "give --epochs or --steps, not both");
     if (!cli_file_readable(data)) return cli_error(CMD, "--data %s: no such readable file", data);
+    if (cases_file && !cli_file_readable(cases_file)) return cli_error(CMD, "--cases %s: no such readable file", cases_file);
     if (resume && !cli_file_readable(resume)) return cli_error(CMD, "--resume %s: no such readable file", resume);
     if (!epochs && !steps) epochs = 10;
     if (!cli_dir_writable(out)) return cli_error(CMD, "--out %s: its directory does not exist or is not writable", out);
@@ -102,7 +123,7 @@ int cmd_pretrain(int argc, char **argv) {
     ssl3d_loader *train = NULL, *val = NULL;
     ssl3d_task *task = NULL;
     ssl3d_tensor **val_imgs = NULL, *first = NULL;
-    int64_t n_val = 0, n_items = 0;
+    int64_t n_val = 0, n_items = 0, *cases = NULL, n_cases = 0;
     cli_jsonl log = { 0 };
     if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) return cli_error(CMD, "cannot create a context");
     ssl3d_task_kind_parse(task_name, &kind);
@@ -110,8 +131,10 @@ int cmd_pretrain(int argc, char **argv) {
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
     double sp[3] = { spacing, spacing, spacing };
 
+    if (cases_file && (rc = read_cases(ctx, data, cases_file, &cases, &n_cases)) != 0) goto done;
     /* Training images: their channel count fixes the task's input. */
     if (ssl3d_loader_create(ctx, data, SSL3D_LOADER_TRAIN, &train) != SSL3D_OK ||
+        (cases && ssl3d_loader_set_cases(ctx, train, cases, n_cases) != SSL3D_OK) ||
         ssl3d_loader_set_dims(ctx, train, (int32_t)dims) != SSL3D_OK ||
         ssl3d_loader_set_split(ctx, train, val_fraction, (uint64_t)split_seed) != SSL3D_OK) {
         rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
@@ -151,6 +174,7 @@ int cmd_pretrain(int argc, char **argv) {
     /* Held-out images for the proxy accuracy (at most --val-max, spread evenly). */
     if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0) {
         ssl3d_status st = ssl3d_loader_create(ctx, data, SSL3D_LOADER_VAL, &val);
+        if (st == SSL3D_OK && cases) st = ssl3d_loader_set_cases(ctx, val, cases, n_cases);
         if (st == SSL3D_OK) st = ssl3d_loader_set_dims(ctx, val, (int32_t)dims);
         if (st == SSL3D_OK) st = ssl3d_loader_set_split(ctx, val, val_fraction, (uint64_t)split_seed);
         if (st == SSL3D_OK) st = ssl3d_loader_set_preprocess(ctx, val, flags, min_size, spacing > 0 ? sp : NULL);
@@ -198,6 +222,7 @@ done:
     if (log.f && cli_jsonl_close(CMD, &log) && !rc) rc = 1;
     for (int64_t i = 0; val_imgs && i < n_val; i++) ssl3d_tensor_release(val_imgs[i]);
     free(val_imgs);
+    free(cases);
     ssl3d_tensor_release(first);
     ssl3d_task_release(task);
     ssl3d_loader_release(train);

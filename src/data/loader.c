@@ -467,6 +467,54 @@ ssl3d_status ssl3d_loader_set_split(ssl3d_ctx *ctx, ssl3d_loader *L, double val_
     return SSL3D_OK;
 }
 
+ssl3d_status ssl3d_loader_set_cases(ssl3d_ctx *ctx, ssl3d_loader *L, const int64_t *cases, int64_t n) {
+    const char *fn = "ssl3d_loader_set_cases";
+    CHECK_LOADER(ctx, L, fn);
+    SSL3D_CHECK_ARG(ctx, L->manifest, "%s: the loader reads a file list, not a manifest", fn);
+    SSL3D_CHECK_ARG(ctx, cases, "%s: cases is NULL", fn);
+    const int64_t n_cases = ssl3d_manifest_count(L->manifest);
+    SSL3D_CHECK_ARG(ctx, n >= 1 && n <= n_cases, "%s: n = %lld, want 1..%lld (the manifest's cases)", fn,
+                    (long long)n, (long long)n_cases);
+    char *seen = calloc((size_t)n_cases, 1);
+    int64_t *pool = malloc((size_t)n * sizeof *pool);
+    if (!seen || !pool) {
+        free(seen); free(pool);
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    }
+    ssl3d_status st = SSL3D_OK;
+    for (int64_t i = 0; i < n && st == SSL3D_OK; i++) {
+        const int64_t c = cases[i];
+        if (c < 0 || c >= n_cases)
+            st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: cases[%lld] = %lld is not a case of the manifest "
+                                 "(0..%lld)", fn, (long long)i, (long long)c, (long long)n_cases - 1);
+        else if (ssl3d_manifest_case_split(L->manifest, c) != SSL3D_SPLIT_TRAIN)
+            st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: cases[%lld] = case %lld (%s) is not in the "
+                                 "manifest's training split", fn, (long long)i, (long long)c,
+                                 ssl3d_manifest_case_image(L->manifest, c, 0));
+        else if (seen[c])
+            st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: case %lld is listed twice", fn, (long long)c);
+        else { seen[c] = 1; pool[i] = c; }
+    }
+    free(seen);
+    if (st != SSL3D_OK) { free(pool); return st; }
+    int64_t *old_pool = L->pool_case, old_n = L->n_pool;
+    L->pool_case = pool;
+    L->n_pool = n;
+    st = build_subset(ctx, L, fn, "the listed cases");
+    if (st != SSL3D_OK) {
+        /* Keep the loader usable with its previous cases. */
+        char msg[SSL3D_ERRMSG_CAP];
+        snprintf(msg, sizeof msg, "%s", ssl3d_ctx_last_error(ctx));
+        L->pool_case = old_pool;
+        L->n_pool = old_n;
+        free(pool);
+        if (build_subset(ctx, L, fn, "manifest") != SSL3D_OK) L->n_vol = 0;
+        return ssl3d_set_error(ctx, st, "%s", msg);
+    }
+    free(old_pool);
+    return SSL3D_OK;
+}
+
 ssl3d_status ssl3d_loader_set_batch(ssl3d_ctx *ctx, ssl3d_loader *L, int32_t batch, uint64_t seed) {
     CHECK_LOADER(ctx, L, "ssl3d_loader_set_batch");
     SSL3D_CHECK_ARG(ctx, batch >= 1 && batch <= (1 << 20), "ssl3d_loader_set_batch: batch = %d, want >= 1",
