@@ -1,6 +1,6 @@
 #!/bin/bash
 # The reduced CPU data-efficiency protocol of docs/results-finetune.md, exactly as run.
-# usage: run_protocol.sh PHASE...   (phases below; each job is resumable: a finished
+# usage: run_protocol.sh PHASE...   (phases at the end; each job is resumable: a finished
 #        pretraining (its .safetensors exists) or protocol run (its eval.json) is skipped)
 # Environment: SSL3D (the ssl3d binary, default ./bin/ssl3d), DATA (default ../shared/data),
 #              OUT (work directory, default /tmp/p5), LANES (parallel jobs, default 2).
@@ -46,28 +46,47 @@ pretrain_jobs() {   # one line per job
 }
 
 # ---------------------------------------------------------------- fine-tuning protocol
-# prot SET METHOD SEEDS FRACTIONS: one protocol invocation (methods x fractions x seeds runs)
-prot() {
-    local set=$1 method=$2 seeds=$3 fr=$4 m
-    m=$method; [ "$method" != scratch ] && m="$method=$OUT/ckpt/${set%2d}_$method.safetensors"
+# method_arg SET METHOD: --method value (scratch, or NAME=its pretraining checkpoint)
+method_arg() {
+    if [ "$2" = scratch ]; then echo scratch; else echo "$2=$OUT/ckpt/${1%2d}_$2.safetensors"; fi
+}
+# run_set SET SEEDS FRACTIONS [PROTOCOL OPTIONS...]: one `ssl3d protocol` call of a data set
+# with its reduced settings (the options after -- go to every finetune)
+run_set() {
+    local set=$1 seeds=$2 fr=$3; shift 3
+    local common=(--mode warmup --fractions "$fr" --seeds "$seeds" --quiet "$@")
     case $set in
     hip) "$SSL3D" protocol --kind segment --data "$DATA/hippocampus/dataset.json" --run-dir "$OUT/hip3" \
-            --method "$m" --mode warmup --fractions "$fr" --seeds "$seeds" --test-fraction 0.2 --split-seed 0 --no-plots --quiet -- \
+            "${common[@]}" --test-fraction 0.2 --split-seed 0 -- \
             --epochs 6 --steps-per-epoch 50 --batch 4 --lr 2e-3 --fg-prob 0.5 --filters 8 --levels 3 --patch 24 \
             --warmup-epochs 1 --threads 1 ;;
     hip2d) "$SSL3D" protocol --kind segment --data "$DATA/hippocampus/dataset.json" --run-dir "$OUT/hip2" \
-            --method "$m" --mode warmup --fractions "$fr" --seeds "$seeds" --test-fraction 0.2 --split-seed 0 --no-plots --quiet -- \
-            --dims 2 --epochs 6 --steps-per-epoch 50 --batch 16 --lr 2e-3 --fg-prob 0.5 --filters 16 --levels 3 --patch 32 \
-            --warmup-epochs 1 --threads 1 ;;
-    ret) "$SSL3D" protocol --kind classify --data "$RET" --run-dir "$OUT/ret" --method "$m" --mode warmup \
-            --fractions "$fr" --seeds "$seeds" --metric auc --no-plots --quiet -- \
-            --ordinal --epochs 10 --steps-per-epoch 20 --batch 32 --filters 16 --levels 2 --warmup-epochs 2 --threads 1 ;;
-    adr) "$SSL3D" protocol --kind classify --data "$ADR" --run-dir "$OUT/adr" --method "$m" --mode warmup \
-            --fractions "$fr" --seeds "$seeds" --metric auc --no-plots --quiet -- \
-            --epochs 10 --steps-per-epoch 20 --batch 8 --filters 8 --levels 2 --hidden 64 --warmup-epochs 2 --threads 1 ;;
-    esac > "$OUT/logs/prot_${set}_${method}_s${seeds//,/_}_f${fr//,/_}.out" 2>&1
+            "${common[@]}" --test-fraction 0.2 --split-seed 0 -- \
+            --dims 2 --epochs 6 --steps-per-epoch 50 --batch 16 --lr 2e-3 --fg-prob 0.5 --filters 16 --levels 3 \
+            --patch 32 --warmup-epochs 1 --threads 1 ;;
+    ret) "$SSL3D" protocol --kind classify --data "$RET" --run-dir "$OUT/ret" "${common[@]}" --metric auc -- \
+            --ordinal --epochs 10 --steps-per-epoch 20 --batch 32 --filters 16 --levels 2 --warmup-epochs 2 \
+            --threads 1 ;;
+    adr) "$SSL3D" protocol --kind classify --data "$ADR" --run-dir "$OUT/adr" "${common[@]}" --metric auc -- \
+            --epochs 10 --steps-per-epoch 20 --batch 8 --filters 8 --levels 2 --hidden 64 --warmup-epochs 2 \
+            --threads 1 ;;
+    esac
 }
-export -f pre prot
+# prot SET METHOD SEEDS FRACTIONS: the runs of one method (no plots; see report)
+prot() {
+    run_set "$1" "$3" "$4" --no-plots --method "$(method_arg "$1" "$2")" \
+        > "$OUT/logs/prot_$1_$2_s${3//,/_}_f${4//,/_}.out" 2>&1
+}
+# report SET SEEDS FRACTIONS: once the runs are done, one call over all methods of the set
+# runs nothing new and writes results.csv, summary.md/.csv and the gnuplot plots.
+report() {
+    local methods m args=()
+    case $1 in hip|adr) methods="scratch rot3 rpl3 jig3 cpc3 exe3" ;; *) methods="scratch rot2 rpl2 jig2 cpc2 exe2" ;; esac
+    for m in $methods; do args+=(--method "$(method_arg "$1" "$m")"); done
+    run_set "$1" "$2" "$3" "${args[@]}"
+}
+export -f pre prot run_set method_arg
+export RET ADR
 
 run_jobs() { xargs -P "$LANES" -I{} bash -c '{}'; }
 
@@ -80,6 +99,8 @@ for phase in "$@"; do
     # ret / adr: every method, 10% and 100% labels, seeds 0-2
     ret) for m in scratch rot2 rpl2 jig2 cpc2 exe2; do echo "prot ret $m 0,1,2 10,100"; done | run_jobs ;;
     adr) for m in scratch rot3 rpl3 jig3 cpc3 exe3; do echo "prot adr $m 0,1,2 100"; done | run_jobs ;;
+    # report-SET:SEEDS:FRACTIONS, e.g. report-hip:0,1,2:5,10,25,50,100
+    report-*) IFS=: read -r set seeds fr <<< "${phase#report-}"; report "$set" "$seeds" "$fr" ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
     esac
 done
