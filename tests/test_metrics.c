@@ -215,6 +215,13 @@ TEST(metrics_accuracy_and_kappa_hand_values) {
     CHECK(k == 1.0);
     REQUIRE_OK(ctx, ssl3d_quadratic_kappa(ctx, zeros, ones, 3, 2, &k));
     CHECK_NEAR(k, 0.0, 1e-15);
+    /* A constant prediction against varied grades (and the reverse): exactly 0, not a
+     * rounding residue. */
+    int32_t g5[5] = { 0, 1, 2, 4, 3 }, c5[5] = { 2, 2, 2, 2, 2 };
+    REQUIRE_OK(ctx, ssl3d_quadratic_kappa(ctx, c5, g5, 5, 5, &k));
+    CHECK_MSG(k == 0.0, "constant prediction: kappa %.17g, want exactly 0", k);
+    REQUIRE_OK(ctx, ssl3d_quadratic_kappa(ctx, g5, c5, 5, 5, &k));
+    CHECK_MSG(k == 0.0, "constant reference: kappa %.17g, want exactly 0", k);
     /* Reversed order of 2 classes: pred = 1 - ref, balanced -> kappa = -1. */
     int32_t r2[4] = { 0, 0, 1, 1 }, p2[4] = { 1, 1, 0, 0 };
     REQUIRE_OK(ctx, ssl3d_quadratic_kappa(ctx, p2, r2, 4, 2, &k));

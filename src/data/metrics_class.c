@@ -52,6 +52,12 @@ ssl3d_status ssl3d_quadratic_kappa(ssl3d_ctx *ctx, const int32_t *pred, const in
         vr += a * a;
         vc += b * b;
     }
+    /* One side constant: the observed disagreement equals the expected one exactly, so
+     * kappa is 0 (computed, it would come out as +-4e-16). */
+    if (vr == 0 || vc == 0) {
+        *kappa = 0.0;
+        return SSL3D_OK;
+    }
     double expct = vr + vc + (double)n * (mr - mc) * (mr - mc);
     *kappa = 1.0 - obs / expct;
     return SSL3D_OK;
