@@ -275,3 +275,38 @@ TEST(protocol_cli_usage_errors) {
     CHECK(protocol("--help") == 0);
     CHECK(contains(p("out.txt"), "usage: ssl3d protocol"));
 }
+
+/* Two protocol calls side by side on one run directory (one method each, as
+ * docs/results/finetune/run_protocol.sh does) both succeed: every shared file is written
+ * through a per-process temporary name. A leftover "results.csv.tmp" (here a directory,
+ * which no fopen can replace) used to make every call fail with "cannot write". */
+TEST(protocol_cli_side_by_side_calls_share_a_run_dir) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d not built (run make)");
+    setup();
+    mkdir(p("run"), 0755);
+    mkdir(p("run/results.csv.tmp"), 0755);
+    mkdir(p("run/protocol.cfg.tmp"), 0755);
+    char cmd[8192];
+    snprintf(cmd, sizeof cmd,
+             "for m in a b; do ./bin/ssl3d protocol --ssl3d '%s' --kind segment --data '%s' --run-dir '%s' "
+             "--method $m --fractions 50,100 --seeds 0,1 --no-plots --quiet >'%s'.$m 2>&1 & done; "
+             "wait %%1; r1=$?; wait %%2; r2=$?; exit $((r1 + r2))",
+             p("fake.sh"), p("labels.csv"), p("run"), p("out"));
+    int rc = system(cmd);
+    CHECK_MSG(WIFEXITED(rc) && WEXITSTATUS(rc) == 0, "side-by-side calls exit %d", WEXITSTATUS(rc));
+    for (const char *m = "a"; *m; m = *m == 'a' ? "b" : "") {
+        char path[1500];
+        snprintf(path, sizeof path, "%s.%s", p("out"), m);
+        char *t = slurp(path);
+        CHECK_MSG(t && !strstr(t, "cannot write"), "call %s: %s", m, t ? t : "(no output)");
+        free(t);
+    }
+    /* A report call over both methods runs nothing new and lists all 8 runs. */
+    unlink(p("calls.txt"));
+    char args[4096];
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --method a --method b "
+             "--fractions 50,100 --seeds 0,1 --no-plots", p("labels.csv"), p("run"));
+    CHECK(protocol(args) == 0);
+    CHECK(access(p("calls.txt"), F_OK) != 0);
+    CHECK(count_lines(p("run/results.csv")) == 9);
+}

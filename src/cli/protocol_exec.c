@@ -74,8 +74,11 @@ char *proto_slurp(const char *path) {
 }
 
 int proto_write_atomic(const char *path, const char *text) {
-    char tmp[PROTO_PATH + 8];
-    snprintf(tmp, sizeof tmp, "%s.tmp", path);
+    /* A temporary name per process: two protocol calls on one run directory (e.g. one per
+     * method, side by side) write the same shared files (pool_cases.txt, protocol.cfg, the
+     * reports); with one "path.tmp" the second rename failed. */
+    char tmp[PROTO_PATH + 32];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
     FILE *f = fopen(tmp, "wb");
     if (!f) return -1;
     size_t len = strlen(text);
