@@ -272,6 +272,11 @@ TEST(protocol_cli_usage_errors) {
     snprintf(args, sizeof args, "--kind classify --data '%s' --run-dir '%s'", p("notest.csv"), p("r2"));
     CHECK(protocol(args) == 1);
     CHECK(contains(p("err.txt"), "has no test split"));
+    /* an unreadable or empty --data is refused before the run directory records it */
+    snprintf(args, sizeof args, "--kind classify --data '' --run-dir '%s'", p("r3"));
+    CHECK(protocol(args) == 1);
+    CHECK(contains(p("err.txt"), "--data '': no such readable file"));
+    CHECK(access(p("r3/protocol.cfg"), F_OK) != 0);
     CHECK(protocol("--help") == 0);
     CHECK(contains(p("out.txt"), "usage: ssl3d protocol"));
 }

@@ -14,6 +14,7 @@
 #include "ssl3d.h"
 #include "ssl3d/metrics.h"
 #include "cli.h"
+#include "cli_util.h"
 #include "protocol.h"
 
 static void usage(FILE *f) {
@@ -452,6 +453,13 @@ int cmd_protocol(int argc, char **argv) {
         if (len <= 0) { fprintf(stderr, "ssl3d protocol: cannot find this program (give --ssl3d PROG)\n"); free(o); return 1; }
         self[len] = 0;
         o->prog = self;
+    }
+    /* Before anything is written into the run directory: a protocol.cfg recorded with a
+     * --data that cannot be read would block every later resume. */
+    if (!o->data[0] || !cli_file_readable(o->data)) {
+        fprintf(stderr, "ssl3d protocol: --data '%s': no such readable file\n", o->data);
+        free(o);
+        return 1;
     }
     if (!o->dry_run && proto_mkdirs(o->dir) != 0) {
         fprintf(stderr, "ssl3d protocol: --run-dir %s: cannot create (%s)\n", o->dir, strerror(errno));

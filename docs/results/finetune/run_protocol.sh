@@ -94,7 +94,10 @@ for phase in "$@"; do
     case $phase in
     pretrain-*) pretrain_jobs "${phase#pretrain-}" | run_jobs ;;
     # hip-sS / hip2d-sS: every method, all five fractions, seed S
+    # (hip2d-sS:FRACTIONS: only those fractions)
     hip-s*) for m in scratch rot3 rpl3 jig3 cpc3 exe3; do echo "prot hip $m ${phase#hip-s} 5,10,25,50,100"; done | run_jobs ;;
+    hip2d-s*:*) p=${phase#hip2d-s}
+        for m in scratch rot2 rpl2 jig2 cpc2 exe2; do echo "prot hip2d $m ${p%%:*} ${p#*:}"; done | run_jobs ;;
     hip2d-s*) for m in scratch rot2 rpl2 jig2 cpc2 exe2; do echo "prot hip2d $m ${phase#hip2d-s} 5,10,25,50,100"; done | run_jobs ;;
     # ret / adr: every method, 10% and 100% labels, seeds 0-2
     ret) for m in scratch rot2 rpl2 jig2 cpc2 exe2; do echo "prot ret $m 0,1,2 10,100"; done | run_jobs ;;
