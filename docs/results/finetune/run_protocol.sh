@@ -102,6 +102,19 @@ for phase in "$@"; do
     # ret / adr: every method, 10% and 100% labels, seeds 0-2
     ret) for m in scratch rot2 rpl2 jig2 cpc2 exe2; do echo "prot ret $m 0,1,2 10,100"; done | run_jobs ;;
     adr) for m in scratch rot3 rpl3 jig3 cpc3 exe3; do echo "prot adr $m 0,1,2 100"; done | run_jobs ;;
+    # control: a RANDOM encoder through the same warm-up schedule (frozen 50 steps, fresh Adam),
+    # to separate "pretrained features" from "warm-up schedule". The checkpoint is a rotation
+    # "pretraining" with --lr 0: weights stay at their seeded initialisation (proxy accuracy at
+    # chance), 30 s of steps only fill the batch-norm running statistics.
+    control)
+        for d in 3 2; do
+            b=8; f=8; [ $d = 2 ] && { b=32; f=16; }
+            [ -f "$OUT/ckpt/hip_rand$d.safetensors" ] || "$SSL3D" pretrain --task rotation --dims $d --data "$HIP" \
+                --batch $b --opt filters=$f,levels=3,input_size=32 --out "$OUT/ckpt/hip_rand$d.safetensors" \
+                --max-seconds 30 --steps 100000 --lr 0 --seed 1 --threads 1 --val-fraction 0.1 --print-every 1000 \
+                > "$OUT/logs/hip_rand$d.out" 2>&1 &
+        done; wait
+        printf '%s\n' "prot hip rand3 0,1,2 5,10" "prot hip2d rand2 0,1,2 5,10" | run_jobs ;;
     # report-SET:SEEDS:FRACTIONS, e.g. report-hip:0,1,2:5,10,25,50,100
     report-*) IFS=: read -r set seeds fr <<< "${phase#report-}"; report "$set" "$seeds" "$fr" ;;
     *) echo "unknown phase $phase" >&2; exit 2 ;;
