@@ -22,7 +22,7 @@ LDLIBS   := -lopenblas -lcjson -lnifti2 -lznz -lpng -lz -lm
 LDFLAGS  += -fopenmp $(EXTRA_LDFLAGS)
 
 LIB_SRC  := $(sort $(wildcard src/core/*.c src/backend/*.c src/backend/cpu/*.c src/ops/*.c src/nn/*.c \
-                    src/optim/*.c src/io/*.c src/data/*.c src/tasks/*.c))
+                    src/optim/*.c src/io/*.c src/data/*.c src/metrics/*.c src/tasks/*.c src/finetune/*.c))
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 EX_SRC   := $(sort $(wildcard examples/*.c))

@@ -8,7 +8,7 @@
 #include <cjson/cJSON.h>
 #include "harness.h"
 #include "test_finetune_util.h"
-#include "../src/nn/finetune_internal.h"
+#include "../src/finetune/finetune_internal.h"
 
 static ssl3d_ftmodel *tiny_seg(ssl3d_ctx *ctx, int32_t dims) {
     ssl3d_ftmodel *m = NULL;

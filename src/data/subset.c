@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "metrics_internal.h"
+#include "../metrics/metrics_internal.h"
 
 /* Philox streams reserved for these draws. SUBSET_STREAM is the one the fine-tuning
  * code (ssl3d_ft_subset, branch finetune) uses with the same Fisher-Yates, so both give

@@ -1,4 +1,4 @@
-/* Private helpers shared by the metric and subset files (src/data/metrics_*.c,
+/* Private helpers shared by the metric and subset files (src/metrics/metrics_*.c,
  * src/data/subset*.c): label-range checks and host views of int32 tensors. */
 #ifndef SSL3D_METRICS_INTERNAL_H
 #define SSL3D_METRICS_INTERNAL_H

@@ -1,4 +1,4 @@
-/* Private pieces of fine-tuning shared by src/nn/finetune_*.c: the model struct, the
+/* Private pieces of fine-tuning shared by src/finetune/finetune_*.c: the model struct, the
  * small host-side metrics (until ssl3d/metrics.h lands) and the training data cache. */
 #ifndef SSL3D_FINETUNE_INTERNAL_H
 #define SSL3D_FINETUNE_INTERNAL_H
