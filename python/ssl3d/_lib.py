@@ -160,6 +160,8 @@ _PROTOS = {
     "ssl3d_manifest_kind": (i32, [P]),
     # tasks
     "ssl3d_task_kind_parse": (ST, [STR, I32P]),
+    "ssl3d_rotation_apply": (ST, [P, P, i32, PP]),
+    "ssl3d_rotation_classes": (i32, [i32]),
     "ssl3d_task_kind_name": (STR, [i32]),
     "ssl3d_task_create": (ST, [P, i32, i32, i32, STR, PP]),
     "ssl3d_task_release": (None, [P]),
