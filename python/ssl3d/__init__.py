@@ -19,6 +19,7 @@ from ._lib import lib as _clib
 from ._lib import path as library_path
 from ._models import MLP, Decoder, Encoder, FineTuneModel, Module, Task, encode, evaluate, finetune
 from ._pretrain import PretrainResult, pretrain
+from . import safetensors
 
 __version__ = "0.1.0"
 
