@@ -11,6 +11,7 @@ PYTHON      ?= /usr/bin/python3
 THREADS     ?= 2
 
 DEB_BUILD   := gcc make pkg-config libopenblas-openmp-dev libcjson-dev libnifti2-dev libpng-dev zlib1g-dev
+DEB_TEST    := python3 python3-numpy python3-pytest python3-torch
 DEB_DEMO    := mricron-data
 DEB_BENCH   := python3-torch python3-numpy python3-scipy python3-nibabel
 DEB_FUZZ    := clang libclang-rt-14-dev
@@ -42,7 +43,7 @@ all: $(SHLIB) $(STLIB) bin/ssl3d $(EXAMPLES)
 help:
 	@echo "make            build lib/libssl3d.so.$(VERSION), lib/libssl3d.a, bin/ssl3d, examples"
 	@echo "make demo       install Debian packages if missing, build, run the demo"
-	@echo "make test       install Debian packages if missing, build, run the tests"
+	@echo "make test       install Debian packages if missing, build, run the tests (C and pytest)"
 	@echo "make check      the tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make bench      benchmarks against ../shared/bench reference scripts -> bench.json"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libraries, ssl3d.pc"
@@ -92,9 +93,11 @@ bin/test_ssl3d: $(TEST_OBJ) $(STLIB)
 	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STLIB) $(LDLIBS)
 
 # ---- the two set-up commands of README.md
+# The C tests include python_package_pytest, which runs pytest over python/tests.
 test: deps
+	$(call need_pkgs,$(DEB_TEST))
 	$(MAKE) --no-print-directory all bin/test_ssl3d
-	OMP_WAIT_POLICY=passive ./bin/test_ssl3d $(T)
+	OMP_WAIT_POLICY=passive PYTHON=$(PYTHON) ./bin/test_ssl3d $(T)
 
 demo: deps
 	$(call need_pkgs,$(DEB_DEMO))

@@ -102,6 +102,20 @@ class Manifest:
     def __len__(self):
         return int(lib.ssl3d_manifest_count(self.ptr))
 
+    def image_paths(self, i):
+        """Resolved image file(s) of case i (one per channel)."""
+        p = self.ptr
+        return [lib.ssl3d_manifest_case_image(p, i, j).decode() for j in range(lib.ssl3d_manifest_case_num_images(p, i))]
+
+    def label_path(self, i):
+        """Resolved label-map path of case i (MSD), or None."""
+        s = lib.ssl3d_manifest_case_label_path(self.ptr, i)
+        return s.decode() if s else None
+
+    def label(self, i):
+        """Integer class label of case i (CSV), -1 when none."""
+        return int(lib.ssl3d_manifest_case_label(self.ptr, i))
+
     def select_cases(self, split=None, cases_file=None):
         """Labelled case indices of a split ("train", "val", "test", None = every labelled
         case) or listed in ``cases_file`` (ssl3d_ft_select_cases)."""

@@ -158,6 +158,10 @@ _PROTOS = {
     "ssl3d_manifest_release": (None, [P]),
     "ssl3d_manifest_count": (i64, [P]),
     "ssl3d_manifest_kind": (i32, [P]),
+    "ssl3d_manifest_case_num_images": (i32, [P, i64]),
+    "ssl3d_manifest_case_image": (STR, [P, i64, i32]),
+    "ssl3d_manifest_case_label_path": (STR, [P, i64]),
+    "ssl3d_manifest_case_label": (i32, [P, i64]),
     # tasks
     "ssl3d_task_kind_parse": (ST, [STR, I32P]),
     "ssl3d_rotation_apply": (ST, [P, P, i32, PP]),

@@ -71,6 +71,23 @@ def write_dataset(d, n=5, nx=18, ny=20, nz=17):
 
 
 @pytest.fixture(scope="session")
+def seg_dataset(tmp_path_factory):
+    """Six 16^3 blobs with label maps (1 inside the brighter core) in an MSD manifest."""
+    d = tmp_path_factory.mktemp("seg")
+    eye = [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]]
+    cases = []
+    for k in range(6):
+        v = blob_volume(k, 16, 16, 16)
+        write_nifti(d / f"img{k}.nii.gz", v, srow=eye)
+        write_nifti(d / f"lab{k}.nii.gz", (v > 118).astype(np.uint8), srow=eye, dtype=np.uint8)
+        cases.append({"image": f"./img{k}.nii.gz", "label": f"./lab{k}.nii.gz"})
+    man = d / "dataset.json"
+    man.write_text(json.dumps({"name": "seg", "labels": {"0": "background", "1": "core"}, "training": cases,
+                               "test": []}))
+    return man
+
+
+@pytest.fixture(scope="session")
 def tiny_dataset(tmp_path_factory):
     return write_dataset(tmp_path_factory.mktemp("tiny"))
 

@@ -235,22 +235,6 @@ def test_encode_maps_and_pooled(ctx):
 
 # ---------------------------------------------------------------- fine-tuning
 
-@pytest.fixture(scope="module")
-def seg_dataset(tmp_path_factory):
-    d = tmp_path_factory.mktemp("seg")
-    cases = []
-    for k in range(6):
-        v = blob_volume(k, 16, 16, 16)
-        write_nifti(d / f"img{k}.nii.gz", v, srow=[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]])
-        write_nifti(d / f"lab{k}.nii.gz", (v > 118).astype(np.uint8), srow=[[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0]],
-                    dtype=np.uint8)
-        cases.append({"image": f"./img{k}.nii.gz", "label": f"./lab{k}.nii.gz"})
-    man = d / "dataset.json"
-    man.write_text(json.dumps({"name": "seg", "labels": {"0": "background", "1": "core"}, "training": cases,
-                               "test": []}))
-    return man
-
-
 def test_finetune_and_evaluate_match_cli(seg_dataset, tmp_path):
     need_bin()
     with ssl3d.Context(threads=1, seed=0) as ctx:
