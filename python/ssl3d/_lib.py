@@ -26,14 +26,19 @@ def _candidates():
                                 timeout=10).stdout.strip()
         if libdir:
             yield os.path.join(libdir, SONAME), "pkg-config"
+        else:
+            yield None, "pkg-config: no ssl3d.pc"
     except (OSError, subprocess.SubprocessError):
-        pass
+        yield None, "pkg-config: not installed"
     yield SONAME, "system loader"
 
 
 def _load():
     tried = []
     for path, how in _candidates():
+        if path is None:
+            tried.append(how)
+            continue
         if how != "system loader" and not os.path.exists(path):
             tried.append(f"{path} ({how}: no such file)")
             continue

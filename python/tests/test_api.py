@@ -6,8 +6,10 @@ export."""
 import gc
 import json
 import os
+import shutil
 import struct
 import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -312,3 +314,30 @@ def test_torch_task_round_trip(tmp_path):
         ck = ssl3d.Checkpoint(ctx, tmp_path / "j2.safetensors")
         assert np.array_equal(ck["jigsaw.permutations"], ssl3d.Checkpoint(ctx, tmp_path / "j.safetensors")[
             "jigsaw.permutations"])
+
+
+# ---------------------------------------------------------------- packaging
+
+def test_library_lookup_and_pip_install(tmp_path):
+    env = dict(os.environ, SSL3D_LIBRARY=str(tmp_path / "nowhere.so"), PYTHONPATH=str(REPO / "python"))
+    r = subprocess.run([sys.executable, "-c", "import ssl3d"], capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode != 0 and "nowhere.so" in r.stderr and "SSL3D_LIBRARY" in r.stderr, r.stderr
+    env = dict(os.environ, PYTHONPATH=str(REPO / "python"))
+    env.pop("SSL3D_LIBRARY", None)   # the build tree next to the package
+    r = subprocess.run([sys.executable, "-c", "import ssl3d; print(ssl3d.library_path)"], capture_output=True,
+                       text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and os.path.samefile(r.stdout.strip(), REPO / "lib" / "libssl3d.so.0"), r.stderr
+    if subprocess.run([sys.executable, "-m", "pip", "--version"], capture_output=True).returncode != 0:
+        pytest.skip("pip is not installed")
+    # Offline here, hence no build isolation; `pip install ./python` is the same build.
+    src = tmp_path / "src"                       # build from a copy: leave the checkout clean
+    shutil.copytree(REPO / "python", src, ignore=shutil.ignore_patterns("tests", "__pycache__", "build", "*.egg-info"))
+    r = subprocess.run([sys.executable, "-m", "pip", "install", "-q", "--no-build-isolation", "--no-index",
+                        "--no-deps", "--target", str(tmp_path / "site"), str(src)],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    env = dict(os.environ, PYTHONPATH=str(tmp_path / "site"), SSL3D_LIBRARY=str(REPO / "lib" / "libssl3d.so.0"))
+    r = subprocess.run([sys.executable, "-c", "import ssl3d; print(ssl3d.__file__, ssl3d.library_version())"],
+                       capture_output=True, text=True, env=env, cwd=tmp_path)
+    assert r.returncode == 0 and str(tmp_path / "site") in r.stdout and "0.1.0" in r.stdout, r.stderr
+    assert (tmp_path / "site" / "ssl3d" / "torch.py").exists()
