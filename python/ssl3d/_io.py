@@ -1,10 +1,9 @@
 """Images, manifests and checkpoints through the C readers."""
 import ctypes as C
-import json
 
 import numpy as np
 
-from ._core import ERR_INVALID_ARG, ERR_NOT_FOUND, Error, Tensor, _View
+from ._core import ERR_INVALID_ARG, ERR_NOT_FOUND, ERR_STATE, Error, Tensor, _Handle, _View
 from ._lib import lib
 
 SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST = 0, 1, 2
@@ -45,14 +44,14 @@ class Image:
     @property
     def ptr(self):
         if self.ctx.closed or not self._h.ptr:
-            raise Error(9, "image used after close()")
+            raise Error(ERR_STATE, "image used after close()")
         return self._h.ptr
 
     def close(self):
-        """Release the image (``data`` arrays still alive keep the memory)."""
+        """Release the image now; arrays taken from ``data`` earlier keep their memory."""
         self.data = None
-        h, self._h = self._h, None
-        if h is not None and not len(h.views):
+        h, self._h = self._h, _Handle(None, None, None)
+        if not len(h.views):
             h.free()
 
     def __enter__(self):
@@ -87,7 +86,7 @@ class Manifest:
     @property
     def ptr(self):
         if self.ctx.closed or not self._h.ptr:
-            raise Error(9, "manifest used after close()")
+            raise Error(ERR_STATE, "manifest used after close()")
         return self._h.ptr
 
     def close(self):
@@ -145,7 +144,7 @@ class Checkpoint:
     @property
     def ptr(self):
         if self.ctx.closed or not self._h.ptr:
-            raise Error(9, "checkpoint used after close()")
+            raise Error(ERR_STATE, "checkpoint used after close()")
         return self._h.ptr
 
     def close(self):
@@ -197,6 +196,3 @@ class Checkpoint:
         """Write atomically (temporary file + rename)."""
         self.ctx.check(lib.ssl3d_checkpoint_save(self.ctx.ptr, self.ptr, _s(path)))
 
-
-def result_json(text):
-    return json.loads(text)

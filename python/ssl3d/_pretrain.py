@@ -10,8 +10,8 @@ this). Change one, change the other. Step s:
 import ctypes as C
 import json
 import math
-import sys
 import time
+import warnings
 
 from ._core import ERR_INVALID_ARG, Context, Error
 from ._io import Checkpoint, _s
@@ -157,8 +157,7 @@ def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed,
         except Error:
             if lib.ssl3d_loader_num_volumes(train) > 1:
                 raise
-            print("ssl3d pretrain: warning: a single image cannot be split; no held-out proxy accuracy",
-                  file=sys.stderr)
+            warnings.warn("ssl3d.pretrain: a single image cannot be split; no held-out proxy accuracy")
             nv.value = 0
         n_val = min(nv.value, val_max)
         for i in range(n_val):

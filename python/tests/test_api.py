@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 
 import ssl3d
-from conftest import BIN, REPO, blob_volume, need_bin, write_nifti
+from conftest import BIN, REPO, need_bin, write_nifti
 
 DATA = REPO.parent / "shared" / "data"
 TINY_TASK = {"filters": 4, "levels": 2, "input_size": 16, "hidden": 8}
@@ -90,6 +90,11 @@ def test_image_data_is_a_readonly_zero_copy_view(ctx, tmp_path):
     assert not img.data.flags.writeable
     with pytest.raises(ValueError):
         img.data[0, 0, 0, 0] = 5
+    kept = img.data
+    img.close()                                        # the array keeps the image's memory
+    assert kept.sum() == 24 and img.data is None
+    with pytest.raises(ssl3d.Error, match="after close"):
+        img.ptr
 
 
 def test_tensor_numpy_view_writes_through_and_outlives_close(tmp_path):

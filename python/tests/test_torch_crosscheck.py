@@ -134,14 +134,12 @@ def test_encoder_and_skips_match_pytorch(tmp_path, training):
         compare_buffers(enc.tensors(), tenc)
 
 
-def c_head_loss(ctx, task, x, labels, training):
-    """encoder -> global average pool -> head -> cross-entropy with the task's modules."""
-    mods = dict(task.modules())
-    b = mods["encoder"].forward(x, training=training)
-    f, loss = C.c_void_p(), C.c_void_p()
+def c_pooled(ctx, task, x, training):
+    """The task's encoder on x, then global average pooling: (N, C_b) features."""
+    b = dict(task.modules())["encoder"].forward(x, training=training)
+    f = C.c_void_p()
     ctx.check(lib.ssl3d_global_avgpool(ctx.ptr, b.ptr, C.byref(f)))
-    f = ssl3d.Tensor._wrap(ctx, f.value)
-    return f, mods["head"], loss
+    return ssl3d.Tensor._wrap(ctx, f.value)
 
 
 @pytest.mark.parametrize("training", [True, False])
@@ -161,8 +159,8 @@ def test_rotation_head_matches_pytorch(tmp_path, training):
         x = rng.normal(size=(3, 1, 16, 16, 16)).astype(np.float32)
         labels = np.array([1, 7, 4], np.int32)
         xt = ctx.tensor(x, requires_grad=True)
-        f, head, _ = c_head_loss(ctx, task, xt, labels, training)
-        logits = head.forward(f)
+        head = dict(task.modules())["head"]
+        logits = head.forward(c_pooled(ctx, task, xt, training))
         loss = C.c_void_p()
         lab = ctx.tensor(labels)   # keep a reference while C uses the pointer
         ctx.check(lib.ssl3d_cross_entropy(ctx.ptr, logits.ptr, lab.ptr, C.byref(loss)))
@@ -231,7 +229,8 @@ def test_jigsaw_head_matches_pytorch(tmp_path, training):
         x = rng.normal(size=(2, 8, 1, 8, 8, 8)).astype(np.float32)
         labels = np.array([3, 0], np.int32)
         xt = ctx.tensor(x.reshape(16, 1, 8, 8, 8), requires_grad=True)
-        f, head, _ = c_head_loss(ctx, task, xt, labels, training)
+        head = dict(task.modules())["head"]
+        f = c_pooled(ctx, task, xt, training)
         cat = C.c_void_p()
         ctx.check(lib.ssl3d_reshape(ctx.ptr, f.ptr, 2, (C.c_int64 * 2)(2, 8 * f.shape[1]), C.byref(cat)))
         logits = head.forward(ssl3d.Tensor._wrap(ctx, cat.value))
