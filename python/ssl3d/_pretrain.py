@@ -76,7 +76,7 @@ def _loader(run, manifest, subset, cases, dims, val_fraction, split_seed):
 def pretrain(manifest, task, dims, out, *, epochs=None, steps=None, batch=4, seed=0, threads=None,
              loader_threads=1, lr=1e-3, weight_decay=0.0, schedule="constant", warmup=0, options=None,
              cases=None, val_fraction=0.1, split_seed=0, val_rounds=4, val_max=256, eval_every=0, save_every=0,
-             normalisation="zscore", spacing=0.0, max_seconds=0.0, log=None, progress=None):
+             normalisation="zscore", spacing=0.0, max_seconds=0.0, log=None, progress=None, resume=None):
     """Pretrain an encoder with a proxy task on the train split of ``manifest`` and write
     the checkpoint ``out``, exactly as ``ssl3d pretrain`` with the same options
     (docs/cli.md; the keyword names are the CLI's without dashes). ``options``: task
@@ -99,12 +99,12 @@ def pretrain(manifest, task, dims, out, *, epochs=None, steps=None, batch=4, see
         raise Error(ERR_INVALID_ARG, f"pretrain: unknown task {task!r} (rotation, rpl, jigsaw, cpc, exemplar)")
     ctx = Context(threads=threads, seed=seed)   # cmd_pretrain: create, threads, seed
     run = _Run(ctx)
-    logf = open(log, "w") if log else None
+    logf = open(log, "a" if resume else "w") if log else None
     try:
         return _pretrain(run, str(manifest), k.value, task, dims, str(out), epochs, steps, batch, seed,
                          loader_threads, lr, weight_decay, schedule, warmup, _options(options), cases,
                          val_fraction, split_seed, val_rounds, val_max, eval_every, save_every, normalisation,
-                         spacing, max_seconds, logf, progress)
+                         spacing, max_seconds, logf, progress, resume)
     finally:
         run.release_all()
         if logf:
@@ -114,7 +114,7 @@ def pretrain(manifest, task, dims, out, *, epochs=None, steps=None, batch=4, see
 
 def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed, loader_threads, lr, wd, schedule,
               warmup, opts, cases, val_fraction, split_seed, val_rounds, val_max, eval_every, save_every,
-              normalisation, spacing, max_seconds, logf, progress):
+              normalisation, spacing, max_seconds, logf, progress, resume):
     ctx = run.ctx
     cp = ctx.ptr
     sp = (C.c_double * 3)(spacing, spacing, spacing) if spacing > 0 else None
@@ -170,6 +170,7 @@ def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed,
     # ---- cli_train_run
     t0 = time.perf_counter()
     opt = _make_optim(run, task, lr, wd)
+    start = _restore(run, task, opt, str(resume), seed) if resume else 0
     sched = C.c_void_p()
     if schedule == "cosine":
         if steps <= warmup:
@@ -181,7 +182,9 @@ def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed,
     run.keep(lib.ssl3d_lr_schedule_release, sched.value)
     chance = [task.chance]
     imgs = (C.c_void_p * batch)()
-    train_time, last_val, samples, step, start = 0.0, math.nan, 0, 0, 0
+    if start >= steps and max_seconds <= 0:
+        warnings.warn(f"ssl3d.pretrain: the checkpoint is already at step {start} of {steps}: nothing to train")
+    train_time, last_val, samples, step = 0.0, math.nan, 0, start
     history, losses, stop = [], [], False
 
     def evaluate():
@@ -302,6 +305,32 @@ def _save(run, task, opt, step, out, seed, batch, lr, schedule):
             ck.save(out)
         except Error as e:
             raise Error(e.status, f"writing the checkpoint {out}: {e.message}") from None
+
+
+def _restore(run, task, opt, path, seed):
+    """cli_train.c restore(): task tensors, optimiser state and the step of a checkpoint."""
+    ctx = run.ctx
+    what = f"resume {path}"
+    with Checkpoint(ctx, path) as ck:
+        meta = ck.metadata()
+        if "task" in meta and meta["task"] != task.kind:
+            raise Error(ERR_INVALID_ARG, f"{what}: the checkpoint is a '{meta['task']}' task, not '{task.kind}'")
+        st = lib.ssl3d_task_load(ctx.ptr, task.ptr, ck.ptr)
+        if st != 0:
+            raise Error(st, f"{what}: {ctx.last_error} (use the same task, dims and options as the run that wrote it)")
+        for i in range(lib.ssl3d_optim_num_state(opt)):
+            name, t = C.c_char_p(), C.c_void_p()
+            ctx.check(lib.ssl3d_optim_state_at(ctx.ptr, opt, i, C.byref(name), C.byref(t)))
+            st = lib.ssl3d_checkpoint_copy_into(ctx.ptr, ck.ptr, b"optim." + name.value, t.value)
+            if st != 0:
+                raise Error(st, f"{what}: optimiser state: {ctx.last_error}")
+        step = meta.get("step", "")
+        if not step.isdigit():
+            raise Error(ERR_INVALID_ARG, f'{what}: no valid "step" metadata (not written by ssl3d pretrain?)')
+        if "pretrain.seed" in meta and meta["pretrain.seed"] != str(seed):
+            warnings.warn(f"ssl3d.pretrain: {what} was trained with seed {meta['pretrain.seed']}, this run uses "
+                          f"{seed}: the samples will differ from an uninterrupted run")
+    return int(step)
 
 
 def _evaluate(run, task, val, n_val, rounds, batch, seed, chance):

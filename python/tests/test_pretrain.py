@@ -84,3 +84,29 @@ def test_pretrain_errors_name_the_culprit(tiny_dataset, tmp_path):
     with pytest.raises(ssl3d.Error) as e:
         ssl3d.pretrain(tiny_dataset, "rotashun", 3, tmp_path / "x.safetensors", steps=1)
     assert "rotashun" in str(e.value)
+
+
+def test_python_resumes_a_cli_run_bitwise(tiny_dataset, tmp_path):
+    """3 steps by the CLI, resumed by Python to 6 == 6 uninterrupted CLI steps."""
+    need_bin()
+    common = ["--task", "rotation", "--dims", "3", "--batch", "2", "--threads", "1", "--loader-threads", "1",
+              "--val-fraction", "0.34", "--seed", "3", "--opt", ",".join(f"{k}={v}" for k, v in OPTS.items()),
+              "--data", str(tiny_dataset)]
+    for name, steps in (("full", 6), ("part", 3)):
+        r = subprocess.run([str(BIN), "pretrain", *common, "--steps", str(steps), "--out",
+                            str(tmp_path / f"{name}.safetensors"), "--log", str(tmp_path / f"{name}.jsonl")],
+                           capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+    full, _ = cli_losses(tmp_path / "full.jsonl")
+    res = ssl3d.pretrain(tiny_dataset, "rotation", 3, tmp_path / "part.safetensors", steps=6, batch=2, threads=1,
+                         val_fraction=0.34, seed=3, options=OPTS, resume=tmp_path / "part.safetensors")
+    assert [h["step"] for h in res.history] == [3, 4, 5] and res.steps == 6
+    assert [np.float32(h["loss"]) for h in full[3:]] == [np.float32(x) for x in res.losses]
+    with ssl3d.Context() as ctx:
+        a, b = ssl3d.Checkpoint(ctx, tmp_path / "full.safetensors"), ssl3d.Checkpoint(ctx, tmp_path / "part.safetensors")
+        assert all(np.array_equal(a[n], b[n]) for n in a.names())
+    with pytest.raises(ssl3d.Error) as e:   # a checkpoint of another task
+        ssl3d.pretrain(tiny_dataset, "jigsaw", 3, tmp_path / "x.safetensors", steps=6, batch=2, threads=1,
+                       options={"filters": 4, "levels": 1, "grid": 2, "cell": 8, "jitter": 2},
+                       resume=tmp_path / "part.safetensors")
+    assert "'rotation' task" in e.value.message and "part.safetensors" in e.value.message
