@@ -11,7 +11,7 @@ PYTHON      ?= /usr/bin/python3
 THREADS     ?= 2
 
 DEB_BUILD   := gcc make pkg-config libopenblas-openmp-dev libcjson-dev libnifti2-dev libpng-dev zlib1g-dev
-DEB_TEST    := python3 python3-numpy python3-pytest python3-torch
+DEB_TEST    := python3 python3-numpy python3-pytest python3-torch python3-pip
 DEB_DEMO    := mricron-data
 DEB_BENCH   := python3-torch python3-numpy python3-scipy python3-nibabel
 DEB_FUZZ    := clang libclang-rt-14-dev
