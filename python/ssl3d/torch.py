@@ -160,6 +160,21 @@ class RotationNet(nn.Module):
         return self.head(_gap(self.encoder(x)))
 
 
+class Classifier(nn.Module):
+    """A libssl3d classification model (ssl3d_ftmodel classify): encoder -> global average
+    pool -> MLP head -> K logits (K-1 for an ordinal model). Names "encoder.*", "head.*"."""
+
+    def __init__(self, dims=3, in_channels=1, classes=2, filters=16, levels=4, norm="batch", hidden=0,
+                 ordinal=False):
+        super().__init__()
+        self.encoder = Encoder(dims, in_channels, filters, levels, norm)
+        self.head = MLP(self.encoder.out_channels, hidden, classes - 1 if ordinal else classes)
+        self.classes, self.ordinal = classes, bool(ordinal)
+
+    def forward(self, x):
+        return self.head(_gap(self.encoder(x)))
+
+
 class JigsawNet(nn.Module):
     """The jigsaw task network: every patch of x (B, K, C, p, p, p) through the encoder
     and global average pool, a puzzle's K embeddings concatenated in slot order
@@ -243,6 +258,20 @@ def load_unet(path, classes=None):
     return net
 
 
+def load_classifier(path):
+    """torch Classifier from a libssl3d classification model file (`ssl3d finetune --kind
+    classify`, ssl3d.FineTuneModel.save)."""
+    tensors, meta = st.load(path)
+    if meta.get("kind") != "classify":
+        raise ValueError(f"{path}: not a classification model file (metadata kind = {meta.get('kind')!r})")
+    spec = _spec(tensors, meta, "encoder.")
+    net = Classifier(classes=int(meta["classes"]), hidden=int(meta["hidden"]), ordinal=meta.get("ordinal") == "1",
+                     **spec)
+    _load_into(net, tensors)
+    net.ssl3d_metadata = meta
+    return net
+
+
 def _mlp_from(tensors, prefix):
     if prefix + "fc1.weight" in tensors:
         w1, w2 = tensors[prefix + "fc1.weight"], tensors[prefix + "fc2.weight"]
@@ -279,8 +308,8 @@ def state_dict_to_numpy(state_dict, prefix=""):
 def save_checkpoint(module, path, metadata=None):
     """Write a torch module of these architectures as a libssl3d checkpoint:
     Encoder -> tensors "encoder.*" (what ssl3d_ftmodel_load_encoder, `ssl3d finetune
-    --init` and ssl3d.Encoder.from_checkpoint read); UNet -> a segmentation model file
-    (`ssl3d evaluate --model`, ssl3d.FineTuneModel.load); RotationNet / JigsawNet loaded
+    --init` and ssl3d.Encoder.from_checkpoint read); UNet / Classifier -> a segmentation /
+    classification model file (`ssl3d evaluate --model`, ssl3d.FineTuneModel.load); RotationNet / JigsawNet loaded
     by load_task -> a pretraining checkpoint with the original task metadata
     (ssl3d.Task.from_checkpoint). ``metadata`` adds or overrides string entries."""
     meta = {"format": "pt", "ssl3d_version": LIB_VERSION}
@@ -297,6 +326,16 @@ def save_checkpoint(module, path, metadata=None):
                      "normalisation": "zscore", "library_version": LIB_VERSION})
         src = getattr(module, "ssl3d_metadata", {})
         meta.update({k: src[k] for k in ("patch", "normalisation") if k in src})
+    elif isinstance(module, Classifier):
+        e = module.encoder
+        tensors = state_dict_to_numpy(module.state_dict())
+        meta.update({"format": "ssl3d-finetune", "kind": "classify", "dims": str(e.dims),
+                     "in_channels": str(e.in_channels), "classes": str(module.classes), "levels": str(e.levels),
+                     "filters": str(e.filters), "norm": e.norm, "hidden": str(module.head.hidden),
+                     "ordinal": "1" if module.ordinal else "0", "patch": "0", "normalisation": "minmax",
+                     "library_version": LIB_VERSION})
+        src = getattr(module, "ssl3d_metadata", {})
+        meta.update({k: src[k] for k in ("patch", "normalisation") if k in src})
     elif isinstance(module, (RotationNet, JigsawNet)):
         tensors = state_dict_to_numpy(module.state_dict())
         meta = dict(getattr(module, "ssl3d_metadata", {}))
@@ -306,7 +345,7 @@ def save_checkpoint(module, path, metadata=None):
         if isinstance(module, JigsawNet):
             tensors["jigsaw.permutations"] = module.permutations.cpu().numpy().astype("int32")
     else:
-        raise TypeError(f"save_checkpoint: {type(module).__name__} is not an ssl3d.torch Encoder, UNet, RotationNet "
-                        "or JigsawNet (use ssl3d.safetensors.save for other state dicts)")
+        raise TypeError(f"save_checkpoint: {type(module).__name__} is not an ssl3d.torch Encoder, UNet, Classifier, "
+                        "RotationNet or JigsawNet (use ssl3d.safetensors.save for other state dicts)")
     meta.update(metadata or {})
     st.save(path, tensors, meta)
