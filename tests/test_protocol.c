@@ -139,10 +139,10 @@ TEST(protocol_cli_runs_resumes_and_summarises) {
     snprintf(res, sizeof res, "%s", p("run/results.csv"));
     snprintf(sum, sizeof sum, "%s", p("run/summary.csv"));
     CHECK(count_lines(res) == 9);
-    CHECK(contains(res, "method,init,fraction,seed,status,dice.1,dice.2,dice_mean,cases,epochs,best_val,train_seconds\n"));
+    CHECK(contains(res, "method,init,fraction,seed,status,dice.1,dice.2,dice_mean,cases,epochs,best_epoch,best_val,train_seconds\n"));
     CHECK_NEAR(field(res, "pre,", "dice_mean"), 0.1 + 0.1, 1e-6);              /* first pre row: 10%, seed 0 */
-    CHECK(contains(res, ",0.5,1,ok,0.5,0.51,0.61,4,3,0.3,1.500\n"));            /* pre, 50%, seed 1 */
-    CHECK(contains(res, "scratch,\"\",0.1,0,ok,0.1,0.1,0.1,4,3,0.3,1.500\n"));
+    CHECK(contains(res, ",0.5,1,ok,0.5,0.51,0.61,4,3,3,0.3,1.500\n"));            /* pre, 50%, seed 1 */
+    CHECK(contains(res, "scratch,\"\",0.1,0,ok,0.1,0.1,0.1,4,3,3,0.3,1.500\n"));
     /* summary: mean and sample sd over the two seeds */
     CHECK(contains(sum, "method,fraction,runs,dice.1_mean,dice.1_sd,"));
     CHECK_NEAR(field(sum, "pre,0.1,2", "dice_mean_mean"), 0.205, 1e-6);
@@ -176,7 +176,7 @@ TEST(protocol_cli_runs_resumes_and_summarises) {
     rc = protocol(args2);
     CHECK(rc == 1);
     CHECK(count_lines(p("calls.txt")) == 17 + 4);
-    CHECK(contains(res, "scratch,\"\",0.1,13,finetune failed (3),,,,,,,\n"));
+    CHECK(contains(res, "scratch,\"\",0.1,13,finetune failed (3),,,,,,,,\n"));
     CHECK(contains(p("run/runs/scratch/f10/s13/finetune.log"), "fake finetune: boom"));
     CHECK_NEAR(field(sum, "pre,0.1,2", "dice_mean_mean"), 0.205, 1e-6);
     CHECK(contains(p("err.txt"), "FAILED"));
