@@ -386,6 +386,29 @@ TEST(protocol_cli_paired_comparisons_with_control) {
     CHECK(protocol(args) == 0);
     CHECK_NEAR(field(cmp, "dice_mean,rand,scratch,", "ci_high"), 0.03 + 2.353363 * sqrt(0.0014 / 3) / 2, 1e-6);
     CHECK(count_lines(p("calls.txt")) == 24);   /* 3 methods x 4 seeds x 2 steps: nothing redone */
+    /* scratch alone at 100% (2 seeds), then one report over everything: --report-only runs
+     * nothing and leaves out the cells never run */
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --method scratch --fractions 100 "
+             "--seeds 0,1 --no-plots -- --epochs 3", p("labels.csv"), p("run"));
+    CHECK(protocol(args) == 0);
+    CHECK(count_lines(p("calls.txt")) == 28);
+    snprintf(args, sizeof args,
+             "--kind segment --data '%s' --run-dir '%s' --method scratch --control 'rand=%s' --method 'pre=%s' "
+             "--fractions 50,100 --seeds 0,1,2,3 --no-plots --report-only -- --epochs 3",
+             p("labels.csv"), p("run"), p("rand.safetensors"), p("ck.safetensors"));
+    rc = protocol(args);
+    CHECK_MSG(rc == 0, "report-only exit %d", rc);
+    CHECK(count_lines(p("calls.txt")) == 28);
+    CHECK(contains(md, "| scratch | 100% | 2/2 |"));
+    CHECK(contains(md, "| scratch | 50% | 4/4 |"));
+    CHECK(!contains(md, "| pre | 100% |"));
+    CHECK(contains(md, "| pre | +0.100 [+0.100, +0.100] p n/a (4/4) ! | – |"));
+    CHECK(count_lines(p("run/results.csv")) == 1 + 12 + 2);
+    CHECK(contains(p("err.txt"), "14 of 14 runs ok (the others not finished, left out)"));
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --report-only", p("labels.csv"), p("r3"));
+    CHECK(protocol(args) == 1);
+    CHECK(contains(p("err.txt"), "has no protocol.cfg"));
+    CHECK(access(p("r3"), F_OK) != 0);
     /* a control needs its checkpoint */
     snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --control rand", p("labels.csv"), p("r2"));
     CHECK(protocol(args) == 2);

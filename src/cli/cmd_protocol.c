@@ -72,6 +72,9 @@ static void usage(FILE *f) {
         "                           this ssl3d)\n"
         "  --gnuplot PROG           (default gnuplot); --no-plots writes data and scripts only\n"
         "  --dry-run                print the commands of the runs still to do, run nothing\n"
+        "  --report-only            run nothing: write the reports from the finished runs of\n"
+        "                           DIR (unfinished or never-run cells are left out), e.g. one\n"
+        "                           report over methods that were run at different fractions\n"
         "  --from-results FILE      repeatable: run nothing; read results.csv files of earlier\n"
         "                           protocol calls (the first row of a method, fraction and seed\n"
         "                           wins; a duplicate with another value is an error) and write\n"
@@ -153,9 +156,10 @@ bad:
 /* --from-results: the options that make sense without running anything. --control NAME
  * (no checkpoint) names the control among the files' methods; methods come from the files. */
 static int parse_report_only(proto_opts *o, const char *metrics) {
-    if (o->kind || o->data || o->dry_run || o->n_extra) {
+    if (o->kind || o->data || o->dry_run || o->report_only || o->n_extra) {
         fprintf(stderr, "ssl3d protocol: --from-results runs nothing: %s cannot be used with it\n",
-                o->kind ? "--kind" : o->data ? "--data" : o->dry_run ? "--dry-run" : "-- FINETUNE OPTIONS");
+                o->kind ? "--kind" : o->data ? "--data" : o->dry_run ? "--dry-run" : o->report_only ? "--report-only"
+                : "-- FINETUNE OPTIONS");
         return 2;
     }
     for (int m = 0; m < o->n_methods; m++) {
@@ -189,6 +193,7 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return -1; }
         if (!strcmp(a, "--no-plots")) { o->no_plots = 1; continue; }
         if (!strcmp(a, "--dry-run")) { o->dry_run = 1; continue; }
+        if (!strcmp(a, "--report-only")) { o->report_only = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         static const char *with_value[] = { "--kind", "--data", "--run-dir", "--method", "--mode", "--fractions",
                                             "--seeds", "--metric", "--test-fraction", "--split-seed", "--ssl3d",
@@ -336,6 +341,10 @@ static int check_config(const proto_opts *o) {
         free(old);
         return same ? 0 : 2;
     }
+    if (o->report_only) {
+        fprintf(stderr, "ssl3d protocol: --report-only: %s has no protocol.cfg (nothing was run there)\n", o->dir);
+        return 1;
+    }
     if (o->dry_run) return 0;
     if (proto_write_atomic(path, text) != 0) {
         fprintf(stderr, "ssl3d protocol: cannot write %s\n", path);
@@ -360,7 +369,7 @@ static int check_method(const proto_opts *o, const proto_method *m) {
         free(old);
         return same ? 0 : 2;
     }
-    if (o->dry_run) return 0;
+    if (o->dry_run || o->report_only) return 0;
     if (proto_mkdirs(dir) != 0 || proto_write_atomic(path, want) != 0) {
         fprintf(stderr, "ssl3d protocol: cannot write %s\n", path);
         return 1;
@@ -422,7 +431,7 @@ static int prepare_cases(proto_opts *o) {
     }
     snprintf(o->pool_file, sizeof o->pool_file, "%s/pool_cases.txt", o->dir);
     snprintf(o->test_file, sizeof o->test_file, "%s/test_cases.txt", o->dir);
-    if (!o->dry_run && (write_cases(o->pool_file, "training pool (fractions are drawn from it)", tr, ntr) != 0 ||
+    if (!o->dry_run && !o->report_only && (write_cases(o->pool_file, "training pool (fractions are drawn from it)", tr, ntr) != 0 ||
                         write_cases(o->test_file, "held-out test set", te, nte) != 0)) {
         fprintf(stderr, "ssl3d protocol: cannot write %s\n", o->pool_file);
         goto done;
@@ -588,7 +597,7 @@ int cmd_protocol(int argc, char **argv) {
         free(o);
         return 1;
     }
-    if (!o->dry_run && proto_mkdirs(o->dir) != 0) {
+    if (!o->dry_run && !o->report_only && proto_mkdirs(o->dir) != 0) {
         fprintf(stderr, "ssl3d protocol: --run-dir %s: cannot create (%s)\n", o->dir, strerror(errno));
         free(o);
         return 1;
@@ -598,7 +607,7 @@ int cmd_protocol(int argc, char **argv) {
     if (!rc) rc = prepare_cases(o);
     if (rc) { free(o); return rc; }
 
-    int total = o->n_methods * o->n_fractions * o->n_seeds, failed = 0, i = 0;
+    int total = o->n_methods * o->n_fractions * o->n_seeds, failed = 0, absent = 0, i = 0;
     proto_result *res = calloc((size_t)total, sizeof *res);
     if (!res) { fprintf(stderr, "ssl3d protocol: out of memory\n"); free(o); return 1; }
     struct timespec t0;
@@ -611,6 +620,13 @@ int cmd_protocol(int argc, char **argv) {
                 proto_run_dir(o, m, f, s, rd, sizeof rd);
                 proto_pct(o->fractions[f], pct, sizeof pct);
                 int cached = load_done(o, rd, r);
+                if (!cached && o->report_only) {
+                    /* --report-only: a run not finished is left out, not run, not a failure */
+                    r->status = -1;
+                    r->failed_step = "absent";
+                    absent++;
+                    continue;
+                }
                 if (!cached) run_one(o, m, f, s, r);
                 if (o->dry_run) continue;
                 failed += r->status != 0;
@@ -631,8 +647,9 @@ int cmd_protocol(int argc, char **argv) {
     if (!o->dry_run) {
         bad = proto_report(o, res, o->quiet ? NULL : stdout);
         if (!o->quiet)
-            fprintf(stderr, "ssl3d protocol: %d of %d runs ok; results in %s/results.csv, summary.md, *.png\n",
-                    total - failed, total, o->dir);
+            fprintf(stderr, "ssl3d protocol: %d of %d runs ok%s; results in %s/results.csv, summary.md, "
+                            "comparisons.csv, *.png\n", total - failed - absent, total - absent,
+                    absent ? " (the others not finished, left out)" : "", o->dir);
     }
     for (int j = 0; j < total; j++) free(res[j].val_curve);
     free(res);

@@ -70,7 +70,7 @@ typedef struct {
     int msd;                  /* MSD manifest: test set carved out, passed with --cases */
     double test_fraction;
     long split_seed;
-    int no_plots, dry_run, quiet;
+    int no_plots, dry_run, report_only, quiet;
     char pool_file[PROTO_PATH], test_file[PROTO_PATH];
 } proto_opts;
 
