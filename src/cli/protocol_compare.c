@@ -106,7 +106,8 @@ static int plot_diff(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res, int
     if (!d || !g) { if (d) fclose(d); return 1; }
     char png[128], title[192], ylabel[192];
     snprintf(png, sizeof png, "diff_vs_%s.png", o->methods[b].name);
-    snprintf(title, sizeof title, "Paired difference against %s (%s)", o->methods[b].name, role_name(o->methods[b].role));
+    snprintf(title, sizeof title, "Paired difference against %s (the %s baseline)", o->methods[b].name,
+             role_name(o->methods[b].role));
     snprintf(ylabel, sizeof ylabel, "test %s, method - %s (mean, %g%% CI over seeds)", o->metric, o->methods[b].name,
              100 * o->level);
     proto_gp_header(g, png, title, "labelled training cases (%)", ylabel);
