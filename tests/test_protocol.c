@@ -270,6 +270,13 @@ TEST(protocol_cli_usage_errors) {
     CHECK(protocol(args) == 2);
     snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --mode half", p("labels.csv"), p("r"));
     CHECK(protocol(args) == 2);
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --level 95", p("labels.csv"), p("r"));
+    CHECK(protocol(args) == 2);
+    CHECK(contains(p("err.txt"), "--level '95': expected a number in (0, 1)"));
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --method a --control a=x", p("labels.csv"),
+             p("r"));
+    CHECK(protocol(args) == 2);
+    CHECK(contains(p("err.txt"), "method a given twice"));
     CHECK(protocol("--kind segment --data x --run-dir y --bogus") == 2);
     CHECK(contains(p("err.txt"), "unknown option '--bogus'"));
     /* a CSV manifest without a test split cannot be used */
