@@ -30,6 +30,7 @@
 #include "ssl3d/tasks.h"
 #include "ssl3d/pretrain.h"
 #include "ssl3d/metrics.h"
+#include "ssl3d/stats.h"
 #include "ssl3d/loader.h"
 #include "ssl3d/finetune.h"
 

@@ -10,7 +10,9 @@
 #include "harness.h"
 
 /* Fake ssl3d. finetune: fails for seed 13; writes "fraction seed bonus" as the model
- * (bonus 0.1 with --init) and a 3-epoch log with val_dice 0.1, 0.2, 0.3. evaluate:
+ * (bonus 0.1 with --init; with an init file named rand*, the control's, 0.01, 0.02, 0.03,
+ * 0.06 for seeds 0, 1, 2, 3+) and a 3-epoch log with val_dice 0.1, 0.2, 0.3 (seed 4's log
+ * keeps epoch 2, the others' best epoch is the last). evaluate:
  * dice_mean = fraction + bonus + seed/100. Every call is appended to calls.txt. */
 static const char fake_sh[] =
     "#!/bin/sh\n"
@@ -23,6 +25,7 @@ static const char fake_sh[] =
     "    --fraction) fr=$2; shift;; --seed) seed=$2; shift;; --init) init=$2; shift;; esac; shift; done\n"
     "  [ \"$seed\" = 13 ] && { echo 'fake finetune: boom' >&2; exit 3; }\n"
     "  bonus=0; [ -n \"$init\" ] && bonus=0.1\n"
+    "  case ${init##*/} in rand*) case $seed in 0) bonus=0.01;; 1) bonus=0.02;; 2) bonus=0.03;; *) bonus=0.06;; esac;; esac\n"
     "  echo \"$fr $seed $bonus\" > \"$out\"\n"
     "  if [ \"$seed\" = 4 ]; then for e in 1 2 3; do b=true; [ $e = 3 ] && b=false;\n"
     "    echo \"{\\\"epoch\\\": $e, \\\"val_dice\\\": 0.$e, \\\"best\\\": $b}\" >> \"$log\"; done\n"
@@ -139,10 +142,10 @@ TEST(protocol_cli_runs_resumes_and_summarises) {
     snprintf(res, sizeof res, "%s", p("run/results.csv"));
     snprintf(sum, sizeof sum, "%s", p("run/summary.csv"));
     CHECK(count_lines(res) == 9);
-    CHECK(contains(res, "method,init,fraction,seed,status,dice.1,dice.2,dice_mean,cases,epochs,best_val,train_seconds\n"));
+    CHECK(contains(res, "method,init,fraction,seed,status,dice.1,dice.2,dice_mean,cases,epochs,best_epoch,best_val,train_seconds\n"));
     CHECK_NEAR(field(res, "pre,", "dice_mean"), 0.1 + 0.1, 1e-6);              /* first pre row: 10%, seed 0 */
-    CHECK(contains(res, ",0.5,1,ok,0.5,0.51,0.61,4,3,0.3,1.500\n"));            /* pre, 50%, seed 1 */
-    CHECK(contains(res, "scratch,\"\",0.1,0,ok,0.1,0.1,0.1,4,3,0.3,1.500\n"));
+    CHECK(contains(res, ",0.5,1,ok,0.5,0.51,0.61,4,3,3,0.3,1.500\n"));            /* pre, 50%, seed 1 */
+    CHECK(contains(res, "scratch,\"\",0.1,0,ok,0.1,0.1,0.1,4,3,3,0.3,1.500\n"));
     /* summary: mean and sample sd over the two seeds */
     CHECK(contains(sum, "method,fraction,runs,dice.1_mean,dice.1_sd,"));
     CHECK_NEAR(field(sum, "pre,0.1,2", "dice_mean_mean"), 0.205, 1e-6);
@@ -176,7 +179,7 @@ TEST(protocol_cli_runs_resumes_and_summarises) {
     rc = protocol(args2);
     CHECK(rc == 1);
     CHECK(count_lines(p("calls.txt")) == 17 + 4);
-    CHECK(contains(res, "scratch,\"\",0.1,13,finetune failed (3),,,,,,,\n"));
+    CHECK(contains(res, "scratch,\"\",0.1,13,finetune failed (3),,,,,,,,\n"));
     CHECK(contains(p("run/runs/scratch/f10/s13/finetune.log"), "fake finetune: boom"));
     CHECK_NEAR(field(sum, "pre,0.1,2", "dice_mean_mean"), 0.205, 1e-6);
     CHECK(contains(p("err.txt"), "FAILED"));
@@ -228,6 +231,8 @@ TEST(protocol_cli_msd_test_split_dry_run_and_plots) {
     CHECK(!contains(p("msd/summary.md"), "± 0.0000"));
     /* seed 4's fake log marks epoch 2 (val 0.2) as the kept model, not the maximum 0.3 */
     CHECK_NEAR(field(p("msd/results.csv"), "scratch,", "best_val"), 0.2, 1e-9);
+    CHECK_NEAR(field(p("msd/results.csv"), "scratch,", "best_epoch"), 2, 1e-9);
+    CHECK(contains(p("msd/summary.md"), " 0/1 |\n"));   /* best = last: no */
     char cases[2048];
     snprintf(cases, sizeof cases, "--cases %s", p("msd/pool_cases.txt"));
     CHECK(contains(p("calls.txt"), cases));
@@ -265,6 +270,13 @@ TEST(protocol_cli_usage_errors) {
     CHECK(protocol(args) == 2);
     snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --mode half", p("labels.csv"), p("r"));
     CHECK(protocol(args) == 2);
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --level 95", p("labels.csv"), p("r"));
+    CHECK(protocol(args) == 2);
+    CHECK(contains(p("err.txt"), "--level '95': expected a number in (0, 1)"));
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --method a --control a=x", p("labels.csv"),
+             p("r"));
+    CHECK(protocol(args) == 2);
+    CHECK(contains(p("err.txt"), "method a given twice"));
     CHECK(protocol("--kind segment --data x --run-dir y --bogus") == 2);
     CHECK(contains(p("err.txt"), "unknown option '--bogus'"));
     /* a CSV manifest without a test split cannot be used */
@@ -314,4 +326,159 @@ TEST(protocol_cli_side_by_side_calls_share_a_run_dir) {
     CHECK(protocol(args) == 0);
     CHECK(access(p("calls.txt"), F_OK) != 0);
     CHECK(count_lines(p("run/results.csv")) == 9);
+}
+
+/* Paired comparisons through the CLI: scratch, the random-encoder control and a pretrained
+ * method, 4 seeds. With the fake's formula the differences are known exactly:
+ *   control - scratch = 0.01, 0.02, 0.03, 0.06: the example of tests/test_stats.c,
+ *       mean 0.03, 95% CI [-0.0043743, 0.0643743], p = 0.0691369 (worked there by hand)
+ *   pre - scratch = 0.1 at every seed: zero variance, CI [0.1, 0.1], p n/a
+ *   pre - control = 0.09, 0.08, 0.07, 0.04: the same deviations mirrored, so the same sd
+ *       and half-width: mean 0.07, CI 0.07 -+ 0.0343743 = [0.0356257, 0.1043743],
+ *       t = 0.07 / 0.0108012 = 6.48074, p = 0.0074571 (df = 3 closed form as in test_stats.c)
+ * Every run's best epoch is its last (3 of 3): flagged. */
+TEST(protocol_cli_paired_comparisons_with_control) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d not built (run make)");
+    setup();
+    write_file(p("rand.safetensors"), "");
+    char args[4096];
+    snprintf(args, sizeof args,
+             "--kind segment --data '%s' --run-dir '%s' --method scratch --control 'rand=%s' --method 'pre=%s' "
+             "--fractions 50 --seeds 0,1,2,3 --no-plots -- --epochs 3",
+             p("labels.csv"), p("run"), p("rand.safetensors"), p("ck.safetensors"));
+    int rc = protocol(args);
+    CHECK_MSG(rc == 0, "protocol exit %d", rc);
+    /* the control is fine-tuned like a pretrained method: same --mode, --init its checkpoint */
+    char want[2048];
+    snprintf(want, sizeof want, "--mode warmup --init %s", p("rand.safetensors"));
+    CHECK(contains(p("calls.txt"), want));
+    char cmp[1400];
+    snprintf(cmp, sizeof cmp, "%s", p("run/comparisons.csv"));
+    CHECK(contains(cmp, "metric,method,baseline,baseline_role,fraction,pairs,seeds_ahead,method_mean,baseline_mean,"
+                        "mean_diff,sd_diff,ci_low,ci_high,t,df,p_value,best_last_runs,per_seed_diff\n"));
+    /* three comparisons: rand - scratch, pre - scratch, pre - rand (no scratch - rand) */
+    CHECK(count_lines(cmp) == 4);
+    CHECK_NEAR(field(cmp, "dice_mean,rand,scratch,scratch,0.5,4,4,", "mean_diff"), 0.03, 1e-6);
+    CHECK_NEAR(field(cmp, "dice_mean,rand,scratch,", "ci_low"), -0.0043743, 1e-6);
+    CHECK_NEAR(field(cmp, "dice_mean,rand,scratch,", "ci_high"), 0.0643743, 1e-6);
+    CHECK_NEAR(field(cmp, "dice_mean,rand,scratch,", "p_value"), 0.0691369, 1e-6);
+    CHECK_NEAR(field(cmp, "dice_mean,rand,scratch,", "df"), 3, 0);
+    CHECK(contains(cmp, ",8/8,s0:+0.01 s1:+0.02 s2:+0.03 s3:+0.06\n"));
+    CHECK(contains(cmp, "dice_mean,pre,scratch,scratch,0.5,4,4,0.615,0.515,0.1,0,0.1,0.1,n/a,3,n/a,8/8,"));
+    CHECK(contains(cmp, "dice_mean,pre,rand,control,0.5,4,4,"));
+    CHECK_NEAR(field(cmp, "dice_mean,pre,rand,", "ci_low"), 0.0356257, 1e-6);
+    CHECK_NEAR(field(cmp, "dice_mean,pre,rand,", "t"), 6.48074, 1e-5);
+    CHECK_NEAR(field(cmp, "dice_mean,pre,rand,", "p_value"), 0.0074571, 1e-6);
+    CHECK(!contains(cmp, "nan") && !contains(cmp, "inf"));
+    /* summary.md: flags and the comparison tables */
+    char md[1400];
+    snprintf(md, sizeof md, "%s", p("run/summary.md"));
+    CHECK(contains(md, " 4/4 ! |\n"));
+    CHECK(contains(md, "dice_mean − scratch (scratch):"));
+    CHECK(contains(md, "| rand | +0.030 [-0.004, +0.064] p=0.069 (4/4) ! |"));
+    CHECK(contains(md, "| pre | +0.100 [+0.100, +0.100] p n/a (4/4) ! |"));
+    CHECK(contains(md, "dice_mean − rand (control):"));
+    CHECK(contains(md, "| pre | +0.070 [+0.036, +0.104] p=0.007 (4/4) ! |"));
+    CHECK(!contains(md, "nan"));
+    CHECK(contains(p("out.txt"), "dice_mean − rand (control):"));   /* printed as well */
+    /* difference plots: one per baseline, the mean and the interval per fraction */
+    CHECK(contains(p("run/diff_vs_scratch.dat"), "# rand - scratch: fraction_pct mean_diff ci_low ci_high pairs\n"
+                                                 "50 0.03 -0.00437435 0.0643743 4\n"));
+    CHECK(contains(p("run/diff_vs_rand.gp"), "using 1:2:3:4 with yerrorlines lw 2 title 'pre'"));
+    /* a 90% level narrows the interval: t_{0.95,3} = 2.353363 */
+    snprintf(args, sizeof args,
+             "--kind segment --data '%s' --run-dir '%s' --method scratch --control 'rand=%s' --method 'pre=%s' "
+             "--fractions 50 --seeds 0,1,2,3 --no-plots --level 0.9 -- --epochs 3",
+             p("labels.csv"), p("run"), p("rand.safetensors"), p("ck.safetensors"));
+    CHECK(protocol(args) == 0);
+    CHECK_NEAR(field(cmp, "dice_mean,rand,scratch,", "ci_high"), 0.03 + 2.353363 * sqrt(0.0014 / 3) / 2, 1e-6);
+    CHECK(count_lines(p("calls.txt")) == 24);   /* 3 methods x 4 seeds x 2 steps: nothing redone */
+    /* scratch alone at 100% (2 seeds), then one report over everything: --report-only runs
+     * nothing and leaves out the cells never run */
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --method scratch --fractions 100 "
+             "--seeds 0,1 --no-plots -- --epochs 3", p("labels.csv"), p("run"));
+    CHECK(protocol(args) == 0);
+    CHECK(count_lines(p("calls.txt")) == 28);
+    snprintf(args, sizeof args,
+             "--kind segment --data '%s' --run-dir '%s' --method scratch --control 'rand=%s' --method 'pre=%s' "
+             "--fractions 50,100 --seeds 0,1,2,3 --no-plots --report-only -- --epochs 3",
+             p("labels.csv"), p("run"), p("rand.safetensors"), p("ck.safetensors"));
+    rc = protocol(args);
+    CHECK_MSG(rc == 0, "report-only exit %d", rc);
+    CHECK(count_lines(p("calls.txt")) == 28);
+    CHECK(contains(md, "| scratch | 100% | 2/2 |"));
+    CHECK(contains(md, "| scratch | 50% | 4/4 |"));
+    CHECK(!contains(md, "| pre | 100% |"));
+    CHECK(contains(md, "| pre | +0.100 [+0.100, +0.100] p n/a (4/4) ! | – |"));
+    CHECK(count_lines(p("run/results.csv")) == 1 + 12 + 2);
+    CHECK(contains(p("err.txt"), "14 of 14 runs ok (the others not finished, left out)"));
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --report-only", p("labels.csv"), p("r3"));
+    CHECK(protocol(args) == 1);
+    CHECK(contains(p("err.txt"), "has no protocol.cfg"));
+    CHECK(access(p("r3"), F_OK) != 0);
+    /* a control needs its checkpoint */
+    snprintf(args, sizeof args, "--kind segment --data '%s' --run-dir '%s' --control rand", p("labels.csv"), p("r2"));
+    CHECK(protocol(args) == 2);
+    CHECK(contains(p("err.txt"), "--control rand: expected NAME=CKPT"));
+}
+
+/* --from-results: reports from results.csv files alone (two files sharing rows, as the
+ * control run's file repeats the scratch rows), one pair (n/a interval and p), cells only
+ * some methods ran, conflicting duplicates refused. */
+TEST(protocol_cli_from_results_reanalysis) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d not built (run make)");
+    setup();
+    write_file(p("a.csv"), "method,init,fraction,seed,status,dice_mean,epochs,best_val,train_seconds\n"
+                           "scratch,\"\",0.1,0,ok,0.5,6,0.4,1\n"
+                           "scratch,\"\",0.1,1,ok,0.6,6,0.4,1\n"
+                           "scratch,\"\",1,0,ok,0.8,6,0.4,1\n"
+                           "pre,\"/x/p,q.safetensors\",0.1,0,ok,0.55,6,0.4,1\n"
+                           "pre,\"/x/p,q.safetensors\",0.1,1,finetune failed (3),,,,\n");
+    write_file(p("b.csv"), "method,init,fraction,seed,status,dice_mean,epochs,best_val,train_seconds\n"
+                           "scratch,\"\",0.1,0,ok,0.5,6,0.4,1\n"
+                           "rnd,\"/x/r.safetensors\",0.1,0,ok,0.45,6,0.4,1\n"
+                           "rnd,\"/x/r.safetensors\",0.1,1,ok,0.65,6,0.4,1\n");
+    char args[4096];
+    snprintf(args, sizeof args, "--from-results '%s' --from-results '%s' --control rnd --run-dir '%s' --no-plots",
+             p("a.csv"), p("b.csv"), p("re"));
+    int rc = protocol(args);
+    CHECK_MSG(rc == 0, "protocol exit %d", rc);
+    char cmp[1400], md[1400];
+    snprintf(cmp, sizeof cmp, "%s", p("re/comparisons.csv"));
+    snprintf(md, sizeof md, "%s", p("re/summary.md"));
+    /* pre - scratch at 10%: one pair (seed 1 failed) -> difference only */
+    CHECK(contains(cmp, "dice_mean,pre,scratch,scratch,0.1,1,1,0.55,0.5,0.05,n/a,n/a,n/a,n/a,0,n/a,n/a,s0:+0.05\n"));
+    CHECK(contains(md, "| pre | +0.050 [n/a] p n/a (1/1) | – |"));
+    /* rnd is the control: compared with scratch (2 pairs: -0.05, +0.05), pre with it */
+    CHECK(contains(cmp, "dice_mean,rnd,scratch,scratch,0.1,2,1,0.55,0.55,"));
+    CHECK_NEAR(field(cmp, "dice_mean,rnd,scratch,", "mean_diff"), 0, 1e-12);
+    CHECK_NEAR(field(cmp, "dice_mean,rnd,scratch,", "sd_diff"), 0.0707107, 1e-6);
+    CHECK_NEAR(field(cmp, "dice_mean,rnd,scratch,", "p_value"), 1.0, 1e-12);
+    /* t_{0.975,1} = 12.706205: CI 0 -+ 12.706205 * 0.0707107 / sqrt(2) */
+    CHECK_NEAR(field(cmp, "dice_mean,rnd,scratch,", "ci_high"), 12.706205 * 0.05, 1e-6);
+    CHECK(contains(cmp, "dice_mean,pre,rnd,control,0.1,1,1,"));
+    /* scratch alone at 100%: in the summary, no comparison; pre has no 100% row */
+    CHECK(contains(md, "| scratch | 100% | 1/1 |"));
+    CHECK(!contains(md, "| pre | 100% |"));
+    CHECK(contains(md, "| pre | 10% | 1/2 |"));
+    CHECK(contains(md, "Re-analysis of"));
+    CHECK(!contains(cmp, ",scratch,scratch,1,"));   /* nothing to compare at 100% */
+    CHECK(contains(p("re/results.csv"), "pre,\"/x/p,q.safetensors\",0.1,1,finetune failed (3),"));
+    CHECK(!contains(md, "nan"));
+    /* a duplicate row with another value is refused, naming the run */
+    write_file(p("c.csv"), "method,init,fraction,seed,status,dice_mean\nscratch,\"\",0.1,0,ok,0.51\n");
+    snprintf(args, sizeof args, "--from-results '%s' --from-results '%s' --run-dir '%s'", p("a.csv"), p("c.csv"),
+             p("re2"));
+    CHECK(protocol(args) == 1);
+    CHECK(contains(p("err.txt"), "two different rows for scratch, fraction 0.1, seed 0"));
+    /* options that need a run are refused; --control must name a method of the files */
+    snprintf(args, sizeof args, "--from-results '%s' --kind segment --run-dir '%s'", p("a.csv"), p("re3"));
+    CHECK(protocol(args) == 2);
+    snprintf(args, sizeof args, "--from-results '%s' --control nope --run-dir '%s'", p("a.csv"), p("re3"));
+    CHECK(protocol(args) == 1);
+    CHECK(contains(p("err.txt"), "--control nope: no such method"));
+    write_file(p("d.csv"), "method,seed\nx,1\n");
+    snprintf(args, sizeof args, "--from-results '%s' --run-dir '%s'", p("d.csv"), p("re3"));
+    CHECK(protocol(args) == 1);
+    CHECK(contains(p("err.txt"), "not a results.csv"));
 }

@@ -1,8 +1,11 @@
 /* `ssl3d protocol`: the data-efficiency protocol. For every method x label fraction x
  * seed it runs `ssl3d finetune` then `ssl3d evaluate --json` as subprocesses in its own
  * directory of a resumable run directory, then writes results.csv (one row per run),
- * summary.csv / summary.md (mean +- sample sd over seeds) and gnuplot plots of the test
- * metric against the label fraction and of the validation metric against the epoch. */
+ * summary.csv / summary.md (mean +- sample sd over seeds), comparisons.csv (paired
+ * differences against scratch and the random-encoder control, with confidence intervals
+ * and paired t-tests) and gnuplot plots of the test metric and of the differences against
+ * the label fraction and of the validation metric against the epoch. --from-results
+ * writes the same reports from earlier results.csv files without running anything. */
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -20,7 +23,10 @@
 static void usage(FILE *f) {
     fprintf(f,
         "usage: ssl3d protocol --kind segment|classify --data MANIFEST --run-dir DIR\n"
-        "                      [--method NAME[=CKPT]]... [options] [-- FINETUNE OPTIONS...]\n"
+        "                      [--method NAME[=CKPT]]... [--control NAME=CKPT]... [options]\n"
+        "                      [-- FINETUNE OPTIONS...]\n"
+        "       ssl3d protocol --from-results RESULTS_CSV... --run-dir DIR [--control NAME]...\n"
+        "                      [--metric LIST] [--level L] [--no-plots]\n"
         "\n"
         "The data-efficiency protocol: each method is fine-tuned on nested random subsets of the\n"
         "labelled training cases (--fractions, one subset chain per seed, drawn by `finetune\n"
@@ -38,14 +44,23 @@ static void usage(FILE *f) {
         "                           from the encoder of a pretraining checkpoint (--init CKPT).\n"
         "                           NAME: letters, digits, '_', '-', '.'. Default: one method\n"
         "                           \"scratch\"\n"
+        "  --control NAME=CKPT      repeatable; the random-encoder control: CKPT holds an\n"
+        "                           UNTRAINED encoder of the same architecture (e.g. `ssl3d\n"
+        "                           pretrain --lr 0`, which only fills the batch-norm running\n"
+        "                           statistics), fine-tuned with the same --mode as the\n"
+        "                           pretrained methods: it measures what the schedule alone\n"
+        "                           gives. Every pretrained method is compared with scratch\n"
+        "                           and with the control, the control with scratch\n"
         "  --mode frozen|warmup|scratch   finetune --mode of the methods with a checkpoint\n"
         "                           (default warmup); methods without one use scratch\n"
         "protocol:\n"
         "  --fractions LIST         label percentages, comma-separated (default 5,10,25,50,100)\n"
-        "  --seeds LIST             seeds, comma-separated (default 0,1,2)\n"
-        "  --metric NAME            summary / plot metric, a key of evaluate --json (default\n"
-        "                           dice_mean for segment, auc for classify); the validation\n"
-        "                           curve uses the matching val_* key of the training log\n"
+        "  --seeds LIST             seeds, comma-separated (default 0,1,2,3,4)\n"
+        "  --metric LIST            metrics compared, keys of evaluate --json, comma-separated\n"
+        "                           (default dice_mean for segment, auc for classify); the\n"
+        "                           first is also the plots' and the validation curve's (its\n"
+        "                           val_* key of the training log), e.g. --metric auc,qwk\n"
+        "  --level L                confidence level of the intervals, 0 < L < 1 (default 0.95)\n"
         "  --test-fraction F        MSD manifests (no labelled test split): a seeded share of\n"
         "                           the labelled cases held out as the test set (default 0.25),\n"
         "                           written to DIR/test_cases.txt; the rest, DIR/pool_cases.txt,\n"
@@ -57,14 +72,27 @@ static void usage(FILE *f) {
         "                           this ssl3d)\n"
         "  --gnuplot PROG           (default gnuplot); --no-plots writes data and scripts only\n"
         "  --dry-run                print the commands of the runs still to do, run nothing\n"
+        "  --report-only            run nothing: write the reports from the finished runs of\n"
+        "                           DIR (unfinished or never-run cells are left out), e.g. one\n"
+        "                           report over methods that were run at different fractions\n"
+        "  --from-results FILE      repeatable: run nothing; read results.csv files of earlier\n"
+        "                           protocol calls (the first row of a method, fraction and seed\n"
+        "                           wins; a duplicate with another value is an error) and write\n"
+        "                           the reports into DIR. Methods with an init are pretrained,\n"
+        "                           except those named by --control NAME\n"
         "  --quiet                  no progress lines\n"
         "  -- OPTIONS...            everything after -- is passed to every finetune\n"
         "                           (e.g. -- --epochs 50 --batch 2 --patch 32)\n"
         "\n"
         "outputs in DIR: results.csv (method,init,fraction,seed,status, every metric of\n"
-        "evaluate --json, epochs, best_val, train_seconds), summary.csv and summary.md (mean\n"
-        "and sample sd over seeds), metric_vs_fraction.png, convergence_fPCT.png (validation\n"
-        "metric per epoch), their .dat/.gp files, protocol.cfg (settings a resume must match).\n"
+        "evaluate --json, epochs, best_epoch, best_val, train_seconds), summary.csv and\n"
+        "summary.md (mean and sample sd over seeds, runs whose best epoch was the last, then\n"
+        "the comparison tables), comparisons.csv (per metric, method, baseline and fraction:\n"
+        "pairs = seeds both finished, the per-seed differences, their mean, a Student-t\n"
+        "confidence interval with pairs-1 df, the two-sided paired t-test p-value; n/a where\n"
+        "undefined: one pair, or equal differences), metric_vs_fraction.png, diff_vs_BASELINE.png\n"
+        "(mean difference and interval vs fraction), convergence_fPCT.png (validation metric per\n"
+        "epoch), their .dat/.gp files, protocol.cfg (settings a resume must match).\n"
         "Exit status: 0 all runs ok, 1 a run failed (its row says which step; logs are in its\n"
         "directory) or an output could not be written, 2 usage error.\n");
 }
@@ -107,9 +135,56 @@ static int valid_name(const char *s, size_t len) {
     return 1;
 }
 
+/* --metric LIST into o->metrics; o->metric is the first. */
+static int parse_metrics(proto_opts *o, const char *list) {
+    char buf[512];
+    o->n_metrics = 0;
+    if (snprintf(buf, sizeof buf, "%s", list) >= (int)sizeof buf) goto bad;
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        if (o->n_metrics >= PROTO_MAX_METRICS || !*tok || strlen(tok) >= sizeof o->metrics[0]) goto bad;
+        snprintf(o->metrics[o->n_metrics++], sizeof o->metrics[0], "%s", tok);
+    }
+    if (o->n_metrics == 0) goto bad;
+    o->metric = o->metrics[0];
+    return 1;
+bad:
+    fprintf(stderr, "ssl3d protocol: --metric '%s': expected a comma-separated list of at most %d metric keys\n", list,
+            PROTO_MAX_METRICS);
+    return 0;
+}
+
+/* --from-results: the options that make sense without running anything. --control NAME
+ * (no checkpoint) names the control among the files' methods; methods come from the files. */
+static int parse_report_only(proto_opts *o, const char *metrics) {
+    if (o->kind || o->data || o->dry_run || o->report_only || o->n_extra) {
+        fprintf(stderr, "ssl3d protocol: --from-results runs nothing: %s cannot be used with it\n",
+                o->kind ? "--kind" : o->data ? "--data" : o->dry_run ? "--dry-run" : o->report_only ? "--report-only"
+                : "-- FINETUNE OPTIONS");
+        return 2;
+    }
+    for (int m = 0; m < o->n_methods; m++) {
+        if (o->methods[m].role != PROTO_CONTROL || o->methods[m].ckpt) {
+            fprintf(stderr, "ssl3d protocol: --from-results takes its methods from the files: use --control NAME "
+                            "(no checkpoint) to name the control, not --method %s\n", o->methods[m].name);
+            return 2;
+        }
+        o->control_names[o->n_control_names++] = o->methods[m].name;
+    }
+    /* the names live in o->methods, which proto_read_results refills: keep copies */
+    static char names[PROTO_MAX_METHODS][64];
+    for (int i = 0; i < o->n_control_names; i++) {
+        snprintf(names[i], sizeof names[i], "%s", o->control_names[i]);
+        o->control_names[i] = names[i];
+    }
+    o->n_methods = 0;
+    if (metrics && !parse_metrics(o, metrics)) return 2;
+    return 0;
+}
+
 static int parse_args(int argc, char **argv, proto_opts *o) {
-    const char *fractions = "5,10,25,50,100", *seeds = "0,1,2";
+    const char *fractions = "5,10,25,50,100", *seeds = "0,1,2,3,4", *metrics = NULL;
     o->mode = "warmup";
+    o->level = 0.95;
     o->gnuplot = "gnuplot";
     o->test_fraction = 0.25;
     for (int i = 1; i < argc; i++) {
@@ -118,10 +193,11 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
         if (!strcmp(a, "--help") || !strcmp(a, "-h")) { usage(stdout); return -1; }
         if (!strcmp(a, "--no-plots")) { o->no_plots = 1; continue; }
         if (!strcmp(a, "--dry-run")) { o->dry_run = 1; continue; }
+        if (!strcmp(a, "--report-only")) { o->report_only = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         static const char *with_value[] = { "--kind", "--data", "--run-dir", "--method", "--mode", "--fractions",
                                             "--seeds", "--metric", "--test-fraction", "--split-seed", "--ssl3d",
-                                            "--gnuplot" };
+                                            "--gnuplot", "--control", "--level", "--from-results" };
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
         if (!known) {
@@ -136,7 +212,21 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
         else if (!strcmp(a, "--mode")) o->mode = v;
         else if (!strcmp(a, "--fractions")) fractions = v;
         else if (!strcmp(a, "--seeds")) seeds = v;
-        else if (!strcmp(a, "--metric")) o->metric = v;
+        else if (!strcmp(a, "--metric")) metrics = v;
+        else if (!strcmp(a, "--from-results")) {
+            if (o->n_inputs >= PROTO_MAX_INPUTS) {
+                fprintf(stderr, "ssl3d protocol: at most %d --from-results files\n", PROTO_MAX_INPUTS);
+                return 2;
+            }
+            o->inputs[o->n_inputs++] = v;
+        } else if (!strcmp(a, "--level")) {
+            char *end;
+            o->level = strtod(v, &end);
+            if (end == v || *end || !(o->level > 0 && o->level < 1)) {
+                fprintf(stderr, "ssl3d protocol: --level '%s': expected a number in (0, 1), e.g. 0.95\n", v);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "--ssl3d")) o->prog = v;
         else if (!strcmp(a, "--gnuplot")) o->gnuplot = v;
         else if (!strcmp(a, "--test-fraction")) {
@@ -151,30 +241,38 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
             int n;
             if (!parse_list(a, v, &s, 1, &n, 1)) return 2;
             o->split_seed = (long)s;
-        } else if (!strcmp(a, "--method")) {
+        } else if (!strcmp(a, "--method") || !strcmp(a, "--control")) {
+            int control = !strcmp(a, "--control");
             if (o->n_methods >= PROTO_MAX_METHODS) {
-                fprintf(stderr, "ssl3d protocol: at most %d --method options\n", PROTO_MAX_METHODS);
+                fprintf(stderr, "ssl3d protocol: at most %d --method and --control options\n", PROTO_MAX_METHODS);
                 return 2;
             }
             const char *eq = strchr(v, '=');
             size_t len = eq ? (size_t)(eq - v) : strlen(v);
             if (!valid_name(v, len) || (eq && !eq[1])) {
-                fprintf(stderr, "ssl3d protocol: --method '%s': expected NAME or NAME=CKPT, NAME made of letters, "
-                                "digits, '_', '-', '.' (at most 63)\n", v);
+                fprintf(stderr, "ssl3d protocol: %s '%s': expected NAME%s, NAME made of letters, "
+                                "digits, '_', '-', '.' (at most 63)\n", a, v, control ? "=CKPT" : " or NAME=CKPT");
                 return 2;
             }
             proto_method *m = &o->methods[o->n_methods++];
             memcpy(m->name, v, len);
             m->name[len] = 0;
             m->ckpt = eq ? eq + 1 : NULL;
+            m->role = control ? PROTO_CONTROL : m->ckpt ? PROTO_PRETRAINED : PROTO_SCRATCH;
             for (int j = 0; j < o->n_methods - 1; j++)
                 if (!strcmp(o->methods[j].name, m->name)) {
-                    fprintf(stderr, "ssl3d protocol: --method %s given twice\n", m->name);
+                    fprintf(stderr, "ssl3d protocol: method %s given twice (--method / --control)\n", m->name);
                     return 2;
                 }
         }
     }
-    if (!o->kind || !o->data || !o->dir) {
+    if (!o->dir) {
+        fprintf(stderr, "ssl3d protocol: missing --run-dir (usage: ssl3d protocol --kind segment|classify --data "
+                        "MANIFEST --run-dir DIR ...)\n");
+        return 2;
+    }
+    if (o->n_inputs) return parse_report_only(o, metrics);
+    if (!o->kind || !o->data) {
         fprintf(stderr, "ssl3d protocol: missing %s (usage: ssl3d protocol --kind segment|classify --data MANIFEST "
                         "--run-dir DIR ...)\n", !o->kind ? "--kind" : !o->data ? "--data" : "--run-dir");
         return 2;
@@ -187,7 +285,13 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
         fprintf(stderr, "ssl3d protocol: --mode '%s': expected frozen, warmup or scratch\n", o->mode);
         return 2;
     }
-    if (!o->metric) o->metric = !strcmp(o->kind, "segment") ? "dice_mean" : "auc";
+    for (int m = 0; m < o->n_methods; m++)
+        if (o->methods[m].role == PROTO_CONTROL && !o->methods[m].ckpt) {
+            fprintf(stderr, "ssl3d protocol: --control %s: expected NAME=CKPT (the random encoder's checkpoint)\n",
+                    o->methods[m].name);
+            return 2;
+        }
+    if (!parse_metrics(o, metrics ? metrics : !strcmp(o->kind, "segment") ? "dice_mean" : "auc")) return 2;
     if (o->n_methods == 0) {
         snprintf(o->methods[0].name, sizeof o->methods[0].name, "scratch");
         o->n_methods = 1;
@@ -237,6 +341,10 @@ static int check_config(const proto_opts *o) {
         free(old);
         return same ? 0 : 2;
     }
+    if (o->report_only) {
+        fprintf(stderr, "ssl3d protocol: --report-only: %s has no protocol.cfg (nothing was run there)\n", o->dir);
+        return 1;
+    }
     if (o->dry_run) return 0;
     if (proto_write_atomic(path, text) != 0) {
         fprintf(stderr, "ssl3d protocol: cannot write %s\n", path);
@@ -261,7 +369,7 @@ static int check_method(const proto_opts *o, const proto_method *m) {
         free(old);
         return same ? 0 : 2;
     }
-    if (o->dry_run) return 0;
+    if (o->dry_run || o->report_only) return 0;
     if (proto_mkdirs(dir) != 0 || proto_write_atomic(path, want) != 0) {
         fprintf(stderr, "ssl3d protocol: cannot write %s\n", path);
         return 1;
@@ -323,7 +431,7 @@ static int prepare_cases(proto_opts *o) {
     }
     snprintf(o->pool_file, sizeof o->pool_file, "%s/pool_cases.txt", o->dir);
     snprintf(o->test_file, sizeof o->test_file, "%s/test_cases.txt", o->dir);
-    if (!o->dry_run && (write_cases(o->pool_file, "training pool (fractions are drawn from it)", tr, ntr) != 0 ||
+    if (!o->dry_run && !o->report_only && (write_cases(o->pool_file, "training pool (fractions are drawn from it)", tr, ntr) != 0 ||
                         write_cases(o->test_file, "held-out test set", te, nte) != 0)) {
         fprintf(stderr, "ssl3d protocol: cannot write %s\n", o->pool_file);
         goto done;
@@ -442,11 +550,39 @@ static const double *metric_of(const proto_result *r, const char *key) {
     return NULL;
 }
 
+/* --from-results: the reports of earlier results.csv files, nothing run. */
+static int report_only(proto_opts *o) {
+    proto_result *res = NULL;
+    if (proto_read_results(o, &res)) return 1;
+    if (!o->n_metrics) {
+        /* default: dice_mean when the files have it (segmentation), else auc */
+        int total = o->n_methods * o->n_fractions * o->n_seeds, dice = 0;
+        for (int i = 0; i < total && !dice; i++) dice = proto_find_val(&res[i], "dice_mean") != NULL;
+        snprintf(o->metrics[0], sizeof o->metrics[0], "%s", dice ? "dice_mean" : "auc");
+        o->n_metrics = 1;
+        o->metric = o->metrics[0];
+    }
+    int bad = 0;
+    if (proto_mkdirs(o->dir) != 0) {
+        fprintf(stderr, "ssl3d protocol: --run-dir %s: cannot create (%s)\n", o->dir, strerror(errno));
+        bad = 1;
+    } else {
+        bad = proto_report(o, res, o->quiet ? NULL : stdout);
+    }
+    free(res);
+    return bad;
+}
+
 int cmd_protocol(int argc, char **argv) {
     proto_opts *o = calloc(1, sizeof *o);
     if (!o) { fprintf(stderr, "ssl3d protocol: out of memory\n"); return 1; }
     int rc = parse_args(argc, argv, o);
     if (rc) { free(o); return rc < 0 ? 0 : rc; }
+    if (o->n_inputs) {
+        rc = report_only(o);
+        free(o);
+        return rc;
+    }
     static char self[PROTO_PATH];
     if (!o->prog) {
         ssize_t len = readlink("/proc/self/exe", self, sizeof self - 1);
@@ -461,7 +597,7 @@ int cmd_protocol(int argc, char **argv) {
         free(o);
         return 1;
     }
-    if (!o->dry_run && proto_mkdirs(o->dir) != 0) {
+    if (!o->dry_run && !o->report_only && proto_mkdirs(o->dir) != 0) {
         fprintf(stderr, "ssl3d protocol: --run-dir %s: cannot create (%s)\n", o->dir, strerror(errno));
         free(o);
         return 1;
@@ -471,7 +607,7 @@ int cmd_protocol(int argc, char **argv) {
     if (!rc) rc = prepare_cases(o);
     if (rc) { free(o); return rc; }
 
-    int total = o->n_methods * o->n_fractions * o->n_seeds, failed = 0, i = 0;
+    int total = o->n_methods * o->n_fractions * o->n_seeds, failed = 0, absent = 0, i = 0;
     proto_result *res = calloc((size_t)total, sizeof *res);
     if (!res) { fprintf(stderr, "ssl3d protocol: out of memory\n"); free(o); return 1; }
     struct timespec t0;
@@ -484,6 +620,13 @@ int cmd_protocol(int argc, char **argv) {
                 proto_run_dir(o, m, f, s, rd, sizeof rd);
                 proto_pct(o->fractions[f], pct, sizeof pct);
                 int cached = load_done(o, rd, r);
+                if (!cached && o->report_only) {
+                    /* --report-only: a run not finished is left out, not run, not a failure */
+                    r->status = -1;
+                    r->failed_step = "absent";
+                    absent++;
+                    continue;
+                }
                 if (!cached) run_one(o, m, f, s, r);
                 if (o->dry_run) continue;
                 failed += r->status != 0;
@@ -504,8 +647,9 @@ int cmd_protocol(int argc, char **argv) {
     if (!o->dry_run) {
         bad = proto_report(o, res, o->quiet ? NULL : stdout);
         if (!o->quiet)
-            fprintf(stderr, "ssl3d protocol: %d of %d runs ok; results in %s/results.csv, summary.md, *.png\n",
-                    total - failed, total, o->dir);
+            fprintf(stderr, "ssl3d protocol: %d of %d runs ok%s; results in %s/results.csv, summary.md, "
+                            "comparisons.csv, *.png\n", total - failed - absent, total - absent,
+                    absent ? " (the others not finished, left out)" : "", o->dir);
     }
     for (int j = 0; j < total; j++) free(res[j].val_curve);
     free(res);

@@ -1,5 +1,6 @@
 /* `ssl3d protocol`: reading each run's results, and writing results.csv, the mean +- sd
- * summary (summary.csv, summary.md) and the plots (gnuplot scripts, data, PNGs). */
+ * summary (summary.csv, summary.md, followed by the paired comparisons of
+ * protocol_compare.c) and the plots (gnuplot scripts, data, PNGs). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -56,6 +57,7 @@ static int line_val(cJSON *o, const char *val_key, double *v) {
 
 void proto_parse_log(const char *path, const char *val_key, proto_result *r) {
     r->epochs = 0;
+    r->best_epoch = 0;
     r->best_val = NAN;
     r->train_seconds = 0;
     free(r->val_curve);
@@ -69,7 +71,7 @@ void proto_parse_log(const char *path, const char *val_key, proto_result *r) {
      * which is not the maximum of this metric when finetune --select uses another one
      * (e.g. --metric auc with --ordinal, which selects on qwk); logs without "best" keys
      * fall back to the maximum. */
-    int have_best = 0;
+    int have_best = 0, selected_epoch = 0, max_epoch = 0;
     double selected = NAN;
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         cJSON *o = cJSON_Parse(line);
@@ -83,8 +85,8 @@ void proto_parse_log(const char *path, const char *val_key, proto_result *r) {
             if (cJSON_IsBool(best)) have_best = 1;
             if (line_val(o, val_key, &v) && isfinite(v)) {
                 curve[e - 1] = v;
-                if (isnan(r->best_val) || v > r->best_val) r->best_val = v;
-                if (cJSON_IsTrue(best)) selected = v;
+                if (isnan(r->best_val) || v > r->best_val) { r->best_val = v; max_epoch = e; }
+                if (cJSON_IsTrue(best)) { selected = v; selected_epoch = e; }
             }
             if (cJSON_IsNumber(sec)) r->train_seconds += sec->valuedouble;
         }
@@ -92,6 +94,7 @@ void proto_parse_log(const char *path, const char *val_key, proto_result *r) {
     }
     free(text);
     if (have_best && !isnan(selected)) r->best_val = selected;
+    r->best_epoch = have_best && !isnan(selected) ? selected_epoch : max_epoch;
     r->val_curve = curve;
 }
 
@@ -105,15 +108,19 @@ static int key_index(const keyset *k, const char *key) {
     return -1;
 }
 
-static const double *find_val(const proto_result *r, const char *key) {
+const double *proto_find_val(const proto_result *r, const char *key) {
     for (int i = 0; i < r->n; i++)
         if (!strcmp(r->keys[i], key)) return &r->vals[i];
     return NULL;
 }
 
+int proto_best_is_last(const proto_result *r) {
+    return r->status == 0 && r->epochs > 0 && r->best_epoch == r->epochs;
+}
+
 #define RES(m, f, s) (&res[((m) * o->n_fractions + (f)) * o->n_seeds + (s)])
 
-static FILE *open_out(const proto_opts *o, const char *name, char *path, size_t cap) {
+FILE *proto_open_out(const proto_opts *o, const char *name, char *path, size_t cap) {
     snprintf(path, cap, "%s/%s", o->dir, name);
     FILE *f = fopen(path, "w");
     if (!f) fprintf(stderr, "ssl3d protocol: cannot write %s\n", path);
@@ -122,15 +129,16 @@ static FILE *open_out(const proto_opts *o, const char *name, char *path, size_t 
 
 static int write_results_csv(const proto_opts *o, proto_result *res, const keyset *ks) {
     char path[PROTO_PATH];
-    FILE *f = open_out(o, "results.csv", path, sizeof path);
+    FILE *f = proto_open_out(o, "results.csv", path, sizeof path);
     if (!f) return 1;
     fprintf(f, "method,init,fraction,seed,status");
     for (int k = 0; k < ks->n; k++) fprintf(f, ",%s", ks->keys[k]);
-    fprintf(f, ",epochs,best_val,train_seconds\n");
+    fprintf(f, ",epochs,best_epoch,best_val,train_seconds\n");
     for (int m = 0; m < o->n_methods; m++)
         for (int fr = 0; fr < o->n_fractions; fr++)
             for (int s = 0; s < o->n_seeds; s++) {
                 proto_result *r = RES(m, fr, s);
+                if (r->status == -1) continue;   /* not run: a --from-results cell no file has */
                 /* init path quoted CSV-style (may contain commas) */
                 fprintf(f, "%s,\"", o->methods[m].name);
                 for (const char *c = o->methods[m].ckpt ? o->methods[m].ckpt : ""; *c; c++)
@@ -139,15 +147,17 @@ static int write_results_csv(const proto_opts *o, proto_result *res, const keyse
                 if (r->status == 0) fprintf(f, "ok");
                 else fprintf(f, "%s failed (%d)", r->failed_step ? r->failed_step : "run", r->status);
                 for (int k = 0; k < ks->n; k++) {
-                    const double *v = r->status == 0 ? find_val(r, ks->keys[k]) : NULL;
+                    const double *v = r->status == 0 ? proto_find_val(r, ks->keys[k]) : NULL;
                     if (v) fprintf(f, ",%.6g", *v); else fprintf(f, ",");
                 }
                 if (r->status == 0 && r->epochs > 0) {
                     fprintf(f, ",%d,", r->epochs);
+                    if (r->best_epoch > 0) fprintf(f, "%d", r->best_epoch);
+                    fprintf(f, ",");
                     if (!isnan(r->best_val)) fprintf(f, "%.6g", r->best_val);
                     fprintf(f, ",%.3f\n", r->train_seconds);
                 } else {
-                    fprintf(f, ",,,\n");
+                    fprintf(f, ",,,,\n");
                 }
             }
     if (fclose(f) != 0) { fprintf(stderr, "ssl3d protocol: cannot write %s\n", path); return 1; }
@@ -162,7 +172,7 @@ static int64_t stat_of(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res, i
     for (int s = 0; s < o->n_seeds; s++) {
         proto_result *r = RES(m, fr, s);
         if (r->status != 0) continue;
-        const double *v = best_val ? (isnan(r->best_val) ? NULL : &r->best_val) : find_val(r, key);
+        const double *v = best_val ? (isnan(r->best_val) ? NULL : &r->best_val) : proto_find_val(r, key);
         if (v && isfinite(*v)) ssl3d_metric_accum_add(ctx, acc, v, 1);
     }
     int64_t n = ssl3d_metric_accum_count(acc);
@@ -174,32 +184,58 @@ static int64_t stat_of(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res, i
     return n;
 }
 
-static int ok_runs(const proto_opts *o, proto_result *res, int m, int fr) {
+static int ok_runs(const proto_opts *o, proto_result *res, int m, int fr, int *tried) {
     int n = 0;
-    for (int s = 0; s < o->n_seeds; s++) n += RES(m, fr, s)->status == 0;
+    *tried = 0;
+    for (int s = 0; s < o->n_seeds; s++) {
+        n += RES(m, fr, s)->status == 0;
+        *tried += RES(m, fr, s)->status != -1;
+    }
+    return n;
+}
+
+/* Runs of (m, f) whose best epoch was the last, and runs whose best epoch is known. */
+static int best_last_runs(const proto_opts *o, proto_result *res, int m, int fr, int *known) {
+    int n = 0;
+    *known = 0;
+    for (int s = 0; s < o->n_seeds; s++) {
+        proto_result *r = RES(m, fr, s);
+        if (r->status != 0 || r->best_epoch <= 0) continue;
+        (*known)++;
+        n += proto_best_is_last(r);
+    }
     return n;
 }
 
 static int write_summary(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res, const keyset *ks, FILE *out) {
     char pc[PROTO_PATH], pm[PROTO_PATH];
-    FILE *c = open_out(o, "summary.csv", pc, sizeof pc), *md = c ? open_out(o, "summary.md", pm, sizeof pm) : NULL;
+    FILE *c = proto_open_out(o, "summary.csv", pc, sizeof pc), *md = c ? proto_open_out(o, "summary.md", pm, sizeof pm) : NULL;
     if (!c || !md) { if (c) fclose(c); return 1; }
     fprintf(c, "method,fraction,runs");
     for (int k = 0; k < ks->n; k++) fprintf(c, ",%s_mean,%s_sd", ks->keys[k], ks->keys[k]);
-    fprintf(c, ",best_val_mean,best_val_sd\n");
-    fprintf(md, "Test metrics, mean ± sample sd over seeds (%s on %s); a cell of one run shows its value only.\n\n| method | labels | runs |",
-            o->kind, o->data);
+    fprintf(c, ",best_val_mean,best_val_sd,best_last_runs\n");
+    if (o->n_inputs) {
+        fprintf(md, "Re-analysis of");
+        for (int i = 0; i < o->n_inputs; i++) fprintf(md, "%s %s", i ? "," : "", o->inputs[i]);
+        fprintf(md, ".\n\n");
+    }
+    fprintf(md, "Test metrics, mean ± sample sd over seeds");
+    if (o->kind && o->data) fprintf(md, " (%s on %s)", o->kind, o->data);
+    fprintf(md, "; a cell of one run shows its value only. \"best = last\": runs whose best validation "
+                "epoch (the one kept) was their last, i.e. runs that may have stopped while still improving "
+                "(k/n of the runs whose log says).\n\n| method | labels | runs |");
     for (int k = 0; k < ks->n; k++) fprintf(md, " %s |", ks->keys[k]);
-    fprintf(md, " best val |\n|---|---|---|");
-    for (int k = 0; k <= ks->n; k++) fprintf(md, "---|");
+    fprintf(md, " best val | best = last |\n|---|---|---|");
+    for (int k = 0; k <= ks->n + 1; k++) fprintf(md, "---|");
     fprintf(md, "\n");
     for (int m = 0; m < o->n_methods; m++)
         for (int fr = 0; fr < o->n_fractions; fr++) {
             char pct[32];
             proto_pct(o->fractions[fr], pct, sizeof pct);
-            int runs = ok_runs(o, res, m, fr);
+            int tried, runs = ok_runs(o, res, m, fr, &tried);
+            if (!tried) continue;   /* a cell nobody ran (--from-results: e.g. scratch-only 100%) */
             fprintf(c, "%s,%g,%d", o->methods[m].name, o->fractions[fr], runs);
-            fprintf(md, "| %s | %s%% | %d/%d |", o->methods[m].name, pct, runs, o->n_seeds);
+            fprintf(md, "| %s | %s%% | %d/%d |", o->methods[m].name, pct, runs, tried);
             for (int k = 0; k <= ks->n; k++) {
                 double mean = 0, sd = 0;
                 int64_t n = stat_of(ctx, o, res, m, fr, k < ks->n ? ks->keys[k] : NULL, k == ks->n, &mean, &sd);
@@ -213,9 +249,12 @@ static int write_summary(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res,
                     fprintf(md, " – |");
                 }
             }
-            fprintf(c, "\n");
-            fprintf(md, "\n");
+            int known, last = best_last_runs(o, res, m, fr, &known);
+            if (known) fprintf(c, ",%d\n", last), fprintf(md, " %d/%d%s |\n", last, known, last ? " !" : "");
+            else fprintf(c, ",\n"), fprintf(md, " – |\n");
         }
+    fprintf(md, "\n");
+    int cmp_bad = proto_compare(o, res, md);   /* prints its own messages */
     int bad = fclose(c) != 0;
     bad |= fclose(md) != 0;
     if (bad) { fprintf(stderr, "ssl3d protocol: cannot write %s\n", pc); return 1; }
@@ -224,18 +263,18 @@ static int write_summary(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res,
         if (text) fputs(text, out);
         free(text);
     }
-    return 0;
+    return cmp_bad;
 }
 
 /* ---------------------------------------------------------------- plots */
 
-static void gp_header(FILE *g, const char *png, const char *title, const char *xlabel, const char *ylabel) {
+void proto_gp_header(FILE *g, const char *png, const char *title, const char *xlabel, const char *ylabel) {
     fprintf(g, "set terminal png size 960,640\nset output '%s'\nset title \"%s\" noenhanced\n", png, title);
     fprintf(g, "set xlabel \"%s\" noenhanced\nset ylabel \"%s\" noenhanced\nset grid\nset key bottom right noenhanced\n",
             xlabel, ylabel);
 }
 
-static int run_gnuplot(const proto_opts *o, const char *script) {
+int proto_run_gnuplot(const proto_opts *o, const char *script) {
     if (o->no_plots) return 0;
     char *argv[] = { (char *)o->gnuplot, (char *)script, NULL };
     char err[PROTO_PATH];
@@ -249,12 +288,12 @@ static int run_gnuplot(const proto_opts *o, const char *script) {
 
 static int plot_metric_vs_fraction(ssl3d_ctx *ctx, const proto_opts *o, proto_result *res) {
     char pd[PROTO_PATH], pg[PROTO_PATH];
-    FILE *d = open_out(o, "metric_vs_fraction.dat", pd, sizeof pd);
-    FILE *g = d ? open_out(o, "metric_vs_fraction.gp", pg, sizeof pg) : NULL;
+    FILE *d = proto_open_out(o, "metric_vs_fraction.dat", pd, sizeof pd);
+    FILE *g = d ? proto_open_out(o, "metric_vs_fraction.gp", pg, sizeof pg) : NULL;
     if (!d || !g) { if (d) fclose(d); return 1; }
     char ylabel[128];
     snprintf(ylabel, sizeof ylabel, "test %s (mean +- sd over seeds)", o->metric);
-    gp_header(g, "metric_vs_fraction.png", "Data efficiency", "labelled training cases (%)", ylabel);
+    proto_gp_header(g, "metric_vs_fraction.png", "Data efficiency", "labelled training cases (%)", ylabel);
     fprintf(g, "set logscale x\nset xtics (");
     for (int fr = 0; fr < o->n_fractions; fr++) fprintf(g, "%s%g", fr ? ", " : "", o->fractions[fr] * 100);
     fprintf(g, ")\nset offsets graph 0.05, graph 0.05, 0, 0\nplot ");
@@ -279,16 +318,16 @@ static int plot_metric_vs_fraction(ssl3d_ctx *ctx, const proto_opts *o, proto_re
     int bad = fclose(d) != 0;
     bad |= fclose(g) != 0;
     if (bad) return 1;
-    return block ? run_gnuplot(o, "metric_vs_fraction.gp") : 0;
+    return block ? proto_run_gnuplot(o, "metric_vs_fraction.gp") : 0;
 }
 
 static int plot_convergence(const proto_opts *o, proto_result *res, int fr) {
     char pct[32], name[96], pd[PROTO_PATH], pg[PROTO_PATH];
     proto_pct(o->fractions[fr], pct, sizeof pct);
     snprintf(name, sizeof name, "convergence_f%s.dat", pct);
-    FILE *d = open_out(o, name, pd, sizeof pd);
+    FILE *d = proto_open_out(o, name, pd, sizeof pd);
     snprintf(name, sizeof name, "convergence_f%s.gp", pct);
-    FILE *g = d ? open_out(o, name, pg, sizeof pg) : NULL;
+    FILE *g = d ? proto_open_out(o, name, pg, sizeof pg) : NULL;
     if (!d || !g) { if (d) fclose(d); return 1; }
     char png[96], title[128];
     snprintf(png, sizeof png, "convergence_f%s.png", pct);
@@ -296,7 +335,7 @@ static int plot_convergence(const proto_opts *o, proto_result *res, int fr) {
     char ylabel[128];
     const char *vk = proto_val_key(o->metric);
     snprintf(ylabel, sizeof ylabel, "validation %s (mean +- sd over seeds)", vk ? vk : "metric");
-    gp_header(g, png, title, "epoch", ylabel);
+    proto_gp_header(g, png, title, "epoch", ylabel);
     fprintf(g, "plot ");
     int block = 0;
     for (int m = 0; m < o->n_methods; m++) {
@@ -336,7 +375,7 @@ static int plot_convergence(const proto_opts *o, proto_result *res, int fr) {
     int bad = fclose(d) != 0;
     bad |= fclose(g) != 0;
     if (bad) return 1;
-    return block ? run_gnuplot(o, strrchr(pg, '/') + 1) : 0;
+    return block ? proto_run_gnuplot(o, strrchr(pg, '/') + 1) : 0;
 }
 
 int proto_report(const proto_opts *o, proto_result *res, FILE *summary_out) {
@@ -355,7 +394,8 @@ int proto_report(const proto_opts *o, proto_result *res, FILE *summary_out) {
     int bad = write_results_csv(o, res, ks);
     bad |= write_summary(ctx, o, res, ks, summary_out);
     bad |= plot_metric_vs_fraction(ctx, o, res);
-    for (int fr = 0; fr < o->n_fractions; fr++) bad |= plot_convergence(o, res, fr);
+    /* --from-results has no per-epoch curves */
+    for (int fr = 0; fr < o->n_fractions && !o->n_inputs; fr++) bad |= plot_convergence(o, res, fr);
     ssl3d_ctx_release(ctx);
     free(ks);
     return bad;

@@ -1,0 +1,169 @@
+#!/bin/bash
+# Protocol v2 (issue 9, "a protocol whose comparisons are sound"): the run plan of
+# docs/results-finetune.md, section "Protocol v2 plan". run_protocol.sh next to it is the
+# v1 run exactly as it was done; this one is the plan for the next one.
+#
+#   hippocampus 3D: scratch, the random-encoder control (rand3) and the five 3D tasks at
+#                   5, 10, 25% labels; scratch also at 100%
+#   hippocampus 2D: 2D scratch, 2D control (rand2) and the best 2D task ($BEST2D) at 5, 10,
+#                   25% (a 2D encoder needs the 2D network, so it is compared with 2D
+#                   scratch and the 2D control; 3D vs 2D side by side in the docs)
+#   RetinaMNIST:    scratch, control, the five 2D tasks at 5, 10, 100%; AUC and QWK
+#   every cell:     seeds $SEEDS (default 0-4), paired comparisons computed by ssl3d protocol
+#
+# usage: run_protocol_v2.sh PHASE...   phases, in order:
+#   pretrain-hip3 pretrain-hip2 pretrain-ret2   the pretrained encoders ($PRE_SECONDS each)
+#   controls                                    the random encoders (pretrain --lr 0)
+#   hip3 hip2 ret                               the fine-tuning runs (one job per method x
+#                                               seed, $LANES side by side)
+#   report-hip3 report-hip2 report-ret          one report per data set over every finished
+#                                               run (ssl3d protocol --report-only)
+#   collect                                     copy the reports into docs/results/finetune/v2/
+# Every step resumes: a pretraining whose checkpoint exists and a run whose eval.json exists
+# are skipped, so the same command continues an interrupted day; reports can be made and
+# collected (and committed) at any time, with whatever has finished.
+#
+# Environment: SSL3D (default ./bin/ssl3d), DATA (../shared/data), OUT (work dir, /tmp/p2),
+#   LANES (2), SEEDS (0,1,2,3,4), PRE_SECONDS (600), BEST2D (rot2), HIP3_TASKS, RET_TASKS,
+#   HIP3_FT / HIP2_FT / RET_FT (finetune options, defaults below), and SMOKE=1: 2 pretraining
+#   steps and 2 fine-tuning steps per run, to check the driver and the reports in minutes
+#   (never report SMOKE numbers).
+set -u
+HERE=$(cd "$(dirname "$0")" && pwd)
+SSL3D=${SSL3D:-./bin/ssl3d}; DATA=${DATA:-../shared/data}; OUT=${OUT:-/tmp/p2}; LANES=${LANES:-2}
+SEEDS=${SEEDS:-0,1,2,3,4}; PRE_SECONDS=${PRE_SECONDS:-600}; BEST2D=${BEST2D:-rot2}
+HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2}
+HIP=$DATA/hippocampus/dataset.json
+POOL=$HERE/hippocampus_pool_cases.txt   # = the protocol's pool (--test-fraction 0.2 --split-seed 0)
+RET=$DATA/retinamnist_28/labels.csv
+
+# Fine-tuning settings. Long enough that the best validation epoch is not the last one
+# (summary.md flags cells where it is: "best = last"); the architecture must match the
+# pretraining --opt below (finetune --init takes it from the checkpoint). Replace these by
+# the fine-tuning recipe of issue 9 once it is merged (schedule, augmentation, optimiser).
+HIP3_FT=${HIP3_FT:---epochs 30 --steps-per-epoch 100 --batch 4 --lr 1e-3 --fg-prob 0.5 --filters 8 --levels 3 --patch 24 --warmup-epochs 2}
+HIP2_FT=${HIP2_FT:---dims 2 --epochs 30 --steps-per-epoch 100 --batch 16 --lr 1e-3 --fg-prob 0.5 --filters 16 --levels 3 --patch 32 --warmup-epochs 2}
+RET_FT=${RET_FT:---ordinal --epochs 40 --steps-per-epoch 20 --batch 32 --filters 16 --levels 2 --warmup-epochs 2}
+PRE_STEPS=100000
+if [ "${SMOKE:-0}" = 1 ]; then
+    PRE_SECONDS=30; PRE_STEPS=2
+    HIP3_FT="--epochs 2 --steps-per-epoch 1 --batch 2 --filters 8 --levels 3 --patch 24 --warmup-epochs 1"
+    HIP2_FT="--dims 2 --epochs 2 --steps-per-epoch 1 --batch 4 --filters 16 --levels 3 --patch 32 --warmup-epochs 1"
+    RET_FT="--ordinal --epochs 2 --steps-per-epoch 1 --batch 8 --filters 16 --levels 2 --warmup-epochs 1"
+fi
+export SSL3D DATA OUT SEEDS HIP POOL RET HIP3_FT HIP2_FT RET_FT PRE_SECONDS PRE_STEPS BEST2D HIP3_TASKS RET_TASKS
+mkdir -p "$OUT/ckpt" "$OUT/logs"
+
+# ---------------------------------------------------------------- pretraining
+# pre NAME TASK DIMS MANIFEST BATCH OPTS [EXTRA...]: seed 1, 10% of the images held out
+pre() {
+    local name=$1 task=$2 dims=$3 data=$4 batch=$5 opts=$6; shift 6
+    [ -f "$OUT/ckpt/$name.safetensors" ] && return 0
+    "$SSL3D" pretrain --task "$task" --dims "$dims" --data "$data" --batch "$batch" --opt "$opts" \
+        --out "$OUT/ckpt/$name.safetensors" --max-seconds "$PRE_SECONDS" --steps "$PRE_STEPS" --seed 1 \
+        --threads 1 --val-fraction 0.1 --log "$OUT/logs/$name.jsonl" --print-every 1000 "$@" \
+        > "$OUT/logs/$name.out" 2>&1
+}
+# The random-encoder control: a rotation "pretraining" with --lr 0 keeps the seeded
+# initial weights (proxy accuracy at chance); its steps only fill the batch-norm running
+# statistics. Same architecture as the pretrained encoders of its set.
+control() {
+    local name=$1 dims=$2 data=$3 batch=$4 opts=$5; shift 5
+    [ -f "$OUT/ckpt/$name.safetensors" ] && return 0
+    "$SSL3D" pretrain --task rotation --dims "$dims" --data "$data" --batch "$batch" --opt "$opts" \
+        --out "$OUT/ckpt/$name.safetensors" --max-seconds 30 --steps "$PRE_STEPS" --lr 0 --seed 1 --threads 1 \
+        --val-fraction 0.1 --print-every 1000 "$@" > "$OUT/logs/$name.out" 2>&1
+}
+pretrain_jobs() {   # one line per job; the 3D task options are the tasks' defaults plus the architecture
+    case $1 in
+    hip3) for t in "rot3 rotation 8 filters=8,levels=3,input_size=32" "rpl3 rpl 16 filters=8,levels=3,cell=11,jitter=3" \
+                   "jig3 jigsaw 8 filters=8,levels=3,cell=11,jitter=3" "cpc3 cpc 4 filters=8,levels=3,input_size=32,grid=3" \
+                   "exe3 exemplar 8 filters=8,levels=3,input_size=32,batch=8"; do
+              set -- $t; echo "pre hip_$1 $2 3 $HIP $3 $4 --cases $POOL"; done ;;
+    hip2) for t in "rot2 rotation 32 filters=16,levels=3,input_size=32" "rpl2 rpl 32 filters=16,levels=3,cell=11,jitter=3" \
+                   "jig2 jigsaw 16 filters=16,levels=3,cell=11,jitter=3" "cpc2 cpc 16 filters=16,levels=3,input_size=32,grid=3" \
+                   "exe2 exemplar 16 filters=16,levels=3,input_size=32,batch=16"; do
+              set -- $t; echo "pre hip_$1 $2 2 $HIP $3 $4 --cases $POOL"; done ;;
+    ret2) for t in "rot2 rotation 32 filters=16,levels=2,input_size=28" "rpl2 rpl 32 filters=16,levels=2,grid=3,cell=9,jitter=2" \
+                   "jig2 jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2" "cpc2 cpc 32 filters=16,levels=2,input_size=28,grid=3" \
+                   "exe2 exemplar 16 filters=16,levels=2,input_size=28,batch=16"; do
+              set -- $t; echo "pre ret_$1 $2 2 $RET $3 $4"; done ;;
+    controls) echo "control hip_rand3 3 $HIP 8 filters=8,levels=3,input_size=32 --cases $POOL"
+              echo "control hip_rand2 2 $HIP 32 filters=16,levels=3,input_size=32 --cases $POOL"
+              echo "control ret_rand2 2 $RET 32 filters=16,levels=2,input_size=28" ;;
+    esac
+}
+
+# ---------------------------------------------------------------- fine-tuning protocol
+# method_arg SET METHOD: --method / --control value of a method of a set
+method_arg() {
+    local ck=$OUT/ckpt/${1%[23]}_$2.safetensors
+    case $2 in
+    scratch) echo "--method scratch" ;;
+    rand*) echo "--control $2=$ck" ;;
+    *) echo "--method $2=$ck" ;;
+    esac
+}
+# run_set SET [PROTOCOL OPTIONS...]: one `ssl3d protocol` call on a set's run directory
+run_set() {
+    local set=$1; shift
+    case $set in
+    hip3) "$SSL3D" protocol --kind segment --data "$HIP" --run-dir "$OUT/hip3" --test-fraction 0.2 --split-seed 0 \
+              --mode warmup "$@" -- $HIP3_FT --threads 1 ;;
+    hip2) "$SSL3D" protocol --kind segment --data "$HIP" --run-dir "$OUT/hip2" --test-fraction 0.2 --split-seed 0 \
+              --mode warmup "$@" -- $HIP2_FT --threads 1 ;;
+    ret) "$SSL3D" protocol --kind classify --data "$RET" --run-dir "$OUT/ret" --metric auc,qwk --mode warmup "$@" \
+              -- $RET_FT --threads 1 ;;
+    esac
+}
+# prot SET METHOD SEED FRACTIONS: the runs of one method and seed (reports come from report_set)
+prot() {
+    run_set "$1" $(method_arg "$1" "$2") --seeds "$3" --fractions "$4" --no-plots --quiet \
+        > "$OUT/logs/prot_$1_$2_s$3_f${4//,/_}.out" 2>&1
+}
+methods_of() {
+    case $1 in
+    hip3) echo "scratch rand3 $HIP3_TASKS" ;;
+    hip2) echo "scratch rand2 $BEST2D" ;;
+    ret) echo "scratch rand2 $RET_TASKS" ;;
+    esac
+}
+fractions_of() { case $1 in ret) echo 5,10,100 ;; *) echo 5,10,25 ;; esac; }
+# protocol_jobs SET: one job per method and seed (small jobs spread well over lanes and days)
+protocol_jobs() {
+    local m s
+    for s in ${SEEDS//,/ }; do
+        for m in $(methods_of "$1"); do echo "prot $1 $m $s $(fractions_of "$1")"; done
+        [ "$1" = hip3 ] && echo "prot hip3 scratch $s 100"
+    done
+}
+# report_set SET: summary.md, comparisons.csv and plots over every finished run of the set
+report_set() {
+    local m args=() fr
+    for m in $(methods_of "$1"); do args+=($(method_arg "$1" "$m")); done
+    fr=$(fractions_of "$1"); [ "$1" = hip3 ] && fr=$fr,100
+    run_set "$1" "${args[@]}" --seeds "$SEEDS" --fractions "$fr" --report-only > "$OUT/logs/report_$1.out" 2>&1
+    echo "report $1: $(tail -1 "$OUT/logs/report_$1.out")"
+}
+export -f pre control prot run_set method_arg
+
+run_jobs() { xargs -P "$LANES" -I{} bash -c '{}'; }
+
+for phase in "$@"; do
+    case $phase in
+    pretrain-*) pretrain_jobs "${phase#pretrain-}" | run_jobs ;;
+    controls) pretrain_jobs controls | run_jobs ;;
+    hip3|hip2|ret) protocol_jobs "$phase" | run_jobs ;;
+    report-*) report_set "${phase#report-}" ;;
+    collect)
+        for set in hip3 hip2 ret; do
+            [ -f "$OUT/$set/summary.md" ] || continue
+            mkdir -p "$HERE/v2/$set"
+            for f in results.csv summary.csv summary.md comparisons.csv metric_vs_fraction.png diff_vs_*.png \
+                     convergence_f*.png; do
+                for g in "$OUT/$set"/$f; do [ -f "$g" ] && cp "$g" "$HERE/v2/$set/"; done
+            done
+        done ;;
+    *) echo "unknown phase $phase" >&2; exit 2 ;;
+    esac
+done
