@@ -32,5 +32,6 @@
 #include "ssl3d/metrics.h"
 #include "ssl3d/loader.h"
 #include "ssl3d/finetune.h"
+#include "ssl3d/comm.h"
 
 #endif /* SSL3D_H */
