@@ -7,6 +7,7 @@
 #include "ssl3d.h"
 #include "ssl3d/finetune.h"
 #include "cli.h"
+#include "cli_dist.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -145,7 +146,7 @@ static int parse_double(const char *opt, const char *v, double *out) {
 }
 
 static int fail(ssl3d_ctx *ctx, const char *what) {
-    fprintf(stderr, "ssl3d finetune: %s%s%s\n", what ? what : "", what ? ": " : "", ssl3d_ctx_last_error(ctx));
+    fprintf(stderr, "ssl3d finetune%s: %s%s%s\n", cli_dist_tag(), what ? what : "", what ? ": " : "", ssl3d_ctx_last_error(ctx));
     return 1;
 }
 
@@ -238,7 +239,10 @@ int cmd_finetune(int argc, char **argv) {
     ssl3d_image *first = NULL;
     int64_t *pool = NULL, n_pool = 0;
     log_state ls = { 0 };
-    ls.quiet = quiet; ls.kind = kind;
+    ls.quiet = quiet || !cli_dist_is_root(); ls.kind = kind;
+    /* Under mpirun: --batch is the global batch, split over the ranks by ssl3d_ft_train;
+     * rank 0 alone writes the log and the model. */
+    if (cli_dist_attach("finetune", ctx, threads > 0)) goto done;
     if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK) { rc = fail(ctx, "--data"); goto done; }
     if (kind == SSL3D_FT_SEGMENT && ssl3d_manifest_kind(man) != SSL3D_MANIFEST_MSD) {
         fprintf(stderr, "ssl3d finetune: --data %s: segmentation needs an MSD dataset.json with label maps\n", data);
@@ -296,7 +300,7 @@ int cmd_finetune(int argc, char **argv) {
     if (ssl3d_ftmodel_create(ctx, kind, (int32_t)dims, cin, (int32_t)classes, (int32_t)filters, (int32_t)levels,
                              (int32_t)norm, (int32_t)hidden, ordinal, &m) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
     if (ick && ssl3d_ftmodel_load_encoder(ctx, m, ick, NULL) != SSL3D_OK) { rc = fail(ctx, "--init"); goto done; }
-    if (log_path) {
+    if (log_path && cli_dist_is_root()) {
         ls.log = fopen(log_path, "w");
         if (!ls.log) { fprintf(stderr, "ssl3d finetune: --log %s: cannot open (%s)\n", log_path, strerror(errno)); goto done; }
     }
@@ -307,11 +311,12 @@ int cmd_finetune(int argc, char **argv) {
         if (strstr(e, "ssl3d_ft_train: option") || strstr(e, "ssl3d_ft_train: mode=") ||
             strstr(e, "ssl3d_ft_train: patch=") || strstr(e, "ssl3d_ft_train: frozen_norm=") ||
             strstr(e, "ssl3d_ft_train: select=") || strstr(e, "ssl3d_ft_train: normalisation="))
-            fprintf(stderr, "ssl3d finetune: bad option value: %s\n", e);
-        else fprintf(stderr, "ssl3d finetune: %s\n", e);
+            fprintf(stderr, "ssl3d finetune%s: bad option value: %s\n", cli_dist_tag(), e);
+        else fprintf(stderr, "ssl3d finetune%s: %s\n", cli_dist_tag(), e);
         rc = 1;
         goto done;
     }
+    if (!cli_dist_is_root()) { rc = 0; goto done; }
     if (ssl3d_checkpoint_create(ctx, &ock) != SSL3D_OK || ssl3d_ftmodel_save(ctx, m, ock) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
     ssl3d_checkpoint_set_meta(ctx, ock, "train_options", opts);
     if (init) ssl3d_checkpoint_set_meta(ctx, ock, "init", init);

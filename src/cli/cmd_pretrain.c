@@ -8,6 +8,7 @@
 #include "ssl3d/loader.h"
 #include "cli.h"
 #include "cli_train.h"
+#include "cli_dist.h"
 
 static const char *CMD = "pretrain";
 
@@ -33,10 +34,13 @@ static const cli_help HELP = {
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
 };
 
-typedef struct { ssl3d_loader *L; } batch_ud;
+typedef struct { ssl3d_loader *L; int32_t batch; } batch_ud;
 
+/* The whole batch, or this rank's share of it under mpirun. */
 static ssl3d_status loader_batch(void *ud, ssl3d_ctx *ctx, int64_t step, ssl3d_tensor **images) {
-    return ssl3d_loader_batch(ctx, ((batch_ud *)ud)->L, step, images);
+    const batch_ud *u = ud;
+    if (ssl3d_ctx_comm_size(ctx) > 1) return cli_dist_loader_shard(ctx, u->L, u->batch, step, images);
+    return ssl3d_loader_batch(ctx, u->L, step, images);
 }
 
 /* --cases FILE: manifest case indices (ssl3d_ft_select_cases) into *idx (caller frees).
@@ -129,6 +133,12 @@ int cmd_pretrain(int argc, char **argv) {
     ssl3d_task_kind_parse(task_name, &kind);
     if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
+    if (cli_dist_attach(CMD, ctx, threads != 0)) { rc = 1; goto done; }
+    if (batch % cli_dist_size()) {
+        rc = cli_usage_error(CMD, "--batch %lld does not split evenly over %d ranks (--batch is the global batch)",
+                             (long long)batch, (int)cli_dist_size());
+        goto done;
+    }
     double sp[3] = { spacing, spacing, spacing };
 
     if (cases_file && (rc = read_cases(ctx, data, cases_file, &cases, &n_cases)) != 0) goto done;
@@ -161,6 +171,9 @@ int cmd_pretrain(int argc, char **argv) {
     uint32_t flags = SSL3D_LOADER_CROP_NONZERO | (!strcmp(normalisation, "zscore")   ? SSL3D_LOADER_ZSCORE
                                                   : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
                                                                                       : 0u);
+    /* Under mpirun each rank decodes its own share of a batch (cli_dist_loader_shard), not
+     * the whole batch ahead: no prefetching workers then. */
+    if (cli_dist_size() > 1) loader_threads = 0;
     if (ssl3d_loader_set_preprocess(ctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
         ssl3d_loader_set_batch(ctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
         ssl3d_loader_set_threads(ctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||
@@ -172,7 +185,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (epochs) steps = epochs * per_epoch;
 
     /* Held-out images for the proxy accuracy (at most --val-max, spread evenly). */
-    if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0) {
+    if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0 && cli_dist_is_root()) {
         ssl3d_status st = ssl3d_loader_create(ctx, data, SSL3D_LOADER_VAL, &val);
         if (st == SSL3D_OK && cases) st = ssl3d_loader_set_cases(ctx, val, cases, n_cases);
         if (st == SSL3D_OK) st = ssl3d_loader_set_dims(ctx, val, (int32_t)dims);
@@ -198,13 +211,17 @@ int cmd_pretrain(int argc, char **argv) {
                 goto done;
             }
     }
-    if (log_path && cli_jsonl_open(CMD, &log, log_path, resume != NULL)) { rc = 1; goto done; }
-    fprintf(stderr, "ssl3d %s: %s %dD on %lld training %s (%lld held out), batch %lld, %lld steps, "
+    if (log_path && cli_dist_is_root() && cli_jsonl_open(CMD, &log, log_path, resume != NULL)) { rc = 1; goto done; }
+    char ranks_s[64] = "";
+    if (cli_dist_size() > 1)
+        snprintf(ranks_s, sizeof ranks_s, " (%d ranks x %lld)", (int)cli_dist_size(), (long long)batch / cli_dist_size());
+    if (cli_dist_is_root())
+        fprintf(stderr, "ssl3d %s: %s %dD on %lld training %s (%lld held out), batch %lld%s, %lld steps, "
             "%lld encoder parameters, chance %.4f\n", CMD, task_name, (int)dims, (long long)n_items,
-            dims == 3 ? "volumes" : "slices", (long long)n_val, (long long)batch, (long long)steps,
+            dims == 3 ? "volumes" : "slices", (long long)n_val, (long long)batch, ranks_s, (long long)steps,
             (long long)ssl3d_module_param_numel(ssl3d_task_encoder(task)), ssl3d_task_chance(task));
 
-    batch_ud ud = { train };
+    batch_ud ud = { train, (int32_t)batch };
     cli_train t = { 0 };
     t.cmd = CMD; t.ctx = ctx; t.task = task; t.batch = loader_batch; t.ud = &ud;
     t.batch_size = (int32_t)batch; t.seed = (uint64_t)seed;
@@ -214,7 +231,7 @@ int cmd_pretrain(int argc, char **argv) {
     t.steps = steps; t.steps_per_epoch = per_epoch; t.out = out; t.save_every = save_every;
     t.resume = resume; t.log = log_path ? &log : NULL; t.print_every = print_every;
     rc = cli_train_run(&t);
-    if (!rc)
+    if (!rc && cli_dist_is_root())
         printf("pretrain: %lld steps in %.1f s, proxy accuracy %.4f on %lld held-out samples (chance %.4f); "
                "checkpoint %s\n", (long long)t.steps_done, t.seconds, t.proxy_accuracy, (long long)t.val_samples,
                t.chance, out);
