@@ -13,10 +13,11 @@
  * tensor shapes, as with MPI. Without a communicator (or with size 1) they do nothing and
  * return SSL3D_OK, so single-process code needs no special case.
  *
- * Normalisation layers: batch norm uses each rank's own batch statistics (running
- * statistics differ between ranks; checkpoints written by rank 0 carry rank 0's). Group,
- * instance and no normalisation make N ranks x batch B/N compute the same gradients as
- * one process with batch B (up to rounding): use them where that equivalence matters.
+ * Normalisation layers: batch norm uses each rank's own batch statistics by default
+ * (running statistics then differ between ranks; checkpoints written by rank 0 carry rank
+ * 0's), or the global batch's with ssl3d_ctx_set_sync_batch_norm. With synchronised batch
+ * norm, group, instance or no normalisation, N ranks x batch B/N compute the gradients of
+ * one process with batch B (up to rounding).
  */
 #ifndef SSL3D_COMM_H
 #define SSL3D_COMM_H
@@ -57,6 +58,14 @@ SSL3D_API int32_t ssl3d_ctx_comm_size(const ssl3d_ctx *ctx);
 /* Largest buffer, in bytes, of one allreduce or broadcast made by the calls below
  * (default 32 MiB; at least 4). Fewer, larger buffers cost fewer latencies. */
 SSL3D_API ssl3d_status ssl3d_ctx_set_comm_bucket_bytes(ssl3d_ctx *ctx, int64_t bytes);
+
+/* Synchronised batch norm (default off): training-mode batch norms of ctx use the mean and
+ * variance of the global batch (two allreduces of C+1 and C floats per layer in forward, one
+ * of 2C in backward) and update the running statistics with them, so every rank keeps the
+ * same running statistics. Without a communicator it changes nothing. CPU backend only for
+ * now (a device backend returns SSL3D_ERR_UNSUPPORTED from backward). */
+SSL3D_API ssl3d_status ssl3d_ctx_set_sync_batch_norm(ssl3d_ctx *ctx, int32_t on);
+SSL3D_API int32_t ssl3d_ctx_sync_batch_norm(const ssl3d_ctx *ctx);
 
 /* Thin wrappers over the callbacks on host buffers (no-ops without a communicator). */
 SSL3D_API ssl3d_status ssl3d_comm_allreduce_sum(ssl3d_ctx *ctx, float *buf, int64_t n);

@@ -73,6 +73,11 @@ static void usage(FILE *f) {
         "                           \"val_acc\"/\"val_auc\"/\"val_qwk\", \"best\", \"phase\", ...}, then a\n"
         "                           summary line {\"final\": true, \"best_epoch\", \"best_val\", ...}\n"
         "  --quiet                  no progress on stderr\n"
+        "data-parallel (`mpirun -np N ssl3d finetune ...`, docs/distributed.md):\n"
+        "                           --batch is the global batch (a multiple of N), split over\n"
+        "                           the ranks; rank 0 writes the log and the model\n"
+        "  --sync-bn                batch norm statistics of the global batch, not of each\n"
+        "                           rank's share\n"
         "  --help                   this text\n");
 }
 
@@ -153,7 +158,7 @@ static int fail(ssl3d_ctx *ctx, const char *what) {
 int cmd_finetune(int argc, char **argv) {
     const char *kind_s = NULL, *data = NULL, *out = NULL, *init = NULL, *log_path = NULL, *cases_file = NULL;
     long dims = 0, filters = 0, levels = 4, classes = 0, hidden = 256, threads = 0, norm = 0;
-    int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0;
+    int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0, sync_bn = 0;
     char opts[2048] = "";
     size_t ol = 0;
 #define ADD_OPT(...) do { ol += (size_t)snprintf(opts + ol, sizeof opts - ol, __VA_ARGS__); } while (0)
@@ -185,6 +190,7 @@ int cmd_finetune(int argc, char **argv) {
         }
         else if (!strcmp(a, "--ordinal")) ordinal = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--sync-bn")) sync_bn = 1;
         else if (!strcmp(a, "--no-flip")) ADD_OPT("flip=0,");
         else if (!strcmp(a, "--flip")) ADD_OPT("flip=1,");
         else if (!strcmp(a, "--mode")) { NEED_ARG(); ADD_OPT("mode=%s,", argv[++i]); }
@@ -243,6 +249,7 @@ int cmd_finetune(int argc, char **argv) {
     /* Under mpirun: --batch is the global batch, split over the ranks by ssl3d_ft_train;
      * rank 0 alone writes the log and the model. */
     if (cli_dist_attach("finetune", ctx, threads > 0)) goto done;
+    ssl3d_ctx_set_sync_batch_norm(ctx, sync_bn);
     if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK) { rc = fail(ctx, "--data"); goto done; }
     if (kind == SSL3D_FT_SEGMENT && ssl3d_manifest_kind(man) != SSL3D_MANIFEST_MSD) {
         fprintf(stderr, "ssl3d finetune: --data %s: segmentation needs an MSD dataset.json with label maps\n", data);

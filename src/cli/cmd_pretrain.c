@@ -22,7 +22,10 @@ static const cli_help HELP = {
     "--split-seed) and the proxy accuracy is measured on them with deterministic evaluation\n"
     "samples.\n"
     "Step s trains on batch s of a seeded shuffle and draws its samples from (--seed, s),\n"
-    "so --resume continues a run exactly as if it had not stopped.",
+    "so --resume continues a run exactly as if it had not stopped.\n"
+    "Data-parallel: `mpirun -np N ssl3d pretrain ...` splits every batch of --batch (the\n"
+    "global batch, a multiple of N) over N ranks and averages the gradients; rank 0 writes\n"
+    "the log and the checkpoint (docs/distributed.md).",
     "Log (--log): one JSON object per step {\"step\", \"loss\", \"acc\", \"lr\", \"samples_per_s\",\n"
     "\"epoch\"[, \"val_acc\", \"val_loss\"]}, then {\"final\": true, \"steps\", \"proxy_accuracy\",\n"
     "\"chance\", \"seconds\", \"val_loss\", \"val_samples\", \"task\", \"dims\", \"checkpoint\"}.\n"
@@ -78,6 +81,7 @@ int cmd_pretrain(int argc, char **argv) {
     int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
+    int sync_bn = 0;
     cli_opt o[] = {
         { "task", CLI_CHOICE, &task_name, NULL, "proxy task (required)", 0, 0, "rotation|rpl|jigsaw|cpc|exemplar", 0 },
         { "dims", CLI_INT, &dims, "2|3", "3: volumes; 2: axial slices (required)", 2, 3, NULL, 0 },
@@ -106,6 +110,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "save-every", CLI_INT, &save_every, "N", "also write the checkpoint every N steps", 1, 1e12, NULL, 0 },
         { "normalisation", CLI_CHOICE, &normalisation, NULL, "per-image intensity normalisation (default zscore: over the\nnon-zero voxels; minmax: to [0,1], for binary masks)", 0, 0, "zscore|minmax|none", 0 },
         { "spacing", CLI_DOUBLE, &spacing, "MM", "resample the images to this isotropic voxel spacing", 0, 100, NULL, 0 },
+        { "sync-bn", CLI_FLAG, &sync_bn, NULL, "under mpirun: batch norm statistics of the global batch, not of\neach rank's share (docs/distributed.md)", 0, 0, NULL, 0 },
         { "print-every", CLI_INT, &print_every, "N", "progress line every N steps when not on a terminal (default 10)", 1, 1e12, NULL, 0 },
     };
     const int n_o = (int)(sizeof o / sizeof o[0]);
@@ -134,6 +139,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
     if (cli_dist_attach(CMD, ctx, threads != 0)) { rc = 1; goto done; }
+    ssl3d_ctx_set_sync_batch_norm(ctx, sync_bn);
     if (batch % cli_dist_size()) {
         rc = cli_usage_error(CMD, "--batch %lld does not split evenly over %d ranks (--batch is the global batch)",
                              (long long)batch, (int)cli_dist_size());

@@ -48,6 +48,14 @@ ssl3d_status ssl3d_ctx_set_comm_bucket_bytes(ssl3d_ctx *ctx, int64_t bytes) {
     return SSL3D_OK;
 }
 
+ssl3d_status ssl3d_ctx_set_sync_batch_norm(ssl3d_ctx *ctx, int32_t on) {
+    SSL3D_CHECK_CTX(ctx);
+    ctx->sync_batch_norm = on ? 1 : 0;
+    return SSL3D_OK;
+}
+
+int32_t ssl3d_ctx_sync_batch_norm(const ssl3d_ctx *ctx) { return ctx ? ctx->sync_batch_norm : 0; }
+
 static int64_t bucket_floats(const ssl3d_ctx *ctx) {
     return (ctx->comm_bucket_bytes > 0 ? ctx->comm_bucket_bytes : DEFAULT_BUCKET_BYTES) / 4;
 }
