@@ -17,6 +17,8 @@
 
 #define BIN "./bin/ssl3d"
 #define MPIRUN "mpirun --allow-run-as-root --oversubscribe -np 2 "
+/* A hung job fails the test (exit status 124) instead of hanging `make test`. */
+#define MPIRUN_T "timeout 120 " MPIRUN
 /* Losses: relative; weights: absolute on values of order 1 (relative above 1). */
 #define LOSS_TOL 1e-5
 #define WEIGHT_TOL 1e-4
@@ -147,7 +149,7 @@ TEST(mpi_pretrain_matches_one_process_also_after_kill_and_resume) {
     REQUIRE(tl_write_dataset(d, 8, 18, 20, 17, man, sizeof man) == 0);
     snprintf(cmd, sizeof cmd, BIN " " PRE " --data %s --steps 20 --out %s/one.safetensors --log %s/one.jsonl", man, d, d);
     REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
-    snprintf(cmd, sizeof cmd, MPIRUN BIN " " PRE " --data %s --steps 20 --out %s/two.safetensors --log %s/two.jsonl",
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " PRE " --data %s --steps 20 --out %s/two.safetensors --log %s/two.jsonl",
              man, d, d);
     REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     CHECK_MSG(strstr(out, "2 ranks x 2"), "no rank split announced: %s", out);
@@ -194,7 +196,7 @@ TEST(mpi_pretrain_matches_one_process_also_after_kill_and_resume) {
     ssl3d_ctx_release(ctx);
     REQUIRE(killed_at == 10 ||
             (th_fail(__FILE__, __LINE__, "the killed run's checkpoint is at step %ld, want 10", killed_at), 0));
-    snprintf(cmd, sizeof cmd, MPIRUN BIN " " PRE " --data %s --steps 20 --resume %s/k.safetensors --out %s/k.safetensors "
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " PRE " --data %s --steps 20 --resume %s/k.safetensors --out %s/k.safetensors "
              "--log %s/k.jsonl", man, d, d, d);
     REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(p, sizeof p, "%s/k.jsonl", d);
@@ -215,9 +217,10 @@ TEST(mpi_finetune_matches_one_process) {
     REQUIRE(tf_make_seg_set(d, 8, 5) == 0);
     snprintf(cmd, sizeof cmd, BIN " " FT " --data %s/dataset.json --out %s/one.safetensors --log %s/one.jsonl", d, d, d);
     REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
-    snprintf(cmd, sizeof cmd, MPIRUN BIN " " FT " --data %s/dataset.json --out %s/two.safetensors --log %s/two.jsonl", d,
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " FT " --data %s/dataset.json --out %s/two.safetensors --log %s/two.jsonl", d,
              d, d);
     REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    CHECK_MSG(strstr(out, "data-parallel over 2 ranks"), "no rank split announced: %s", out);
     double a[16], b[16];
     snprintf(p, sizeof p, "%s/one.jsonl", d);
     REQUIRE(read_log(p, "epoch", "loss", a, 16) == 11);   /* epochs 1..10 */
@@ -237,14 +240,14 @@ TEST(mpi_rank_failure_stops_the_job_naming_the_file) {
     REQUIRE(tl_write_dataset(d, 6, 18, 20, 17, man, sizeof man) == 0);
     snprintf(p, sizeof p, "%s/img3.nii.gz", d);
     REQUIRE(truncate(p, 200) == 0);   /* a truncated gzip stream: read only when its batch comes */
-    snprintf(cmd, sizeof cmd, "timeout 100 " MPIRUN BIN " pretrain --task rotation --dims 3 --batch 4 --threads 1 "
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " pretrain --task rotation --dims 3 --batch 4 --threads 1 "
              "--val-fraction 0 --opt filters=4,levels=2,input_size=16,hidden=8 --data %s --steps 200 "
              "--out %s/bad.safetensors", man, d);
     const double t0 = now_s();
     int rc = run(cmd, out, sizeof out);
     const double took = now_s() - t0;
     CHECK_MSG(rc != 0 && rc != 124, "exit status %d (124: the job hung until timeout killed it): %s", rc, out);
-    CHECK_MSG(took < 60, "the job took %.1f s to stop", took);
+    CHECK_MSG(took < 60, "the job took %.1f s to stop", took);   /* 120 s: timeout killed it */
     CHECK_MSG(strstr(out, "img3.nii.gz") && strstr(out, "[rank "), "no rank message naming the file: %s", out);
     CHECK_MSG(strstr(out, "stopping all 2 ranks"), "no job stop announced: %s", out);
     snprintf(p, sizeof p, "%s/bad.safetensors", d);

@@ -312,6 +312,9 @@ int cmd_finetune(int argc, char **argv) {
         if (!ls.log) { fprintf(stderr, "ssl3d finetune: --log %s: cannot open (%s)\n", log_path, strerror(errno)); goto done; }
     }
     if (ol && opts[ol - 1] == ',') opts[ol - 1] = 0;
+    if (cli_dist_size() > 1 && cli_dist_is_root())
+        fprintf(stderr, "ssl3d finetune: data-parallel over %d ranks (each batch split between them)\n",
+                (int)cli_dist_size());
     if (ssl3d_ft_train(ctx, m, man, pool, n_pool, opts, on_epoch, &ls) != SSL3D_OK) {
         const char *e = ssl3d_ctx_last_error(ctx);
         /* Option errors come back from the library with the option's key: name the flag. */
