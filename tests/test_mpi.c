@@ -1,8 +1,9 @@
 /* Data-parallel training under mpirun, end to end through bin/ssl3d (docs/distributed.md):
  * 2 ranks x global batch 4 give the losses and the final weights of 1 process with batch 4
  * (group norm), for 20 steps of rotation 3D pretraining -- also when the job is killed and
- * resumed from its checkpoint -- and of segmentation fine-tuning; a rank that fails on a bad
- * input file stops the whole job with a message naming the file, in bounded time.
+ * resumed from its checkpoint -- and of segmentation fine-tuning; the same with batch norm
+ * and --sync-bn; a rank that fails on a bad input file stops the whole job with a message
+ * naming the file, in bounded time.
  * Skips, saying why, where mpirun or the MPI plugin (lib/ssl3d-mpi.so) is missing. */
 #include <signal.h>
 #include <string.h>
@@ -205,6 +206,30 @@ TEST(mpi_pretrain_matches_one_process_also_after_kill_and_resume) {
     snprintf(p, sizeof p, "%s/one.safetensors", d);
     snprintf(q, sizeof q, "%s/k.safetensors", d);
     check_same_weights("pretrain killed and resumed", p, q);
+}
+
+/* --sync-bn: batch norm with the global batch's statistics gives the losses of 1 process
+ * (without it each rank normalises its own 2 images, and the losses differ). */
+TEST(mpi_pretrain_sync_bn_matches_one_process) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char man[1024], cmd[4096], out[16384], p[1024];
+    REQUIRE(tl_write_dataset(d, 8, 18, 20, 17, man, sizeof man) == 0);
+#define BN "pretrain --task rotation --dims 3 --batch 4 --threads 1 --seed 3 --lr 0.003 --val-fraction 0 --steps 10 " \
+           "--opt filters=4,levels=2,input_size=16,hidden=8,norm=batch"
+    const char *runs[3] = { BIN " " BN, MPIRUN_T BIN " " BN " --sync-bn", MPIRUN_T BIN " " BN };
+    double loss[3][16];
+    for (int r = 0; r < 3; r++) {
+        snprintf(cmd, sizeof cmd, "%s --data %s --out %s/bn%d.safetensors --log %s/bn%d.jsonl", runs[r], man, d, r, d, r);
+        REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+        snprintf(p, sizeof p, "%s/bn%d.jsonl", d, r);
+        REQUIRE(read_log(p, "step", "loss", loss[r], 16) == 10);
+    }
+    check_losses("pretrain --sync-bn", loss[0], loss[1], 10);
+    double worst = 0;
+    for (int i = 0; i < 10; i++) worst = fmax(worst, fabs(loss[2][i] - loss[0][i]) / fabs(loss[0][i]));
+    CHECK_MSG(worst > 1e-4, "per-rank batch norm: losses differ by only %.3g", worst);
+#undef BN
 }
 
 #define FT "finetune --kind segment --filters 4 --levels 2 --norm group --patch 8 --batch 4 --epochs 10 " \

@@ -163,8 +163,10 @@ int cli_train_run(cli_train *t) {
     const int32_t ranks = ssl3d_ctx_comm_size(t->ctx), rank = ssl3d_ctx_comm_rank(t->ctx);
     const int32_t local_batch = t->batch_size / ranks;
     const int root = rank == 0;
-    if (!rc && (t->batch_size % ranks || ssl3d_task_set_image_offset(t->ctx, t->task, (int64_t)rank * local_batch)))
+    if (!rc && t->batch_size % ranks)
         rc = cli_usage_error(t->cmd, "--batch %d does not split evenly over %d ranks", (int)t->batch_size, (int)ranks);
+    if (!rc && ssl3d_task_set_image_offset(t->ctx, t->task, (int64_t)rank * local_batch) != SSL3D_OK)
+        rc = cli_usage_error(t->cmd, "--batch %d: %s", (int)t->batch_size, ssl3d_ctx_last_error(t->ctx));
     if (!rc && cli_dist_broadcast_task(t->ctx, t->task) != SSL3D_OK) rc = lib_error(t, "broadcasting the weights");
     if (!rc) {
         ssl3d_status st;
