@@ -6,7 +6,9 @@
  * costs a second); instead lib/ssl3d-mpi.so is built with mpicc and dlopen()ed only
  * when the launcher's environment names more than one rank. The plugin is plain MPI, so
  * it is rebuilt against whichever MPI a cluster provides. */
+#define _GNU_SOURCE   /* sched_getaffinity, CPU_COUNT */
 #include <dlfcn.h>
+#include <sched.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
@@ -104,11 +106,20 @@ int cli_dist_attach(const char *cmd, ssl3d_ctx *ctx, int threads_given) {
         fprintf(stderr, "ssl3d %s%s: %s\n", cmd, g.tag, ssl3d_ctx_last_error(ctx));
         return 1;
     }
+    /* Launchers often bind each rank to some cores (OpenMPI: one core per rank when np <= 2,
+     * a socket otherwise; Slurm: --cpus-per-task). Threads beyond them share those cores. */
+    long cores = sysconf(_SC_NPROCESSORS_ONLN);
+    cpu_set_t set;
+    int bound = 0;
+    if (sched_getaffinity(0, sizeof set, &set) == 0 && CPU_COUNT(&set) < cores) bound = CPU_COUNT(&set);
     if (!threads_given) {
         /* N ranks on one node would each start one thread per core: oversubscription. */
-        long cores = sysconf(_SC_NPROCESSORS_ONLN);
-        int32_t t = cores > 0 ? (int32_t)(cores / (g.local_size > 0 ? g.local_size : 1)) : 1;
+        int32_t t = bound ? bound : cores > 0 ? (int32_t)(cores / (g.local_size > 0 ? g.local_size : 1)) : 1;
         ssl3d_ctx_set_threads(ctx, t >= 1 ? t : 1);
+    } else if (bound && ssl3d_ctx_threads(ctx) > bound) {
+        fprintf(stderr, "ssl3d %s%s: warning: %d threads on the %d core%s this rank is bound to (give mpirun "
+                "--map-by slot:PE=%d, or --bind-to none)\n", cmd, g.tag, (int)ssl3d_ctx_threads(ctx), bound,
+                bound == 1 ? "" : "s", (int)ssl3d_ctx_threads(ctx));
     }
     return 0;
 }
