@@ -15,6 +15,9 @@ DEB_TEST    := python3 python3-numpy python3-pytest python3-torch python3-pip
 DEB_DEMO    := mricron-data
 DEB_BENCH   := python3-torch python3-numpy python3-scipy python3-nibabel
 DEB_FUZZ    := clang libclang-rt-14-dev
+# Optional: data-parallel runs under mpirun (lib/ssl3d-mpi.so, docs/distributed.md) and their tests.
+DEB_MPI     := openmpi-bin libopenmpi-dev
+MPICC       ?= $(shell command -v mpicc 2>/dev/null)
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter $(if $(WERROR),-Werror)
 CPPFLAGS += -Iinclude -I/usr/include/nifti -D_DEFAULT_SOURCE
@@ -36,9 +39,11 @@ TEST_OBJ := $(TEST_SRC:%.c=$(OBJDIR)/%.o)
 SHLIB    := lib/libssl3d.so.$(VERSION)
 STLIB    := lib/libssl3d.a
 EXAMPLES := $(EX_SRC:examples/%.c=bin/%)
+# The MPI communicator plugin bin/ssl3d dlopen()s under mpirun; built only where mpicc is.
+MPI_PLUGIN := $(if $(MPICC),lib/ssl3d-mpi.so)
 
-.PHONY: all test check bench demo deps deps-bench install uninstall clean help fuzz
-all: $(SHLIB) $(STLIB) bin/ssl3d $(EXAMPLES)
+.PHONY: all test check bench demo deps deps-bench deps-mpi install uninstall clean help fuzz
+all: $(SHLIB) $(STLIB) bin/ssl3d $(EXAMPLES) $(MPI_PLUGIN)
 
 help:
 	@echo "make            build lib/libssl3d.so.$(VERSION), lib/libssl3d.a, bin/ssl3d, examples"
@@ -61,6 +66,12 @@ deps:
 	$(call need_pkgs,$(DEB_BUILD))
 deps-bench:
 	$(call need_pkgs,$(DEB_BENCH))
+# MPI is optional: installed when root, else the MPI tests skip (with a line saying so).
+deps-mpi:
+	@if [ "$$(id -u)" = 0 ]; then $(MAKE) --no-print-directory deps-mpi-install; \
+	 else command -v mpirun >/dev/null || echo "note: no mpirun (sudo apt-get install $(DEB_MPI)): the MPI tests will skip"; fi
+deps-mpi-install:
+	$(call need_pkgs,$(DEB_MPI))
 
 # ---- library
 $(OBJDIR)/%.o: %.c
@@ -82,7 +93,12 @@ $(STLIB): $(LIB_OBJ)
 # Programs link the static archive: no LD_LIBRARY_PATH needed from the build tree.
 bin/ssl3d: $(CLI_OBJ) $(STLIB)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STLIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(CLI_OBJ) $(STLIB) $(LDLIBS) -ldl
+
+# Plain MPI, no libssl3d: needs only the ssl3d_comm table of include/ssl3d/comm.h.
+lib/ssl3d-mpi.so: src/cli/mpi/ssl3d_mpi.c include/ssl3d/comm.h
+	@mkdir -p lib
+	$(MPICC) -shared -fPIC -O2 -g -fvisibility=hidden $(WARN) -Iinclude -o $@ $<
 
 bin/%: $(OBJDIR)/examples/%.o $(STLIB)
 	@mkdir -p bin
@@ -94,7 +110,7 @@ bin/test_ssl3d: $(TEST_OBJ) $(STLIB)
 
 # ---- the two set-up commands of README.md
 # The C tests include python_package_pytest, which runs pytest over python/tests.
-test: deps
+test: deps deps-mpi
 	$(call need_pkgs,$(DEB_TEST))
 	$(MAKE) --no-print-directory all bin/test_ssl3d
 	OMP_WAIT_POLICY=passive PYTHON=$(PYTHON) ./bin/test_ssl3d $(T)
@@ -141,12 +157,13 @@ install: all
 	ln -sf libssl3d.so.$(SOVERSION) $(DESTDIR)$(PREFIX)/lib/libssl3d.so
 	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 bin/ssl3d $(DESTDIR)$(PREFIX)/bin/
+	$(if $(MPI_PLUGIN),install -m 755 $(MPI_PLUGIN) $(DESTDIR)$(PREFIX)/lib/)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pkgconfig/ssl3d.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ssl3d.pc
 
 uninstall:
 	rm -rf $(DESTDIR)$(PREFIX)/include/ssl3d $(DESTDIR)$(PREFIX)/include/ssl3d.h \
-	    $(DESTDIR)$(PREFIX)/lib/libssl3d.* $(DESTDIR)$(PREFIX)/lib/pkgconfig/ssl3d.pc $(DESTDIR)$(PREFIX)/bin/ssl3d
+	    $(DESTDIR)$(PREFIX)/lib/libssl3d.* $(DESTDIR)$(PREFIX)/lib/ssl3d-mpi.so $(DESTDIR)$(PREFIX)/lib/pkgconfig/ssl3d.pc $(DESTDIR)$(PREFIX)/bin/ssl3d
 
 clean:
 	rm -rf build build-san lib/*.so* lib/*.a bin/* bench.json

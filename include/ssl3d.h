@@ -33,5 +33,6 @@
 #include "ssl3d/stats.h"
 #include "ssl3d/loader.h"
 #include "ssl3d/finetune.h"
+#include "ssl3d/comm.h"
 
 #endif /* SSL3D_H */

@@ -68,6 +68,15 @@ SSL3D_API ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *task, ssl3
                                           int32_t training, ssl3d_tensor **loss, int64_t *correct,
                                           int64_t *total);
 
+/* Data-parallel shards: the images of the following ssl3d_task_forward calls are images
+ * first_image, first_image+1, ... of a larger global batch (default 0). Each sample is then
+ * drawn exactly as it would be at that position of the global batch, so ranks that split
+ * one batch between them draw the same samples as one process with the whole batch
+ * (docs/distributed.md). Tasks whose loss compares samples with each other (exemplar,
+ * CPC) then compare only within a rank's share. first_image + n_images times the samples
+ * per image must stay <= 65536. */
+SSL3D_API ssl3d_status ssl3d_task_set_image_offset(ssl3d_ctx *ctx, ssl3d_task *task, int64_t first_image);
+
 /* Add every module tensor ("<module>.<tensor>") and the task metadata (task, dims,
  * options, permutation set, library version) to a checkpoint. */
 SSL3D_API ssl3d_status ssl3d_task_save(ssl3d_ctx *ctx, const ssl3d_task *task, ssl3d_checkpoint *ckpt);

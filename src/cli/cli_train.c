@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli_train.h"
+#include "cli_dist.h"
 
 /* Evaluation draws come from their own seed (the run's seed mixed with "EVAL") with small
  * indices: the tasks bound the index (CPC < 2^39, exemplar < 2^38, sample keys index << 16),
@@ -157,6 +158,16 @@ int cli_train_run(cli_train *t) {
     int rc = make_optim(t, &opt);
     int64_t start = 0;
     if (!rc && t->resume) rc = restore(t, opt, &start);
+    /* Data-parallel: each rank trains on its B/ranks images of every global batch, starting
+     * from rank 0's weights; only rank 0 evaluates, logs and writes (docs/distributed.md). */
+    const int32_t ranks = ssl3d_ctx_comm_size(t->ctx), rank = ssl3d_ctx_comm_rank(t->ctx);
+    const int32_t local_batch = t->batch_size / ranks;
+    const int root = rank == 0;
+    if (!rc && t->batch_size % ranks)
+        rc = cli_usage_error(t->cmd, "--batch %d does not split evenly over %d ranks", (int)t->batch_size, (int)ranks);
+    if (!rc && ssl3d_task_set_image_offset(t->ctx, t->task, (int64_t)rank * local_batch) != SSL3D_OK)
+        rc = cli_usage_error(t->cmd, "--batch %d: %s", (int)t->batch_size, ssl3d_ctx_last_error(t->ctx));
+    if (!rc && cli_dist_broadcast_task(t->ctx, t->task) != SSL3D_OK) rc = lib_error(t, "broadcasting the weights");
     if (!rc) {
         ssl3d_status st;
         if (!strcmp(t->schedule, "cosine")) {
@@ -170,13 +181,14 @@ int cli_train_run(cli_train *t) {
         }
         if (!rc && st != SSL3D_OK) rc = lib_error(t, "learning-rate schedule");
     }
-    if (!rc && start >= t->steps && t->max_seconds <= 0)
+    if (!rc && root && start >= t->steps && t->max_seconds <= 0)
         fprintf(stderr, "ssl3d %s: the checkpoint is already at step %lld of %lld: nothing to train\n", t->cmd,
                 (long long)start, (long long)t->steps);
     t->chance = ssl3d_task_chance(t->task);
     cli_progress prog;
     cli_progress_init(&prog, stderr);
     ssl3d_tensor **imgs = calloc((size_t)t->batch_size, sizeof *imgs);
+    if (!root) t->n_val = 0;
     if (!imgs && !rc) rc = cli_error(t->cmd, "out of memory");
     double train_time = 0, last_val = NAN;
     int64_t samples = 0, step = start;
@@ -189,12 +201,14 @@ int cli_train_run(cli_train *t) {
         float lv = NAN;
         ssl3d_status st = ssl3d_optim_apply_schedule(t->ctx, opt, sched);
         if (st == SSL3D_OK)
-            st = ssl3d_task_forward(t->ctx, t->task, imgs, t->batch_size, t->seed, (uint64_t)step, 1, &loss,
+            st = ssl3d_task_forward(t->ctx, t->task, imgs, local_batch, t->seed, (uint64_t)step, 1, &loss,
                                     &correct, &total);
-        for (int32_t k = 0; k < t->batch_size; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
+        for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
         if (st == SSL3D_OK) st = ssl3d_tensor_read(t->ctx, loss, &lv, 4);
         if (st == SSL3D_OK) st = ssl3d_backward(t->ctx, loss);
         ssl3d_tensor_release(loss);
+        double clock = train_time + (cli_now() - ts);
+        if (st == SSL3D_OK) st = cli_dist_average_step(t->ctx, t->task, &lv, &correct, &total, &clock);
         if (st == SSL3D_OK) st = ssl3d_optim_step(t->ctx, opt);
         if (st == SSL3D_OK) st = ssl3d_optim_zero_grad(t->ctx, opt);
         if (st != SSL3D_OK) {
@@ -203,7 +217,7 @@ int cli_train_run(cli_train *t) {
             ssl3d_tape_reset(t->ctx);
             break;
         }
-        train_time += cli_now() - ts;
+        train_time = ranks > 1 ? clock : train_time + (cli_now() - ts);   /* ranks agree on when to stop */
         samples += total;
         const int64_t done = step + 1 - start;
         const double sps = train_time > 0 ? (double)samples / train_time : 0;
@@ -227,32 +241,33 @@ int cli_train_run(cli_train *t) {
             cJSON_AddItemToObject(o, "val_acc", num_or_null(val_acc));
             cJSON_AddItemToObject(o, "val_loss", num_or_null(val_loss));
         }
-        if ((rc = cli_jsonl_write(t->cmd, t->log, o)) != 0) break;
+        if (!root) cJSON_Delete(o);
+        else if ((rc = cli_jsonl_write(t->cmd, t->log, o)) != 0) break;
         double remain = t->max_seconds > 0 ? t->max_seconds - train_time
                                            : (double)(t->steps - step - 1) * (train_time / (double)done);
         if (remain < 0) remain = 0;
         char valbuf[48] = "";
         if (isfinite(last_val)) snprintf(valbuf, sizeof valbuf, "  val acc %.3f", last_val);
         int plain = t->print_every <= 1 || (step + 1) % t->print_every == 0 || step + 1 == t->steps || evaluated;
-        if (t->max_seconds > 0)
+        if (root && t->max_seconds > 0)
             cli_progress_update(&prog, plain, "step %lld  loss %.4f  acc %.3f%s  %.1f samples/s  ETA %s",
                                 (long long)step + 1, lv, acc, valbuf, sps, cli_format_duration(remain, eta, sizeof eta));
-        else
+        else if (root)
             cli_progress_update(&prog, plain, "step %lld/%lld  loss %.4f  acc %.3f%s  %.1f samples/s  ETA %s",
                                 (long long)step + 1, (long long)t->steps, lv, acc, valbuf, sps,
                                 cli_format_duration(remain, eta, sizeof eta));
-        if (t->save_every > 0 && (step + 1) % t->save_every == 0 && step + 1 < t->steps)
+        if (root && t->save_every > 0 && (step + 1) % t->save_every == 0 && step + 1 < t->steps)
             if ((rc = save(t, opt, step + 1)) != 0) break;
     }
     cli_progress_done(&prog);
     t->steps_done = step;
-    if (!rc) rc = save(t, opt, step);
+    if (!rc && root) rc = save(t, opt, step);
     t->proxy_accuracy = NAN;
     t->val_loss = NAN;
     t->val_samples = 0;
     if (!rc && t->n_val > 0) rc = evaluate(t, &t->proxy_accuracy, &t->val_loss, &t->val_samples);
     t->seconds = cli_now() - t0;
-    if (!rc) {
+    if (!rc && root) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddBoolToObject(o, "final", 1);
         cJSON_AddNumberToObject(o, "steps", (double)step);

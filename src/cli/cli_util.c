@@ -8,11 +8,12 @@
 #include <time.h>
 #include <unistd.h>
 #include "cli_util.h"
+#include "cli_dist.h"
 
 /* ---------------------------------------------------------------- errors */
 
 static void vmsg(const char *cmd, const char *fmt, va_list ap) {
-    fprintf(stderr, "ssl3d %s: ", cmd);
+    fprintf(stderr, "ssl3d %s%s: ", cmd, cli_dist_tag());
     vfprintf(stderr, fmt, ap);
     fputc('\n', stderr);
 }

@@ -7,6 +7,7 @@
 #include "ssl3d.h"
 #include "ssl3d/finetune.h"
 #include "cli.h"
+#include "cli_dist.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -72,6 +73,11 @@ static void usage(FILE *f) {
         "                           \"val_acc\"/\"val_auc\"/\"val_qwk\", \"best\", \"phase\", ...}, then a\n"
         "                           summary line {\"final\": true, \"best_epoch\", \"best_val\", ...}\n"
         "  --quiet                  no progress on stderr\n"
+        "data-parallel (`mpirun -np N ssl3d finetune ...`, docs/distributed.md):\n"
+        "                           --batch is the global batch (a multiple of N), split over\n"
+        "                           the ranks; rank 0 writes the log and the model\n"
+        "  --sync-bn                batch norm statistics of the global batch, not of each\n"
+        "                           rank's share\n"
         "  --help                   this text\n");
 }
 
@@ -145,14 +151,14 @@ static int parse_double(const char *opt, const char *v, double *out) {
 }
 
 static int fail(ssl3d_ctx *ctx, const char *what) {
-    fprintf(stderr, "ssl3d finetune: %s%s%s\n", what ? what : "", what ? ": " : "", ssl3d_ctx_last_error(ctx));
+    fprintf(stderr, "ssl3d finetune%s: %s%s%s\n", cli_dist_tag(), what ? what : "", what ? ": " : "", ssl3d_ctx_last_error(ctx));
     return 1;
 }
 
 int cmd_finetune(int argc, char **argv) {
     const char *kind_s = NULL, *data = NULL, *out = NULL, *init = NULL, *log_path = NULL, *cases_file = NULL;
     long dims = 0, filters = 0, levels = 4, classes = 0, hidden = 256, threads = 0, norm = 0;
-    int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0;
+    int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0, sync_bn = 0;
     char opts[2048] = "";
     size_t ol = 0;
 #define ADD_OPT(...) do { ol += (size_t)snprintf(opts + ol, sizeof opts - ol, __VA_ARGS__); } while (0)
@@ -184,6 +190,7 @@ int cmd_finetune(int argc, char **argv) {
         }
         else if (!strcmp(a, "--ordinal")) ordinal = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
+        else if (!strcmp(a, "--sync-bn")) sync_bn = 1;
         else if (!strcmp(a, "--no-flip")) ADD_OPT("flip=0,");
         else if (!strcmp(a, "--flip")) ADD_OPT("flip=1,");
         else if (!strcmp(a, "--mode")) { NEED_ARG(); ADD_OPT("mode=%s,", argv[++i]); }
@@ -238,7 +245,11 @@ int cmd_finetune(int argc, char **argv) {
     ssl3d_image *first = NULL;
     int64_t *pool = NULL, n_pool = 0;
     log_state ls = { 0 };
-    ls.quiet = quiet; ls.kind = kind;
+    ls.quiet = quiet || !cli_dist_is_root(); ls.kind = kind;
+    /* Under mpirun: --batch is the global batch, split over the ranks by ssl3d_ft_train;
+     * rank 0 alone writes the log and the model. */
+    if (cli_dist_attach("finetune", ctx, threads > 0)) goto done;
+    ssl3d_ctx_set_sync_batch_norm(ctx, sync_bn);
     if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK) { rc = fail(ctx, "--data"); goto done; }
     if (kind == SSL3D_FT_SEGMENT && ssl3d_manifest_kind(man) != SSL3D_MANIFEST_MSD) {
         fprintf(stderr, "ssl3d finetune: --data %s: segmentation needs an MSD dataset.json with label maps\n", data);
@@ -296,22 +307,26 @@ int cmd_finetune(int argc, char **argv) {
     if (ssl3d_ftmodel_create(ctx, kind, (int32_t)dims, cin, (int32_t)classes, (int32_t)filters, (int32_t)levels,
                              (int32_t)norm, (int32_t)hidden, ordinal, &m) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
     if (ick && ssl3d_ftmodel_load_encoder(ctx, m, ick, NULL) != SSL3D_OK) { rc = fail(ctx, "--init"); goto done; }
-    if (log_path) {
+    if (log_path && cli_dist_is_root()) {
         ls.log = fopen(log_path, "w");
         if (!ls.log) { fprintf(stderr, "ssl3d finetune: --log %s: cannot open (%s)\n", log_path, strerror(errno)); goto done; }
     }
     if (ol && opts[ol - 1] == ',') opts[ol - 1] = 0;
+    if (cli_dist_size() > 1 && cli_dist_is_root())
+        fprintf(stderr, "ssl3d finetune: data-parallel over %d ranks (each batch split between them)\n",
+                (int)cli_dist_size());
     if (ssl3d_ft_train(ctx, m, man, pool, n_pool, opts, on_epoch, &ls) != SSL3D_OK) {
         const char *e = ssl3d_ctx_last_error(ctx);
         /* Option errors come back from the library with the option's key: name the flag. */
         if (strstr(e, "ssl3d_ft_train: option") || strstr(e, "ssl3d_ft_train: mode=") ||
             strstr(e, "ssl3d_ft_train: patch=") || strstr(e, "ssl3d_ft_train: frozen_norm=") ||
             strstr(e, "ssl3d_ft_train: select=") || strstr(e, "ssl3d_ft_train: normalisation="))
-            fprintf(stderr, "ssl3d finetune: bad option value: %s\n", e);
-        else fprintf(stderr, "ssl3d finetune: %s\n", e);
+            fprintf(stderr, "ssl3d finetune%s: bad option value: %s\n", cli_dist_tag(), e);
+        else fprintf(stderr, "ssl3d finetune%s: %s\n", cli_dist_tag(), e);
         rc = 1;
         goto done;
     }
+    if (!cli_dist_is_root()) { rc = 0; goto done; }
     if (ssl3d_checkpoint_create(ctx, &ock) != SSL3D_OK || ssl3d_ftmodel_save(ctx, m, ock) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
     ssl3d_checkpoint_set_meta(ctx, ock, "train_options", opts);
     if (init) ssl3d_checkpoint_set_meta(ctx, ock, "init", init);

@@ -8,6 +8,7 @@
 #include "ssl3d/loader.h"
 #include "cli.h"
 #include "cli_train.h"
+#include "cli_dist.h"
 
 static const char *CMD = "pretrain";
 
@@ -21,7 +22,10 @@ static const cli_help HELP = {
     "--split-seed) and the proxy accuracy is measured on them with deterministic evaluation\n"
     "samples.\n"
     "Step s trains on batch s of a seeded shuffle and draws its samples from (--seed, s),\n"
-    "so --resume continues a run exactly as if it had not stopped.",
+    "so --resume continues a run exactly as if it had not stopped.\n"
+    "Data-parallel: `mpirun -np N ssl3d pretrain ...` splits every batch of --batch (the\n"
+    "global batch, a multiple of N) over N ranks and averages the gradients; rank 0 writes\n"
+    "the log and the checkpoint (docs/distributed.md).",
     "Log (--log): one JSON object per step {\"step\", \"loss\", \"acc\", \"lr\", \"samples_per_s\",\n"
     "\"epoch\"[, \"val_acc\", \"val_loss\"]}, then {\"final\": true, \"steps\", \"proxy_accuracy\",\n"
     "\"chance\", \"seconds\", \"val_loss\", \"val_samples\", \"task\", \"dims\", \"checkpoint\"}.\n"
@@ -33,10 +37,13 @@ static const cli_help HELP = {
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
 };
 
-typedef struct { ssl3d_loader *L; } batch_ud;
+typedef struct { ssl3d_loader *L; int32_t batch; } batch_ud;
 
+/* The whole batch, or this rank's share of it under mpirun. */
 static ssl3d_status loader_batch(void *ud, ssl3d_ctx *ctx, int64_t step, ssl3d_tensor **images) {
-    return ssl3d_loader_batch(ctx, ((batch_ud *)ud)->L, step, images);
+    const batch_ud *u = ud;
+    if (ssl3d_ctx_comm_size(ctx) > 1) return cli_dist_loader_shard(ctx, u->L, u->batch, step, images);
+    return ssl3d_loader_batch(ctx, u->L, step, images);
 }
 
 /* --cases FILE: manifest case indices (ssl3d_ft_select_cases) into *idx (caller frees).
@@ -74,6 +81,7 @@ int cmd_pretrain(int argc, char **argv) {
     int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
+    int sync_bn = 0;
     cli_opt o[] = {
         { "task", CLI_CHOICE, &task_name, NULL, "proxy task (required)", 0, 0, "rotation|rpl|jigsaw|cpc|exemplar", 0 },
         { "dims", CLI_INT, &dims, "2|3", "3: volumes; 2: axial slices (required)", 2, 3, NULL, 0 },
@@ -102,6 +110,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "save-every", CLI_INT, &save_every, "N", "also write the checkpoint every N steps", 1, 1e12, NULL, 0 },
         { "normalisation", CLI_CHOICE, &normalisation, NULL, "per-image intensity normalisation (default zscore: over the\nnon-zero voxels; minmax: to [0,1], for binary masks)", 0, 0, "zscore|minmax|none", 0 },
         { "spacing", CLI_DOUBLE, &spacing, "MM", "resample the images to this isotropic voxel spacing", 0, 100, NULL, 0 },
+        { "sync-bn", CLI_FLAG, &sync_bn, NULL, "under mpirun: batch norm statistics of the global batch, not of\neach rank's share (docs/distributed.md)", 0, 0, NULL, 0 },
         { "print-every", CLI_INT, &print_every, "N", "progress line every N steps when not on a terminal (default 10)", 1, 1e12, NULL, 0 },
     };
     const int n_o = (int)(sizeof o / sizeof o[0]);
@@ -129,6 +138,13 @@ int cmd_pretrain(int argc, char **argv) {
     ssl3d_task_kind_parse(task_name, &kind);
     if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
+    if (cli_dist_attach(CMD, ctx, threads != 0)) { rc = 1; goto done; }
+    ssl3d_ctx_set_sync_batch_norm(ctx, sync_bn);
+    if (batch % cli_dist_size()) {
+        rc = cli_usage_error(CMD, "--batch %lld does not split evenly over %d ranks (--batch is the global batch)",
+                             (long long)batch, (int)cli_dist_size());
+        goto done;
+    }
     double sp[3] = { spacing, spacing, spacing };
 
     if (cases_file && (rc = read_cases(ctx, data, cases_file, &cases, &n_cases)) != 0) goto done;
@@ -161,6 +177,9 @@ int cmd_pretrain(int argc, char **argv) {
     uint32_t flags = SSL3D_LOADER_CROP_NONZERO | (!strcmp(normalisation, "zscore")   ? SSL3D_LOADER_ZSCORE
                                                   : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
                                                                                       : 0u);
+    /* Under mpirun each rank decodes its own share of a batch (cli_dist_loader_shard), not
+     * the whole batch ahead: no prefetching workers then. */
+    if (cli_dist_size() > 1) loader_threads = 0;
     if (ssl3d_loader_set_preprocess(ctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
         ssl3d_loader_set_batch(ctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
         ssl3d_loader_set_threads(ctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||
@@ -172,7 +191,7 @@ int cmd_pretrain(int argc, char **argv) {
     if (epochs) steps = epochs * per_epoch;
 
     /* Held-out images for the proxy accuracy (at most --val-max, spread evenly). */
-    if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0) {
+    if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0 && cli_dist_is_root()) {
         ssl3d_status st = ssl3d_loader_create(ctx, data, SSL3D_LOADER_VAL, &val);
         if (st == SSL3D_OK && cases) st = ssl3d_loader_set_cases(ctx, val, cases, n_cases);
         if (st == SSL3D_OK) st = ssl3d_loader_set_dims(ctx, val, (int32_t)dims);
@@ -198,13 +217,17 @@ int cmd_pretrain(int argc, char **argv) {
                 goto done;
             }
     }
-    if (log_path && cli_jsonl_open(CMD, &log, log_path, resume != NULL)) { rc = 1; goto done; }
-    fprintf(stderr, "ssl3d %s: %s %dD on %lld training %s (%lld held out), batch %lld, %lld steps, "
+    if (log_path && cli_dist_is_root() && cli_jsonl_open(CMD, &log, log_path, resume != NULL)) { rc = 1; goto done; }
+    char ranks_s[64] = "";
+    if (cli_dist_size() > 1)
+        snprintf(ranks_s, sizeof ranks_s, " (%d ranks x %lld)", (int)cli_dist_size(), (long long)batch / cli_dist_size());
+    if (cli_dist_is_root())
+        fprintf(stderr, "ssl3d %s: %s %dD on %lld training %s (%lld held out), batch %lld%s, %lld steps, "
             "%lld encoder parameters, chance %.4f\n", CMD, task_name, (int)dims, (long long)n_items,
-            dims == 3 ? "volumes" : "slices", (long long)n_val, (long long)batch, (long long)steps,
+            dims == 3 ? "volumes" : "slices", (long long)n_val, (long long)batch, ranks_s, (long long)steps,
             (long long)ssl3d_module_param_numel(ssl3d_task_encoder(task)), ssl3d_task_chance(task));
 
-    batch_ud ud = { train };
+    batch_ud ud = { train, (int32_t)batch };
     cli_train t = { 0 };
     t.cmd = CMD; t.ctx = ctx; t.task = task; t.batch = loader_batch; t.ud = &ud;
     t.batch_size = (int32_t)batch; t.seed = (uint64_t)seed;
@@ -214,7 +237,7 @@ int cmd_pretrain(int argc, char **argv) {
     t.steps = steps; t.steps_per_epoch = per_epoch; t.out = out; t.save_every = save_every;
     t.resume = resume; t.log = log_path ? &log : NULL; t.print_every = print_every;
     rc = cli_train_run(&t);
-    if (!rc)
+    if (!rc && cli_dist_is_root())
         printf("pretrain: %lld steps in %.1f s, proxy accuracy %.4f on %lld held-out samples (chance %.4f); "
                "checkpoint %s\n", (long long)t.steps_done, t.seconds, t.proxy_accuracy, (long long)t.val_samples,
                t.chance, out);

@@ -3,6 +3,7 @@
 #include <string.h>
 #include "ssl3d.h"
 #include "cli.h"
+#include "cli_dist.h"
 
 typedef struct { const char *name; int (*fn)(int, char **); const char *summary; } command;
 
@@ -34,8 +35,14 @@ int main(int argc, char **argv) {
      * user chose otherwise. `bench` keeps OpenMP's default, the reference scripts' setting.
      * The library itself never touches the environment. */
     if (strcmp(argv[1], "bench") != 0) setenv("OMP_WAIT_POLICY", "passive", 0);
+    /* The training commands join an MPI job when mpirun/srun started several ranks. */
+    const int dist = !strcmp(argv[1], "pretrain") || !strcmp(argv[1], "finetune");
+    if (dist && cli_dist_start(argv[1])) return 1;
     for (size_t i = 0; i < N_COMMANDS; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            return dist ? cli_dist_finish(rc) : rc;
+        }
     fprintf(stderr, "ssl3d: unknown command '%s'\n", argv[1]);
     usage(stderr);
     return 2;

@@ -41,6 +41,10 @@ struct ssl3d_ctx {
     ssl3d_node *tape;                  /* recorded ops, in execution order */
     int64_t tape_len, tape_cap;
     int64_t live_tensors;              /* leak check for tests */
+    ssl3d_comm comm;                   /* data-parallel communicator (comm.c); comm_size 0: none */
+    int32_t comm_rank, comm_size;
+    int64_t comm_bucket_bytes;         /* 0: the default */
+    int32_t sync_batch_norm;           /* batch norm statistics over all ranks (ops/norm_sync.c) */
     char err[SSL3D_ERRMSG_CAP];
 };
 

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include "finetune_internal.h"
+#include "finetune_dist.h"
 
 /* RNG streams of the loop (fixed so that runs are reproducible from the seed). */
 #define FT_EPOCH_STREAM 0xe90c0000ull
@@ -449,6 +450,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     int frozen = frozen_start;
     if (st == SSL3D_OK) st = set_encoder_grad(ctx, m, !frozen);
     if (st == SSL3D_OK) st = make_optim(ctx, m, &o, frozen, &opt);
+    if (st == SSL3D_OK) st = ft_dist_begin(ctx, m, o.batch);
     const int64_t steps = o.steps_per_epoch > 0 ? o.steps_per_epoch : (train.n + o.batch - 1) / o.batch;
     double best_metric = -INFINITY, best_tie = -INFINITY;
     int have_best = 0;
@@ -472,6 +474,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
             int64_t first = s * o.batch;
             st = m->kind == SSL3D_FT_SEGMENT ? seg_batch(ctx, m, &train, &o, order, first, step_id, &xb, &yb)
                                              : cls_batch(ctx, m, &train, &o, order, first, step_id, &xb, &yb);
+            if (st == SSL3D_OK) st = ft_dist_shard(ctx, &xb, &yb);
             if (st == SSL3D_OK) st = ssl3d_optim_zero_grad(ctx, opt);
             if (st == SSL3D_OK) st = ssl3d_ftmodel_forward(ctx, m, xb, 1, enc_train, &lg);
             if (st == SSL3D_OK) st = ssl3d_ftmodel_loss(ctx, m, lg, yb, &loss);
@@ -481,10 +484,12 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
                 loss_sum += lv;
             }
             if (st == SSL3D_OK) st = ssl3d_backward(ctx, loss);
+            if (st == SSL3D_OK) st = ft_dist_average_grads(ctx, m);
             if (st == SSL3D_OK) st = ssl3d_optim_step(ctx, opt);
             ssl3d_tape_reset(ctx);
             ssl3d_tensor_release(xb); ssl3d_tensor_release(yb); ssl3d_tensor_release(lg); ssl3d_tensor_release(loss);
         }
+        loss_sum = ft_dist_mean(ctx, loss_sum, &st);
         if (st != SSL3D_OK) break;
         double met[3];
         st = validate(ctx, m, &val, &o, met);

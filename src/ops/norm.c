@@ -5,6 +5,7 @@
 #include <string.h>
 #include "../core/internal.h"
 #include "../backend/layer_kernels.h"
+#include "norm_sync.h"
 
 static void free_be(ssl3d_ctx *ctx, void *p) { ssl3d_be_free(ctx, p); }
 
@@ -81,14 +82,20 @@ ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gam
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     float *hm = h, *hv = h + C, *rm = h + 2 * C, *rv = h + 3 * C;
     const size_t cb = (size_t)C * sizeof(float);
+    const int sync = bn_sync_active(ctx, training);
+    int64_t count = N * S;   /* values per channel behind the statistics */
     if (training) {
         ctx->be->layer->batchnorm_stats(&k, ssl3d_f32(x), N, C, S, stats, stats + C);
         ctx->be->to_host(ctx->be_state, hm, stats, cb);
         ctx->be->to_host(ctx->be_state, hv, stats + C, cb);
+        if (sync) {   /* the global batch's statistics (norm_sync.c) */
+            if ((st = bn_sync_stats(ctx, hm, hv, C, &count)) != SSL3D_OK) goto fail;
+            ctx->be->from_host(ctx->be_state, stats, hm, cb);
+        }
         if (running_mean) {
             ctx->be->to_host(ctx->be_state, rm, running_mean->data, cb);
             ctx->be->to_host(ctx->be_state, rv, running_var->data, cb);
-            const double unbias = (double)(N * S) / (double)(N * S - 1);
+            const double unbias = (double)count / (double)(count - 1);
             for (int64_t c = 0; c < C; c++) {
                 rm[c] = (1.0f - momentum) * rm[c] + momentum * hm[c];
                 rv[c] = (float)((1.0 - momentum) * rv[c] + momentum * hv[c] * unbias);
@@ -109,8 +116,11 @@ ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gam
     ssl3d_tensor *in[3] = { x, gamma, beta };
     if (ssl3d_tape_wants(ctx, in, 3)) {
         ssl3d_node *n;
-        if ((st = ssl3d_tape_record(ctx, "batch_norm", batch_norm_backward, o, in, 3, &n)) != SSL3D_OK) goto fail;
+        if ((st = ssl3d_tape_record(ctx, "batch_norm", sync ? bn_sync_backward : batch_norm_backward, o, in, 3, &n)) !=
+            SSL3D_OK)
+            goto fail;
         n->iarg[0] = training ? 1 : 0;
+        n->iarg[1] = count;
         n->saved = stats; n->free_saved = free_be;
         stats = NULL;
     }

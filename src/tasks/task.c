@@ -276,6 +276,22 @@ ssl3d_status task_labels(ssl3d_ctx *ctx, const int32_t *labels, int64_t n, ssl3d
 
 /* ---------------------------------------------------------------- forward */
 
+/* Samples per image of a training call: rotation's samples_per_image, 1 for the others. */
+static int64_t samples_per_image(const ssl3d_task *t) {
+    const int32_t spi = t->kind == SSL3D_TASK_ROTATION ? task_opt_int(t, "samples_per_image") : 1;
+    return spi > 0 ? spi : 1;
+}
+
+ssl3d_status ssl3d_task_set_image_offset(ssl3d_ctx *ctx, ssl3d_task *t, int64_t first_image) {
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, t, "ssl3d_task_set_image_offset: task is NULL");
+    SSL3D_CHECK_ARG(ctx, first_image >= 0 && first_image * samples_per_image(t) < 65536,
+                    "ssl3d_task_set_image_offset: first_image = %lld outside [0, %lld)", (long long)first_image,
+                    (long long)(65536 / samples_per_image(t)));
+    t->sample_offset = first_image * samples_per_image(t);
+    return SSL3D_OK;
+}
+
 ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
                                 uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
                                 int64_t *correct, int64_t *total) {
@@ -286,6 +302,9 @@ ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
     SSL3D_CHECK_ARG(ctx, loss, "%s: loss is NULL", fn);
     SSL3D_CHECK_ARG(ctx, images, "%s: images is NULL", fn);
     SSL3D_CHECK_ARG(ctx, n_images >= 1 && n_images <= 65535, "%s: n_images = %d outside [1, 65535]", fn,
+                    (int)n_images);
+    SSL3D_CHECK_ARG(ctx, t->sample_offset + (int64_t)n_images * samples_per_image(t) <= 65536,
+                    "%s: %d images after the image offset of ssl3d_task_set_image_offset exceed 65536 samples", fn,
                     (int)n_images);
     for (int32_t i = 0; i < n_images; i++) {
         char what[32], s[96];

@@ -354,7 +354,7 @@ static ssl3d_status cpc_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
     for (int32_t b = 0; b < B && st == SSL3D_OK; b++) {
         ssl3d_tensor *crop = NULL;
         st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_CPC_CROP,
-                             task_sample_key(index, b), &crop);
+                             task_sample_key(t, index, b), &crop);
         if (st == SSL3D_OK) st = ssl3d_cpc_patches(ctx, crop, G, &parts[b]);
         ssl3d_tensor_release(crop);
     }

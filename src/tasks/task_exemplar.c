@@ -101,7 +101,7 @@ static ssl3d_status exemplar_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
     SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, t->dims + 2, shape, &batch));
     ssl3d_status st = SSL3D_OK;
     for (int32_t b = 0; b < B && st == SSL3D_OK; b++) {
-        const uint64_t sample = task_sample_key(index, b);
+        const uint64_t sample = task_sample_key(t, index, b);
         ssl3d_tensor *crop = NULL, *v0 = NULL, *v1 = NULL;
         st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
         if (st == SSL3D_OK) st = ssl3d_exemplar_pair(ctx, crop, ((exemplar_impl *)t->impl)->aug, seed, sample,

@@ -49,6 +49,7 @@ struct ssl3d_task {
     int32_t n_modules;
     double chance;
     int64_t min_size;                          /* smallest spatial extent accepted (0: any) */
+    int64_t sample_offset;                     /* global position of sample 0 (ssl3d_task_set_image_offset) */
     void *impl;
 };
 
@@ -74,8 +75,8 @@ ssl3d_status task_add_module(ssl3d_task *t, ssl3d_module *m, const char *name);
 /* ---- helpers for the task files */
 /* Key of sample b of batch `index`: the builders' `index` argument for that sample, so
  * that every sample of every batch draws from its own Philox stream. b < 65536. */
-static inline uint64_t task_sample_key(uint64_t index, int64_t b) {
-    return (index << 16) ^ (uint64_t)b;
+static inline uint64_t task_sample_key(const ssl3d_task *t, uint64_t index, int64_t b) {
+    return (index << 16) ^ (uint64_t)(t->sample_offset + b);
 }
 /* Reinterpret a freshly built, not yet recorded tensor with a new shape of the same
  * numel (no copy): e.g. a (B, K, C, p,p,p) batch of K-patch samples as (B*K, C, p,p,p). */

@@ -61,7 +61,7 @@ static ssl3d_status rotation_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
     ssl3d_tensor *batch = NULL, *f = NULL, *logits = NULL, *lab = NULL;
     ssl3d_status st = ssl3d_tensor_new_uninit(ctx, SSL3D_F32, 2 + t->dims, shape, &batch);
     for (int64_t b = 0; b < B && st == SSL3D_OK; b++)
-        st = rotation_sample(ctx, t, images[b / spi], S, seed, task_sample_key(index, b), training, batch, b,
+        st = rotation_sample(ctx, t, images[b / spi], S, seed, task_sample_key(t, index, b), training, batch, b,
                              &labels[b]);
     if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, batch, training, &f);
     if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, t->modules[1], f, &logits);

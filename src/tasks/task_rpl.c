@@ -33,7 +33,7 @@ static ssl3d_status rpl_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
     ssl3d_status st = task_grid_batch(ctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
         ssl3d_tensor *s = NULL;
-        st = ssl3d_rpl_sample(ctx, images[b], n, cell, jitter, !training, seed, task_sample_key(index, b), &s,
+        st = ssl3d_rpl_sample(ctx, images[b], n, cell, jitter, !training, seed, task_sample_key(t, index, b), &s,
                               &labels[b]);
         if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, s);
         ssl3d_tensor_release(s);

@@ -1,0 +1,18 @@
+/* Data-parallel pieces of the fine-tuning loop (finetune_dist.c): each rank of the
+ * context's communicator (ssl3d/comm.h) trains on its share of every global batch and the
+ * gradients are averaged before each optimiser step. Without a communicator every call is
+ * a no-op, so the loop has no single-process special case. */
+#ifndef SSL3D_FINETUNE_DIST_H
+#define SSL3D_FINETUNE_DIST_H
+#include "finetune_internal.h"
+
+/* Before training: checks that the global batch splits evenly over the ranks and starts
+ * every rank from rank 0's weights (all encoder and head tensors). */
+ssl3d_status ft_dist_begin(ssl3d_ctx *ctx, ssl3d_ftmodel *m, int32_t batch);
+/* Replace the global batch xb (B,...) / yb (B,...) by this rank's share (B/size,...). */
+ssl3d_status ft_dist_shard(ssl3d_ctx *ctx, ssl3d_tensor **xb, ssl3d_tensor **yb);
+/* Average the gradients of the encoder and the head over the ranks. */
+ssl3d_status ft_dist_average_grads(ssl3d_ctx *ctx, ssl3d_ftmodel *m);
+/* Mean of a per-rank value over the ranks (e.g. the epoch's summed loss). */
+double ft_dist_mean(ssl3d_ctx *ctx, double v, ssl3d_status *st);
+#endif

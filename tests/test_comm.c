@@ -1,0 +1,360 @@
+/* The communicator interface (ssl3d/comm.h) without MPI: a fake in-process communicator
+ * whose ranks are threads of this process, each with its own context, meeting at a
+ * pthread barrier. Checks gradient averaging (values, buckets, frozen tensors, extras),
+ * broadcast, that 2 ranks x half a batch give the gradients of 1 process x the whole
+ * batch (rotation task, group norm, ssl3d_task_set_image_offset), and the errors. */
+#include <pthread.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+
+#define RANKS 2
+
+/* ---------------------------------------------------------------- fake communicator */
+
+typedef struct fake_world {
+    pthread_barrier_t bar;
+    void *slot[RANKS];
+    int64_t len[RANKS];
+    int mismatch;          /* ranks called a collective with different sizes */
+    int fail_code;         /* non-zero: every allreduce returns it */
+} fake_world;
+
+typedef struct fake_rank {
+    fake_world *w;
+    int32_t rank;
+    int allreduces, broadcasts;
+    int64_t largest;       /* largest allreduce, floats */
+} fake_rank;
+
+static int32_t f_rank(void *u) { return ((fake_rank *)u)->rank; }
+static int32_t f_size(void *u) { (void)u; return RANKS; }
+
+static int32_t f_allreduce(void *u, float *buf, int64_t n) {
+    fake_rank *r = u;
+    fake_world *w = r->w;
+    r->allreduces++;
+    if (n > r->largest) r->largest = n;
+    if (w->fail_code) return w->fail_code;
+    w->slot[r->rank] = buf;
+    w->len[r->rank] = n;
+    pthread_barrier_wait(&w->bar);
+    for (int k = 0; k < RANKS; k++) if (w->len[k] != n) w->mismatch = 1;
+    float *sum = calloc((size_t)n + 1, sizeof *sum);
+    for (int k = 0; k < RANKS; k++)
+        for (int64_t i = 0; i < n && w->len[k] == n; i++) sum[i] += ((float *)w->slot[k])[i];
+    pthread_barrier_wait(&w->bar);   /* everyone has read every buffer */
+    memcpy(buf, sum, (size_t)n * sizeof *buf);
+    free(sum);
+    pthread_barrier_wait(&w->bar);
+    return 0;
+}
+
+static int32_t f_broadcast(void *u, void *buf, int64_t bytes, int32_t root) {
+    fake_rank *r = u;
+    fake_world *w = r->w;
+    r->broadcasts++;
+    w->slot[r->rank] = buf;
+    w->len[r->rank] = bytes;
+    pthread_barrier_wait(&w->bar);
+    if (r->rank != root) memcpy(buf, w->slot[root], (size_t)bytes);
+    pthread_barrier_wait(&w->bar);
+    return 0;
+}
+
+static int32_t f_barrier(void *u) {
+    pthread_barrier_wait(&((fake_rank *)u)->w->bar);
+    return 0;
+}
+
+static ssl3d_comm fake_comm(fake_rank *r) {
+    ssl3d_comm c = { SSL3D_COMM_ABI, r, f_rank, f_size, f_allreduce, f_broadcast, f_barrier };
+    return c;
+}
+
+/* Run fn(arg[r]) on RANKS threads. */
+static void run_ranks(void *(*fn)(void *), void *args, size_t arg_size) {
+    pthread_t th[RANKS];
+    for (int r = 0; r < RANKS; r++) pthread_create(&th[r], NULL, fn, (char *)args + (size_t)r * arg_size);
+    for (int r = 0; r < RANKS; r++) pthread_join(th[r], NULL);
+}
+
+/* ---------------------------------------------------------------- averaging */
+
+#define NP 3
+static const int64_t P_SHAPES[NP][2] = { { 3, 5 }, { 7, 1 }, { 2, 2 } };
+
+typedef struct avg_job {
+    fake_rank fr;
+    ssl3d_status st;
+    float grads[NP][16];   /* after averaging */
+    float frozen_value[8];
+    float extra[2];
+    int had_grad_third;
+} avg_job;
+
+/* Rank r: param p's gradient element i is (r + 1) * (p * 100 + i); tensor 1 is frozen; on
+ * rank 1 the third tensor never received a gradient (counts as zeros). */
+static void *avg_rank(void *arg) {
+    avg_job *j = arg;
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_comm c = fake_comm(&j->fr);
+    j->st = ssl3d_ctx_set_comm(ctx, &c);
+    if (j->st == SSL3D_OK) j->st = ssl3d_ctx_set_comm_bucket_bytes(ctx, 6 * 4);   /* 6 floats per bucket */
+    ssl3d_tensor *p[NP];
+    for (int k = 0; k < NP; k++) {
+        ssl3d_tensor_create(ctx, SSL3D_F32, 2, P_SHAPES[k], &p[k]);
+        const int64_t n = P_SHAPES[k][0] * P_SHAPES[k][1];
+        float v[16];
+        for (int64_t i = 0; i < n; i++) v[i] = (float)((j->fr.rank + 1) * (k * 100 + i));
+        if (k == 1) { ssl3d_tensor_write(ctx, p[k], v, n * 4); continue; }   /* frozen: values only */
+        ssl3d_tensor_set_requires_grad(ctx, p[k], 1);
+        if (k == 2 && j->fr.rank == 1) continue;
+        /* grad = v: backward of sum_i p_i * v_i */
+        ssl3d_tensor *w = NULL, *s = NULL;
+        ssl3d_tensor_create(ctx, SSL3D_F32, 2, P_SHAPES[k], &w);
+        ssl3d_tensor_write(ctx, w, v, n * 4);
+        ssl3d_weighted_sum(ctx, p[k], w, &s);
+        ssl3d_backward(ctx, s);
+        ssl3d_tensor_release(w); ssl3d_tensor_release(s);
+    }
+    j->extra[0] = (float)(10 * (j->fr.rank + 1));
+    j->extra[1] = -1.0f;
+    if (j->st == SSL3D_OK) j->st = ssl3d_comm_average_grads(ctx, p, NP, j->extra, 2);
+    for (int k = 0; k < NP; k++) {
+        const int64_t n = P_SHAPES[k][0] * P_SHAPES[k][1];
+        ssl3d_tensor_read_grad(ctx, p[k], j->grads[k], n);
+    }
+    ssl3d_tensor_read(ctx, p[1], j->frozen_value, 7 * 4);
+    for (int k = 0; k < NP; k++) ssl3d_tensor_release(p[k]);
+    ssl3d_ctx_release(ctx);
+    return NULL;
+}
+
+TEST(comm_average_grads_fake_world) {
+    fake_world w = { 0 };
+    pthread_barrier_init(&w.bar, NULL, RANKS);
+    avg_job jobs[RANKS];
+    memset(jobs, 0, sizeof jobs);
+    for (int r = 0; r < RANKS; r++) { jobs[r].fr.w = &w; jobs[r].fr.rank = r; }
+    run_ranks(avg_rank, jobs, sizeof jobs[0]);
+    pthread_barrier_destroy(&w.bar);
+    CHECK(!w.mismatch);
+    for (int r = 0; r < RANKS; r++) {
+        CHECK_MSG(jobs[r].st == SSL3D_OK, "rank %d: %s", r, ssl3d_status_string(jobs[r].st));
+        /* Trainable floats: 15 + 4, plus 2 extras = 21 -> 4 buckets of <= 6 floats. */
+        CHECK_MSG(jobs[r].fr.allreduces == 4, "rank %d: %d allreduce calls, want 4", r, jobs[r].fr.allreduces);
+        CHECK(jobs[r].fr.largest == 6);
+        for (int64_t i = 0; i < 15; i++) CHECK_NEAR(jobs[r].grads[0][i], 1.5 * (double)i, 1e-5);
+        for (int64_t i = 0; i < 4; i++)
+            CHECK_NEAR(jobs[r].grads[2][i], (200.0 + (double)i) / 2.0, 1e-4);   /* rank 1 counted as zeros */
+        for (int64_t i = 0; i < 7; i++) {
+            CHECK_NEAR(jobs[r].frozen_value[i], (r + 1) * (100.0 + (double)i), 0);   /* untouched */
+            CHECK_NEAR(jobs[r].grads[1][i], 0, 0);   /* frozen: no gradient made */
+        }
+        CHECK_NEAR(jobs[r].extra[0], 15.0, 1e-6);
+        CHECK_NEAR(jobs[r].extra[1], -1.0, 1e-6);
+    }
+}
+
+/* ---------------------------------------------------------------- 2 ranks = 1 process */
+
+#define TB 4   /* global batch */
+static const int64_t IMG_SHAPE[4] = { 1, 14, 16, 12 };
+#define TASK_OPTS "filters=4,levels=2,input_size=12,hidden=8,norm=group"
+
+/* Images of the global batch, identical in every context (drawn from seed 77). */
+static void make_images(ssl3d_ctx *ctx, ssl3d_tensor **img) {
+    ssl3d_ctx_set_seed(ctx, 77);
+    for (int i = 0; i < TB; i++) img[i] = th_randn(ctx, 4, IMG_SHAPE, 0);
+}
+
+/* Flattened gradients of every trainable tensor of the task into g (cap floats). */
+static int64_t task_grads(ssl3d_ctx *ctx, ssl3d_task *task, float *g, int64_t cap) {
+    int64_t k = 0;
+    for (int32_t m = 0; m < ssl3d_task_module_count(task); m++) {
+        ssl3d_module *mod = ssl3d_task_module(task, m);
+        for (int32_t i = 0; i < ssl3d_module_tensor_count(mod); i++) {
+            if (!ssl3d_module_tensor_trainable(mod, i)) continue;
+            ssl3d_tensor *t = ssl3d_module_tensor(mod, i);
+            int64_t n = ssl3d_tensor_numel(t);
+            if (k + n > cap) return -1;
+            ssl3d_tensor_read_grad(ctx, t, g + k, n);
+            k += n;
+        }
+    }
+    return k;
+}
+
+#define GCAP 200000
+typedef struct eq_job {
+    fake_rank fr;
+    int world;             /* 0: single process with the whole batch */
+    const char *opts;      /* task options */
+    int sync;              /* ssl3d_ctx_set_sync_batch_norm */
+    float running[4];      /* the first running_mean values of the encoder, after the step */
+    ssl3d_status st;
+    float loss;
+    float *g;
+    int64_t ng;
+    char err[512];
+} eq_job;
+
+static void *eq_rank(void *arg) {
+    eq_job *j = arg;
+    ssl3d_ctx *ctx = th_ctx(1, 5);
+    ssl3d_tensor *img[TB];
+    make_images(ctx, img);
+    ssl3d_task *task = NULL;
+    ssl3d_ctx_set_seed(ctx, 5);
+    j->st = ssl3d_task_create(ctx, SSL3D_TASK_ROTATION, 3, 1, j->opts, &task);
+    ssl3d_ctx_set_sync_batch_norm(ctx, j->sync);
+    ssl3d_comm c = fake_comm(&j->fr);
+    const int32_t share = j->world ? TB / RANKS : TB, first = j->world ? j->fr.rank * share : 0;
+    if (j->st == SSL3D_OK && j->world) j->st = ssl3d_ctx_set_comm(ctx, &c);
+    /* Rank 1 starts from other weights: the broadcast must replace them with rank 0's. */
+    if (j->st == SSL3D_OK && j->world && j->fr.rank == 1) {
+        ssl3d_tensor *w0 = ssl3d_module_tensor(ssl3d_task_encoder(task), 0);
+        float junk[4] = { 9, 9, 9, 9 };
+        ssl3d_tensor_write(ctx, w0, junk, sizeof junk);
+    }
+    ssl3d_module *mods[8];
+    int32_t nm = ssl3d_task_module_count(task);
+    for (int32_t m = 0; m < nm && m < 8; m++) mods[m] = ssl3d_task_module(task, m);
+    if (j->st == SSL3D_OK) j->st = ssl3d_comm_broadcast_modules(ctx, mods, nm, 0);
+    if (j->st == SSL3D_OK) j->st = ssl3d_task_set_image_offset(ctx, task, first);
+    ssl3d_tensor *loss = NULL;
+    if (j->st == SSL3D_OK) j->st = ssl3d_task_forward(ctx, task, img + first, share, 11, 3, 1, &loss, NULL, NULL);
+    if (j->st == SSL3D_OK) j->st = ssl3d_tensor_read(ctx, loss, &j->loss, 4);
+    if (j->st == SSL3D_OK) j->st = ssl3d_backward(ctx, loss);
+    if (j->st == SSL3D_OK) j->st = ssl3d_comm_average_module_grads(ctx, mods, nm, &j->loss, 1);
+    if (j->st == SSL3D_OK) j->ng = task_grads(ctx, task, j->g, GCAP);
+    ssl3d_module *enc = ssl3d_task_encoder(task);
+    for (int32_t i = 0; i < ssl3d_module_tensor_count(enc); i++)
+        if (strstr(ssl3d_module_tensor_name(enc, i), "running_mean")) {
+            float rm[64];
+            if (ssl3d_tensor_numel(ssl3d_module_tensor(enc, i)) <= 64 &&
+                ssl3d_tensor_read(ctx, ssl3d_module_tensor(enc, i), rm, ssl3d_tensor_numel(ssl3d_module_tensor(enc, i)) * 4) ==
+                    SSL3D_OK)
+                memcpy(j->running, rm, sizeof j->running);
+            break;
+        }
+    if (j->st != SSL3D_OK) snprintf(j->err, sizeof j->err, "%s", ssl3d_ctx_last_error(ctx));
+    ssl3d_tensor_release(loss);
+    ssl3d_task_release(task);
+    for (int i = 0; i < TB; i++) ssl3d_tensor_release(img[i]);
+    ssl3d_ctx_release(ctx);
+    return NULL;
+}
+
+/* Gradients (and losses, running statistics) of 2 ranks x half the batch against 1 process;
+ * returns the largest gradient difference relative to the largest gradient. */
+static double two_vs_one(const char *opts, int sync, int check_running) {
+    eq_job one = { 0 };
+    one.opts = opts;
+    one.g = malloc(GCAP * sizeof(float));
+    eq_rank(&one);
+    if (one.st != SSL3D_OK || one.ng <= 1000) {
+        th_fail(__FILE__, __LINE__, "one process: %s", one.err);
+        free(one.g);
+        return INFINITY;
+    }
+    fake_world w = { 0 };
+    pthread_barrier_init(&w.bar, NULL, RANKS);
+    eq_job jobs[RANKS];
+    memset(jobs, 0, sizeof jobs);
+    for (int r = 0; r < RANKS; r++) {
+        jobs[r].fr.w = &w; jobs[r].fr.rank = r; jobs[r].world = 1; jobs[r].opts = opts; jobs[r].sync = sync;
+        jobs[r].g = malloc(GCAP * sizeof(float));
+    }
+    run_ranks(eq_rank, jobs, sizeof jobs[0]);
+    pthread_barrier_destroy(&w.bar);
+    CHECK(!w.mismatch);
+    double gmax = 0, worst = 0;
+    for (int64_t i = 0; i < one.ng; i++) gmax = fmax(gmax, fabs(one.g[i]));
+    CHECK(gmax > 0);
+    for (int r = 0; r < RANKS; r++) {
+        CHECK_MSG(jobs[r].st == SSL3D_OK, "rank %d: %s", r, jobs[r].err);
+        CHECK(jobs[r].fr.broadcasts == 1);   /* the whole task in one bucket */
+        if (!sync) CHECK(jobs[r].fr.allreduces == 1);   /* gradients + loss in one bucket */
+        if (jobs[r].ng == one.ng)
+            for (int64_t i = 0; i < one.ng; i++) worst = fmax(worst, fabs(jobs[r].g[i] - one.g[i]) / gmax);
+        else worst = INFINITY;
+        if (check_running) {
+            CHECK_NEAR(jobs[r].loss, one.loss, 1e-5 * fabs(one.loss));
+            for (int c = 0; c < 4; c++) CHECK_NEAR(jobs[r].running[c], one.running[c], 1e-5 + 1e-5 * fabs(one.running[c]));
+        }
+        free(jobs[r].g);
+    }
+    free(one.g);
+    return worst;
+}
+
+TEST(comm_two_ranks_match_one_process) {
+    double d = two_vs_one(TASK_OPTS, 0, 1);
+    CHECK_MSG(d <= 1e-5, "group norm: gradients differ by %.3g of the largest", d);
+}
+
+/* Batch norm: per-rank statistics give other gradients; synchronised ones the same
+ * gradients and running statistics as one process. */
+TEST(comm_sync_batch_norm_matches_one_process) {
+    const char *bn = "filters=4,levels=2,input_size=12,hidden=8,norm=batch";
+    double d = two_vs_one(bn, 1, 1);
+    CHECK_MSG(d <= 1e-5, "synchronised batch norm: gradients differ by %.3g of the largest", d);
+    d = two_vs_one(bn, 0, 0);
+    CHECK_MSG(d > 1e-3, "per-rank batch norm: gradients differ by only %.3g of the largest", d);
+}
+
+/* ---------------------------------------------------------------- errors */
+
+static int32_t bad_rank(void *u) { (void)u; return 3; }
+
+TEST(comm_set_and_errors) {
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    REQUIRE(ctx);
+    CHECK(ssl3d_ctx_comm_rank(ctx) == 0 && ssl3d_ctx_comm_size(ctx) == 1);
+    fake_world w = { 0 };
+    fake_rank fr = { &w, 0, 0, 0, 0 };
+    ssl3d_comm c = fake_comm(&fr);
+    c.abi = 99;
+    CHECK_ST(ctx, ssl3d_ctx_set_comm(ctx, &c), SSL3D_ERR_INVALID_ARG);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "abi"));
+    c = fake_comm(&fr);
+    c.broadcast = NULL;
+    CHECK_ST(ctx, ssl3d_ctx_set_comm(ctx, &c), SSL3D_ERR_INVALID_ARG);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "broadcast"));
+    c = fake_comm(&fr);
+    c.rank = bad_rank;
+    CHECK_ST(ctx, ssl3d_ctx_set_comm(ctx, &c), SSL3D_ERR_INVALID_ARG);
+    CHECK(ssl3d_ctx_comm_size(ctx) == 1);   /* failed registrations change nothing */
+    CHECK_ST(ctx, ssl3d_ctx_set_comm_bucket_bytes(ctx, 2), SSL3D_ERR_INVALID_ARG);
+    /* A failing collective comes back as SSL3D_ERR_IO naming it and the code. */
+    c = fake_comm(&fr);
+    w.fail_code = 42;
+    REQUIRE_OK(ctx, ssl3d_ctx_set_comm(ctx, &c));
+    CHECK(ssl3d_ctx_comm_size(ctx) == RANKS);
+    float x[3] = { 1, 2, 3 };
+    CHECK_ST(ctx, ssl3d_comm_allreduce_sum(ctx, x, 3), SSL3D_ERR_IO);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "allreduce") && strstr(ssl3d_ctx_last_error(ctx), "42"));
+    int64_t shp[1] = { 3 };
+    ssl3d_tensor *p = th_randn(ctx, 1, shp, 1);
+    CHECK_ST(ctx, ssl3d_comm_average_grads(ctx, &p, 1, NULL, 0), SSL3D_ERR_IO);
+    CHECK_ST(ctx, ssl3d_comm_broadcast(ctx, x, 12, 2), SSL3D_ERR_INVALID_ARG);   /* root out of range */
+    /* Back to single-process: everything is a no-op. */
+    REQUIRE_OK(ctx, ssl3d_ctx_set_comm(ctx, NULL));
+    CHECK_OK(ctx, ssl3d_comm_allreduce_sum(ctx, x, 3));
+    CHECK(x[0] == 1 && x[2] == 3);
+    CHECK_OK(ctx, ssl3d_comm_average_grads(ctx, &p, 1, NULL, 0));
+    CHECK_OK(ctx, ssl3d_comm_barrier(ctx));
+    /* Shards: sizes differ by at most one and tile the batch. */
+    int64_t f = 0, n = 0, next = 0;
+    for (int32_t r = 0; r < 3; r++) {
+        CHECK(ssl3d_comm_shard(7, r, 3, &f, &n) == SSL3D_OK);
+        CHECK(f == next && (n == 2 || n == 3));
+        next = f + n;
+    }
+    CHECK(next == 7);
+    CHECK(ssl3d_comm_shard(7, 3, 3, &f, &n) == SSL3D_ERR_INVALID_ARG);
+    ssl3d_tensor_release(p);
+    ssl3d_ctx_release(ctx);
+}

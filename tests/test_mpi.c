@@ -1,0 +1,280 @@
+/* Data-parallel training under mpirun, end to end through bin/ssl3d (docs/distributed.md):
+ * 2 ranks x global batch 4 give the losses and the final weights of 1 process with batch 4
+ * (group norm), for 20 steps of rotation 3D pretraining -- also when the job is killed and
+ * resumed from its checkpoint -- and of segmentation fine-tuning; the same with batch norm
+ * and --sync-bn; a rank that fails on a bad input file stops the whole job with a message
+ * naming the file, in bounded time.
+ * Skips, saying why, where mpirun or the MPI plugin (lib/ssl3d-mpi.so) is missing. */
+#include <signal.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+#include <cjson/cJSON.h>
+#include "harness.h"
+#include "test_loader_util.h"
+#include "test_finetune_util.h"
+
+#define BIN "./bin/ssl3d"
+#define MPIRUN "mpirun --allow-run-as-root --oversubscribe -np 2 "
+/* A hung job fails the test (exit status 124) instead of hanging `make test`. */
+#define MPIRUN_T "timeout 120 " MPIRUN
+/* Losses: relative; weights: absolute on values of order 1 (relative above 1). */
+#define LOSS_TOL 1e-5
+#define WEIGHT_TOL 1e-4
+
+static void need_mpi(void) {
+    if (access(BIN, X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
+    if (system("command -v mpirun >/dev/null 2>&1") != 0)
+        SKIP("mpirun not found: MPI tests skipped (apt-get install openmpi-bin libopenmpi-dev)");
+    if (access("lib/ssl3d-mpi.so", R_OK) != 0) SKIP("lib/ssl3d-mpi.so is not built (make needs mpicc)");
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+/* Run a shell command; stdout+stderr into out (cap). Returns the exit status. */
+static int run(const char *cmd, char *out, size_t cap) {
+    char full[8192];
+    if ((size_t)snprintf(full, sizeof full, "%s 2>&1", cmd) >= sizeof full) return -1;
+    FILE *p = popen(full, "r");
+    if (!p) return -1;
+    size_t n = fread(out, 1, cap - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+/* Values of `key` in the log's non-final lines, indexed by `index_key` (the last line for an
+ * index wins: a resumed run appends to the log of the killed one). Returns max index + 1. */
+static int read_log(const char *path, const char *index_key, const char *key, double *v, int cap) {
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    char line[4096];
+    int n = 0;
+    while (fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        if (!o) { n = -1; break; }
+        cJSON *s = cJSON_GetObjectItem(o, index_key), *l = cJSON_GetObjectItem(o, key);
+        if (!cJSON_GetObjectItem(o, "final") && cJSON_IsNumber(s) && cJSON_IsNumber(l) && s->valueint >= 0 &&
+            s->valueint < cap) {
+            v[s->valueint] = l->valuedouble;
+            if (s->valueint + 1 > n) n = s->valueint + 1;
+        }
+        cJSON_Delete(o);
+    }
+    fclose(f);
+    return n;
+}
+
+/* The youngest child process of `pid` (mpirun's ranks are its children), or -1. */
+static pid_t last_child(pid_t pid) {
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", (int)pid, (int)pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return -1;
+    long c = -1, last = -1;
+    while (fscanf(f, "%ld", &c) == 1) last = c;
+    fclose(f);
+    return (pid_t)last;
+}
+
+static void check_losses(const char *what, const double *a, const double *b, int n) {
+    for (int i = 0; i < n; i++)
+        CHECK_MSG(fabs(a[i] - b[i]) <= LOSS_TOL * fabs(a[i]), "%s: loss %d: %.9g (1 process) vs %.9g (2 ranks)", what,
+                  i, a[i], b[i]);
+}
+
+/* Biases of the convolutions that feed a norm layer (conv1/conv2 of every encoder and
+ * decoder block): group norm removes any per-channel constant, so their gradient is zero
+ * in exact arithmetic and what remains is rounding noise (~1e-10) -- which Adam, dividing
+ * by sqrt(v), turns into steps of about lr in a random direction. Any two runs that round
+ * differently (another thread count, another rank count) disagree there by ~lr per step;
+ * comparing them would compare noise. Every other tensor is compared. */
+static int noise_only(const char *name) {
+    return strstr(name, ".conv1.bias") || strstr(name, ".conv2.bias");
+}
+
+/* Every tensor of checkpoint b equals a's within WEIGHT_TOL (same names; noise_only
+ * tensors excepted). Returns the number of values compared. */
+static int64_t check_same_weights(const char *what, const char *pa, const char *pb) {
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_checkpoint *a = NULL, *b = NULL;
+    int64_t compared = 0;
+    if (ssl3d_checkpoint_load(ctx, pa, &a) != SSL3D_OK || ssl3d_checkpoint_load(ctx, pb, &b) != SSL3D_OK) {
+        th_fail(__FILE__, __LINE__, "%s: %s", what, ssl3d_ctx_last_error(ctx));
+    } else {
+        CHECK_MSG(ssl3d_checkpoint_tensor_count(a) == ssl3d_checkpoint_tensor_count(b), "%s: tensor counts differ", what);
+        double worst = 0;
+        const char *worst_name = "";
+        for (int64_t i = 0; i < ssl3d_checkpoint_tensor_count(a); i++) {
+            const char *name = ssl3d_checkpoint_tensor_name(a, i);
+            if (noise_only(name)) continue;
+            ssl3d_tensor *ta = NULL, *tb = NULL;
+            if (ssl3d_checkpoint_get_tensor(ctx, a, name, &ta) != SSL3D_OK ||
+                ssl3d_checkpoint_get_tensor(ctx, b, name, &tb) != SSL3D_OK ||
+                ssl3d_tensor_numel(ta) != ssl3d_tensor_numel(tb)) {
+                th_fail(__FILE__, __LINE__, "%s: tensor %s missing or reshaped", what, name);
+            } else if (ssl3d_tensor_dtype(ta) == SSL3D_F32) {
+                const float *x = ssl3d_tensor_host_data(ta), *y = ssl3d_tensor_host_data(tb);
+                for (int64_t k = 0; k < ssl3d_tensor_numel(ta); k++, compared++) {
+                    double d = fabs((double)x[k] - y[k]) / fmax(1.0, fabs((double)x[k]));
+                    if (!(d <= worst)) { worst = d; worst_name = name; }
+                }
+            } else {
+                CHECK_MSG(!memcmp(ssl3d_tensor_host_data(ta), ssl3d_tensor_host_data(tb),
+                                  (size_t)ssl3d_tensor_numel(ta) * 4), "%s: %s differs", what, name);
+            }
+            ssl3d_tensor_release(ta);
+            ssl3d_tensor_release(tb);
+        }
+        CHECK_MSG(worst <= WEIGHT_TOL, "%s: weights differ by %.3g in %s", what, worst, worst_name);
+    }
+    ssl3d_checkpoint_release(a);
+    ssl3d_checkpoint_release(b);
+    ssl3d_ctx_release(ctx);
+    return compared;
+}
+
+#define PRE "pretrain --task rotation --dims 3 --batch 4 --threads 1 --seed 3 --lr 0.003 --val-fraction 0.25 " \
+            "--opt filters=4,levels=2,input_size=16,hidden=8,norm=group"
+
+TEST(mpi_pretrain_matches_one_process_also_after_kill_and_resume) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char man[1024], cmd[4096], out[16384], p[1024], q[1024];
+    REQUIRE(tl_write_dataset(d, 8, 18, 20, 17, man, sizeof man) == 0);
+    snprintf(cmd, sizeof cmd, BIN " " PRE " --data %s --steps 20 --out %s/one.safetensors --log %s/one.jsonl", man, d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " PRE " --data %s --steps 20 --out %s/two.safetensors --log %s/two.jsonl",
+             man, d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    CHECK_MSG(strstr(out, "2 ranks x 2"), "no rank split announced: %s", out);
+    double a[32], b[32], c[32];
+    snprintf(p, sizeof p, "%s/one.jsonl", d);
+    REQUIRE(read_log(p, "step", "loss", a, 32) == 20);
+    snprintf(p, sizeof p, "%s/two.jsonl", d);
+    REQUIRE(read_log(p, "step", "loss", b, 32) == 20);
+    check_losses("pretrain", a, b, 20);
+    snprintf(p, sizeof p, "%s/one.safetensors", d);
+    snprintf(q, sizeof q, "%s/two.safetensors", d);
+    CHECK(check_same_weights("pretrain", p, q) > 1000);
+
+    /* Kill rank 1 of a long 2-rank job (SIGKILL) once the job has written its first
+     * checkpoint (every 10 steps), then resume it to step 20 with 2 ranks. Rank 0 measures
+     * the proxy accuracy after every step (--eval-every 1, 20 rounds: it changes no training
+     * state) only to make steps slow enough that the kill lands before step 20. */
+    snprintf(cmd, sizeof cmd, "exec " MPIRUN BIN " " PRE " --data %s --steps 100000 --save-every 10 --eval-every 1 "
+             "--val-rounds 20 --out %s/k.safetensors --log %s/k.jsonl >%s/k.out 2>&1", man, d, d, d);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) { execl("/bin/sh", "sh", "-c", cmd, (char *)NULL); _exit(127); }
+    snprintf(p, sizeof p, "%s/k.safetensors", d);
+    struct stat st;
+    const double t0 = now_s();
+    while (stat(p, &st) != 0 && now_s() - t0 < 60) usleep(1000);
+    pid_t victim = last_child(pid);
+    CHECK_MSG(victim > 0, "no rank process under mpirun %d", (int)pid);
+    if (victim > 0) kill(victim, SIGKILL);
+    else kill(pid, SIGTERM);
+    int status = 0;
+    const double t1 = now_s();
+    waitpid(pid, &status, 0);
+    CHECK_MSG(now_s() - t1 < 30, "mpirun took %.1f s to stop after a rank was killed", now_s() - t1);
+    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    REQUIRE(stat(p, &st) == 0 || (th_fail(__FILE__, __LINE__, "no checkpoint within 60 s"), 0));
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_checkpoint *ck = NULL;
+    const char *v = NULL;
+    REQUIRE_OK(ctx, ssl3d_checkpoint_load(ctx, p, &ck));   /* whole, never half-written */
+    CHECK_OK(ctx, ssl3d_checkpoint_get_meta(ctx, ck, "step", &v));
+    long killed_at = v ? atol(v) : -1;
+    ssl3d_checkpoint_release(ck);
+    ssl3d_ctx_release(ctx);
+    REQUIRE(killed_at == 10 ||
+            (th_fail(__FILE__, __LINE__, "the killed run's checkpoint is at step %ld, want 10", killed_at), 0));
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " PRE " --data %s --steps 20 --resume %s/k.safetensors --out %s/k.safetensors "
+             "--log %s/k.jsonl", man, d, d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(p, sizeof p, "%s/k.jsonl", d);
+    REQUIRE(read_log(p, "step", "loss", c, 32) >= 20);
+    check_losses("pretrain killed and resumed", a, c, 20);
+    snprintf(p, sizeof p, "%s/one.safetensors", d);
+    snprintf(q, sizeof q, "%s/k.safetensors", d);
+    check_same_weights("pretrain killed and resumed", p, q);
+}
+
+/* --sync-bn: batch norm with the global batch's statistics gives the losses of 1 process
+ * (without it each rank normalises its own 2 images, and the losses differ). */
+TEST(mpi_pretrain_sync_bn_matches_one_process) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char man[1024], cmd[4096], out[16384], p[1024];
+    REQUIRE(tl_write_dataset(d, 8, 18, 20, 17, man, sizeof man) == 0);
+#define BN "pretrain --task rotation --dims 3 --batch 4 --threads 1 --seed 3 --lr 0.003 --val-fraction 0 --steps 10 " \
+           "--opt filters=4,levels=2,input_size=16,hidden=8,norm=batch"
+    const char *runs[3] = { BIN " " BN, MPIRUN_T BIN " " BN " --sync-bn", MPIRUN_T BIN " " BN };
+    double loss[3][16];
+    for (int r = 0; r < 3; r++) {
+        snprintf(cmd, sizeof cmd, "%s --data %s --out %s/bn%d.safetensors --log %s/bn%d.jsonl", runs[r], man, d, r, d, r);
+        REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+        snprintf(p, sizeof p, "%s/bn%d.jsonl", d, r);
+        REQUIRE(read_log(p, "step", "loss", loss[r], 16) == 10);
+    }
+    check_losses("pretrain --sync-bn", loss[0], loss[1], 10);
+    double worst = 0;
+    for (int i = 0; i < 10; i++) worst = fmax(worst, fabs(loss[2][i] - loss[0][i]) / fabs(loss[0][i]));
+    CHECK_MSG(worst > 1e-4, "per-rank batch norm: losses differ by only %.3g", worst);
+#undef BN
+}
+
+#define FT "finetune --kind segment --filters 4 --levels 2 --norm group --patch 8 --batch 4 --epochs 10 " \
+           "--steps-per-epoch 2 --lr 0.005 --threads 1 --seed 1 --quiet"
+
+TEST(mpi_finetune_matches_one_process) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char cmd[4096], out[16384], p[1024], q[1024];
+    REQUIRE(tf_make_seg_set(d, 8, 5) == 0);
+    snprintf(cmd, sizeof cmd, BIN " " FT " --data %s/dataset.json --out %s/one.safetensors --log %s/one.jsonl", d, d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " FT " --data %s/dataset.json --out %s/two.safetensors --log %s/two.jsonl", d,
+             d, d);
+    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    CHECK_MSG(strstr(out, "data-parallel over 2 ranks"), "no rank split announced: %s", out);
+    double a[16], b[16];
+    snprintf(p, sizeof p, "%s/one.jsonl", d);
+    REQUIRE(read_log(p, "epoch", "loss", a, 16) == 11);   /* epochs 1..10 */
+    snprintf(p, sizeof p, "%s/two.jsonl", d);
+    REQUIRE(read_log(p, "epoch", "loss", b, 16) == 11);
+    check_losses("finetune", a + 1, b + 1, 10);
+    CHECK(a[10] < a[1]);   /* it trained */
+    snprintf(p, sizeof p, "%s/one.safetensors", d);
+    snprintf(q, sizeof q, "%s/two.safetensors", d);
+    CHECK(check_same_weights("finetune", p, q) > 1000);
+}
+
+TEST(mpi_rank_failure_stops_the_job_naming_the_file) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char man[1024], cmd[4096], out[16384], p[1024];
+    REQUIRE(tl_write_dataset(d, 6, 18, 20, 17, man, sizeof man) == 0);
+    snprintf(p, sizeof p, "%s/img3.nii.gz", d);
+    REQUIRE(truncate(p, 200) == 0);   /* a truncated gzip stream: read only when its batch comes */
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " pretrain --task rotation --dims 3 --batch 4 --threads 1 "
+             "--val-fraction 0 --opt filters=4,levels=2,input_size=16,hidden=8 --data %s --steps 200 "
+             "--out %s/bad.safetensors", man, d);
+    const double t0 = now_s();
+    int rc = run(cmd, out, sizeof out);
+    const double took = now_s() - t0;
+    CHECK_MSG(rc != 0 && rc != 124, "exit status %d (124: the job hung until timeout killed it): %s", rc, out);
+    CHECK_MSG(took < 60, "the job took %.1f s to stop", took);   /* 120 s: timeout killed it */
+    CHECK_MSG(strstr(out, "img3.nii.gz") && strstr(out, "[rank "), "no rank message naming the file: %s", out);
+    CHECK_MSG(strstr(out, "stopping all 2 ranks"), "no job stop announced: %s", out);
+    snprintf(p, sizeof p, "%s/bad.safetensors", d);
+    CHECK(access(p, F_OK) != 0);   /* no checkpoint from a failed job */
+}
