@@ -164,3 +164,14 @@ TEST(backend_validate_names_the_missing_slot) {
     CHECK(ssl3d_backend_validate(&t, SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_ERR_BACKEND_UNAVAILABLE);
     CHECK(ssl3d_backend_validate(NULL, SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_ERR_BACKEND_UNAVAILABLE);
 }
+
+/* Link hygiene, checked by the same script CI runs (tools/check-cuda-plugin.sh). */
+TEST(cuda_plugin_links_cudnn_cublas_and_exports_only_its_entry) {
+    char file[PATH_MAX], cmd[2 * PATH_MAX + 64];
+    if (!real_plugin(file, sizeof file)) SKIP("CUDA plugin not built (no nvcc, or make CUDA=0)");
+    char *slash = strrchr(file, '/');
+    REQUIRE(slash);
+    *slash = '\0';   /* the lib directory */
+    snprintf(cmd, sizeof cmd, "%s/../tools/check-cuda-plugin.sh %s >/dev/null", file, file);
+    CHECK_MSG(system(cmd) == 0, "%s failed (run it for the reason)", cmd);
+}
