@@ -1,0 +1,279 @@
+/* The CUDA backend's custom kernels (src/backend/cuda/kernels_*.h) run on the CPU: every
+ * (block, thread) of a launch in turn (kernel_defs.h). Each kernel is compared with the
+ * CPU backend's kernel for the same slot, under several launch shapes — one thread, odd
+ * blocks, grids too small for n (the grid-stride loops must cover everything) and the
+ * shape the plugin uses — so their indexing is tested on every machine. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "harness.h"
+#include "../src/core/rng.h"
+#include "../src/backend/conv_kernels.h"
+#include "../src/backend/layer_kernels.h"
+#include "../src/backend/optim_kernels.h"
+#include "../src/backend/cuda/kernels_ew.h"
+#include "../src/backend/cuda/kernels_reduce.h"
+
+static const ssl3d_kctx K1 = { 1, NULL };
+
+/* Launch shapes for n items: (grid, block). */
+#define N_SHAPES 4
+static void shapes(int64_t n, unsigned g[N_SHAPES], unsigned b[N_SHAPES]) {
+    g[0] = 1; b[0] = 1;
+    g[1] = 3; b[1] = 32;
+    g[2] = 2; b[2] = 7;
+    g[3] = ssl3d_grid_for(n, SSL3D_BLOCK); b[3] = SSL3D_BLOCK;
+}
+
+static float *randv(int64_t n, uint64_t seed) {
+    float *v = malloc((size_t)n * sizeof *v);
+    ssl3d_rng r;
+    ssl3d_rng_init(&r, seed, 1);
+    for (int64_t i = 0; i < n; i++) v[i] = ssl3d_rng_normal(&r);
+    return v;
+}
+
+static int close_all(const float *a, const float *b, int64_t n, float tol) {
+    for (int64_t i = 0; i < n; i++)
+        if (!(fabsf(a[i] - b[i]) <= tol * (1.0f + fabsf(b[i])))) return 0;
+    return 1;
+}
+
+TEST(cuda_kernel_grid_sizes) {
+    CHECK(ssl3d_grid_for(0, 256) == 1);
+    CHECK(ssl3d_grid_for(1, 256) == 1);
+    CHECK(ssl3d_grid_for(256, 256) == 1);
+    CHECK(ssl3d_grid_for(257, 256) == 2);
+    CHECK(ssl3d_grid_for((int64_t)1 << 40, 256) == SSL3D_MAX_GRID);
+    CHECK(ssl3d_channel_chunks(16, 1000) == 64);
+    CHECK(ssl3d_channel_chunks(16, 10) == 10);
+    CHECK(ssl3d_channel_chunks(4096, 1 << 20) * 4096 <= SSL3D_REDUCE_PARTS);
+}
+
+TEST(cuda_kernel_basic_float_ops_match_cpu) {
+    const int64_t sizes[3] = { 1, 77, 1031 };
+    for (int si = 0; si < 3; si++) {
+        const int64_t n = sizes[si];
+        float *x = randv(n, 1), *y0 = randv(n, 2), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+        unsigned g[N_SHAPES], b[N_SHAPES];
+        shapes(n, g, b);
+        for (int s = 0; s < N_SHAPES; s++) {
+            memcpy(want, y0, (size_t)n * 4); memcpy(got, y0, (size_t)n * 4);
+            for (int64_t i = 0; i < n; i++) want[i] += 0.5f * x[i];
+            SSL3D_EMU_LAUNCH(k_axpy, g[s], b[s], 0.5f, x, got, n);
+            CHECK_MSG(close_all(got, want, n, 0), "axpy n=%lld shape %d", (long long)n, s);
+            for (int64_t i = 0; i < n; i++) want[i] += 2.0f;
+            SSL3D_EMU_LAUNCH(k_add_scalar, g[s], b[s], 2.0f, got, n);
+            CHECK_MSG(close_all(got, want, n, 0), "add_scalar n=%lld shape %d", (long long)n, s);
+            for (int64_t i = 0; i < n; i++) want[i] = 3.0f * x[i] + -1.5f * y0[i];
+            SSL3D_EMU_LAUNCH(k_scale_add, g[s], b[s], 3.0f, x, -1.5f, y0, got, n);
+            CHECK_MSG(close_all(got, want, n, 1e-7f), "scale_add n=%lld shape %d", (long long)n, s);
+            for (int64_t i = 0; i < n; i++) want[i] *= 0.25f;
+            SSL3D_EMU_LAUNCH(k_scale, g[s], b[s], got, n, 0.25f);
+            CHECK_MSG(close_all(got, want, n, 0), "scale n=%lld shape %d", (long long)n, s);
+            for (int64_t i = 0; i < n; i++) want[i] = 7.0f;
+            SSL3D_EMU_LAUNCH(k_fill, g[s], b[s], got, n, 7.0f);
+            CHECK_MSG(close_all(got, want, n, 0), "fill n=%lld shape %d", (long long)n, s);
+        }
+        free(x); free(y0); free(want); free(got);
+    }
+}
+
+TEST(cuda_kernel_activations_match_cpu) {
+    const int64_t n = 513;
+    float *x = randv(n, 3), *y = malloc(n * 4), *yc = malloc(n * 4), *dy = randv(n, 4);
+    float *dx = randv(n, 5), *dxc = malloc(n * 4);
+    x[0] = 0.0f; x[1] = -100.0f; x[2] = 100.0f;   /* the kinks and the saturated ends */
+    unsigned g[N_SHAPES], b[N_SHAPES];
+    shapes(n, g, b);
+    for (int kind = 0; kind < 4; kind++)
+        for (int s = 0; s < N_SHAPES; s++) {
+            ssl3d_cpu_layer_kernels.activation_forward(&K1, kind, 0.1f, x, yc, n);
+            SSL3D_EMU_LAUNCH(k_act_forward, g[s], b[s], kind, 0.1f, x, y, n);
+            CHECK_MSG(close_all(y, yc, n, 1e-6f), "activation %d forward, shape %d", kind, s);
+            memcpy(dxc, dx, n * 4);
+            float *dxg = malloc(n * 4);
+            memcpy(dxg, dx, n * 4);
+            ssl3d_cpu_layer_kernels.activation_backward(&K1, kind, 0.1f, x, yc, dy, dxc, n);
+            SSL3D_EMU_LAUNCH(k_act_backward, g[s], b[s], kind, 0.1f, x, y, dy, dxg, n);
+            CHECK_MSG(close_all(dxg, dxc, n, 1e-6f), "activation %d backward (accumulating), shape %d", kind, s);
+            free(dxg);
+        }
+    free(x); free(y); free(yc); free(dy); free(dx); free(dxc);
+}
+
+TEST(cuda_kernel_philox_and_dropout_masks_equal_cpu) {
+    for (uint64_t i = 0; i < 50; i++) {
+        uint32_t a[4], c[4];
+        ssl3d_philox(0x1234567890abcdefull + i, 77 + (i << 33), i * 1000003u, a);
+        philox4x32(0x1234567890abcdefull + i, 77 + (i << 33), i * 1000003u, c);
+        CHECK(memcmp(a, c, sizeof a) == 0);
+    }
+    const int64_t sizes[2] = { 1, 1002 };   /* n not a multiple of 4: the last Philox block is partial */
+    for (int si = 0; si < 2; si++) {
+        const int64_t n = sizes[si];
+        float *x = randv(n, 6), *y = malloc(n * 4), *yc = malloc(n * 4), *dx = randv(n, 7), *dxc = malloc(n * 4);
+        memcpy(dxc, dx, n * 4);
+        unsigned g[N_SHAPES], b[N_SHAPES];
+        shapes((n + 3) / 4, g, b);
+        ssl3d_cpu_layer_kernels.dropout_forward(&K1, x, yc, n, 0.3f, 42, 9);
+        ssl3d_cpu_layer_kernels.dropout_backward(&K1, x, dxc, n, 0.3f, 42, 9);
+        for (int s = 0; s < N_SHAPES; s++) {
+            SSL3D_EMU_LAUNCH(k_dropout, g[s], b[s], x, y, n, 0.3f, (uint64_t)42, (uint64_t)9, 0);
+            CHECK_MSG(memcmp(y, yc, n * 4) == 0, "dropout forward differs from the CPU (n=%lld, shape %d)",
+                      (long long)n, s);
+        }
+        SSL3D_EMU_LAUNCH(k_dropout, g[1], b[1], x, dx, n, 0.3f, (uint64_t)42, (uint64_t)9, 1);
+        CHECK(memcmp(dx, dxc, n * 4) == 0);
+        free(x); free(y); free(yc); free(dx); free(dxc);
+    }
+}
+
+TEST(cuda_kernel_add_mul_and_channel_sums_match_cpu) {
+    const int64_t N = 3, C = 5, S = 37, n = N * C * S;
+    float *a = randv(n, 8), *bf = randv(n, 9), *bc = randv(C, 10), *y = malloc(n * 4), *yc = malloc(n * 4);
+    float *dy = randv(n, 11);
+    unsigned g[N_SHAPES], b[N_SHAPES];
+    shapes(n, g, b);
+    for (int s = 0; s < N_SHAPES; s++) {
+        ssl3d_cpu_layer_kernels.add_forward(&K1, a, bc, yc, N, C, S, 1);
+        SSL3D_EMU_LAUNCH(k_add, g[s], b[s], a, bc, y, n, C, S, 1);
+        CHECK_MSG(memcmp(y, yc, n * 4) == 0, "add per channel, shape %d", s);
+        ssl3d_cpu_layer_kernels.add_forward(&K1, a, bf, yc, N, C, S, 0);
+        SSL3D_EMU_LAUNCH(k_add, g[s], b[s], a, bf, y, n, C, S, 0);
+        CHECK_MSG(memcmp(y, yc, n * 4) == 0, "add, shape %d", s);
+        ssl3d_cpu_layer_kernels.mul_forward(&K1, a, bf, yc, n);
+        SSL3D_EMU_LAUNCH(k_mul, g[s], b[s], a, bf, y, n);
+        CHECK_MSG(memcmp(y, yc, n * 4) == 0, "mul, shape %d", s);
+    }
+    /* mul backward, separate and aliased (y = x*x: da and db one buffer). */
+    float *da = calloc(n, 4), *dbuf = calloc(n, 4), *dac = calloc(n, 4), *dbc = calloc(n, 4);
+    ssl3d_cpu_layer_kernels.mul_backward(&K1, a, bf, dy, dac, dbc, n);
+    SSL3D_EMU_LAUNCH(k_mul_backward, g[1], b[1], a, bf, dy, da, dbuf, n);
+    CHECK(close_all(da, dac, n, 1e-7f) && close_all(dbuf, dbc, n, 1e-7f));
+    memset(da, 0, n * 4); memset(dac, 0, n * 4);
+    ssl3d_cpu_layer_kernels.mul_backward(&K1, a, a, dy, dac, dac, n);
+    SSL3D_EMU_LAUNCH(k_mul_backward, g[2], b[2], a, a, dy, da, da, n);
+    CHECK(close_all(da, dac, n, 1e-6f));
+    /* per-channel gradient of the bias: the two-pass channel sum */
+    float dbk[5] = { 1, 2, 3, 4, 5 }, dbkc[5] = { 1, 2, 3, 4, 5 };
+    ssl3d_cpu_layer_kernels.add_backward(&K1, dy, N, C, S, 1, NULL, dbkc);
+    const int64_t chunks = ssl3d_channel_chunks(C, N * S);
+    double *part = calloc((size_t)(C * chunks), sizeof *part);
+    SSL3D_EMU_LAUNCH(k_channel_partial, 2, 13, dy, N, C, S, chunks, part);
+    SSL3D_EMU_LAUNCH(k_channel_final, 1, 3, part, C, chunks, dbk);
+    CHECK(close_all(dbk, dbkc, C, 1e-6f));
+    free(part); free(da); free(dbuf); free(dac); free(dbc);
+    free(a); free(bf); free(bc); free(y); free(yc); free(dy);
+}
+
+TEST(cuda_kernel_block_copy_matches_cpu) {
+    const int64_t rows = 6, len = 11, ss = 17, ds = 13;
+    float *src = randv(rows * ss, 12), *dst = randv(rows * ds, 13), *dstc = malloc(rows * ds * 4);
+    memcpy(dstc, dst, rows * ds * 4);
+    for (int acc = 0; acc < 2; acc++) {
+        ssl3d_cpu_layer_kernels.block_copy(&K1, src, ss, dstc, ds, rows, len, acc);
+        SSL3D_EMU_LAUNCH(k_block_copy, 3, 5, src, ss, dst, ds, rows, len, acc);
+        CHECK_MSG(memcmp(dst, dstc, rows * ds * 4) == 0, "block copy accumulate=%d", acc);
+    }
+    free(src); free(dst); free(dstc);
+}
+
+TEST(cuda_kernel_pooling_matches_cpu_2d_and_3d) {
+    for (int dims = 2; dims <= 3; dims++) {
+        const int64_t nc = 3, in[3] = { dims == 3 ? 5 : 1, 7, 6 };   /* odd extents: floor */
+        const int64_t kd = dims == 3 ? 2 : 1, ivol = in[0] * in[1] * in[2];
+        const int64_t ovol = (in[0] / kd) * (in[1] / 2) * (in[2] / 2);
+        float *x = randv(nc * ivol, 14 + dims);
+        x[3] = NAN;                 /* a NaN wins its window */
+        x[ivol + 1] = x[ivol];      /* a tie: the first one wins */
+        float *y = malloc(nc * ovol * 4), *yc = malloc(nc * ovol * 4);
+        int32_t *am = malloc(nc * ovol * 4), *amc = malloc(nc * ovol * 4);
+        ssl3d_cpu_conv_kernels.maxpool2_forward(&K1, dims, nc, in, x, yc, amc);
+        SSL3D_EMU_LAUNCH(k_maxpool2, 2, 9, x, y, am, nc, in[0], in[1], in[2], kd);
+        CHECK(memcmp(am, amc, nc * ovol * 4) == 0);
+        CHECK(memcmp(y, yc, nc * ovol * 4) == 0);   /* bitwise, NaN included */
+        float *dy = randv(nc * ovol, 20), *dx = randv(nc * ivol, 21), *dxc = malloc(nc * ivol * 4);
+        memcpy(dxc, dx, nc * ivol * 4);
+        ssl3d_cpu_conv_kernels.maxpool2_backward(&K1, dims, nc, in, dy, amc, dxc);
+        SSL3D_EMU_LAUNCH(k_maxpool2_backward, 4, 3, dy, am, dx, nc, ivol, ovol);
+        CHECK(memcmp(dx, dxc, nc * ivol * 4) == 0);
+        /* global average pool */
+        float gy[3], gyc[3];
+        ssl3d_cpu_conv_kernels.global_avgpool_forward(&K1, nc, ivol, dx, gyc);
+        SSL3D_EMU_LAUNCH(k_row_mean, 1, 2, dx, nc, ivol, gy);
+        CHECK(memcmp(gy, gyc, sizeof gy) == 0);
+        memcpy(dxc, dx, nc * ivol * 4);
+        ssl3d_cpu_conv_kernels.global_avgpool_backward(&K1, nc, ivol, gy, dxc);
+        SSL3D_EMU_LAUNCH(k_avgpool_backward, 3, 8, gy, dx, nc, ivol);
+        CHECK(close_all(dx, dxc, nc * ivol, 1e-7f));
+        free(x); free(y); free(yc); free(am); free(amc); free(dy); free(dx); free(dxc);
+    }
+}
+
+TEST(cuda_kernel_optimiser_steps_match_cpu) {
+    const int64_t n = 301;
+    float *g = randv(n, 30);
+    for (int variant = 0; variant < 3; variant++) {   /* plain, momentum, nesterov */
+        float *p = randv(n, 31), *pc = randv(n, 31), *buf = calloc(n, 4), *bufc = calloc(n, 4);
+        for (int step = 0; step < 3; step++) {
+            ssl3d_cpu_optim_kernels.sgd_update(&K1, pc, g, variant ? bufc : NULL, n, 0.1f, 0.9f, 1e-2f, variant == 2);
+            SSL3D_EMU_LAUNCH(k_sgd, 3, 32, p, g, variant ? buf : NULL, n, 0.1f, 0.9f, 1e-2f, variant == 2);
+        }
+        CHECK_MSG(close_all(p, pc, n, 1e-6f) && close_all(buf, bufc, n, 1e-6f), "sgd variant %d", variant);
+        free(p); free(pc); free(buf); free(bufc);
+    }
+    for (int decoupled = 0; decoupled < 2; decoupled++) {
+        float *p = randv(n, 32), *pc = randv(n, 32), *m = calloc(n, 4), *mc = calloc(n, 4);
+        float *v = calloc(n, 4), *vc = calloc(n, 4);
+        for (int t = 1; t <= 3; t++) {
+            const float bc1 = 1.0f - powf(0.9f, (float)t), bc2 = 1.0f - powf(0.999f, (float)t);
+            ssl3d_cpu_optim_kernels.adam_update(&K1, pc, g, mc, vc, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, decoupled,
+                                                bc1, bc2);
+            SSL3D_EMU_LAUNCH(k_adam, 2, 64, p, g, m, v, n, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.01f, decoupled, bc1, bc2);
+        }
+        CHECK_MSG(close_all(p, pc, n, 1e-6f) && close_all(m, mc, n, 1e-6f) && close_all(v, vc, n, 1e-6f),
+                  "adam decoupled=%d", decoupled);
+        free(p); free(pc); free(m); free(mc); free(v); free(vc);
+    }
+    free(g);
+}
+
+/* The fixed-partition reductions with the plugin's launch shape (65536 partials). */
+TEST(cuda_kernel_reductions_cover_every_element) {
+    const int64_t n = 70001;   /* more than the partials, and not a multiple */
+    float *x = randv(n, 40), *w = randv(n, 41);
+    double *part = malloc(SSL3D_REDUCE_PARTS * sizeof *part), fin[SSL3D_REDUCE_FINAL];
+    for (int mode = 0; mode < 3; mode++) {
+        double want = 0.0;
+        for (int64_t i = 0; i < n; i++) want += mode == 0 ? x[i] : mode == 1 ? (double)x[i] * w[i] : (double)x[i] * x[i];
+        SSL3D_EMU_LAUNCH(k_partial_sum, SSL3D_REDUCE_GRID, SSL3D_BLOCK, x, w, n, mode, part);
+        SSL3D_EMU_LAUNCH(k_final_sum, 1, SSL3D_REDUCE_FINAL, part, (int64_t)SSL3D_REDUCE_PARTS, fin,
+                         (int64_t)SSL3D_REDUCE_FINAL);
+        double got = 0.0;
+        for (int i = 0; i < SSL3D_REDUCE_FINAL; i++) got += fin[i];
+        CHECK_MSG(fabs(got - want) <= 1e-9 * (1.0 + fabs(want)), "mode %d: %.12g vs %.12g", mode, got, want);
+    }
+    int64_t *ipart = (int64_t *)part, ifin[SSL3D_REDUCE_FINAL];
+    const int64_t bad_at[3] = { 69999, 65537, 3 };
+    x[3 + SSL3D_REDUCE_PARTS] = NAN;   /* thread 3 sees two: it must report its first */
+    for (int k = 0; k <= 3; k++) {
+        if (k < 3) x[bad_at[k]] = k == 1 ? INFINITY : NAN;   /* cumulative: the smallest index so far wins */
+        SSL3D_EMU_LAUNCH(k_partial_first_nonfinite, SSL3D_REDUCE_GRID, SSL3D_BLOCK, x, n, ipart);
+        SSL3D_EMU_LAUNCH(k_final_min, 1, SSL3D_REDUCE_FINAL, ipart, (int64_t)SSL3D_REDUCE_PARTS, ifin,
+                         (int64_t)SSL3D_REDUCE_FINAL);
+        int64_t m = n;
+        for (int i = 0; i < SSL3D_REDUCE_FINAL; i++) m = ifin[i] < m ? ifin[i] : m;
+        const int64_t want = k == 0 ? 3 + SSL3D_REDUCE_PARTS : k == 1 ? 65537 : 3;
+        if (k < 3) CHECK_MSG(m == want, "first non-finite: %lld, want %lld", (long long)m, (long long)want);
+        else CHECK(m == 3);
+    }
+    for (int64_t i = 0; i < n; i++) x[i] = 1.0f;
+    SSL3D_EMU_LAUNCH(k_partial_first_nonfinite, SSL3D_REDUCE_GRID, SSL3D_BLOCK, x, n, ipart);
+    SSL3D_EMU_LAUNCH(k_final_min, 1, SSL3D_REDUCE_FINAL, ipart, (int64_t)SSL3D_REDUCE_PARTS, ifin,
+                     (int64_t)SSL3D_REDUCE_FINAL);
+    int64_t m = n;
+    for (int i = 0; i < SSL3D_REDUCE_FINAL; i++) m = ifin[i] < m ? ifin[i] : m;
+    CHECK(m == n);   /* all finite: n, which the plugin turns into -1 */
+    free(x); free(w); free(part);
+}
