@@ -49,6 +49,14 @@ ssl3d_status ssl3d_ctx_create(int32_t backend, ssl3d_ctx **out) {
     return SSL3D_OK;
 }
 
+ssl3d_status ssl3d_kernel_failed(ssl3d_ctx *ctx, ssl3d_status st, const char *fn, const char *host_reason) {
+    if (ctx->be->sync) {
+        ssl3d_status dev = ssl3d_be_sync(ctx, fn);
+        if (dev != SSL3D_OK) return dev;
+    }
+    return ssl3d_set_error(ctx, st, "%s: %s", fn, host_reason);
+}
+
 ssl3d_status ssl3d_be_sync(ssl3d_ctx *ctx, const char *fn) {
     if (!ctx->be->sync) return SSL3D_OK;
     char msg[SSL3D_ERRMSG_CAP - 64] = "";
