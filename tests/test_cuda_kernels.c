@@ -13,6 +13,7 @@
 #include "../src/backend/optim_kernels.h"
 #include "../src/backend/cuda/kernels_ew.h"
 #include "../src/backend/cuda/kernels_reduce.h"
+#include "../src/backend/cuda/kernels_norm.h"
 
 static const ssl3d_kctx K1 = { 1, NULL };
 
@@ -276,4 +277,93 @@ TEST(cuda_kernel_reductions_cover_every_element) {
     for (int i = 0; i < SSL3D_REDUCE_FINAL; i++) m = ifin[i] < m ? ifin[i] : m;
     CHECK(m == n);   /* all finite: n, which the plugin turns into -1 */
     free(x); free(w); free(part);
+}
+
+/* Per-set pairs the way the plugin computes them: partials, then the fold. */
+static void emu_chan_pairs(int32_t mode, const float *x, const float *dy, const float *a0, const float *a1, int64_t N,
+                           int64_t C, int64_t S, int64_t G, double *sum) {
+    const int64_t chunks = ssl3d_pair_chunks(C, N * S);
+    double *part = malloc((size_t)(2 * C * chunks) * sizeof *part);
+    SSL3D_EMU_LAUNCH(k_chan_pairs, 3, 17, mode, x, dy, a0, a1, N, C, S, G, chunks, part);
+    SSL3D_EMU_LAUNCH(k_pairs_final, 1, 3, part, C, chunks, sum, sum + C);
+    free(part);
+}
+
+static void emu_row_pairs(int32_t mode, const float *x, const float *dy, const float *gamma, const float *mean,
+                          int64_t rows, int64_t M, int64_t S, int64_t C, int64_t G, double *sum) {
+    const int64_t chunks = ssl3d_pair_chunks(rows, M);
+    double *part = malloc((size_t)(2 * rows * chunks) * sizeof *part);
+    SSL3D_EMU_LAUNCH(k_row_pairs, 2, 19, mode, x, dy, gamma, mean, rows, M, S, C, G, chunks, part);
+    SSL3D_EMU_LAUNCH(k_pairs_final, 2, 2, part, rows, chunks, sum, sum + rows);
+    free(part);
+}
+
+TEST(cuda_kernel_batchnorm_matches_cpu) {
+    const int64_t N = 3, C = 4, S = 29, n = N * C * S;
+    float *x = randv(n, 50), *dy = randv(n, 51), *gamma = randv(C, 52), *beta = randv(C, 53);
+    for (int64_t i = 0; i < n; i++) x[i] = 100.0f + 0.5f * x[i];   /* |mean| >> std: the shift matters */
+    float mean[4], var[4], meanc[4], varc[4], invstd[4];
+    ssl3d_cpu_layer_kernels.batchnorm_stats(&K1, x, N, C, S, meanc, varc);
+    double sum[8];
+    emu_chan_pairs(0, x, NULL, NULL, NULL, N, C, S, 1, sum);
+    SSL3D_EMU_LAUNCH(k_bn_stats_finish, 1, 2, sum, sum + C, x, C, S, (double)(N * S), mean, var);
+    CHECK(close_all(mean, meanc, C, 1e-6f) && close_all(var, varc, C, 1e-4f));
+    for (int c = 0; c < C; c++) invstd[c] = 1.0f / sqrtf(varc[c] + 1e-5f);
+    float *y = malloc(n * 4), *yc = malloc(n * 4);
+    ssl3d_cpu_layer_kernels.batchnorm_forward(&K1, x, yc, N, C, S, meanc, invstd, gamma, beta);
+    SSL3D_EMU_LAUNCH(k_bn_forward, 5, 11, x, y, n, C, S, meanc, invstd, gamma, beta);
+    CHECK(close_all(y, yc, n, 1e-6f));
+    for (int training = 0; training < 2; training++) {
+        float *dx = randv(n, 54), *dxc = malloc(n * 4), dg[4] = { 1, 1, 1, 1 }, db[4] = { 2, 2, 2, 2 };
+        float dgc[4] = { 1, 1, 1, 1 }, dbc[4] = { 2, 2, 2, 2 };
+        memcpy(dxc, dx, n * 4);
+        ssl3d_cpu_layer_kernels.batchnorm_backward(&K1, x, dy, N, C, S, meanc, invstd, gamma, training, dxc, dgc, dbc);
+        emu_chan_pairs(1, x, dy, meanc, NULL, N, C, S, 1, sum);
+        SSL3D_EMU_LAUNCH(k_bn_param_grads, 1, 3, sum, sum + C, invstd, C, dg, db);
+        SSL3D_EMU_LAUNCH(k_bn_dx, 4, 9, x, dy, dx, n, C, S, meanc, invstd, gamma, sum, sum + C, (double)(N * S), training);
+        CHECK_MSG(close_all(dx, dxc, n, 1e-4f), "batch norm dx, training=%d", training);
+        CHECK_MSG(close_all(dg, dgc, C, 1e-4f) && close_all(db, dbc, C, 1e-5f), "batch norm dgamma/dbeta, training=%d",
+                  training);
+        free(dx); free(dxc);
+    }
+    free(x); free(dy); free(gamma); free(beta); free(y); free(yc);
+}
+
+TEST(cuda_kernel_groupnorm_matches_cpu) {
+    const int64_t N = 2, C = 6, G = 3, S = 23, n = N * C * S, rows = N * G, M = (C / G) * S;
+    float *x = randv(n, 60), *dy = randv(n, 61), *gamma = randv(C, 62), *beta = randv(C, 63);
+    for (int64_t i = 0; i < n; i++) x[i] = -50.0f + x[i];
+    float *y = malloc(n * 4), *yc = malloc(n * 4), mean[6], invstd[6], meanc[6], invstdc[6];
+    ssl3d_cpu_layer_kernels.groupnorm_forward(&K1, x, yc, N, C, S, G, 1e-5f, gamma, beta, meanc, invstdc);
+    double sum[12];
+    emu_row_pairs(0, x, NULL, NULL, NULL, rows, M, S, C, G, sum);
+    SSL3D_EMU_LAUNCH(k_gn_stats_finish, 1, 4, sum, sum + rows, x, rows, M, 1e-5f, mean, invstd);
+    SSL3D_EMU_LAUNCH(k_gn_forward, 3, 10, x, y, n, C, S, G, mean, invstd, gamma, beta);
+    CHECK(close_all(mean, meanc, rows, 1e-6f) && close_all(invstd, invstdc, rows, 1e-4f));
+    CHECK(close_all(y, yc, n, 1e-4f));
+    float *dx = randv(n, 64), *dxc = malloc(n * 4), dg[6] = { 0 }, db[6] = { 0 }, dgc[6] = { 0 }, dbc[6] = { 0 };
+    memcpy(dxc, dx, n * 4);
+    ssl3d_cpu_layer_kernels.groupnorm_backward(&K1, x, dy, N, C, S, G, meanc, invstdc, gamma, dxc, dgc, dbc);
+    emu_row_pairs(1, x, dy, gamma, meanc, rows, M, S, C, G, sum);
+    SSL3D_EMU_LAUNCH(k_gn_dx, 2, 33, x, dy, dx, n, C, S, G, meanc, invstdc, gamma, sum, sum + rows);
+    emu_chan_pairs(2, x, dy, meanc, invstdc, N, C, S, G, sum);
+    SSL3D_EMU_LAUNCH(k_gn_param_grads, 1, 5, sum, sum + C, C, dg, db);
+    CHECK(close_all(dx, dxc, n, 1e-4f));
+    CHECK(close_all(dg, dgc, C, 1e-4f) && close_all(db, dbc, C, 1e-5f));
+    free(x); free(dy); free(gamma); free(beta); free(y); free(yc); free(dx); free(dxc);
+}
+
+TEST(cuda_kernel_l2norm_matches_cpu) {
+    const int64_t M = 5, D = 9, n = M * D;
+    float *x = randv(n, 70), *y = malloc(n * 4), *yc = malloc(n * 4), norm[5], normc[5];
+    for (int64_t j = 0; j < D; j++) x[2 * D + j] = 0.0f;   /* a zero row: the eps branch */
+    ssl3d_cpu_layer_kernels.l2norm_forward(&K1, x, yc, normc, M, D, 1e-6f);
+    SSL3D_EMU_LAUNCH(k_l2norm_forward, 2, 2, x, y, norm, M, D, 1e-6f);
+    CHECK(memcmp(y, yc, n * 4) == 0 && memcmp(norm, normc, sizeof norm) == 0);
+    float *dy = randv(n, 71), *dx = randv(n, 72), *dxc = malloc(n * 4);
+    memcpy(dxc, dx, n * 4);
+    ssl3d_cpu_layer_kernels.l2norm_backward(&K1, yc, normc, dy, dxc, M, D, 1e-6f);
+    SSL3D_EMU_LAUNCH(k_l2norm_backward, 1, 3, yc, normc, dy, dx, M, D, 1e-6f);
+    CHECK(close_all(dx, dxc, n, 1e-6f));
+    free(x); free(y); free(yc); free(dy); free(dx); free(dxc);
 }

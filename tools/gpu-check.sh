@@ -75,8 +75,9 @@ else
   echo "skipped: this ssl3d bench has no --backend option yet (CUDA benchmarks need it; issue 13)" >"$OUT/bench.log"
 fi
 
-count() { grep -c "^$1 " "$OUT/tests-all.log" 2>/dev/null || echo 0; }
-count_cuda() { grep -c "^$1 " "$OUT/tests-cuda.log" 2>/dev/null || echo 0; }
+count_in() { local c; c=$(grep -c "^$2 " "$OUT/$1" 2>/dev/null); echo "${c:-0}"; }
+count() { count_in tests-all.log "$1"; }
+count_cuda() { count_in tests-cuda.log "$1"; }
 cuda_probe=$(grep '^cuda:' "$OUT/probe.txt" 2>/dev/null | sed 's/"/\\"/g')
 cat >"$OUT/summary.json" <<JSON
 {"gpu": "${gpu:-none}", "probe_ok": $probe_ok, "cuda_probe": "${cuda_probe}",

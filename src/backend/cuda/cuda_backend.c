@@ -1,17 +1,21 @@
 /* The CUDA backend's dispatch table and the plugin's one exported symbol (plugin.h).
  *
  * What the table covers today, and what supports_op therefore claims: the basic float
- * kernels, convolution (cuDNN), max and global average pooling, activations, dropout
- * (same Philox masks as the CPU), linear (cuBLAS), elementwise add/mul, concat (block
- * copy) and the optimiser steps. Everything else — transposed convolution, batch and
- * group norm, L2 normalisation, the losses — has NULL slots and supports_op says no, so
- * the op reports SSL3D_ERR_UNSUPPORTED naming the op and "cuda", never a CPU fallback.
+ * kernels, convolution and transposed convolution (cuDNN), max and global average
+ * pooling, batch / group / instance norm, activations, dropout (same Philox masks as the
+ * CPU), linear (cuBLAS), elementwise add/mul, concat (block copy), L2 normalisation and
+ * the optimiser steps. The losses have NULL slots and supports_op says no, so a loss
+ * reports SSL3D_ERR_UNSUPPORTED naming the op and "cuda", never a CPU fallback.
  * None of it has run on a GPU yet (docs/cuda.md). */
 #include "cuda_plugin.h"
 
 static int cuda_supports_op(int32_t op) {
     switch (op) {
     case SSL3D_OP_CONV:
+    case SSL3D_OP_CONV_TRANSPOSE:
+    case SSL3D_OP_BATCHNORM:
+    case SSL3D_OP_GROUPNORM:
+    case SSL3D_OP_L2NORM:
     case SSL3D_OP_MAXPOOL:
     case SSL3D_OP_GLOBAL_AVGPOOL:
     case SSL3D_OP_ACTIVATION:
@@ -22,7 +26,7 @@ static int cuda_supports_op(int32_t op) {
     case SSL3D_OP_REDUCE:
     case SSL3D_OP_OPTIM:
         return 1;
-    default:   /* CONV_TRANSPOSE, BATCHNORM, GROUPNORM, L2NORM, LOSS: not yet */
+    default:   /* LOSS: not yet */
         return 0;
     }
 }
@@ -30,8 +34,8 @@ static int cuda_supports_op(int32_t op) {
 const struct ssl3d_conv_kernels cuda_conv_kernels = {
     .conv_forward = cuda_conv_forward,
     .conv_backward = cuda_conv_backward,
-    .conv_transpose_forward = NULL,
-    .conv_transpose_backward = NULL,
+    .conv_transpose_forward = cuda_conv_transpose_forward,
+    .conv_transpose_backward = cuda_conv_transpose_backward,
     .maxpool2_forward = cuda_maxpool2_forward,
     .maxpool2_backward = cuda_maxpool2_backward,
     .global_avgpool_forward = cuda_global_avgpool_forward,
@@ -39,6 +43,11 @@ const struct ssl3d_conv_kernels cuda_conv_kernels = {
 };
 
 const struct ssl3d_layer_kernels cuda_layer_kernels = {
+    .batchnorm_stats = cuda_batchnorm_stats,
+    .batchnorm_forward = cuda_batchnorm_forward,
+    .batchnorm_backward = cuda_batchnorm_backward,
+    .groupnorm_forward = cuda_groupnorm_forward,
+    .groupnorm_backward = cuda_groupnorm_backward,
     .activation_forward = cuda_activation_forward,
     .activation_backward = cuda_activation_backward,
     .dropout_forward = cuda_dropout_forward,
@@ -50,7 +59,8 @@ const struct ssl3d_layer_kernels cuda_layer_kernels = {
     .mul_forward = cuda_mul_forward,
     .mul_backward = cuda_mul_backward,
     .block_copy = cuda_block_copy,
-    /* batchnorm_*, groupnorm_*, l2norm_*: NULL until written */
+    .l2norm_forward = cuda_l2norm_forward,
+    .l2norm_backward = cuda_l2norm_backward,
 };
 
 static const ssl3d_backend cuda_backend = {

@@ -226,3 +226,74 @@ ssl3d_status cuda_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, c
     cuda_leave(s, prev);
     return s->err;   /* a failure recorded now or earlier: the output is not to be trusted */
 }
+
+/* ---------------------------------------------------------------- transposed conv
+ * Kernel 2, stride 2 (kernel depth and stride 1 along D in 2D). A transposed convolution
+ * is the data gradient of the convolution that maps its OUTPUT back to its input: with
+ * the plan of conv(big (N,Cout,kd*D,2H,2W), w (Cin,Cout,kd,2,2)) -> small (N,Cin,D,H,W),
+ *   forward:  y  = BackwardData(w, x)           (cuDNN's filter layout is (K=Cin, C=Cout, ...))
+ *   dx       += Forward(dy, w)
+ *   dw       += BackwardFilter(X = dy, dY = x)
+ *   db       += channel sums of dy. */
+static void transpose_geom(int32_t dims, int64_t n, int64_t cin, int64_t cout, const int64_t in[3],
+                           ssl3d_conv_geom *g) {
+    const int64_t kd = dims == 3 ? 2 : 1;
+    memset(g, 0, sizeof *g);
+    g->n = n;
+    g->cin = cout;    /* the conv's input is the transposed conv's output */
+    g->cout = cin;
+    g->in[0] = kd * in[0]; g->in[1] = 2 * in[1]; g->in[2] = 2 * in[2];
+    g->out[0] = in[0]; g->out[1] = in[1]; g->out[2] = in[2];
+    g->k[0] = kd; g->k[1] = 2; g->k[2] = 2;
+    g->stride[0] = kd; g->stride[1] = 2; g->stride[2] = 2;
+}
+
+ssl3d_status cuda_conv_transpose_forward(const ssl3d_kctx *k, int32_t dims, int64_t n, int64_t cin, int64_t cout,
+                                         const int64_t in[3], const float *x, const float *w, const float *b,
+                                         float *y) {
+    cuda_state *s = state_of(k);
+    ssl3d_conv_geom g;
+    transpose_geom(dims, n, cin, cout, in, &g);
+    int prev = cuda_enter(s);
+    struct cuda_conv_plan *p = plan_get(s, &g);
+    if (p && ready_bwd_data(s, p)) {
+        const float one = 1.0f, zero = 0.0f;
+        workspace(s, p->ws_bwd_data);
+        if (!cudnn_check(s, cudnnSetConvolutionMathType(p->conv, p->bwd_data_math), "cudnnSetConvolutionMathType") &&
+            !cudnn_check(s, cudnnConvolutionBackwardData(s->dnn, &one, p->w, w, p->y, x, p->conv, p->bwd_data,
+                                                         s->workspace, p->ws_bwd_data, &zero, p->x, y),
+                         "cudnnConvolutionBackwardData (transposed convolution)") &&
+            b)
+            cuda_add_channel_bias(s, y, b, n, cout, g.in[0] * g.in[1] * g.in[2]);
+    }
+    cuda_leave(s, prev);
+    return s->err;
+}
+
+ssl3d_status cuda_conv_transpose_backward(const ssl3d_kctx *k, int32_t dims, int64_t n, int64_t cin, int64_t cout,
+                                          const int64_t in[3], const float *x, const float *w, const float *dy,
+                                          float *dx, float *dw, float *db) {
+    cuda_state *s = state_of(k);
+    ssl3d_conv_geom g;
+    transpose_geom(dims, n, cin, cout, in, &g);
+    int prev = cuda_enter(s);
+    struct cuda_conv_plan *p = plan_get(s, &g);
+    const float one = 1.0f;
+    if (p && dx && ready_fwd(s, p)) {
+        workspace(s, p->ws_fwd);
+        if (!cudnn_check(s, cudnnSetConvolutionMathType(p->conv, p->fwd_math), "cudnnSetConvolutionMathType"))
+            cudnn_check(s, cudnnConvolutionForward(s->dnn, &one, p->x, dy, p->w, w, p->conv, p->fwd, s->workspace,
+                                                   p->ws_fwd, &one, p->y, dx),
+                        "cudnnConvolutionForward (transposed convolution, dx)");
+    }
+    if (p && dw && ready_bwd_filter(s, p)) {
+        workspace(s, p->ws_bwd_filter);
+        if (!cudnn_check(s, cudnnSetConvolutionMathType(p->conv, p->bwd_filter_math), "cudnnSetConvolutionMathType"))
+            cudnn_check(s, cudnnConvolutionBackwardFilter(s->dnn, &one, p->x, dy, p->y, x, p->conv, p->bwd_filter,
+                                                          s->workspace, p->ws_bwd_filter, &one, p->w, dw),
+                        "cudnnConvolutionBackwardFilter (transposed convolution, dw)");
+    }
+    if (p && db) cuda_channel_sum(s, dy, n, cout, g.in[0] * g.in[1] * g.in[2], db);
+    cuda_leave(s, prev);
+    return s->err;
+}

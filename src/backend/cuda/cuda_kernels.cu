@@ -2,20 +2,9 @@
 // the tests also run on the CPU) and the table slots that launch them. Every launch is
 // on the context's stream and checked with cudaGetLastError; a failure is recorded with
 // the kernel's name (cuda_error.c) and reported by the next sync.
-#include "cuda_plugin.h"
+#include "cuda_launch.h"
 #include "kernels_ew.h"
 #include "kernels_reduce.h"
-
-static cuda_state *state_of(const ssl3d_kctx *k) { return (cuda_state *)k->backend_state; }
-
-// Launch bookkeeping: device guard on entry, error check after the launch.
-#define LAUNCH_N(s, kernel, n, ...)                                                             \
-    do {                                                                                        \
-        int prev_ = cuda_enter(s);                                                              \
-        SSL3D_LAUNCH(kernel, ssl3d_grid_for((n), SSL3D_BLOCK), SSL3D_BLOCK, (s)->stream, __VA_ARGS__); \
-        cuda_check((s), cudaGetLastError(), "kernel " #kernel);                                 \
-        cuda_leave((s), prev_);                                                                 \
-    } while (0)
 
 extern "C" {
 

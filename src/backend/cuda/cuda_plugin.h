@@ -68,6 +68,23 @@ void cuda_maxpool2_backward(const ssl3d_kctx *k, int32_t dims, int64_t nc, const
 void cuda_global_avgpool_forward(const ssl3d_kctx *k, int64_t nc, int64_t s, const float *x, float *y);
 void cuda_global_avgpool_backward(const ssl3d_kctx *k, int64_t nc, int64_t s, const float *dy, float *dx);
 
+/* cuda_norm.cu */
+void cuda_batchnorm_stats(const ssl3d_kctx *k, const float *x, int64_t N, int64_t C, int64_t S, float *mean,
+                          float *var);
+void cuda_batchnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C, int64_t S,
+                            const float *mean, const float *invstd, const float *gamma, const float *beta);
+void cuda_batchnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N, int64_t C, int64_t S,
+                             const float *mean, const float *invstd, const float *gamma, int32_t training, float *dx,
+                             float *dgamma, float *dbeta);
+void cuda_groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C, int64_t S, int64_t G,
+                            float eps, const float *gamma, const float *beta, float *mean, float *invstd);
+void cuda_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N, int64_t C, int64_t S,
+                             int64_t G, const float *mean, const float *invstd, const float *gamma, float *dx,
+                             float *dgamma, float *dbeta);
+void cuda_l2norm_forward(const ssl3d_kctx *k, const float *x, float *y, float *norm, int64_t M, int64_t D, float eps);
+void cuda_l2norm_backward(const ssl3d_kctx *k, const float *y, const float *norm, const float *dy, float *dx,
+                          int64_t M, int64_t D, float eps);
+
 /* cuda_blas.c */
 void cuda_linear_forward(const ssl3d_kctx *k, const float *x, const float *w, const float *b, float *y, int64_t M,
                          int64_t In, int64_t Out);
@@ -79,6 +96,12 @@ ssl3d_status cuda_conv_forward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, co
                                const float *b, float *y);
 ssl3d_status cuda_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
                                 const float *dy, float *dx, float *dw, float *db);
+ssl3d_status cuda_conv_transpose_forward(const ssl3d_kctx *k, int32_t dims, int64_t n, int64_t cin, int64_t cout,
+                                         const int64_t in[3], const float *x, const float *w, const float *b,
+                                         float *y);
+ssl3d_status cuda_conv_transpose_backward(const ssl3d_kctx *k, int32_t dims, int64_t n, int64_t cin, int64_t cout,
+                                          const int64_t in[3], const float *x, const float *w, const float *dy,
+                                          float *dx, float *dw, float *db);
 void cuda_conv_plans_free(cuda_state *s);
 
 #ifdef __cplusplus
