@@ -60,9 +60,15 @@ CUDA_HOSTONLY_OBJ := $(CUDA_HOSTONLY_SRC:%.c=$(OBJDIR)/%.o)
 NVCCFLAGS   ?= -O3
 NVCC_WARN   := -Xcompiler -Wall,-Wextra,-Wno-unused-parameter $(if $(WERROR),-Werror all-warnings -Xcompiler -Werror)
 
+ifeq ($(CUDA)$(wildcard $(NVCC)),1)
+$(error CUDA=1 but nvcc is not at '$(NVCC)': set CUDA_HOME or NVCC, or build with CUDA=0)
+endif
+
 .PHONY: all test check bench demo deps deps-bench install uninstall clean help fuzz cuda
 all: $(SHLIB) $(STLIB) bin/ssl3d $(EXAMPLES) $(if $(filter 1,$(CUDA)),$(CUDA_PLUGIN))
-cuda: $(CUDA_PLUGIN)
+cuda:
+	@test -x "$(NVCC)" || { echo "nvcc not found at '$(NVCC)' (set CUDA_HOME or NVCC)"; exit 1; }
+	@$(MAKE) --no-print-directory CUDA=1 $(CUDA_PLUGIN)
 
 help:
 	@echo "make            build lib/libssl3d.so.$(VERSION), lib/libssl3d.a, bin/ssl3d, examples"

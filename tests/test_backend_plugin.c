@@ -2,7 +2,9 @@
  * it can be unavailable gets its own clear reason, never a crash or a silent CPU context.
  * The fake plugins are built by the Makefile from tests/plugins/fake_plugin.c. */
 #include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <sys/wait.h>
 #include <string.h>
 #include <unistd.h>
 #include "harness.h"
@@ -174,4 +176,27 @@ TEST(cuda_plugin_links_cudnn_cublas_and_exports_only_its_entry) {
     *slash = '\0';   /* the lib directory */
     snprintf(cmd, sizeof cmd, "%s/../tools/check-cuda-plugin.sh %s >/dev/null", file, file);
     CHECK_MSG(system(cmd) == 0, "%s failed (run it for the reason)", cmd);
+}
+
+/* `ssl3d bench --backend`: a bad name is a usage error; an unavailable CUDA backend is
+ * one clear message with the probe's reason, before any work. */
+TEST(cli_bench_backend_option_reports_cuda_unavailability) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
+    char msg[1024], out[4096];
+    FILE *p = popen("./bin/ssl3d bench --backend gpu --only W1 2>&1", "r");
+    REQUIRE(p);
+    size_t n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    int st = pclose(p);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 2);
+    CHECK_MSG(strstr(out, "--backend must be cpu or cuda, got 'gpu'") != NULL, "%s", out);
+    unsetenv("SSL3D_CUDA_PLUGIN");
+    if (ssl3d_backend_probe(SSL3D_BACKEND_CUDA, msg, sizeof msg) == SSL3D_OK) SKIP("a CUDA device is present");
+    p = popen("./bin/ssl3d bench --backend cuda --only W1 --repeat 1 2>&1", "r");
+    REQUIRE(p);
+    n = fread(out, 1, sizeof out - 1, p);
+    out[n] = 0;
+    st = pclose(p);
+    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
+    CHECK_MSG(strstr(out, "--backend cuda is unavailable: ") && strstr(out, msg), "%s", out);
 }
