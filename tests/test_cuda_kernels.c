@@ -10,10 +10,12 @@
 #include "../src/core/rng.h"
 #include "../src/backend/conv_kernels.h"
 #include "../src/backend/layer_kernels.h"
+#include "../src/backend/loss_kernels.h"
 #include "../src/backend/optim_kernels.h"
 #include "../src/backend/cuda/kernels_ew.h"
 #include "../src/backend/cuda/kernels_reduce.h"
 #include "../src/backend/cuda/kernels_norm.h"
+#include "../src/backend/cuda/kernels_loss.h"
 
 static const ssl3d_kctx K1 = { 1, NULL };
 
@@ -366,4 +368,131 @@ TEST(cuda_kernel_l2norm_matches_cpu) {
     SSL3D_EMU_LAUNCH(k_l2norm_backward, 1, 3, yc, normc, dy, dx, M, D, 1e-6f);
     CHECK(close_all(dx, dxc, n, 1e-6f));
     free(x); free(y); free(yc); free(dy); free(dx); free(dxc);
+}
+
+/* The plugin's finish of a partial-sum kernel: fold, then add in order. */
+static double emu_finish(const double *part, int64_t np) {
+    double fin[SSL3D_REDUCE_FINAL], r = 0.0;
+    SSL3D_EMU_LAUNCH(k_final_sum, 1, SSL3D_REDUCE_FINAL, part, np, fin, (int64_t)SSL3D_REDUCE_FINAL);
+    for (int i = 0; i < SSL3D_REDUCE_FINAL; i++) r += fin[i];
+    return r;
+}
+
+static int64_t emu_first_bad(int32_t mode, const int32_t *labels, const float *x, int64_t n, int64_t K, float lo,
+                             float hi) {
+    int64_t *part = malloc(SSL3D_REDUCE_PARTS * sizeof *part), fin[SSL3D_REDUCE_FINAL], m = n;
+    SSL3D_EMU_LAUNCH(k_first_bad, SSL3D_REDUCE_GRID, SSL3D_BLOCK, mode, labels, x, n, K, lo, hi, part);
+    SSL3D_EMU_LAUNCH(k_final_min, 1, SSL3D_REDUCE_FINAL, part, (int64_t)SSL3D_REDUCE_PARTS, fin,
+                     (int64_t)SSL3D_REDUCE_FINAL);
+    for (int i = 0; i < SSL3D_REDUCE_FINAL; i++) m = fin[i] < m ? fin[i] : m;
+    free(part);
+    return m < n ? m : -1;
+}
+
+TEST(cuda_kernel_losses_ce_bce_argmax_checks_match_cpu) {
+    const int64_t N = 2, K = 4, S = 37, P = N * S;
+    float *logits = randv(N * K * S, 80), *t = randv(P, 81);
+    int32_t *lab = malloc(P * 4), *am = malloc(P * 4), *amc = malloc(P * 4);
+    for (int64_t i = 0; i < P; i++) { lab[i] = (int32_t)((i * 7) % K); t[i] = t[i] > 0 ? 1.0f : 0.0f; }
+    logits[5] = NAN;   /* argmax: NaN never wins */
+    logits[K * S + 3] = logits[K * S + 3 + S];   /* a tie: lowest k */
+    ssl3d_cpu_loss_kernels.argmax(&K1, logits, N, K, S, amc);
+    SSL3D_EMU_LAUNCH(k_argmax, 3, 7, logits, N, K, S, am);
+    CHECK(memcmp(am, amc, P * 4) == 0);
+    logits[5] = 0.3f;
+    double *part = malloc(SSL3D_REDUCE_PARTS * sizeof *part);
+    SSL3D_EMU_LAUNCH(k_ce_partial, SSL3D_REDUCE_GRID, SSL3D_BLOCK, logits, lab, N, K, S, part);
+    double ce = emu_finish(part, SSL3D_REDUCE_PARTS), cec = ssl3d_cpu_loss_kernels.ce_forward(&K1, logits, lab, N, K, S);
+    CHECK_MSG(fabs(ce - cec) <= 1e-9 * fabs(cec), "ce %.12g vs %.12g", ce, cec);
+    float *d = randv(N * K * S, 82), *dc = malloc(N * K * S * 4);
+    memcpy(dc, d, N * K * S * 4);
+    ssl3d_cpu_loss_kernels.ce_backward(&K1, logits, lab, N, K, S, 0.5f, dc);
+    SSL3D_EMU_LAUNCH(k_ce_backward, 2, 9, logits, lab, N, K, S, 0.5f, d);
+    CHECK(close_all(d, dc, N * K * S, 1e-6f));
+    SSL3D_EMU_LAUNCH(k_bce_partial, SSL3D_REDUCE_GRID, SSL3D_BLOCK, logits, t, P, part);
+    double bce = emu_finish(part, SSL3D_REDUCE_PARTS), bcec = ssl3d_cpu_loss_kernels.bce_forward(&K1, logits, t, P);
+    CHECK_MSG(fabs(bce - bcec) <= 1e-9 * fabs(bcec), "bce %.12g vs %.12g", bce, bcec);
+    memcpy(dc, d, P * 4);
+    ssl3d_cpu_loss_kernels.bce_backward(&K1, logits, t, P, 2.0f, dc);
+    SSL3D_EMU_LAUNCH(k_bce_backward, 1, 5, logits, t, P, 2.0f, d);
+    CHECK(close_all(d, dc, P, 1e-6f));
+    /* checks: first offending index, or -1 */
+    CHECK(emu_first_bad(0, lab, NULL, P, K, 0, 0) == ssl3d_cpu_loss_kernels.label_check(&K1, lab, P, K));
+    lab[70] = K; lab[40] = -1;
+    CHECK(emu_first_bad(0, lab, NULL, P, K, 0, 0) == 40);
+    CHECK(ssl3d_cpu_loss_kernels.label_check(&K1, lab, P, K) == 40);
+    CHECK(emu_first_bad(1, NULL, t, P, 0, 0.0f, 1.0f) == -1);
+    t[33] = NAN; t[50] = 2.0f;
+    CHECK(emu_first_bad(1, NULL, t, P, 0, 0.0f, 1.0f) == 33 && ssl3d_cpu_loss_kernels.range_check(&K1, t, P, 0.0f, 1.0f) == 33);
+    free(logits); free(t); free(lab); free(am); free(amc); free(part); free(d); free(dc);
+}
+
+TEST(cuda_kernel_losses_similarity_triplet_dice_match_cpu) {
+    /* similarity CE: the row kernels around the GEMM (the GEMM itself is cuBLAS's) */
+    const int64_t N = 6, M = 6, D = 5;
+    float *q = randv(N * D, 90), *probs = malloc(N * M * 4), *probsc = malloc(N * M * 4);
+    int32_t pos[6] = { 3, 4, 5, 0, 1, 2 };
+    float *dummy_keys = q;   /* NT-Xent: keys are the queries */
+    ssl3d_cpu_loss_kernels.simce_forward(&K1, q, N, dummy_keys, M, D, 2.0f, pos, 1, probsc);
+    for (int64_t i = 0; i < N; i++)
+        for (int64_t j = 0; j < M; j++) {
+            double s = 0.0;
+            for (int64_t e = 0; e < D; e++) s += (double)q[i * D + e] * q[j * D + e];
+            probs[i * M + j] = 2.0f * (float)s;
+        }
+    double rows[6];
+    SSL3D_EMU_LAUNCH(k_simce_rows, 2, 2, probs, N, M, pos, 1, rows);
+    CHECK(close_all(probs, probsc, N * M, 1e-5f));
+    double sum = 0.0;
+    for (int i = 0; i < 6; i++) sum += rows[i];
+    memcpy(probs, probsc, N * M * 4);
+    const double want = ssl3d_cpu_loss_kernels.simce_forward(&K1, q, N, q, M, D, 2.0f, pos, 1, probsc);
+    CHECK_MSG(fabs(sum - want) <= 1e-5 * fabs(want), "simce %.9g vs %.9g", sum, want);
+    SSL3D_EMU_LAUNCH(k_simce_grad, 1, 4, probs, pos, N, M, 0.25f);
+    for (int64_t i = 0; i < N; i++) {   /* G = scale * (probs - onehot) */
+        probsc[i * M + pos[i]] -= 1.0f;
+        for (int64_t j = 0; j < M; j++) probsc[i * M + j] *= 0.25f;
+    }
+    CHECK(close_all(probs, probsc, N * M, 1e-6f));
+    /* triplet, explicit rows, with da and dp the same buffer */
+    float *a = randv(N * D, 91), *p = randv(N * D, 92), *n = randv(N * D, 93);
+    SSL3D_EMU_LAUNCH(k_triplet_rows, 1, 3, a, p, n, N, D, 1.0f, rows);
+    sum = 0.0;
+    for (int i = 0; i < 6; i++) sum += rows[i];
+    CHECK(fabs(sum - ssl3d_cpu_loss_kernels.triplet_forward(&K1, a, p, n, N, D, 1.0f)) < 1e-9);
+    float *g = calloc(N * D, 4), *gc = calloc(N * D, 4), *gn = calloc(N * D, 4), *gnc = calloc(N * D, 4);
+    ssl3d_cpu_loss_kernels.triplet_backward(&K1, a, p, n, N, D, 1.0f, 0.5f, gc, gc, gnc);
+    SSL3D_EMU_LAUNCH(k_triplet_backward, 2, 2, a, p, n, N, D, 1.0f, 0.5f, g, g, gn);
+    CHECK(memcmp(g, gc, N * D * 4) == 0 && memcmp(gn, gnc, N * D * 4) == 0);
+    /* batch hard */
+    const int64_t HN = 8;
+    float *z = randv(HN * D, 94), *dz = randv(HN * D, 95), *dzc = malloc(HN * D * 4);
+    memcpy(dzc, dz, HN * D * 4);
+    int32_t neg[8], negc[8], active[8];
+    double hrows[8];
+    const double hc = ssl3d_cpu_loss_kernels.triplet_hard_forward(&K1, z, HN, D, 2.0f, negc);
+    SSL3D_EMU_LAUNCH(k_hard_rows, 3, 3, z, HN, D, 2.0f, neg, hrows);
+    sum = 0.0;
+    for (int i = 0; i < HN; i++) sum += hrows[i];
+    CHECK(memcmp(neg, negc, sizeof neg) == 0 && fabs(sum - hc) < 1e-9);
+    ssl3d_cpu_loss_kernels.triplet_hard_backward(&K1, z, HN, D, 2.0f, negc, 0.3f, dzc);
+    SSL3D_EMU_LAUNCH(k_hard_active, 1, 8, z, HN, D, 2.0f, neg, active);
+    SSL3D_EMU_LAUNCH(k_hard_backward, 3, 2, z, HN, D, neg, active, 0.3f, dz);
+    CHECK(memcmp(dz, dzc, HN * D * 4) == 0);   /* same additions in the same order */
+    /* soft Dice */
+    const int64_t DN = 2, DK = 3, DS = 150;
+    float *lg = randv(DN * DK * DS, 96), *dl = randv(DN * DK * DS, 97), *dlc = malloc(DN * DK * DS * 4);
+    int32_t *dlab = malloc(DN * DS * 4);
+    for (int64_t i = 0; i < DN * DS; i++) dlab[i] = (int32_t)((i / 7) % DK);
+    double *work = malloc((size_t)(DN * SSL3D_LOSS_CHUNKS * DK * 3) * sizeof *work), st[18], stc[18];
+    ssl3d_cpu_loss_kernels.dice_stats(&K1, lg, dlab, DN, DK, DS, work, stc);
+    SSL3D_EMU_LAUNCH(k_dice_work, 5, 7, lg, dlab, DN, DK, DS, work);
+    SSL3D_EMU_LAUNCH(k_dice_fold, 2, 5, work, DN, DK, st);
+    CHECK(memcmp(st, stc, sizeof st) == 0);
+    memcpy(dlc, dl, DN * DK * DS * 4);
+    ssl3d_cpu_loss_kernels.dice_backward(&K1, lg, dlab, DN, DK, DS, stc, 1e-5f, -0.1f, dlc);
+    SSL3D_EMU_LAUNCH(k_dice_backward, 4, 16, lg, dlab, DN, DK, DS, stc, 1e-5f, -0.1f, dl);
+    CHECK(close_all(dl, dlc, DN * DK * DS, 1e-6f));
+    free(q); free(probs); free(probsc); free(a); free(p); free(n); free(g); free(gc); free(gn); free(gnc);
+    free(z); free(dz); free(dzc); free(lg); free(dl); free(dlc); free(dlab); free(work);
 }

@@ -1,11 +1,11 @@
 /* The CUDA backend's dispatch table and the plugin's one exported symbol (plugin.h).
  *
- * What the table covers today, and what supports_op therefore claims: the basic float
- * kernels, convolution and transposed convolution (cuDNN), max and global average
- * pooling, batch / group / instance norm, activations, dropout (same Philox masks as the
- * CPU), linear (cuBLAS), elementwise add/mul, concat (block copy), L2 normalisation and
- * the optimiser steps. The losses have NULL slots and supports_op says no, so a loss
- * reports SSL3D_ERR_UNSUPPORTED naming the op and "cuda", never a CPU fallback.
+ * The table fills every slot: basic float kernels, convolution and transposed
+ * convolution (cuDNN), max and global average pooling, batch / group / instance norm,
+ * activations, dropout (same Philox masks as the CPU), linear (cuBLAS), elementwise
+ * add/mul, concat (block copy), L2 normalisation, every loss, and the optimiser steps.
+ * supports_op still lists the families one by one, so a family left out in the future
+ * reports SSL3D_ERR_UNSUPPORTED naming the op and "cuda" rather than falling back.
  * None of it has run on a GPU yet (docs/cuda.md). */
 #include "cuda_plugin.h"
 
@@ -24,9 +24,10 @@ static int cuda_supports_op(int32_t op) {
     case SSL3D_OP_ELEMENTWISE:
     case SSL3D_OP_CONCAT:
     case SSL3D_OP_REDUCE:
+    case SSL3D_OP_LOSS:
     case SSL3D_OP_OPTIM:
         return 1;
-    default:   /* LOSS: not yet */
+    default:
         return 0;
     }
 }
@@ -85,7 +86,7 @@ static const ssl3d_backend cuda_backend = {
     .dot = cuda_dot,
     .conv = &cuda_conv_kernels,
     .layer = &cuda_layer_kernels,
-    .loss = NULL,
+    .loss = &cuda_loss_kernels,
     .optim = &cuda_optim_kernels,
     .sync = cuda_sync,
 };

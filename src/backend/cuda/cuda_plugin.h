@@ -43,6 +43,7 @@ void cuda_fill_rows(cuda_state *s, float *y, const float *b, int64_t M, int64_t 
 extern const struct ssl3d_conv_kernels cuda_conv_kernels;     /* cuda_conv.c + cuda_kernels.cu */
 extern const struct ssl3d_layer_kernels cuda_layer_kernels;   /* cuda_kernels.cu + cuda_blas.c */
 extern const struct ssl3d_optim_kernels cuda_optim_kernels;   /* cuda_kernels.cu */
+extern const struct ssl3d_loss_kernels cuda_loss_kernels;     /* cuda_loss.cu */
 
 /* cuda_kernels.cu slots used by the tables */
 void cuda_activation_forward(const ssl3d_kctx *k, int32_t kind, float slope, const float *x, float *y, int64_t n);
