@@ -7,8 +7,8 @@
 #   probe.txt          ssl3d_backend_probe for cpu and cuda
 #   tests-cuda.log     the CUDA-related tests: conformance (CUDA vs CPU), plugin, kernels
 #   tests-all.log      the whole suite (make test's binary), with the CUDA backend present
-#   bench.log/.json    ssl3d bench --backend cuda --only W1,W2,W3,W4,W5, when the CLI has
-#                      --backend (otherwise bench.log says it was skipped and why)
+#   bench.log/.json    ssl3d bench --backend cuda --only W1,W2,W3,W4,W5 (W1 GFLOP/s per
+#                      layer), when the CLI has --backend (else bench.log says why not)
 #   summary.json       one object: gpu, probe, pass/fail/skip counts, bench status
 # Usage: OUT=/path tools/gpu-check.sh        (run from anywhere; exits non-zero on a failure)
 set -uo pipefail
