@@ -397,3 +397,96 @@ TEST(conformance_cuda_optimiser_steps) {
     ssl3d_ctx_release(cpu); ssl3d_ctx_release(gpu);
 }
 
+
+/* ---- five training steps of small W2 (3D classification: encoder + BN + GAP + MLP,
+ * cross-entropy) and W3 (3D segmentation: encoder + decoder, Dice + CE) models, Adam.
+ * The same seed gives the same initial weights and inputs on every backend (they are
+ * drawn on the host), so the losses must agree to 1e-3 relative. */
+typedef struct small_model {
+    ssl3d_module *enc, *dec, *head;
+    ssl3d_tensor *x, *labels;
+    ssl3d_optim *opt;
+} small_model;
+
+static void small_release(small_model *m) {
+    ssl3d_optim_release(m->opt);
+    ssl3d_module_release(m->head); ssl3d_module_release(m->dec); ssl3d_module_release(m->enc);
+    ssl3d_tensor_release(m->x); ssl3d_tensor_release(m->labels);
+}
+
+static ssl3d_status add_params(ssl3d_ctx *ctx, ssl3d_optim *opt, const ssl3d_module *m) {
+    if (!m) return SSL3D_OK;
+    ssl3d_tensor *p[256];
+    int32_t n = 0;
+    ssl3d_status st = ssl3d_module_params(ctx, m, p, 256, &n);
+    return st ? st : ssl3d_optim_add_params(ctx, opt, p, n, 0);
+}
+
+/* seg = 0: W2-like, seg = 1: W3-like. Writes the 5 losses. */
+static ssl3d_status train5(ssl3d_ctx *ctx, int seg, double *losses) {
+    small_model m = { 0 };
+    ssl3d_ctx_set_seed(ctx, 11);
+    const int64_t xs[5] = { seg ? 2 : 4, 1, 16, 16, 16 }, ys4[4] = { 2, 16, 16, 16 }, ys1[1] = { 4 };
+    const int64_t nlab = seg ? 2 * 16 * 16 * 16 : 4;
+    int32_t *lab = malloc((size_t)nlab * 4);
+    for (int64_t i = 0; i < nlab; i++) lab[i] = (int32_t)((i * 2654435761u >> 7) % (seg ? 3 : 5));
+    ssl3d_status st = ssl3d_encoder_create(ctx, 3, 1, 4, 3, SSL3D_NORM_BATCH, &m.enc);
+    if (!st && seg) st = ssl3d_decoder_create(ctx, m.enc, 3, &m.dec);
+    if (!st && !seg) st = ssl3d_mlp_create(ctx, ssl3d_encoder_out_channels(m.enc), 16, 5, &m.head);
+    if (!st) st = ssl3d_tensor_create(ctx, SSL3D_F32, 5, xs, &m.x);
+    if (!st) st = ssl3d_tensor_fill_normal(ctx, m.x, 0.0f, 1.0f);
+    if (!st) st = ssl3d_tensor_from_data(ctx, SSL3D_I32, seg ? 4 : 1, seg ? ys4 : ys1, lab, &m.labels);
+    if (!st) st = ssl3d_optim_create_adam(ctx, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, &m.opt);
+    if (!st) st = add_params(ctx, m.opt, m.enc);
+    if (!st) st = add_params(ctx, m.opt, m.dec);
+    if (!st) st = add_params(ctx, m.opt, m.head);
+    free(lab);
+    for (int step = 0; step < 5 && !st; step++) {
+        ssl3d_tensor *bott = NULL, *skips[8] = { 0 }, *feat = NULL, *logits = NULL, *loss = NULL;
+        st = ssl3d_optim_zero_grad(ctx, m.opt);
+        if (!st) st = ssl3d_encoder_forward(ctx, m.enc, m.x, 1, &bott, seg ? skips : NULL);
+        if (!st && seg) st = ssl3d_decoder_forward(ctx, m.dec, bott, skips, 1, &logits);
+        if (!st && !seg) st = ssl3d_global_avgpool(ctx, bott, &feat);
+        if (!st && !seg) st = ssl3d_mlp_forward(ctx, m.head, feat, &logits);
+        if (!st) st = seg ? ssl3d_dice_ce(ctx, logits, m.labels, &loss) : ssl3d_cross_entropy(ctx, logits, m.labels, &loss);
+        float v = 0.0f;
+        if (!st) st = ssl3d_tensor_read(ctx, loss, &v, sizeof v);
+        losses[step] = v;
+        if (!st) st = ssl3d_backward(ctx, loss);
+        if (!st) st = ssl3d_optim_step(ctx, m.opt);
+        if (st) ssl3d_tape_reset(ctx);
+        for (int l = 0; l < 8; l++) ssl3d_tensor_release(skips[l]);
+        ssl3d_tensor_release(bott); ssl3d_tensor_release(feat); ssl3d_tensor_release(logits); ssl3d_tensor_release(loss);
+    }
+    small_release(&m);
+    return st;
+}
+
+static void check_train5(ssl3d_ctx *other) {
+    ssl3d_ctx *cpu = th_ctx(1, 11);
+    for (int seg = 0; seg < 2; seg++) {
+        double a[5], b[5];
+        CHECK_MSG(train5(cpu, seg, a) == SSL3D_OK, "%s on cpu: %s", seg ? "W3" : "W2", ssl3d_ctx_last_error(cpu));
+        CHECK_MSG(train5(other, seg, b) == SSL3D_OK, "%s on %s: %s", seg ? "W3" : "W2", ssl3d_ctx_backend_name(other),
+                  ssl3d_ctx_last_error(other));
+        for (int i = 0; i < 5; i++)
+            CHECK_MSG(fabs(b[i] - a[i]) <= 1e-3 * fabs(a[i]) && isfinite(a[i]), "%s step %d: loss %.7g on %s, %.7g on cpu",
+                      seg ? "W3" : "W2", i, b[i], ssl3d_ctx_backend_name(other), a[i]);
+        CHECK_MSG(a[4] < a[0], "%s: the loss did not go down in 5 steps (%.6g -> %.6g)", seg ? "W3" : "W2", a[0], a[4]);
+    }
+    ssl3d_ctx_release(cpu);
+}
+
+TEST(conformance_cuda_five_training_steps_w2_w3) {
+    ssl3d_ctx *gpu = cuda_ctx_or_skip(11);
+    check_train5(gpu);
+    ssl3d_ctx_release(gpu);
+}
+
+/* The same check, CPU with 2 threads against CPU with 1, on every machine. */
+TEST(conformance_five_training_steps_cpu_against_cpu) {
+    ssl3d_ctx *other = th_ctx(2, 11);
+    REQUIRE(other);
+    check_train5(other);
+    ssl3d_ctx_release(other);
+}
