@@ -131,8 +131,12 @@ static int workspace(cuda_state *s, size_t bytes) {
     return 0;
 }
 
-/* The heuristics' ranking, filtered: status OK, deterministic (same result every run),
- * no tensor-core TF32, workspace obtainable. Generic over the three perf types. */
+/* The heuristics' ranking, filtered: status OK, deterministic (same result every run;
+ * relaxed in a second pass), not a tensor-op entry, workspace obtainable. The chosen
+ * algorithm always runs with CUDNN_FMA_MATH: CUDNN_DEFAULT_MATH would let Ampere and later
+ * GPUs use TF32 (~1e-3 relative error). Unverified on a GPU: if cuDNN refuses an algorithm
+ * under FMA math, the call fails with its status named (docs/cuda.md). Generic over the
+ * three perf types. */
 #define PICK(PERF_T, COUNT, GETTER, DESCS, ALGO_FIELD, MATH_FIELD, WS_FIELD, WHAT)                          \
     do {                                                                                                \
         PERF_T perf[COUNT];                                                                             \
@@ -142,14 +146,15 @@ static int workspace(cuda_state *s, size_t bytes) {
             for (int i = 0; i < got; i++) {                                                             \
                 if (perf[i].status != CUDNN_STATUS_SUCCESS) continue;                                   \
                 if (pass == 0 && perf[i].determinism != CUDNN_DETERMINISTIC) continue;                  \
-                if (perf[i].mathType == CUDNN_TENSOR_OP_MATH) continue;                                 \
+                if (perf[i].mathType != CUDNN_FMA_MATH && perf[i].mathType != CUDNN_DEFAULT_MATH) continue; \
                 if (workspace(s, perf[i].memory) != 0) continue;                                        \
                 p->ALGO_FIELD = perf[i].algo;                                                           \
-                p->MATH_FIELD = perf[i].mathType;                                                       \
+                p->MATH_FIELD = CUDNN_FMA_MATH;   /* run it without tensor cores, whatever was ranked */ \
                 p->WS_FIELD = perf[i].memory;                                                           \
                 return 0;                                                                               \
             }                                                                                           \
-        cuda_fail(s, SSL3D_ERR_NOMEM, "cudnn %s: no algorithm fits in device memory (%d ranked)", WHAT, got); \
+        cuda_fail(s, SSL3D_ERR_UNSUPPORTED, "cudnn %s: no FP32 (FMA) algorithm whose workspace fits in device " \
+                  "memory among the %d ranked", WHAT, got);                                             \
         return -1;                                                                                      \
     } while (0)
 
