@@ -42,8 +42,39 @@ EXAMPLES := $(EX_SRC:examples/%.c=bin/%)
 # The MPI communicator plugin bin/ssl3d dlopen()s under mpirun; built only where mpicc is.
 MPI_PLUGIN := $(if $(MPICC),lib/ssl3d-mpi.so)
 
-.PHONY: all test check bench demo deps deps-bench deps-mpi install uninstall clean help fuzz
-all: $(SHLIB) $(STLIB) bin/ssl3d $(EXAMPLES) $(MPI_PLUGIN)
+# ---- CUDA backend plugin (docs/cuda.md): lib/libssl3d-cuda.so.0, loaded by libssl3d at
+# run time, so libssl3d itself never depends on CUDA. Built when nvcc is found (CUDA=1
+# forces it, CUDA=0 skips it). CUDA_ARCHS: SM versions to compile for; the lowest is the
+# oldest compute capability the plugin accepts.
+CUDA_HOME   ?= /usr/local/cuda
+NVCC        ?= $(or $(wildcard $(CUDA_HOME)/bin/nvcc),$(shell command -v nvcc 2>/dev/null),$(CUDA_HOME)/bin/nvcc)
+CUDA        ?= $(if $(wildcard $(NVCC)),1,0)
+CUDA_ARCHS  ?= 80 90
+CUDA_MIN_CC := $(firstword $(sort $(CUDA_ARCHS)))
+CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib) $(CUDA_HOME)/lib64)
+CUDA_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
+                -gencode arch=compute_$(lastword $(sort $(CUDA_ARCHS))),code=compute_$(lastword $(sort $(CUDA_ARCHS)))
+CUDA_C_SRC  := $(sort $(wildcard src/backend/cuda/*.c))
+CUDA_CU_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
+CUDA_OBJ    := $(CUDA_C_SRC:%.c=$(OBJDIR)/%.o) $(CUDA_CU_SRC:%.cu=$(OBJDIR)/%.cu.o)
+CUDA_PLUGIN := lib/libssl3d-cuda.so.$(VERSION)
+CUDA_LDLIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudnn -lcublas -lcudart
+# Host code of the plugin that needs no CUDA (the caching allocator) is also linked into
+# the test program, so it is unit-tested on every machine.
+CUDA_HOSTONLY_SRC := src/backend/cuda/cuda_cache.c
+CUDA_HOSTONLY_OBJ := $(CUDA_HOSTONLY_SRC:%.c=$(OBJDIR)/%.o)
+NVCCFLAGS   ?= -O3
+NVCC_WARN   := -Xcompiler -Wall,-Wextra,-Wno-unused-parameter $(if $(WERROR),-Werror all-warnings -Xcompiler -Werror)
+
+ifeq ($(CUDA)$(wildcard $(NVCC)),1)
+$(error CUDA=1 but nvcc is not at '$(NVCC)': set CUDA_HOME or NVCC, or build with CUDA=0)
+endif
+
+.PHONY: all test check bench demo deps deps-bench deps-mpi install uninstall clean help fuzz cuda
+all: $(SHLIB) $(STLIB) bin/ssl3d $(EXAMPLES) $(MPI_PLUGIN) $(if $(filter 1,$(CUDA)),$(CUDA_PLUGIN))
+cuda:
+	@test -x "$(NVCC)" || { echo "nvcc not found at '$(NVCC)' (set CUDA_HOME or NVCC)"; exit 1; }
+	@$(MAKE) --no-print-directory CUDA=1 $(CUDA_PLUGIN)
 
 help:
 	@echo "make            build lib/libssl3d.so.$(VERSION), lib/libssl3d.a, bin/ssl3d, examples"
@@ -53,6 +84,8 @@ help:
 	@echo "make bench      benchmarks against ../shared/bench reference scripts -> bench.json"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libraries, ssl3d.pc"
 	@echo "make fuzz       short libFuzzer runs of the file readers (clang)"
+	@echo "make cuda       the CUDA backend plugin lib/libssl3d-cuda.so.0 (also part of make when nvcc"
+	@echo "                is found; CUDA=0 skips it, CUDA=1 requires it; docs/cuda.md)"
 
 # ---- Debian packages: install what is missing (needs root), else say what to install.
 define need_pkgs
@@ -86,6 +119,37 @@ $(SHLIB): $(LIB_OBJ) src/ssl3d.map
 	ln -sf libssl3d.so.$(VERSION) lib/libssl3d.so.$(SOVERSION)
 	ln -sf libssl3d.so.$(SOVERSION) lib/libssl3d.so
 
+# The plugin's C files see the CUDA headers as system headers (their warnings are not ours).
+$(CUDA_C_SRC:%.c=$(OBJDIR)/%.o): CPPFLAGS += -isystem $(CUDA_HOME)/include -DSSL3D_CUDA_MIN_CC=$(CUDA_MIN_CC)
+$(OBJDIR)/%.cu.o: %.cu
+	@mkdir -p $(dir $@)
+	@test -x "$(NVCC)" || { echo "nvcc not found at '$(NVCC)' (set CUDA_HOME or NVCC, or build with CUDA=0)"; exit 1; }
+	@echo "  NVCC    $<"
+	@$(NVCC) -std=c++17 $(NVCCFLAGS) $(CUDA_GENCODE) -Iinclude -Xcompiler -fPIC,-fvisibility=hidden \
+	    $(NVCC_WARN) -MMD -MP -c $< -o $@
+
+# Exports only its entry point (src/backend/cuda/plugin.map); links cuDNN, cuBLAS, cudart.
+$(CUDA_PLUGIN): $(CUDA_OBJ) src/backend/cuda/plugin.map
+	@mkdir -p lib
+	$(CXX) -shared -Wl,-soname,libssl3d-cuda.so.$(SOVERSION) -Wl,--version-script=src/backend/cuda/plugin.map \
+	    -Wl,--no-undefined -o $@ $(CUDA_OBJ) $(CUDA_LDLIBS)
+	ln -sf libssl3d-cuda.so.$(VERSION) lib/libssl3d-cuda.so.$(SOVERSION)
+
+# Fake plugins for the loader's tests (tests/test_backend_plugin.c): a wrong ABI, no entry
+# point, a table with a missing slot, a plugin whose device is absent, and one that needs
+# a library that is not there.
+TEST_PLUGIN_DIR := $(OBJDIR)/test-plugins
+TEST_PLUGINS := $(addprefix $(TEST_PLUGIN_DIR)/fake_,wrong_abi.so no_entry.so incomplete.so no_device.so needs_lib.so)
+$(TEST_PLUGIN_DIR)/fake_needs_lib.so: tests/plugins/fake_plugin.c $(TEST_PLUGIN_DIR)/stub/libcudnn_fake.so.99
+	$(CC) -std=c11 -shared -fPIC -Iinclude -DFAKE_needs_lib=1 -o $@ $< -L$(TEST_PLUGIN_DIR)/stub -l:libcudnn_fake.so.99
+$(TEST_PLUGIN_DIR)/fake_%.so: tests/plugins/fake_plugin.c src/backend/backend.h
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -shared -fPIC -Iinclude $(WARN) -DFAKE_$*=1 -o $@ $<
+$(TEST_PLUGIN_DIR)/stub/libcudnn_fake.so.99:
+	@mkdir -p $(dir $@)
+	printf 'int ssl3d_fake_stub(void) { return 1; }\n' | $(CC) -shared -fPIC -x c -Wl,-soname,libcudnn_fake.so.99 -o $@ -
+$(OBJDIR)/tests/test_backend_plugin.o: CPPFLAGS += -DSSL3D_TEST_PLUGIN_DIR='"$(abspath $(TEST_PLUGIN_DIR))"'
+
 $(STLIB): $(LIB_OBJ)
 	@mkdir -p lib
 	rm -f $@ && ar rcs $@ $^
@@ -104,9 +168,9 @@ bin/%: $(OBJDIR)/examples/%.o $(STLIB)
 	@mkdir -p bin
 	$(CC) $(LDFLAGS) -o $@ $< $(STLIB) $(LDLIBS)
 
-bin/test_ssl3d: $(TEST_OBJ) $(STLIB)
+bin/test_ssl3d: $(TEST_OBJ) $(CUDA_HOSTONLY_OBJ) $(STLIB) $(TEST_PLUGINS)
 	@mkdir -p bin
-	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(STLIB) $(LDLIBS)
+	$(CC) $(LDFLAGS) -o $@ $(TEST_OBJ) $(CUDA_HOSTONLY_OBJ) $(STLIB) $(LDLIBS)
 
 # ---- the two set-up commands of README.md
 # The C tests include python_package_pytest, which runs pytest over python/tests.
@@ -127,8 +191,8 @@ check: deps
 	    STLIB=build-san/libssl3d.a build-san/test_ssl3d
 	ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1 ./build-san/test_ssl3d $(T)
 
-build-san/test_ssl3d: $(TEST_OBJ) $(STLIB)
-	$(CC) $(LDFLAGS) -fopenmp -o $@ $(TEST_OBJ) $(STLIB) $(LDLIBS)
+build-san/test_ssl3d: $(TEST_OBJ) $(CUDA_HOSTONLY_OBJ) $(STLIB) $(TEST_PLUGINS)
+	$(CC) $(LDFLAGS) -fopenmp -o $@ $(TEST_OBJ) $(CUDA_HOSTONLY_OBJ) $(STLIB) $(LDLIBS)
 
 # ---- fuzzing: libFuzzer targets for every file reader (docs/fuzzing.md). FUZZ_SECONDS each.
 FUZZ_SECONDS ?= 15
@@ -158,6 +222,8 @@ install: all
 	install -m 644 $(STLIB) $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 bin/ssl3d $(DESTDIR)$(PREFIX)/bin/
 	$(if $(MPI_PLUGIN),install -m 755 $(MPI_PLUGIN) $(DESTDIR)$(PREFIX)/lib/)
+	if [ -f $(CUDA_PLUGIN) ]; then install -m 755 $(CUDA_PLUGIN) $(DESTDIR)$(PREFIX)/lib/ && \
+	    ln -sf libssl3d-cuda.so.$(VERSION) $(DESTDIR)$(PREFIX)/lib/libssl3d-cuda.so.$(SOVERSION); fi
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' pkgconfig/ssl3d.pc.in \
 	    > $(DESTDIR)$(PREFIX)/lib/pkgconfig/ssl3d.pc
 
@@ -168,4 +234,4 @@ uninstall:
 clean:
 	rm -rf build build-san lib/*.so* lib/*.a bin/* bench.json
 
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d) $(CUDA_OBJ:.o=.d)

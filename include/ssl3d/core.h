@@ -35,7 +35,9 @@ typedef enum ssl3d_status {
     SSL3D_ERR_UNSUPPORTED = 8,          /* backend or build lacks this operation        */
     SSL3D_ERR_STATE = 9,                /* call out of order (e.g. backward, no graph)  */
     SSL3D_ERR_NUMERIC = 10,             /* NaN or Inf where finite values are required  */
-    SSL3D_ERR_NOT_FOUND = 11            /* named item (tensor, key, file) is absent     */
+    SSL3D_ERR_NOT_FOUND = 11,           /* named item (tensor, key, file) is absent     */
+    SSL3D_ERR_DEVICE = 12               /* a device, driver or device-library call failed
+                                           (CUDA, cuDNN, cuBLAS); the message names it   */
 } ssl3d_status;
 
 /* Static English name of a status ("SSL3D_ERR_SHAPE: ..."); never NULL. */
@@ -48,9 +50,9 @@ SSL3D_API uint32_t ssl3d_version_number(void);
 
 /* ---------------------------------------------------------------- context */
 
-/* Compute backends. The CUDA backend has a slot in the dispatch table; asking for a
- * backend that is not built or has no device returns SSL3D_ERR_BACKEND_UNAVAILABLE,
- * never a silent CPU fallback. */
+/* Compute backends. The CUDA backend is a plugin behind the same dispatch table; asking
+ * for a backend that is not built or has no device returns SSL3D_ERR_BACKEND_UNAVAILABLE,
+ * never a silent CPU fallback, and an op the backend lacks returns SSL3D_ERR_UNSUPPORTED. */
 typedef enum ssl3d_backend_kind {
     SSL3D_BACKEND_CPU = 0,
     SSL3D_BACKEND_CUDA = 1
@@ -68,7 +70,14 @@ SSL3D_API ssl3d_status ssl3d_ctx_create(int32_t backend, ssl3d_ctx **out);
  * NULL is accepted. */
 SSL3D_API void ssl3d_ctx_release(ssl3d_ctx *ctx);
 /* Whether `backend` can be used here: SSL3D_OK, or SSL3D_ERR_BACKEND_UNAVAILABLE with a
- * reason written to `msg` (capacity `cap` bytes, always NUL-terminated; may be NULL). */
+ * reason written to `msg` (capacity `cap` bytes, always NUL-terminated; may be NULL).
+ * The reason is one line that starts with its category: "plugin not found:" (with the
+ * paths tried), "plugin cannot be loaded:", "CUDA libraries not loadable:", "plugin ABI
+ * mismatch:", "plugin invalid:", "no NVIDIA driver:", "driver too old:", "no CUDA
+ * device:", "compute capability too old:", "CUDA library failed:", or "unknown backend
+ * kind". On SSL3D_OK, msg describes the backend (CUDA: device, compute capability, memory,
+ * driver, cuDNN and cuBLAS versions). The CUDA backend is a plugin, libssl3d-cuda.so.0,
+ * loaded on first use (docs/cuda.md); $SSL3D_CUDA_PLUGIN names its file explicitly. */
 SSL3D_API ssl3d_status ssl3d_backend_probe(int32_t backend, char *msg, size_t cap);
 /* Name of the context's backend ("cpu", "cuda"). */
 SSL3D_API const char *ssl3d_ctx_backend_name(const ssl3d_ctx *ctx);
@@ -120,14 +129,36 @@ SSL3D_API int32_t ssl3d_tensor_dtype(const ssl3d_tensor *t);
 SSL3D_API ssl3d_status ssl3d_tensor_shape(ssl3d_ctx *ctx, const ssl3d_tensor *t,
                                           int64_t *shape, int32_t cap);
 
-/* Copy the values out to / in from host memory; `nbytes` must equal numel*4. */
+/* Where values live: in the memory of the tensor's context's backend — host memory on the
+ * CPU backend, device memory on CUDA. Host code never dereferences device memory: these
+ * calls are the explicit copies between the two, and they return only when the copy is
+ * complete (the host buffer may be reused at once).
+ *
+ * Copy the values out to host memory (device -> host) / in from host memory
+ * (host -> device); `nbytes` must equal numel*4. On a device backend an error from
+ * earlier queued work on the context is reported here too (naming the failed call). */
 SSL3D_API ssl3d_status ssl3d_tensor_read(ssl3d_ctx *ctx, const ssl3d_tensor *t,
                                          void *dst, int64_t nbytes);
 SSL3D_API ssl3d_status ssl3d_tensor_write(ssl3d_ctx *ctx, ssl3d_tensor *t,
                                           const void *src, int64_t nbytes);
 /* Host pointer to the values for zero-copy access (NumPy), or NULL when the tensor
- * lives on a device. Valid while the tensor is alive. */
+ * lives on a device (then use ssl3d_tensor_read / ssl3d_tensor_copy_to). Valid while
+ * the tensor is alive. */
 SSL3D_API void *ssl3d_tensor_host_data(ssl3d_tensor *t);
+/* Copies between contexts, and so between backends (a model trained on the CPU continued
+ * on a GPU, or GPU results brought back to a CPU context). `src` may belong to any
+ * context; errors are reported on `dst_ctx` (an error while reading `src` is also left
+ * on src's context). The two contexts must not be in use by other threads meanwhile.
+ *
+ * New tensor in dst_ctx's memory with the dtype, shape and values of `src`: no gradient,
+ * requires_grad off, not recorded on any tape. Same context: a plain copy. */
+SSL3D_API ssl3d_status ssl3d_tensor_copy_to(ssl3d_ctx *dst_ctx, const ssl3d_tensor *src,
+                                            ssl3d_tensor **out);
+/* Copy the values of `src` (any context) into `dst` (a tensor of dst_ctx): same dtype and
+ * number of elements (shapes may differ, like ssl3d_tensor_write). `dst` keeps its
+ * gradient and flags; after an argument error (dtype, size) its values are unchanged. */
+SSL3D_API ssl3d_status ssl3d_tensor_copy_into(ssl3d_ctx *dst_ctx, ssl3d_tensor *dst,
+                                              const ssl3d_tensor *src);
 /* Fill a float tensor with N(mean, std^2) / U[lo, hi) draws from the context RNG. */
 SSL3D_API ssl3d_status ssl3d_tensor_fill_normal(ssl3d_ctx *ctx, ssl3d_tensor *t,
                                                 float mean, float std);

@@ -1,7 +1,8 @@
 /*
  * The private backend dispatch table. Every compute kernel the library runs goes
  * through a `ssl3d_backend`; the CPU backend (src/backend/cpu) implements all of it,
- * the CUDA backend (roadmap) fills the same slots. Kernels never allocate tensors and
+ * the CUDA backend (src/backend/cuda, a plugin loaded at run time: plugin.h) fills the
+ * same slots. Kernels never allocate tensors and
  * never record on the tape: the ops in src/ops do that and call kernels here.
  *
  * Families of kernels live in sub-tables, each declared in its own header so that
@@ -20,7 +21,7 @@
 #include "ssl3d.h"
 
 /* Bump when a slot is added, removed or changes meaning. */
-#define SSL3D_BACKEND_ABI_VERSION 2
+#define SSL3D_BACKEND_ABI_VERSION 3
 
 /* Operation families a backend may or may not support (supports_op). */
 typedef enum ssl3d_op {
@@ -69,7 +70,10 @@ typedef struct ssl3d_backend {
 
     /* Memory. alloc returns zeroed memory or NULL; alloc_uninit leaves the contents
      * undefined (for outputs a kernel overwrites completely). Backends may keep freed
-     * blocks in a per-context cache (state), never in process-wide state. */
+     * blocks in a per-context cache (state), never in process-wide state.
+     * to_host and from_host have finished when they return (the host buffer may be read
+     * or reused at once); memset0, copy and the kernels may still be queued on a device
+     * backend, in order. Failures of these void slots surface through sync. */
     void *(*alloc)(void *state, size_t bytes);
     void *(*alloc_uninit)(void *state, size_t bytes);
     void (*free)(void *state, void *p);
@@ -90,9 +94,23 @@ typedef struct ssl3d_backend {
     const struct ssl3d_layer_kernels *layer;
     const struct ssl3d_loss_kernels *loss;
     const struct ssl3d_optim_kernels *optim;
+
+    /* Asynchronous backends (CUDA) queue work and cannot return an error from the void
+     * slots above (memory copies, most kernels): they keep the FIRST failure of a context
+     * (status and a message naming the failing call) in their state. sync waits for the
+     * queued work, then returns that failure with its message and clears it. NULL for a
+     * synchronous backend that has no deferred errors (CPU). (ABI 3) */
+    ssl3d_status (*sync)(void *state, char *msg, size_t cap);
 } ssl3d_backend;
 
-/* The table for `kind`, or NULL when that backend is not built into this library. */
-const ssl3d_backend *ssl3d_backend_get(int32_t kind);
+/* The table for `kind`: built in (CPU) or loaded from its plugin on first use (CUDA,
+ * plugin.h). On failure returns SSL3D_ERR_BACKEND_UNAVAILABLE with the reason in msg
+ * (may be NULL). A table it returns stays valid for the life of the process. */
+ssl3d_status ssl3d_backend_acquire(int32_t kind, const ssl3d_backend **out, char *msg, size_t cap);
+
+/* Whether `be` is a usable table for `kind`: right ABI version and kind, a name, every
+ * basic slot set, and every slot of each op family that supports_op claims. On failure
+ * returns SSL3D_ERR_BACKEND_UNAVAILABLE and names the missing slot in msg. */
+ssl3d_status ssl3d_backend_validate(const ssl3d_backend *be, int32_t kind, char *msg, size_t cap);
 
 #endif

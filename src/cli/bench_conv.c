@@ -2,7 +2,8 @@
  * ../shared/bench/torch_ref.py w1_convs: x (2,Cin,D,H,W) N(0,1) (requiring a gradient
  * unless Cin = 1), w (Cout,Cin,3,3,3) and b (Cout) requiring gradients, one step =
  * zero the gradients, y = conv(x, w, b, stride 1, pad 1), L = sum(y * g) with a fixed
- * random g, backward. */
+ * random g, backward. On a device backend the step ends with the device idle
+ * (ssl3d_backward waits for the queued kernels), so the wall time is the GPU time. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -34,7 +35,14 @@ static ssl3d_status one_step(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *w, s
     return st;
 }
 
-int bench_w1(int threads, int repeat, FILE *json_out) {
+/* Floating-point operations of one step: forward, weight gradient and (when x requires
+ * a gradient) input gradient, 2 flops per multiply-add; the bias terms are negligible. */
+static double step_flops(int64_t cin, int64_t cout, int64_t vox) {
+    const double one = 2.0 * 2.0 * (double)cin * (double)cout * 27.0 * (double)vox;   /* batch 2 */
+    return one * (cin > 1 ? 3.0 : 2.0);
+}
+
+int bench_w1(int backend, int threads, int repeat, FILE *json_out) {
     static const struct { const char *name; int64_t cin, cout, d, h, w; } wl[] = {
         { "W1a_1to16_48x64x48", 1, 16, 48, 64, 48 },
         { "W1b_16to16_48x64x48", 16, 16, 48, 64, 48 },
@@ -44,9 +52,11 @@ int bench_w1(int threads, int repeat, FILE *json_out) {
     };
     if (repeat < 1) repeat = 1;
     ssl3d_ctx *ctx = NULL;
-    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK || ssl3d_ctx_set_threads(ctx, threads) != SSL3D_OK) {
-        fprintf(stderr, "bench W1: cannot create a CPU context with %d threads: %s\n", threads,
-                ssl3d_ctx_last_error(ctx));
+    if (ssl3d_ctx_create(backend, &ctx) != SSL3D_OK || ssl3d_ctx_set_threads(ctx, threads) != SSL3D_OK) {
+        char why[512] = "";
+        ssl3d_backend_probe(backend, why, sizeof why);
+        fprintf(stderr, "bench W1: cannot create a %s context with %d threads: %s\n",
+                backend == SSL3D_BACKEND_CUDA ? "CUDA" : "CPU", threads, ctx ? ssl3d_ctx_last_error(ctx) : why);
         ssl3d_ctx_release(ctx);
         return 1;
     }
@@ -81,11 +91,12 @@ int bench_w1(int threads, int repeat, FILE *json_out) {
         } else {
             qsort(ms, (size_t)repeat, sizeof *ms, cmp_double);
             double med = repeat % 2 ? ms[repeat / 2] : 0.5 * (ms[repeat / 2 - 1] + ms[repeat / 2]);
-            printf("%-22s %9.2f ms (min %.2f, max %.2f, %d threads)\n", wl[i].name, med, ms[0], ms[repeat - 1],
-                   threads);
+            const double gflops = step_flops(wl[i].cin, wl[i].cout, wl[i].d * wl[i].h * wl[i].w) / (med * 1e6);
+            printf("%-22s %9.2f ms (min %.2f, max %.2f, %d threads, %s) %8.1f GFLOP/s\n", wl[i].name, med, ms[0],
+                   ms[repeat - 1], threads, ssl3d_ctx_backend_name(ctx), gflops);
             if (json_out)
-                fprintf(json_out, "%s\"%s\": {\"ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f}", i ? ",\n" : "",
-                        wl[i].name, med, ms[0], ms[repeat - 1]);
+                fprintf(json_out, "%s\"%s\": {\"ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"gflops\": %.2f}",
+                        i ? ",\n" : "", wl[i].name, med, ms[0], ms[repeat - 1], gflops);
         }
         ssl3d_tensor_release(x); ssl3d_tensor_release(w); ssl3d_tensor_release(b); ssl3d_tensor_release(g);
     }

@@ -190,7 +190,7 @@ static ssl3d_status step(ssl3d_ctx *ctx, train_setup *s, double *ph) {
     return st;
 }
 
-int bench_train(int w, int threads, int repeat, int phases, FILE *json_out) {
+int bench_train(int w, int backend, int threads, int repeat, int phases, FILE *json_out) {
     const char *name = bench_train_name(w);
     if (!name) {
         fprintf(stderr, "bench: unknown training workload W%d\n", w);
@@ -198,9 +198,11 @@ int bench_train(int w, int threads, int repeat, int phases, FILE *json_out) {
     }
     if (repeat < 1) repeat = 1;
     ssl3d_ctx *ctx = NULL;
-    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK || ssl3d_ctx_set_threads(ctx, threads) != SSL3D_OK) {
-        fprintf(stderr, "bench %s: cannot create a CPU context with %d threads: %s\n", name, threads,
-                ssl3d_ctx_last_error(ctx));
+    if (ssl3d_ctx_create(backend, &ctx) != SSL3D_OK || ssl3d_ctx_set_threads(ctx, threads) != SSL3D_OK) {
+        char why[512] = "";
+        ssl3d_backend_probe(backend, why, sizeof why);
+        fprintf(stderr, "bench %s: cannot create a %s context with %d threads: %s\n", name,
+                backend == SSL3D_BACKEND_CUDA ? "CUDA" : "CPU", threads, ctx ? ssl3d_ctx_last_error(ctx) : why);
         ssl3d_ctx_release(ctx);
         return 1;
     }

@@ -18,6 +18,9 @@ const char *bench_train_name(int w);
  * to stdout; when `phases` is non-zero also the median of each phase (zero_grad,
  * forward, loss, backward, step). When json_out is not NULL writes the member
  * `"NAME": {"ms": m, "ms_min": m, "ms_max": m}` (no braces around it, no comma).
+ * `backend` is an ssl3d_backend_kind: on a device backend each step ends with the device
+ * idle (ssl3d_optim_step waits), so step times are device times; the phase times are
+ * host-side and only meaningful on the CPU.
  * Returns 0, or 1 after printing the library error to stderr. */
-int bench_train(int w, int threads, int repeat, int phases, FILE *json_out);
+int bench_train(int w, int backend, int threads, int repeat, int phases, FILE *json_out);
 #endif

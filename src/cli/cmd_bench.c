@@ -33,6 +33,7 @@
 
 typedef struct {
     int threads, repeat, phases;
+    int backend;                /* ssl3d_backend_kind of W1-W5 (S1-S3 and IO are host work) */
     const char *only, *json_path, *ref_dir;
     char hippo_dir[4096];       /* "" when the data set is absent */
 } bench_opts;
@@ -146,10 +147,10 @@ static int python_can_import(const char *modules) {
 
 static int group_w1(const bench_opts *o, const char *arg, FILE *json) {
     (void)arg;
-    return bench_w1(o->threads, o->repeat, json);
+    return bench_w1(o->backend, o->threads, o->repeat, json);
 }
 static int group_train(const bench_opts *o, const char *arg, FILE *json) {
-    return bench_train(atoi(arg + 1), o->threads, o->repeat, o->phases, json);
+    return bench_train(atoi(arg + 1), o->backend, o->threads, o->repeat, o->phases, json);
 }
 static int group_samples(const bench_opts *o, const char *arg, FILE *json) {
     (void)arg;
@@ -344,12 +345,14 @@ static void add_ratios_and_print(results *res) {
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ssl3d bench [--threads T] [--repeat N] [--only W1,W2,...,S1,IO] [--json FILE]\n"
-            "                   [--reference DIR] [--phases]\n"
+            "                   [--reference DIR] [--phases] [--backend cpu|cuda]\n"
             "  Runs W1a-e (conv), W2-W5 (training steps), S1-S3 (sample construction) and IO\n"
             "  (hippocampus read; $SSL3D_DATA or ../shared/data) and prints median ms and the\n"
             "  peak RSS of each group. --reference DIR (holding torch_ref.py, numpy_ref.py) also\n"
             "  runs the reference scripts with " PYTHON ", same threads, and prints ratios.\n"
-            "  --phases prints the time of each phase of the W2-W5 steps.\n");
+            "  --phases prints the time of each phase of the W2-W5 steps.\n"
+            "  --backend cpu|cuda (default cpu): where W1-W5 run (docs/cuda.md). With cuda the torch\n"
+            "  references are skipped (they run on the CPU); S1-S3 and IO are host work.\n");
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -367,6 +370,15 @@ int cmd_bench(int argc, char **argv) {
         else if (!strcmp(a, "--json") && has) o.json_path = argv[++i];
         else if (!strcmp(a, "--reference") && has) o.ref_dir = argv[++i];
         else if (!strcmp(a, "--phases")) o.phases = 1;
+        else if (!strcmp(a, "--backend") && has) {
+            const char *b = argv[++i];
+            if (!strcmp(b, "cpu")) o.backend = SSL3D_BACKEND_CPU;
+            else if (!strcmp(b, "cuda")) o.backend = SSL3D_BACKEND_CUDA;
+            else {
+                fprintf(stderr, "ssl3d bench: --backend must be cpu or cuda, got '%s'\n", b);
+                return 2;
+            }
+        }
         else if (!strcmp(a, "-h") || !strcmp(a, "--help")) { usage(stdout); return 0; }
         else {
             fprintf(stderr, "ssl3d bench: unknown or incomplete option '%s'\n", a);
@@ -382,6 +394,12 @@ int cmd_bench(int argc, char **argv) {
     if (!any) {
         fprintf(stderr, "ssl3d bench: --only %s selects no workload (known: W1..W5, W1a..W1e, S1..S3, IO)\n", o.only);
         return 2;
+    }
+    char device[1024] = "";
+    if (ssl3d_backend_probe(o.backend, device, sizeof device) != SSL3D_OK) {
+        fprintf(stderr, "ssl3d bench: --backend %s is unavailable: %s\n", o.backend == SSL3D_BACKEND_CUDA ? "cuda" : "cpu",
+                device);
+        return 1;
     }
     if (o.ref_dir && !dir_exists(o.ref_dir)) {
         fprintf(stderr, "ssl3d bench: --reference %s: not a directory\n", o.ref_dir);
@@ -420,6 +438,8 @@ int cmd_bench(int argc, char **argv) {
     cJSON_AddStringToObject(res.root, "kernel", kernel);
     cJSON_AddNumberToObject(res.root, "threads", o.threads);
     cJSON_AddNumberToObject(res.root, "repeat", o.repeat);
+    cJSON_AddStringToObject(res.root, "backend", o.backend == SSL3D_BACKEND_CUDA ? "cuda" : "cpu");
+    cJSON_AddStringToObject(res.root, "device", device);
     if (coretype) cJSON_AddStringToObject(res.root, "openblas_coretype", coretype);
     else cJSON_AddNullToObject(res.root, "openblas_coretype");
     cJSON_AddStringToObject(res.root, "openblas_corename", corename ? corename : "?");
@@ -434,6 +454,7 @@ int cmd_bench(int argc, char **argv) {
            o.threads, o.repeat);
     printf("OpenBLAS kernel %s (OPENBLAS_CORETYPE=%s), %s\n", corename ? corename : "?", coretype ? coretype : "(unset)",
            blascfg ? blascfg : "");
+    if (o.backend == SSL3D_BACKEND_CUDA) printf("backend cuda: %s\n", device);
 
     /* Which references can run. */
     char torch_py[4096] = "", numpy_py[4096] = "";
@@ -465,7 +486,10 @@ int cmd_bench(int argc, char **argv) {
     if (selected(o.only, "W1")) {
         printf("\n== W1 (conv3d forward + backward)\n");
         run_our_group(&res, "W1", group_w1, &o, "W1");
-        if (have_torch) {
+        if (have_torch && o.backend == SSL3D_BACKEND_CUDA) {
+            printf("  torch W1 reference skipped: it runs on the CPU, not comparable with cuda\n");
+            cJSON_AddStringToObject(res.skipped, "torch W1", "the reference runs on the CPU; --backend cuda");
+        } else if (have_torch) {
             char *av[] = { (char *)PYTHON, torch_py, (char *)"--threads", threads_s, (char *)"--repeat", repeat_s,
                            (char *)"--only", (char *)"W1", NULL };
             run_ref_group(&res, "torch W1", av, &o);
@@ -475,7 +499,12 @@ int cmd_bench(int argc, char **argv) {
         if (!selected(o.only, train_groups[g])) continue;
         printf("\n== %s (training step)\n", train_groups[g]);
         run_our_group(&res, train_groups[g], group_train, &o, train_groups[g]);
-        if (have_torch) {
+        if (have_torch && o.backend == SSL3D_BACKEND_CUDA) {
+            printf("  torch %s reference skipped: it runs on the CPU, not comparable with cuda\n", train_groups[g]);
+            char key[32];
+            snprintf(key, sizeof key, "torch %s", train_groups[g]);
+            cJSON_AddStringToObject(res.skipped, key, "the reference runs on the CPU; --backend cuda");
+        } else if (have_torch) {
             char *av[] = { (char *)PYTHON, torch_py, (char *)"--threads", threads_s, (char *)"--repeat", repeat_s,
                            (char *)"--only", (char *)train_groups[g], NULL };
             char label[32];

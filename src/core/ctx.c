@@ -3,26 +3,22 @@
 #include <unistd.h>
 #include "internal.h"
 
-static const char *backend_label(int32_t kind) {
-    return kind == SSL3D_BACKEND_CPU ? "cpu" : kind == SSL3D_BACKEND_CUDA ? "cuda" : "unknown";
-}
-
+/* Probe: acquire the table (loading a plugin if need be), then create and destroy one
+ * backend state, which is where a device backend finds its driver and device. */
 ssl3d_status ssl3d_backend_probe(int32_t backend, char *msg, size_t cap) {
-    char buf[256] = "";
-    const ssl3d_backend *be = ssl3d_backend_get(backend);
-    ssl3d_status st = SSL3D_OK;
-    if (!be) {
-        snprintf(buf, sizeof buf, "backend %d (%s) is not built into this libssl3d %s", (int)backend,
-                 backend_label(backend), SSL3D_VERSION_STRING);
-        st = SSL3D_ERR_BACKEND_UNAVAILABLE;
-    } else if (be->abi_version != SSL3D_BACKEND_ABI_VERSION) {
-        snprintf(buf, sizeof buf, "backend %s has dispatch ABI %u, library expects %u", be->name,
-                 be->abi_version, SSL3D_BACKEND_ABI_VERSION);
-        st = SSL3D_ERR_BACKEND_UNAVAILABLE;
-    } else if (be->init) {
+    char buf[1024] = "";
+    const ssl3d_backend *be = NULL;
+    ssl3d_status st = ssl3d_backend_acquire(backend, &be, buf, sizeof buf);
+    if (st == SSL3D_OK) {
         void *state = NULL;
         st = be->init(&state, buf, sizeof buf);
-        if (st == SSL3D_OK && be->shutdown) be->shutdown(state);
+        if (st == SSL3D_OK) {
+            be->shutdown(state);
+            if (!buf[0]) snprintf(buf, sizeof buf, "%s backend built in", be->name);
+        }
+        else if (!buf[0]) snprintf(buf, sizeof buf, "backend %s failed to initialise (%s)", be->name,
+                                   ssl3d_status_string(st));
+        if (st != SSL3D_OK) st = SSL3D_ERR_BACKEND_UNAVAILABLE;
     }
     if (msg && cap) {
         strncpy(msg, buf, cap - 1);
@@ -33,20 +29,39 @@ ssl3d_status ssl3d_backend_probe(int32_t backend, char *msg, size_t cap) {
 
 ssl3d_status ssl3d_ctx_create(int32_t backend, ssl3d_ctx **out) {
     if (!out) return SSL3D_ERR_INVALID_ARG;
-    const ssl3d_backend *be = ssl3d_backend_get(backend);
-    if (!be || be->abi_version != SSL3D_BACKEND_ABI_VERSION) return SSL3D_ERR_BACKEND_UNAVAILABLE;
+    const ssl3d_backend *be = NULL;
+    if (ssl3d_backend_acquire(backend, &be, NULL, 0) != SSL3D_OK) return SSL3D_ERR_BACKEND_UNAVAILABLE;
     ssl3d_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return SSL3D_ERR_NOMEM;
     ctx->be = be;
-    if (be->init) {
-        char msg[256];
-        ssl3d_status st = be->init(&ctx->be_state, msg, sizeof msg);
-        if (st != SSL3D_OK) { free(ctx); return st; }
+    char msg[256];
+    ssl3d_status st = be->init(&ctx->be_state, msg, sizeof msg);
+    if (st != SSL3D_OK) {
+        free(ctx);
+        /* No device, driver too old, ...: the backend is unavailable; only an allocation
+         * failure keeps its own status. ssl3d_backend_probe gives the reason. */
+        return st == SSL3D_ERR_NOMEM ? st : SSL3D_ERR_BACKEND_UNAVAILABLE;
     }
     long cores = sysconf(_SC_NPROCESSORS_ONLN);
     ctx->threads = cores > 0 ? (int32_t)cores : 1;
     ctx->grad_enabled = 1;
     *out = ctx;
+    return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_kernel_failed(ssl3d_ctx *ctx, ssl3d_status st, const char *fn, const char *host_reason) {
+    if (ctx->be->sync) {
+        ssl3d_status dev = ssl3d_be_sync(ctx, fn);
+        if (dev != SSL3D_OK) return dev;
+    }
+    return ssl3d_set_error(ctx, st, "%s: %s", fn, host_reason);
+}
+
+ssl3d_status ssl3d_be_sync(ssl3d_ctx *ctx, const char *fn) {
+    if (!ctx->be->sync) return SSL3D_OK;
+    char msg[SSL3D_ERRMSG_CAP - 64] = "";
+    ssl3d_status st = ctx->be->sync(ctx->be_state, msg, sizeof msg);
+    if (st != SSL3D_OK) return ssl3d_set_error(ctx, st, "%s: %s backend: %s", fn, ctx->be->name, msg);
     return SSL3D_OK;
 }
 

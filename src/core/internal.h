@@ -97,6 +97,12 @@ static inline int32_t *ssl3d_i32(const ssl3d_tensor *t) { return (int32_t *)t->d
 /* Backend-memory helpers. */
 void *ssl3d_be_alloc(ssl3d_ctx *ctx, size_t bytes);   /* zeroed; sets error on failure */
 void ssl3d_be_free(ssl3d_ctx *ctx, void *p);
+/* Wait for the backend's queued work and turn its first deferred error (backend.h, sync)
+ * into this context's error, "fn: cuda backend: cudaMemcpy ...". SSL3D_OK on CPU. */
+ssl3d_status ssl3d_be_sync(ssl3d_ctx *ctx, const char *fn);
+/* A kernel slot returned `st`: report the backend's recorded reason when it has one (a
+ * device backend names the failed cuDNN/cuBLAS/CUDA call), else "fn: host_reason". */
+ssl3d_status ssl3d_kernel_failed(ssl3d_ctx *ctx, ssl3d_status st, const char *fn, const char *host_reason);
 /* Kernel context for this ctx. */
 static inline ssl3d_kctx ssl3d_kctx_of(const ssl3d_ctx *ctx) {
     ssl3d_kctx k = { ctx->threads, ctx->be_state };

@@ -16,6 +16,7 @@ const char *ssl3d_status_string(ssl3d_status status) {
     case SSL3D_ERR_STATE: return "SSL3D_ERR_STATE: call out of order";
     case SSL3D_ERR_NUMERIC: return "SSL3D_ERR_NUMERIC: NaN or Inf";
     case SSL3D_ERR_NOT_FOUND: return "SSL3D_ERR_NOT_FOUND: not found";
+    case SSL3D_ERR_DEVICE: return "SSL3D_ERR_DEVICE: device call failed";
     }
     return "SSL3D_ERR_UNKNOWN: unknown status code";
 }

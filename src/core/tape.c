@@ -90,5 +90,8 @@ ssl3d_status ssl3d_backward(ssl3d_ctx *ctx, ssl3d_tensor *loss) {
     }
     ctx->tape_len = 0;
     ssl3d_tape_reset(ctx);
+    /* Device backends queue the backward kernels: a failure among them is reported here,
+     * naming the failed call, rather than by some later unrelated call. */
+    if (st == SSL3D_OK) st = ssl3d_be_sync(ctx, "ssl3d_backward");
     return st;
 }

@@ -87,6 +87,8 @@ ssl3d_status ssl3d_tensor_from_data(ssl3d_ctx *ctx, int32_t dtype, int32_t ndim,
     ssl3d_tensor *t;
     SSL3D_CHECK(ssl3d_tensor_new(ctx, dtype, ndim, shape, &t));
     ctx->be->from_host(ctx->be_state, t->data, data, (size_t)t->numel * 4u);
+    ssl3d_status st = ssl3d_be_sync(ctx, "ssl3d_tensor_from_data");
+    if (st != SSL3D_OK) { ssl3d_tensor_release(t); return st; }
     *out = t;
     return SSL3D_OK;
 }
@@ -135,14 +137,14 @@ ssl3d_status ssl3d_tensor_read(ssl3d_ctx *ctx, const ssl3d_tensor *t, void *dst,
     SSL3D_CHECK_CTX(ctx);
     SSL3D_CHECK(check_io(ctx, t, dst, nbytes, "ssl3d_tensor_read"));
     ctx->be->to_host(ctx->be_state, dst, t->data, (size_t)nbytes);
-    return SSL3D_OK;
+    return ssl3d_be_sync(ctx, "ssl3d_tensor_read");
 }
 
 ssl3d_status ssl3d_tensor_write(ssl3d_ctx *ctx, ssl3d_tensor *t, const void *src, int64_t nbytes) {
     SSL3D_CHECK_CTX(ctx);
     SSL3D_CHECK(check_io(ctx, t, src, nbytes, "ssl3d_tensor_write"));
     ctx->be->from_host(ctx->be_state, t->data, src, (size_t)nbytes);
-    return SSL3D_OK;
+    return ssl3d_be_sync(ctx, "ssl3d_tensor_write");
 }
 
 void *ssl3d_tensor_host_data(ssl3d_tensor *t) {
@@ -163,7 +165,9 @@ static ssl3d_status fill_random(ssl3d_ctx *ctx, ssl3d_tensor *t, int normal, flo
                         : a + (b - a) * ssl3d_rng_uniform_at(ctx->seed, stream, (uint64_t)i);
     if (!ctx->be->host_memory) {
         ctx->be->from_host(ctx->be_state, t->data, buf, (size_t)t->numel * 4u);
+        ssl3d_status st = ssl3d_be_sync(ctx, fn);   /* buf must outlive the copy */
         free(buf);
+        return st;
     }
     return SSL3D_OK;
 }
@@ -214,7 +218,7 @@ ssl3d_status ssl3d_tensor_read_grad(ssl3d_ctx *ctx, const ssl3d_tensor *t, float
     SSL3D_CHECK(check_io(ctx, t, dst, n * 4, "ssl3d_tensor_read_grad"));
     if (t->grad) ctx->be->to_host(ctx->be_state, dst, t->grad, (size_t)n * 4u);
     else memset(dst, 0, (size_t)n * 4u);
-    return SSL3D_OK;
+    return ssl3d_be_sync(ctx, "ssl3d_tensor_read_grad");
 }
 
 ssl3d_status ssl3d_tensor_zero_grad(ssl3d_ctx *ctx, ssl3d_tensor *t) {

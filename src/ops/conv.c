@@ -1,6 +1,7 @@
 /* ssl3d_conv: 2D/3D cross-correlation with optional bias, differentiable in x, w, b.
  * Validation and tape recording live here; the arithmetic is the backend's
- * conv_forward / conv_backward (src/backend/cpu/cpu_conv.c on the CPU). */
+ * conv_forward / conv_backward (src/backend/cpu/cpu_conv.c on the CPU,
+ * src/backend/cuda/cuda_conv.c through cuDNN). */
 #include "../core/internal.h"
 #include "../backend/conv_kernels.h"
 
@@ -33,7 +34,7 @@ static ssl3d_status conv_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ssl3d_status st = ctx->be->conv->conv_backward(&k, &g, ssl3d_f32(x), ssl3d_f32(w), n->out->grad, dx, dw, db);
     if (st != SSL3D_OK)
-        return ssl3d_set_error(ctx, st, "ssl3d_conv (backward): out of memory for the tile buffers");
+        return ssl3d_kernel_failed(ctx, st, "ssl3d_conv (backward)", "out of memory for the tile buffers");
     return SSL3D_OK;
 }
 
@@ -82,7 +83,7 @@ ssl3d_status ssl3d_conv(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *w, ssl3d_
                                                   ssl3d_f32(y));
     if (st != SSL3D_OK) {
         ssl3d_tensor_release(y);
-        return ssl3d_set_error(ctx, st, "ssl3d_conv: out of memory for the tile buffers");
+        return ssl3d_kernel_failed(ctx, st, "ssl3d_conv", "out of memory for the tile buffers");
     }
     ssl3d_tensor *in[3] = { x, w, b };
     if (ssl3d_tape_wants(ctx, in, 3)) {

@@ -23,7 +23,7 @@ static ssl3d_status conv_transpose_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     ssl3d_status st = ctx->be->conv->conv_transpose_backward(&k, x->ndim - 2, x->shape[0], x->shape[1], w->shape[1],
                                                              in, ssl3d_f32(x), ssl3d_f32(w), n->out->grad, dx, dw, db);
     if (st != SSL3D_OK)
-        return ssl3d_set_error(ctx, st, "ssl3d_conv_transpose (backward): out of memory for the tile buffers");
+        return ssl3d_kernel_failed(ctx, st, "ssl3d_conv_transpose (backward)", "out of memory for the tile buffers");
     return SSL3D_OK;
 }
 
@@ -62,7 +62,7 @@ ssl3d_status ssl3d_conv_transpose(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor 
                                                             ssl3d_f32(y));
     if (st != SSL3D_OK) {
         ssl3d_tensor_release(y);
-        return ssl3d_set_error(ctx, st, "ssl3d_conv_transpose: out of memory for the tile buffers");
+        return ssl3d_kernel_failed(ctx, st, "ssl3d_conv_transpose", "out of memory for the tile buffers");
     }
     ssl3d_tensor *inputs[3] = { x, w, b };
     if (ssl3d_tape_wants(ctx, inputs, 3)) {

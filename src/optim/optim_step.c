@@ -31,6 +31,9 @@ ssl3d_status ssl3d_optim_step(ssl3d_ctx *ctx, ssl3d_optim *opt) {
                                    fn, (int)i, (int)p->group, (double)v, (long long)bad);
         }
     }
+    /* A device backend's failed check reads as "no non-finite element": ask it (the
+     * deferred error names the failed call); nothing is updated then. */
+    SSL3D_CHECK(ssl3d_be_sync(ctx, fn));
     /* Pass 2: updates. */
     for (int32_t i = 0; i < opt->n_params; i++) {
         optim_param *p = &opt->params[i];
@@ -53,7 +56,7 @@ ssl3d_status ssl3d_optim_step(ssl3d_ctx *ctx, ssl3d_optim *opt) {
         }
     }
     optim_write_i32(ctx, opt->step, gstep + 1);
-    return SSL3D_OK;
+    return ssl3d_be_sync(ctx, fn);   /* device backends: report a failed update now */
 }
 
 ssl3d_status ssl3d_optim_zero_grad(ssl3d_ctx *ctx, ssl3d_optim *opt) {

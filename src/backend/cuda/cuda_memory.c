@@ -1,0 +1,71 @@
+/* Device memory of a context: the caching allocator (cuda_cache.h) over cudaMalloc, and
+ * the copies. Every failed copy is recorded with the call that failed (cuda_error.c); an
+ * allocation that fails returns NULL (the library reports SSL3D_ERR_NOMEM), never aborts. */
+#include "cuda_plugin.h"
+
+void *cuda_alloc_uninit(void *state, size_t bytes) {
+    cuda_state *s = state;
+    int prev = cuda_enter(s);
+    /* Out of memory is NULL, reported by the library as SSL3D_ERR_NOMEM for this call
+     * only: it is not a deferred error that would fail the next, unrelated call. */
+    void *p = ssl3d_devcache_alloc(&s->cache, bytes);
+    cuda_leave(s, prev);
+    return p;
+}
+
+void *cuda_alloc_zeroed(void *state, size_t bytes) {
+    cuda_state *s = state;
+    void *p = cuda_alloc_uninit(state, bytes);
+    if (p) {
+        int prev = cuda_enter(s);
+        if (cuda_check(s, cudaMemsetAsync(p, 0, bytes, s->stream), "cudaMemsetAsync")) {
+            ssl3d_devcache_free(&s->cache, p);
+            p = NULL;
+        }
+        cuda_leave(s, prev);
+    }
+    return p;
+}
+
+void cuda_free(void *state, void *p) {
+    cuda_state *s = state;
+    if (!p) return;
+    int prev = cuda_enter(s);
+    if (ssl3d_devcache_free(&s->cache, p) != 0)
+        cuda_fail(s, SSL3D_ERR_INVALID_ARG, "cuda free: pointer %p was not allocated by this context", p);
+    cuda_leave(s, prev);
+}
+
+void cuda_memset0(void *state, void *p, size_t bytes) {
+    cuda_state *s = state;
+    int prev = cuda_enter(s);
+    cuda_check(s, cudaMemsetAsync(p, 0, bytes, s->stream), "cudaMemsetAsync");
+    cuda_leave(s, prev);
+}
+
+/* Synchronous by contract (backend.h): the host buffer is read or written when we return. */
+void cuda_to_host(void *state, void *dst, const void *src, size_t bytes) {
+    cuda_state *s = state;
+    int prev = cuda_enter(s);
+    if (!cuda_check(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s->stream),
+                    "cudaMemcpyAsync (device to host)"))
+        cuda_check(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (device to host copy)");
+    cuda_leave(s, prev);
+}
+
+void cuda_from_host(void *state, void *dst, const void *src, size_t bytes) {
+    cuda_state *s = state;
+    int prev = cuda_enter(s);
+    if (!cuda_check(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream),
+                    "cudaMemcpyAsync (host to device)"))
+        cuda_check(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (host to device copy)");
+    cuda_leave(s, prev);
+}
+
+void cuda_copy(void *state, void *dst, const void *src, size_t bytes) {
+    cuda_state *s = state;
+    int prev = cuda_enter(s);
+    cuda_check(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, s->stream),
+               "cudaMemcpyAsync (device to device)");
+    cuda_leave(s, prev);
+}
