@@ -16,7 +16,7 @@ DEB_BENCH   := python3-torch python3-numpy python3-scipy python3-nibabel
 DEB_FUZZ    := clang libclang-rt-14-dev
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter $(if $(WERROR),-Werror)
-CPPFLAGS += -Iinclude -I/usr/include/nifti -D_DEFAULT_SOURCE
+CPPFLAGS += -Iinclude -I/usr/include/nifti -D_DEFAULT_SOURCE -DSSL3D_BUILDING
 CFLAGS   += -std=c11 $(OPT) -g $(ARCH) -fPIC -fvisibility=hidden -fopenmp $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lopenblas -lcjson -lnifti2 -lznz -lpng -lz -lm
 LDFLAGS  += -fopenmp $(EXTRA_LDFLAGS)

@@ -314,7 +314,6 @@ static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom
     if (st != SSL3D_OK) return st;
     const int64_t m = s.m, nch = s.nch, rows = s.rows, tasks = g->n * nch;
     const float *wm = s.mode == COL_CL ? s.wr : w;
-    cpu_blas_threads(k);
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int tid = omp_get_thread_num();
@@ -334,8 +333,8 @@ static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom
             }
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, s.mode == COL_CL ? CblasTrans : CblasNoTrans, (int)g->cout,
-                    (int)mm, (int)rows, 1.0f, wm, (int)rows, bmat, (int)ldb, beta, yc, (int)P);
+        cpu_sgemm_tile(CblasNoTrans, s.mode == COL_CL ? CblasTrans : CblasNoTrans, g->cout, mm, rows, 1.0f, wm,
+                       rows, bmat, ldb, beta, yc, P);
     }
     scratch_free(&s);
     return SSL3D_OK;
@@ -366,7 +365,6 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
     float *dwp = dw ? calloc((size_t)T * (size_t)wlen, sizeof *dwp) : NULL;
     float *dbp = db ? calloc((size_t)T * (size_t)g->cout, sizeof *dbp) : NULL;
     if ((dw && !dwp) || (db && !dbp)) { free(dwp); free(dbp); scratch_free(&s); return SSL3D_ERR_NOMEM; }
-    cpu_blas_threads(k);
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int tid = omp_get_thread_num();
@@ -377,9 +375,8 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
         if (dw) {
             int64_t ldb;
             const float *bmat = tile_cols(g, &s, x, tid, ni, q0, mm, &ldb);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, s.mode == COL_CL ? CblasNoTrans : CblasTrans, (int)g->cout,
-                        (int)rows, (int)mm, 1.0f, dyc, (int)P, bmat, (int)ldb, 1.0f, dwp + (int64_t)tid * wlen,
-                        (int)rows);
+            cpu_sgemm_tile(CblasNoTrans, s.mode == COL_CL ? CblasNoTrans : CblasTrans, g->cout, rows, mm, 1.0f,
+                           dyc, P, bmat, ldb, 1.0f, dwp + (int64_t)tid * wlen, rows);
         }
         if (db) {
             float *dbt = dbp + (int64_t)tid * g->cout;
@@ -452,7 +449,6 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
     float *buf = malloc((size_t)T * (size_t)rows * (size_t)m * sizeof *buf);
     cpu_conv_seg *segs = malloc((size_t)T * (size_t)(m + 2) * sizeof *segs);
     if (!buf || !segs) { free(buf); free(segs); return SSL3D_ERR_NOMEM; }
-    cpu_blas_threads(k);
     for (int64_t phase = 0; phase < 2; phase++) {
         const int64_t uh = (units - phase + 1) / 2;      /* units of this parity per sample */
         const int64_t tasks = g->n * uh;
@@ -465,8 +461,8 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
             cpu_conv_seg *sg = segs + (int64_t)tid * (m + 2);
             for (int64_t q0 = qbeg; q0 < qend; q0 += m) {
                 const int64_t mm = min64(m, qend - q0);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)mm, (int)g->cout, 1.0f,
-                            w, (int)rows, dy + ni * g->cout * P + q0, (int)P, 0.0f, dcol, (int)mm);
+                cpu_sgemm_tile(CblasTrans, CblasNoTrans, rows, mm, g->cout, 1.0f, w, rows,
+                               dy + ni * g->cout * P + q0, P, 0.0f, dcol, mm);
                 int64_t ns = cpu_conv_segments(g->out[1], g->out[2], q0, mm, sg);
                 col2im(g, dcol, sg, ns, dx + ni * g->cin * inv);
             }
