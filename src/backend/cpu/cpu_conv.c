@@ -20,6 +20,7 @@
 #include "../conv_kernels.h"
 #include "cpu_blas.h"
 #include "cpu_conv_impl.h"
+#include "cpu_isa.h"
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -227,19 +228,13 @@ static int is_pointwise(const ssl3d_conv_geom *g) {
 /* Direct kernels pay off once there are channels to vectorise over (16-wide output
  * blocks, 6-wide input groups); the first layer (Cin = 1) stays on im2col + SGEMM. */
 static int use_direct(const ssl3d_conv_geom *g) {
-    return cpu_conv_direct_available() && !is_pointwise(g) && g->cin >= 4 && g->cout >= 8;
+    return !is_pointwise(g) && g->cin >= 4 && g->cout >= 8;
 }
 
 /* Few input channels (the first layer): the weight gradient is a direct kernel vectorised
  * along W (the forward stays on im2col + SGEMM, which measured as fast there). */
 static int use_small(const ssl3d_conv_geom *g) {
-    return cpu_conv_direct_available() && !is_pointwise(g) && g->cin < 4 && g->stride[2] == 1;
-}
-
-/* The direct weight-gradient kernel reduces over the positions of one output plane per
- * call; on small planes (deep layers) its per-call overhead loses to one SGEMM. */
-static int use_direct_wgrad(const ssl3d_conv_geom *g) {
-    return g->out[1] * g->out[2] >= 256;
+    return !is_pointwise(g) && g->cin < 4 && g->stride[2] == 1;
 }
 
 /* Where the B operand of a tile's GEMM comes from. */
@@ -307,7 +302,7 @@ static const float *tile_cols(const ssl3d_conv_geom *g, const conv_scratch *s, c
 /* y (N,Cout,P) = (accumulate ? y : 0) + W x col(x) + b. */
 static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *b, float *y, int accumulate) {
-    if (use_direct(g)) return cpu_conv_direct_forward(k, g, x, w, b, y, accumulate);
+    if (use_direct(g)) return cpu_isa_of(k)->direct_forward(k, g, x, w, b, y, accumulate);
     const int64_t P = vol3(g->out);
     conv_scratch s;
     ssl3d_status st = scratch_init(k, g, x, w, &s);
@@ -475,12 +470,12 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
 
 static ssl3d_status cpu_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *dy, float *dx, float *dw, float *db) {
-    if (dw && use_direct(g) && use_direct_wgrad(g)) {
-        ssl3d_status st = cpu_conv_direct_backward_weights(k, g, x, dy, dw);
+    if (dw && use_direct(g)) {
+        ssl3d_status st = cpu_isa_of(k)->direct_backward_weights(k, g, x, dy, dw);
         if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
         if (st != SSL3D_OK) return st;
     } else if (dw && use_small(g)) {
-        ssl3d_status st = cpu_conv_small_backward_weights(k, g, x, dy, dw);
+        ssl3d_status st = cpu_isa_of(k)->small_backward_weights(k, g, x, dy, dw);
         if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
         if (st != SSL3D_OK) return st;
     } else if (dw || db) {

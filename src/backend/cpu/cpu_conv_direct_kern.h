@@ -1,0 +1,412 @@
+/* Direct convolution kernels (no im2col, no BLAS), written once for any SIMD width and
+ * compiled once per instruction set: cpu_conv_direct_avx512.c (VW = 16, -mavx512f ...),
+ * cpu_conv_direct_avx2.c (VW = 8, -mavx2 -mfma), cpu_conv_direct_generic.c (VW = 4, no
+ * ISA flags: SSE2 on x86-64, NEON etc. elsewhere). The including file defines
+ *   VW        floats per vector,
+ *   ISA_NAME, ISA_KERNELS  the table's name ("avx2") and one-line description,
+ *   KN(name)  the name with the ISA suffix (every function here, static ones too, carries
+ *             it, so a disassembly shows which ISA a function was compiled for),
+ * and gets a `const cpu_conv_isa KN(cpu_conv_isa)` table. The vectors are GCC vector
+ * types (a scalar times a vector is a broadcast); with -ffp-contract=fast (the AVX files)
+ * `c += a * b` compiles to one FMA.
+ *
+ * The input is copied once per sample into a zero-padded channels-last volume
+ * xp (D+2pd, H+2ph, W+2pw, Cin), so every tap of every output position is a contiguous
+ * run of Cin floats at a fixed offset and no bounds checks remain. Weights are packed as
+ * wp (ceil(Cout/NB), kvol, Cin, NB) with NB = 2*VW output channels per block (zero for
+ * padded channels).
+ *
+ * Forward micro-kernel: 6 output positions x NB output channels in 12 vector
+ * accumulators; per (tap, ci) it loads NB weights (2 vectors) and broadcasts 6 inputs:
+ * 12 FMAs per 8 loads (the BLIS 6x16 shape, scaled to the vector width).
+ * Weight-gradient micro-kernel: 6 input channels x NB output channels for one tap,
+ * reducing over the output positions of a task: per position 2 vectors of dY
+ * (channels-last) and 6 broadcast inputs -> 12 FMAs. Per-thread partials are summed in
+ * thread order, so results are reproducible for a given ISA and thread count. */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "cpu_conv_impl.h"
+#include "cpu_isa.h"
+
+#define NB (2 * VW)
+typedef float KN(vf) __attribute__((vector_size(VW * 4)));
+#define vf KN(vf)
+
+static inline vf KN(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void KN(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline int64_t KN(min64)(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t KN(max64)(int64_t a, int64_t b) { return a > b ? a : b; }
+/* Cache-line aligned scratch (packed panels are read with full-width loads). */
+static inline float *KN(alloc64)(int64_t nfloats) {
+    return aligned_alloc(64, (size_t)((nfloats * 4 + 63) / 64 * 64));
+}
+
+typedef struct KN(dgeom) {
+    int64_t n, cin, cout, cb;          /* cb = ceil(cout/NB) output blocks */
+    int64_t D, H, W, Dp, Hp, Wp;       /* input and padded extents */
+    int64_t Do, Ho, Wo, P;
+    int64_t kd, kh, kw, kvol;
+    int64_t sd, sh, sw;
+} KN(dgeom);
+#define dgeom KN(dgeom)
+
+static dgeom KN(dgeom_of)(const ssl3d_conv_geom *g) {
+    dgeom d;
+    d.n = g->n; d.cin = g->cin; d.cout = g->cout; d.cb = (g->cout + NB - 1) / NB;
+    d.D = g->in[0]; d.H = g->in[1]; d.W = g->in[2];
+    d.Dp = d.D + 2 * g->pad[0]; d.Hp = d.H + 2 * g->pad[1]; d.Wp = d.W + 2 * g->pad[2];
+    d.Do = g->out[0]; d.Ho = g->out[1]; d.Wo = g->out[2]; d.P = d.Do * d.Ho * d.Wo;
+    d.kd = g->k[0]; d.kh = g->k[1]; d.kw = g->k[2]; d.kvol = d.kd * d.kh * d.kw;
+    d.sd = g->stride[0]; d.sh = g->stride[1]; d.sw = g->stride[2];
+    return d;
+}
+
+/* xp (Dp, Hp, Wp, C) <- x (C, D, H, W) of one sample with zero borders; parallel over d. */
+static void KN(pad_channels_last)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x,
+                                  float *xp) {
+    const int64_t C = d->cin, pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
+    const int64_t plane = d->Hp * d->Wp * C;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t dp = 0; dp < d->Dp; dp++) {
+        const int64_t id = dp - pd;
+        float *o = xp + dp * plane;
+        if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); continue; }
+        /* zero the border rows/columns, then transpose the interior row by row */
+        for (int64_t hp = 0; hp < d->Hp; hp++) {
+            const int64_t ih = hp - ph;
+            float *orow = o + hp * d->Wp * C;
+            if (ih < 0 || ih >= d->H) { memset(orow, 0, (size_t)(d->Wp * C) * sizeof *o); continue; }
+            memset(orow, 0, (size_t)(pw * C) * sizeof *o);
+            memset(orow + (pw + d->W) * C, 0, (size_t)((d->Wp - pw - d->W) * C) * sizeof *o);
+            const float *xs = x + id * d->H * d->W + ih * d->W;
+            const int64_t cstride = d->D * d->H * d->W;
+            float *oi = orow + pw * C;
+            for (int64_t c = 0; c < C; c++) {
+                const float *r = xs + c * cstride;
+                for (int64_t iw = 0; iw < d->W; iw++) oi[iw * C + c] = r[iw];
+            }
+        }
+    }
+}
+
+/* wp (cb, kvol, Cin, NB) <- w (Cout, Cin, kvol), zero for padded output channels. */
+static void KN(pack_weights)(const dgeom *d, const float *w, float *wp) {
+    memset(wp, 0, (size_t)(d->cb * d->kvol * d->cin * NB) * sizeof *wp);
+    for (int64_t co = 0; co < d->cout; co++)
+        for (int64_t ci = 0; ci < d->cin; ci++)
+            for (int64_t t = 0; t < d->kvol; t++)
+                wp[(((co / NB) * d->kvol + t) * d->cin + ci) * NB + co % NB] = w[(co * d->cin + ci) * d->kvol + t];
+}
+
+/* Offsets (floats) of each tap inside xp relative to the tap (0,0,0) of a position. */
+static void KN(tap_offsets)(const dgeom *d, int64_t *off) {
+    int64_t t = 0;
+    for (int64_t a = 0; a < d->kd; a++)
+        for (int64_t b = 0; b < d->kh; b++)
+            for (int64_t c = 0; c < d->kw; c++) off[t++] = ((a * d->Hp + b) * d->Wp + c) * d->cin;
+}
+
+#define STORE_6(out) do {                                                              \
+        KN(vstore)((out)[0], c00); KN(vstore)((out)[0] + VW, c01);                     \
+        KN(vstore)((out)[1], c10); KN(vstore)((out)[1] + VW, c11);                     \
+        KN(vstore)((out)[2], c20); KN(vstore)((out)[2] + VW, c21);                     \
+        KN(vstore)((out)[3], c30); KN(vstore)((out)[3] + VW, c31);                     \
+        KN(vstore)((out)[4], c40); KN(vstore)((out)[4] + VW, c41);                     \
+        KN(vstore)((out)[5], c50); KN(vstore)((out)[5] + VW, c51);                     \
+    } while (0)
+#define ZERO_6 vf c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 }, \
+                  c30 = { 0 }, c31 = { 0 }, c40 = { 0 }, c41 = { 0 }, c50 = { 0 }, c51 = { 0 }
+
+/* out (6 positions x NB channels) = sum over taps t and ci of x_r[off[t] + ci] * wpanel[t][ci][0..NB),
+ * x_r = xb[r] the tap-(0,0,0) pointer of position r. */
+static void KN(fwd_micro)(const float *const xb[6], const int64_t *off, int64_t kvol, int64_t cin,
+                          const float *wpanel, float out[6][NB]) {
+    ZERO_6;
+    for (int64_t t = 0; t < kvol; t++) {
+        const float *p0 = xb[0] + off[t], *p1 = xb[1] + off[t], *p2 = xb[2] + off[t];
+        const float *p3 = xb[3] + off[t], *p4 = xb[4] + off[t], *p5 = xb[5] + off[t];
+        const float *wt = wpanel + t * cin * NB;
+        for (int64_t ci = 0; ci < cin; ci++) {
+            const vf b0 = KN(vload)(wt + ci * NB), b1 = KN(vload)(wt + ci * NB + VW);
+            float a;
+            a = p0[ci]; c00 += a * b0; c01 += a * b1;
+            a = p1[ci]; c10 += a * b0; c11 += a * b1;
+            a = p2[ci]; c20 += a * b0; c21 += a * b1;
+            a = p3[ci]; c30 += a * b0; c31 += a * b1;
+            a = p4[ci]; c40 += a * b0; c41 += a * b1;
+            a = p5[ci]; c50 += a * b0; c51 += a * b1;
+        }
+    }
+    STORE_6(out);
+}
+
+/* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
+static void KN(task_split)(const dgeom *d, int32_t threads, int64_t *rb, int64_t *nrb) {
+    int64_t want = (4 * (int64_t)threads + d->Do - 1) / d->Do;   /* row blocks per plane */
+    want = KN(max64)(1, KN(min64)(want, d->Ho));
+    *rb = (d->Ho + want - 1) / want;
+    *nrb = (d->Ho + *rb - 1) / *rb;
+}
+
+/* y = (accumulate ? y : 0) + conv(x, w) + b. Samples are processed one after the other
+ * (tasks inside a sample run in parallel), so the padded copy is one sample's worth of
+ * scratch, reused; every task walks all output blocks so that one packed weight panel
+ * (kvol*Cin*NB floats) stays in L2 while it is used across the task's positions. */
+static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
+                                const float *b, float *y, int accumulate) {
+    ssl3d_conv_geom g1 = *g;
+    g1.n = 1;
+    const dgeom d = KN(dgeom_of)(&g1);
+    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, inv = d.D * d.H * d.W;
+    float *xp = malloc((size_t)xpn * sizeof *xp);
+    float *wp = KN(alloc64)(d.cb * d.kvol * d.cin * NB);
+    int64_t *off = malloc((size_t)d.kvol * sizeof *off);
+    if (!xp || !wp || !off) { free(xp); free(wp); free(off); return SSL3D_ERR_NOMEM; }
+    KN(pack_weights)(&d, w, wp);
+    KN(tap_offsets)(&d, off);
+    int64_t rb, nrb;
+    KN(task_split)(&d, k->threads, &rb, &nrb);
+    const int64_t tasks = d.Do * nrb, ps = d.sw * d.cin;
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
+        #pragma omp parallel for num_threads(k->threads) schedule(static)
+        for (int64_t t = 0; t < tasks; t++) {
+            const int64_t od = t / nrb, r0 = (t % nrb) * rb;
+            const int64_t r1 = KN(min64)(r0 + rb, d.Ho);
+            float out[6][NB];
+            for (int64_t cb = 0; cb < d.cb; cb++) {
+                const float *panel = wp + cb * d.kvol * d.cin * NB;
+                const int64_t nco = KN(min64)(NB, d.cout - cb * NB);
+                for (int64_t oh = r0; oh < r1; oh++) {
+                    const float *xrow = xp + ((od * d.sd) * d.Hp + oh * d.sh) * d.Wp * d.cin;
+                    float *yrow = y + (ni * d.cout + cb * NB) * d.P + (od * d.Ho + oh) * d.Wo;
+                    for (int64_t ow = 0; ow < d.Wo; ow += 6) {
+                        const int64_t nr = KN(min64)(6, d.Wo - ow);
+                        /* a short last tile recomputes its last position in the unused rows */
+                        const float *xb[6];
+                        for (int64_t r = 0; r < 6; r++) xb[r] = xrow + (ow + KN(min64)(r, nr - 1)) * ps;
+                        KN(fwd_micro)(xb, off, d.kvol, d.cin, panel, out);
+                        for (int64_t j = 0; j < nco; j++) {
+                            float *yo = yrow + j * d.P + ow;
+                            const float bv = b ? b[cb * NB + j] : 0.0f;
+                            if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
+                            else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
+                        }
+                    }
+                }
+            }
+        }
+    }
+    free(xp); free(wp); free(off);
+    return SSL3D_OK;
+}
+
+/* out (6 input channels x NB output channels) = sum over the output rows rr0..rr1-1
+ * (rows of all planes, flattened: rr = od*Ho + oh) of x[pos + tapoff][ci0 + r] * dycl[pos][NB]. */
+static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
+                           int64_t tapoff, int64_t ci0, int64_t cb, float out[6][NB]) {
+    ZERO_6;
+    const int64_t C = d->cin, CP = d->cb * NB, ps = d->sw * C;
+    /* channels beyond Cin in the last group read channel Cin-1 again (results dropped) */
+    const int64_t o1 = KN(min64)(1, C - 1 - ci0), o2 = KN(min64)(2, C - 1 - ci0), o3 = KN(min64)(3, C - 1 - ci0),
+                  o4 = KN(min64)(4, C - 1 - ci0), o5 = KN(min64)(5, C - 1 - ci0);
+    for (int64_t rr = rr0; rr < rr1; rr++) {
+        const int64_t od = rr / d->Ho, oh = rr - od * d->Ho;
+        const float *xr = xs + ((od * d->sd) * d->Hp + oh * d->sh) * d->Wp * C + tapoff + ci0;
+        const float *dr = dys + ((od * d->Ho + oh) * d->Wo) * CP + cb * NB;
+        for (int64_t ow = 0; ow < d->Wo; ow++) {
+            const float *xq = xr + ow * ps;
+            const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
+            float a;
+            a = xq[0];  c00 += a * b0; c01 += a * b1;
+            a = xq[o1]; c10 += a * b0; c11 += a * b1;
+            a = xq[o2]; c20 += a * b0; c21 += a * b1;
+            a = xq[o3]; c30 += a * b0; c31 += a * b1;
+            a = xq[o4]; c40 += a * b0; c41 += a * b1;
+            a = xq[o5]; c50 += a * b0; c51 += a * b1;
+        }
+    }
+    STORE_6(out);
+}
+
+/* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over position blocks. */
+static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const float *dy, float *dycl) {
+    const int64_t CP = d->cb * NB, vb = 64, nb = (d->P + vb - 1) / vb;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < nb; t++) {
+        const int64_t p0 = t * vb, p1 = KN(min64)(p0 + vb, d->P);
+        if (CP != d->cout)
+            for (int64_t p = p0; p < p1; p++) memset(dycl + p * CP + d->cout, 0, (size_t)(CP - d->cout) * sizeof *dycl);
+        for (int64_t co = 0; co < d->cout; co++) {
+            const float *r = dy + co * d->P;
+            for (int64_t p = p0; p < p1; p++) dycl[p * CP + co] = r[p];
+        }
+    }
+}
+
+/* dw += dL/dw. The reduction runs over positions, so a sample's output rows are cut into
+ * one contiguous range per thread; each range is swept in chunks of ~128 positions whose
+ * input rows and dY stay in L1/L2 while every (block, tap, channel group) reads them. */
+static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                         const float *dy, float *dw) {
+    ssl3d_conv_geom g1 = *g;
+    g1.n = 1;
+    const dgeom d = KN(dgeom_of)(&g1);
+    const int32_t T = k->threads;
+    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * NB, inv = d.D * d.H * d.W;
+    const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
+    float *xp = malloc((size_t)xpn * sizeof *xp);
+    float *dycl = KN(alloc64)(d.P * CP);
+    float *part = calloc((size_t)T * (size_t)wlen, sizeof *part);
+    int64_t *off = malloc((size_t)d.kvol * sizeof *off);
+    if (!xp || !dycl || !part || !off) { free(xp); free(dycl); free(part); free(off); return SSL3D_ERR_NOMEM; }
+    KN(tap_offsets)(&d, off);
+    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, ngrp = (d.cin + 5) / 6;
+    const int64_t chunk_rows = KN(max64)(1, (128 + d.Wo - 1) / d.Wo);
+    for (int64_t ni = 0; ni < g->n; ni++) {
+        KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
+        KN(dy_channels_last)(k, &d, dy + ni * d.cout * d.P, dycl);
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t t = 0; t < T; t++) {
+            const int64_t r0 = t * per, r1 = KN(min64)(r0 + per, rows);
+            float *pt = part + t * wlen;
+            float out[6][NB];
+            for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
+                const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
+                for (int64_t cb = 0; cb < d.cb; cb++)
+                    for (int64_t tap = 0; tap < d.kvol; tap++)
+                        for (int64_t gi = 0; gi < ngrp; gi++) {
+                            const int64_t ci0 = gi * 6, nci = KN(min64)(6, d.cin - ci0);
+                            KN(wgrad_rows)(&d, xp, dycl, c0, c1, off[tap], ci0, cb, out);
+                            float *dst = pt + ((cb * d.kvol + tap) * d.cin + ci0) * NB;
+                            for (int64_t r = 0; r < nci; r++)
+                                for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
+                        }
+            }
+        }
+    }
+    /* dw (Cout, Cin, kvol) += sum over threads, in order, of the packed partials */
+    #pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t co = 0; co < d.cout; co++)
+        for (int64_t ci = 0; ci < d.cin; ci++)
+            for (int64_t tap = 0; tap < d.kvol; tap++) {
+                const int64_t src = (((co / NB) * d.kvol + tap) * d.cin + ci) * NB + co % NB;
+                float acc = 0.0f;
+                for (int32_t th = 0; th < T; th++) acc += part[(int64_t)th * wlen + src];
+                dw[(co * d.cin + ci) * d.kvol + tap] += acc;
+            }
+    free(xp); free(dycl); free(part); free(off);
+    return SSL3D_OK;
+}
+
+/* ---- weight gradient for few input channels (the first layer, Cin = 1..3), stride 1
+ * along W: vectorise along W instead of channels. The input is zero-padded in NCDHW
+ * order, xq (N, Cin, Dp, Hp, Wp), plus a slack of VW + 2 floats so that full-width loads
+ * near the end of the last row stay inside the buffer. */
+
+static float *KN(pad_ncdhw)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x) {
+    const int64_t pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
+    const int64_t plane = d->Hp * d->Wp, vol = d->Dp * plane;
+    float *xq = malloc((size_t)(d->n * d->cin * vol + VW + 2) * sizeof *xq);
+    if (!xq) return NULL;
+    memset(xq + d->n * d->cin * vol, 0, (VW + 2) * sizeof *xq);
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < d->n * d->cin * d->Dp; t++) {
+        const int64_t nc = t / d->Dp, dp = t % d->Dp, id = dp - pd;
+        float *o = xq + nc * vol + dp * plane;
+        if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); continue; }
+        for (int64_t hp = 0; hp < d->Hp; hp++) {
+            const int64_t ih = hp - ph;
+            float *orow = o + hp * d->Wp;
+            if (ih < 0 || ih >= d->H) { memset(orow, 0, (size_t)d->Wp * sizeof *o); continue; }
+            memset(orow, 0, (size_t)pw * sizeof *o);
+            memcpy(orow + pw, x + (nc * d->D + id) * d->H * d->W + ih * d->W, (size_t)d->W * sizeof *o);
+            memset(orow + pw + d->W, 0, (size_t)(d->Wp - pw - d->W) * sizeof *o);
+        }
+    }
+    return xq;
+}
+
+static inline float KN(hsum)(vf v) {   /* lanes added in a fixed order */
+    float l[VW];
+    memcpy(l, &v, sizeof l);
+    float s = 0.0f;
+    for (int i = 0; i < VW; i++) s += l[i];
+    return s;
+}
+
+/* dw[co][ci][a,b,c] += sum over positions of dy[co][pos] * xq[ci][pos + tap]: per output
+ * plane, blocks of 4 output channels x the kw taps of one (ci, a, b) (kw <= 3 at a time),
+ * VW positions per step; the last partial step of a row uses zero-filled copies. */
+static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                               const float *dy, float *dw) {
+    const dgeom d = KN(dgeom_of)(g);
+    const int32_t T = k->threads;
+    const int64_t wlen = d.cout * d.cin * d.kvol;
+    float *xq = KN(pad_ncdhw)(k, g, &d, x);
+    float *part = calloc((size_t)T * (size_t)wlen, sizeof *part);
+    if (!xq || !part) { free(xq); free(part); return SSL3D_ERR_NOMEM; }
+    const int64_t vol = d.Dp * d.Hp * d.Wp, ncb = (d.cout + 3) / 4, tasks = d.n * d.Do;
+    const int64_t tail = d.Wo % VW;
+    #pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t ni = t / d.Do, od = t % d.Do;
+        float *pt = part + (int64_t)omp_get_thread_num() * wlen;
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            const int64_t co0 = cb * 4, nco = KN(min64)(4, d.cout - co0);
+            const float *dyp[4];
+            for (int j = 0; j < 4; j++)
+                dyp[j] = dy + (ni * d.cout + KN(min64)(co0 + j, d.cout - 1)) * d.P + od * d.Ho * d.Wo;
+            for (int64_t ci = 0; ci < d.cin; ci++)
+            for (int64_t a = 0; a < d.kd; a++)
+            for (int64_t bb = 0; bb < d.kh; bb++)
+            for (int64_t c0 = 0; c0 < d.kw; c0 += 3) {
+                const int64_t nc = KN(min64)(3, d.kw - c0);
+                vf s[4][3];
+                for (int j = 0; j < 4; j++) for (int c = 0; c < 3; c++) s[j][c] = (vf){ 0 };
+                for (int64_t oh = 0; oh < d.Ho; oh++) {
+                    const float *xr = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh * d.sh + bb) * d.Wp + c0;
+                    const int64_t ro = oh * d.Wo;
+                    int64_t ow = 0;
+                    for (; ow + VW <= d.Wo; ow += VW) {
+                        const vf x0 = KN(vload)(xr + ow), x1 = KN(vload)(xr + ow + 1), x2 = KN(vload)(xr + ow + 2);
+                        for (int j = 0; j < 4; j++) {
+                            const vf g0 = KN(vload)(dyp[j] + ro + ow);
+                            s[j][0] += g0 * x0; s[j][1] += g0 * x1; s[j][2] += g0 * x2;
+                        }
+                    }
+                    if (tail) {
+                        float xt[3][VW], gt[VW];
+                        memset(xt, 0, sizeof xt);
+                        for (int c = 0; c < 3; c++) memcpy(xt[c], xr + ow + c, (size_t)tail * sizeof(float));
+                        const vf x0 = KN(vload)(xt[0]), x1 = KN(vload)(xt[1]), x2 = KN(vload)(xt[2]);
+                        for (int j = 0; j < 4; j++) {
+                            memset(gt, 0, sizeof gt);
+                            memcpy(gt, dyp[j] + ro + ow, (size_t)tail * sizeof(float));
+                            const vf g0 = KN(vload)(gt);
+                            s[j][0] += g0 * x0; s[j][1] += g0 * x1; s[j][2] += g0 * x2;
+                        }
+                    }
+                }
+                for (int64_t j = 0; j < nco; j++)
+                    for (int64_t c = 0; c < nc; c++)
+                        pt[((co0 + j) * d.cin + ci) * d.kvol + (a * d.kh + bb) * d.kw + c0 + c] += KN(hsum)(s[j][c]);
+            }
+        }
+    }
+    cpu_conv_reduce_partials(k, part, T, wlen, dw);
+    free(xq); free(part);
+    return SSL3D_OK;
+}
+
+const cpu_conv_isa KN(cpu_conv_isa) = {
+    .name = ISA_NAME,
+    .kernels = ISA_KERNELS,
+    .block = NB,
+    .direct_forward = KN(forward),
+    .direct_backward_weights = KN(backward_weights),
+    .small_backward_weights = KN(small_backward_weights),
+};
+#undef vf
+#undef dgeom
