@@ -424,6 +424,16 @@ int cmd_bench(int argc, char **argv) {
     else cJSON_AddNullToObject(res.root, "openblas_coretype");
     cJSON_AddStringToObject(res.root, "openblas_corename", corename ? corename : "?");
     cJSON_AddStringToObject(res.root, "openblas_config", blascfg ? blascfg : "?");
+    /* Which CPU kernels run (instruction set picked at run time, or SSL3D_CPU_ISA), and the
+     * reference's oneDNN ISA cap if one is set (ONEDNN_MAX_CPU_ISA=AVX2 for AVX2 runs). */
+    char kernels[512] = "";
+    ssl3d_backend_probe(SSL3D_BACKEND_CPU, kernels, sizeof kernels);
+    const char *isa_env = getenv("SSL3D_CPU_ISA"), *dnn_isa = getenv("ONEDNN_MAX_CPU_ISA");
+    cJSON_AddStringToObject(res.root, "cpu_kernels", kernels);
+    if (isa_env && *isa_env) cJSON_AddStringToObject(res.root, "ssl3d_cpu_isa", isa_env);
+    else cJSON_AddNullToObject(res.root, "ssl3d_cpu_isa");
+    if (dnn_isa && *dnn_isa) cJSON_AddStringToObject(res.root, "onednn_max_cpu_isa", dnn_isa);
+    else cJSON_AddNullToObject(res.root, "onednn_max_cpu_isa");
     res.ours = cJSON_AddObjectToObject(res.root, "workloads");
     res.skipped = cJSON_AddObjectToObject(res.root, "skipped");
     res.ref_info = NULL;
@@ -434,6 +444,8 @@ int cmd_bench(int argc, char **argv) {
            o.threads, o.repeat);
     printf("OpenBLAS kernel %s (OPENBLAS_CORETYPE=%s), %s\n", corename ? corename : "?", coretype ? coretype : "(unset)",
            blascfg ? blascfg : "");
+    printf("CPU kernels: %s\n", kernels);
+    if (dnn_isa && *dnn_isa) printf("reference: ONEDNN_MAX_CPU_ISA=%s\n", dnn_isa);
 
     /* Which references can run. */
     char torch_py[4096] = "", numpy_py[4096] = "";

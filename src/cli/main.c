@@ -34,6 +34,16 @@ int main(int argc, char **argv) {
      * user chose otherwise. `bench` keeps OpenMP's default, the reference scripts' setting.
      * The library itself never touches the environment. */
     if (strcmp(argv[1], "bench") != 0) setenv("OMP_WAIT_POLICY", "passive", 0);
+    /* A forced kernel ISA this CPU lacks (or a typo) would make every context creation
+     * fail; say why once, up front, instead of each command's generic message. */
+    const char *isa = getenv("SSL3D_CPU_ISA");
+    if (isa && *isa && strcmp(argv[1], "info") != 0) {
+        char why[256];
+        if (ssl3d_backend_probe(SSL3D_BACKEND_CPU, why, sizeof why) != SSL3D_OK) {
+            fprintf(stderr, "ssl3d %s: %s\n", argv[1], why);
+            return 1;
+        }
+    }
     for (size_t i = 0; i < N_COMMANDS; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "ssl3d: unknown command '%s'\n", argv[1]);

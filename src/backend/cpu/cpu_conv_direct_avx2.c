@@ -2,6 +2,6 @@
  * instruction-set flags; nothing here runs unless cpu_isa.c picked this table). */
 #define VW 8
 #define ISA_NAME "avx2"
-#define ISA_KERNELS "AVX2+FMA direct conv: 6x16 forward/weight-gradient micro-kernels (ymm FMA), W-vectorised first-layer weight gradient"
+#define ISA_KERNELS "direct conv: 6x16 ymm FMA micro-kernels"
 #define KN(name) name##_avx2
 #include "cpu_conv_direct_kern.h"

@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cblas.h>
 #include "cpu_isa.h"
 #include "cpu_memory.h"
 
@@ -33,7 +34,10 @@ ssl3d_status cpu_state_init(void **state, char *msg, size_t cap) {
     struct cpu_state *s = calloc(1, sizeof *s);
     if (!s) return SSL3D_ERR_NOMEM;
     s->isa = isa;
-    snprintf(msg, cap, "%s kernels: %s", isa->name, isa->kernels);
+    const char *forced = getenv("SSL3D_CPU_ISA");
+    snprintf(msg, cap, "%s kernels (%s): %s; im2col + OpenBLAS %s SGEMM for Cin < 4 forward, 1x1, strided dx, "
+             "transposed conv", isa->name, forced && *forced ? "SSL3D_CPU_ISA" : "cpuid", isa->kernels,
+             openblas_get_corename());
     /* At most 256 MiB of freed blocks kept: cached blocks count towards the peak resident
      * memory, so the cache holds roughly one step's worth of the sizes that recur. */
     s->limit = (size_t)256 << 20;
