@@ -28,6 +28,7 @@
 #include <omp.h>
 #include "cpu_conv_impl.h"
 #include "cpu_isa.h"
+#include "cpu_memory.h"
 
 #define NB (2 * VW)
 typedef float KN(vf) __attribute__((vector_size(VW * 4)));
@@ -37,10 +38,15 @@ static inline vf KN(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); retu
 static inline void KN(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline int64_t KN(min64)(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t KN(max64)(int64_t a, int64_t b) { return a > b ? a : b; }
-/* Cache-line aligned scratch (packed panels are read with full-width loads). */
-static inline float *KN(alloc64)(int64_t nfloats) {
-    return aligned_alloc(64, (size_t)((nfloats * 4 + 63) / 64 * 64));
+/* Scratch from the context's block cache (cpu_memory.c): 64-byte aligned, and a
+ * training step's scratch sizes recur, so after the first step they cost no page faults. */
+static inline float *KN(scratch)(const ssl3d_kctx *k, int64_t nfloats) {
+    return cpu_alloc_uninit(k->backend_state, (size_t)nfloats * sizeof(float));
 }
+static inline float *KN(scratch0)(const ssl3d_kctx *k, int64_t nfloats) {
+    return cpu_alloc_zeroed(k->backend_state, (size_t)nfloats * sizeof(float));
+}
+static inline void KN(release)(const ssl3d_kctx *k, void *p) { cpu_free(k->backend_state, p); }
 
 typedef struct KN(dgeom) {
     int64_t n, cin, cout, cb;          /* cb = ceil(cout/NB) output blocks */
@@ -159,10 +165,9 @@ static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, c
     g1.n = 1;
     const dgeom d = KN(dgeom_of)(&g1);
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, inv = d.D * d.H * d.W;
-    float *xp = malloc((size_t)xpn * sizeof *xp);
-    float *wp = KN(alloc64)(d.cb * d.kvol * d.cin * NB);
+    float *xp = KN(scratch)(k, xpn), *wp = KN(scratch)(k, d.cb * d.kvol * d.cin * NB);
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
-    if (!xp || !wp || !off) { free(xp); free(wp); free(off); return SSL3D_ERR_NOMEM; }
+    if (!xp || !wp || !off) { KN(release)(k, xp); KN(release)(k, wp); free(off); return SSL3D_ERR_NOMEM; }
     KN(pack_weights)(&d, w, wp);
     KN(tap_offsets)(&d, off);
     int64_t rb, nrb;
@@ -198,7 +203,7 @@ static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, c
             }
         }
     }
-    free(xp); free(wp); free(off);
+    KN(release)(k, xp); KN(release)(k, wp); free(off);
     return SSL3D_OK;
 }
 
@@ -256,11 +261,12 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
     const int32_t T = k->threads;
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * NB, inv = d.D * d.H * d.W;
     const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
-    float *xp = malloc((size_t)xpn * sizeof *xp);
-    float *dycl = KN(alloc64)(d.P * CP);
-    float *part = calloc((size_t)T * (size_t)wlen, sizeof *part);
+    float *xp = KN(scratch)(k, xpn), *dycl = KN(scratch)(k, d.P * CP), *part = KN(scratch0)(k, T * wlen);
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
-    if (!xp || !dycl || !part || !off) { free(xp); free(dycl); free(part); free(off); return SSL3D_ERR_NOMEM; }
+    if (!xp || !dycl || !part || !off) {
+        KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
+        return SSL3D_ERR_NOMEM;
+    }
     KN(tap_offsets)(&d, off);
     const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, ngrp = (d.cin + 5) / 6;
     const int64_t chunk_rows = KN(max64)(1, (128 + d.Wo - 1) / d.Wo);
@@ -296,7 +302,7 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
                 for (int32_t th = 0; th < T; th++) acc += part[(int64_t)th * wlen + src];
                 dw[(co * d.cin + ci) * d.kvol + tap] += acc;
             }
-    free(xp); free(dycl); free(part); free(off);
+    KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
     return SSL3D_OK;
 }
 
@@ -308,7 +314,7 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
 static float *KN(pad_ncdhw)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x) {
     const int64_t pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
     const int64_t plane = d->Hp * d->Wp, vol = d->Dp * plane;
-    float *xq = malloc((size_t)(d->n * d->cin * vol + VW + 2) * sizeof *xq);
+    float *xq = KN(scratch)(k, d->n * d->cin * vol + VW + 2);
     if (!xq) return NULL;
     memset(xq + d->n * d->cin * vol, 0, (VW + 2) * sizeof *xq);
     #pragma omp parallel for num_threads(k->threads) schedule(static)
@@ -345,8 +351,8 @@ static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_
     const int32_t T = k->threads;
     const int64_t wlen = d.cout * d.cin * d.kvol;
     float *xq = KN(pad_ncdhw)(k, g, &d, x);
-    float *part = calloc((size_t)T * (size_t)wlen, sizeof *part);
-    if (!xq || !part) { free(xq); free(part); return SSL3D_ERR_NOMEM; }
+    float *part = KN(scratch0)(k, T * wlen);
+    if (!xq || !part) { KN(release)(k, xq); KN(release)(k, part); return SSL3D_ERR_NOMEM; }
     const int64_t vol = d.Dp * d.Hp * d.Wp, ncb = (d.cout + 3) / 4, tasks = d.n * d.Do;
     const int64_t tail = d.Wo % VW;
     #pragma omp parallel for num_threads(T) schedule(static)
@@ -396,7 +402,7 @@ static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_
         }
     }
     cpu_conv_reduce_partials(k, part, T, wlen, dw);
-    free(xq); free(part);
+    KN(release)(k, xq); KN(release)(k, part);
     return SSL3D_OK;
 }
 
