@@ -28,8 +28,11 @@
 #include "bench_io.h"
 #include "bench_samples.h"
 #include "bench_train.h"
+#include "bench_task.h"
 
 #define PYTHON "/usr/bin/python3"
+/* PyTorch equivalents of W6/W7 (this repository; run `ssl3d bench` from the source tree). */
+#define TASK_REF_PY "bench/task_ref.py"
 
 typedef struct {
     int threads, repeat, phases;
@@ -150,6 +153,9 @@ static int group_w1(const bench_opts *o, const char *arg, FILE *json) {
 }
 static int group_train(const bench_opts *o, const char *arg, FILE *json) {
     return bench_train(atoi(arg + 1), o->threads, o->repeat, o->phases, json);
+}
+static int group_task(const bench_opts *o, const char *arg, FILE *json) {
+    return bench_task(atoi(arg + 1), o->threads, o->repeat, json);
 }
 static int group_samples(const bench_opts *o, const char *arg, FILE *json) {
     (void)arg;
@@ -345,10 +351,15 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ssl3d bench [--threads T] [--repeat N] [--only W1,W2,...,S1,IO] [--json FILE]\n"
             "                   [--reference DIR] [--phases]\n"
-            "  Runs W1a-e (conv), W2-W5 (training steps), S1-S3 (sample construction) and IO\n"
+            "  Runs W1a-e (conv), W2-W5 (training steps), W6-W7 (CPC and exemplar 3D steps with\n"
+            "  the task defaults), S1-S3 (sample construction) and IO\n"
             "  (hippocampus read; $SSL3D_DATA or ../shared/data) and prints median ms and the\n"
             "  peak RSS of each group. --reference DIR (holding torch_ref.py, numpy_ref.py) also\n"
-            "  runs the reference scripts with " PYTHON ", same threads, and prints ratios.\n"
+            "  runs the reference scripts with " PYTHON ", same threads, and prints ratios\n"
+            "  (W6-W7: " TASK_REF_PY " of this source tree). Every workload warms up until\n"
+            "  its page faults settle, then reports median, min and max of N timed runs.\n"
+            "  The CPU kernels (SSL3D_CPU_ISA) and OpenBLAS kernel (OPENBLAS_CORETYPE) in use\n"
+            "  are printed and recorded; set ONEDNN_MAX_CPU_ISA=AVX2 to cap the reference's.\n"
             "  --phases prints the time of each phase of the W2-W5 steps.\n");
 }
 
@@ -376,11 +387,11 @@ int cmd_bench(int argc, char **argv) {
     }
     if (o.threads < 1 || o.threads > 1024) { fprintf(stderr, "ssl3d bench: --threads must be 1..1024\n"); return 2; }
     if (o.repeat < 1 || o.repeat > 10000) { fprintf(stderr, "ssl3d bench: --repeat must be 1..10000\n"); return 2; }
-    static const char *const all_groups[] = { "W1", "W2", "W3", "W4", "W5", "S", "IO" };
+    static const char *const all_groups[] = { "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S", "IO" };
     int any = 0;
-    for (int g = 0; g < 7; g++) any |= selected(o.only, all_groups[g]);
+    for (int g = 0; g < 9; g++) any |= selected(o.only, all_groups[g]);
     if (!any) {
-        fprintf(stderr, "ssl3d bench: --only %s selects no workload (known: W1..W5, W1a..W1e, S1..S3, IO)\n", o.only);
+        fprintf(stderr, "ssl3d bench: --only %s selects no workload (known: W1..W7, W1a..W1e, S1..S3, IO)\n", o.only);
         return 2;
     }
     if (o.ref_dir && !dir_exists(o.ref_dir)) {
@@ -492,6 +503,32 @@ int cmd_bench(int argc, char **argv) {
                            (char *)"--only", (char *)train_groups[g], NULL };
             char label[32];
             snprintf(label, sizeof label, "torch %s", train_groups[g]);
+            run_ref_group(&res, label, av, &o);
+        }
+    }
+    static const char *const task_groups[] = { "W6", "W7" };
+    char task_py[4096] = "";
+    int have_task_ref = 0;
+    if (o.ref_dir && have_torch) {   /* the task references live in this repository */
+        snprintf(task_py, sizeof task_py, "%s", TASK_REF_PY);
+        have_task_ref = file_exists(task_py);
+        if (!have_task_ref) cJSON_AddStringToObject(res.skipped, "reference W6-W7", TASK_REF_PY " not found (run from the source tree)");
+    }
+    for (int g = 0; g < 2; g++) {
+        if (!selected(o.only, task_groups[g])) continue;
+        printf("\n== %s (proxy-task training step, task defaults)\n", task_groups[g]);
+        run_our_group(&res, task_groups[g], group_task, &o, task_groups[g]);
+        const char *name = bench_task_name(atoi(task_groups[g] + 1));
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(res.ours, name);
+        const cJSON *opt = e ? cJSON_GetObjectItemCaseSensitive(e, "options") : NULL;
+        if (have_task_ref && cJSON_IsString(opt)) {
+            char images[16];
+            snprintf(images, sizeof images, "%d", (int)num_or(e, "images", 4));
+            char *av[] = { (char *)PYTHON, task_py, (char *)"--threads", threads_s, (char *)"--repeat", repeat_s,
+                           (char *)"--only", (char *)task_groups[g], (char *)"--images", images, (char *)"--options",
+                           opt->valuestring, NULL };
+            char label[32];
+            snprintf(label, sizeof label, "torch %s", task_groups[g]);
             run_ref_group(&res, label, av, &o);
         }
     }
