@@ -302,7 +302,7 @@ static const float *tile_cols(const ssl3d_conv_geom *g, const conv_scratch *s, c
 /* y (N,Cout,P) = (accumulate ? y : 0) + W x col(x) + b. */
 static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *b, float *y, int accumulate) {
-    if (use_direct(g)) return cpu_isa_of(k)->direct_forward(k, g, x, w, b, y, accumulate);
+    if (use_direct(g)) return cpu_isa_for(cpu_isa_of(k), g->cout)->direct_forward(k, g, x, w, b, y, accumulate);
     const int64_t P = vol3(g->out);
     conv_scratch s;
     ssl3d_status st = scratch_init(k, g, x, w, &s);
@@ -471,7 +471,7 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
 static ssl3d_status cpu_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *dy, float *dx, float *dw, float *db) {
     if (dw && use_direct(g)) {
-        ssl3d_status st = cpu_isa_of(k)->direct_backward_weights(k, g, x, dy, dw);
+        ssl3d_status st = cpu_isa_for(cpu_isa_of(k), g->cout)->direct_backward_weights(k, g, x, dy, dw);
         if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
         if (st != SSL3D_OK) return st;
     } else if (dw && use_small(g)) {

@@ -3,5 +3,6 @@
 #define VW 8
 #define ISA_NAME "avx2"
 #define ISA_KERNELS "direct conv: 6x16 ymm FMA micro-kernels"
+#define ISA_NARROW NULL
 #define KN(name) name##_avx2
 #include "cpu_conv_direct_kern.h"

@@ -3,5 +3,6 @@
 #define VW 4
 #define ISA_NAME "generic"
 #define ISA_KERNELS "direct conv: 6x8 portable 4-wide vector micro-kernels"
+#define ISA_NARROW NULL
 #define KN(name) name##_generic
 #include "cpu_conv_direct_kern.h"

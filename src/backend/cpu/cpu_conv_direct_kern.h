@@ -4,6 +4,7 @@
  * ISA flags: SSE2 on x86-64, NEON etc. elsewhere). The including file defines
  *   VW        floats per vector,
  *   ISA_NAME, ISA_KERNELS  the table's name ("avx2") and one-line description,
+ *   ISA_NARROW  NULL or the table used for layers of at most its block's channels,
  *   KN(name)  the name with the ISA suffix (every function here, static ones too, carries
  *             it, so a disassembly shows which ISA a function was compiled for),
  * and gets a `const cpu_conv_isa KN(cpu_conv_isa)` table. The vectors are GCC vector
@@ -410,6 +411,7 @@ const cpu_conv_isa KN(cpu_conv_isa) = {
     .name = ISA_NAME,
     .kernels = ISA_KERNELS,
     .block = NB,
+    .narrow = ISA_NARROW,
     .direct_forward = KN(forward),
     .direct_backward_weights = KN(backward_weights),
     .small_backward_weights = KN(small_backward_weights),

@@ -14,6 +14,10 @@ typedef struct cpu_conv_isa {
     const char *name;        /* "generic", "avx2", "avx512" */
     const char *kernels;     /* what runs, for `ssl3d info --backends` and `bench` */
     int block;               /* output channels per direct-kernel block */
+    /* Tables of narrower kernels for layers whose (transposed) output channels fit one of
+     * their blocks: a 32-wide AVX-512 block would be half padding for 16 channels, the
+     * AVX2 kernels' 16-wide block is not (NULL: none). */
+    const struct cpu_conv_isa *narrow;
     /* y = (accumulate ? y : 0) + conv(x, w) + b  (b may be NULL) */
     ssl3d_status (*direct_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                    const float *w, const float *b, float *y, int accumulate);
@@ -36,4 +40,10 @@ int cpu_isa_supported(const char *name);
 
 /* The context's table (from the kernel context's backend state). */
 const cpu_conv_isa *cpu_isa_of(const ssl3d_kctx *k);
+
+/* The table to use for a direct kernel producing `cout` channels per position. */
+static inline const cpu_conv_isa *cpu_isa_for(const cpu_conv_isa *t, int64_t cout) {
+    while (t->narrow && cout <= t->narrow->block) t = t->narrow;
+    return t;
+}
 #endif
