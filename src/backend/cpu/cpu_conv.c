@@ -405,6 +405,16 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
 /* Stride 1: dx += conv(dy, w'), w'[ci,co,a,b,c] = w[co,ci,kd-1-a,kh-1-b,kw-1-c], pad k-1-pad. */
 static ssl3d_status conv_backward_input_stride1(const ssl3d_kctx *k, const ssl3d_conv_geom *g,
                                                 const float *w, const float *dy, float *dx) {
+    ssl3d_conv_geom t = *g;
+    t.cin = g->cout;
+    t.cout = g->cin;
+    for (int i = 0; i < 3; i++) {
+        t.in[i] = g->out[i];
+        t.out[i] = g->in[i];
+        t.pad[i] = g->k[i] - 1 - g->pad[i];
+    }
+    if (use_direct(&t))   /* packs the flipped transpose straight from w */
+        return cpu_isa_for(cpu_isa_of(k), t.cout)->direct_backward_input(k, &t, w, dy, dx);
     const int64_t kvol = vol3(g->k);
     float *wt = malloc((size_t)(g->cin * g->cout * kvol) * sizeof *wt);
     if (!wt) return SSL3D_ERR_NOMEM;
@@ -414,14 +424,6 @@ static ssl3d_status conv_backward_input_stride1(const ssl3d_kctx *k, const ssl3d
             float *dst = wt + (ci * g->cout + co) * kvol;
             for (int64_t i = 0; i < kvol; i++) dst[i] = src[kvol - 1 - i];
         }
-    ssl3d_conv_geom t = *g;
-    t.cin = g->cout;
-    t.cout = g->cin;
-    for (int i = 0; i < 3; i++) {
-        t.in[i] = g->out[i];
-        t.out[i] = g->in[i];
-        t.pad[i] = g->k[i] - 1 - g->pad[i];
-    }
     ssl3d_status st = conv_forward_impl(k, &t, dy, wt, NULL, dx, 1);
     free(wt);
     return st;

@@ -3,6 +3,8 @@
  * cpu_conv_direct_avx2.c (VW = 8, -mavx2 -mfma), cpu_conv_direct_generic.c (VW = 4, no
  * ISA flags: SSE2 on x86-64, NEON etc. elsewhere). The including file defines
  *   VW        floats per vector,
+ *   MR, NG    positions per forward tile, input channels per weight-gradient tile
+ *             (MR x 2 and NG x 2 vector accumulators: 6 for 16 registers, 12 for 32),
  *   ISA_NAME, ISA_KERNELS  the table's name ("avx2") and one-line description,
  *   ISA_NARROW  NULL or the table used for layers of at most its block's channels,
  *   KN(name)  the name with the ISA suffix (every function here, static ones too, carries
@@ -17,12 +19,14 @@
  * wp (ceil(Cout/NB), kvol, Cin, NB) with NB = 2*VW output channels per block (zero for
  * padded channels).
  *
- * Forward micro-kernel: 6 output positions x NB output channels in 12 vector
- * accumulators; per (tap, ci) it loads NB weights (2 vectors) and broadcasts 6 inputs:
- * 12 FMAs per 8 loads (the BLIS 6x16 shape, scaled to the vector width).
- * Weight-gradient micro-kernel: 6 input channels x NB output channels for one tap,
+ * Forward micro-kernel: MR output positions (consecutive in the plane, a tile may span
+ * rows) x NB output channels in 2*MR vector accumulators; per (tap, ci) it loads NB
+ * weights (2 vectors) and broadcasts MR inputs: 2*MR FMAs per MR + 2 loads. Each weight
+ * vector serves MR positions, so the weight panel streamed from L2 costs 4/MR bytes per
+ * flop: MR = 12 with AVX-512's 32 registers (6 with 16).
+ * Weight-gradient micro-kernel: NG input channels x NB output channels for one tap,
  * reducing over the output positions of a task: per position 2 vectors of dY
- * (channels-last) and 6 broadcast inputs -> 12 FMAs. Per-thread partials are summed in
+ * (channels-last) and NG broadcast inputs -> 2*NG FMAs. Per-thread partials are summed in
  * thread order, so results are reproducible for a given ISA and thread count. */
 #include <stdlib.h>
 #include <string.h>
@@ -97,13 +101,33 @@ static void KN(pad_channels_last)(const ssl3d_kctx *k, const ssl3d_conv_geom *g,
     }
 }
 
-/* wp (cb, kvol, Cin, NB) <- w (Cout, Cin, kvol), zero for padded output channels. */
-static void KN(pack_weights)(const dgeom *d, const float *w, float *wp) {
-    memset(wp, 0, (size_t)(d->cb * d->kvol * d->cin * NB) * sizeof *wp);
-    for (int64_t co = 0; co < d->cout; co++)
-        for (int64_t ci = 0; ci < d->cin; ci++)
-            for (int64_t t = 0; t < d->kvol; t++)
-                wp[(((co / NB) * d->kvol + t) * d->cin + ci) * NB + co % NB] = w[(co * d->cin + ci) * d->kvol + t];
+/* wp (cb, kvol, Cin, NB) <- the weights of output channel co, input channel ci, tap t at
+ * w[co*s_co + ci*s_ci + (flip ? kvol-1-t : t)], zero for padded output channels: w
+ * (Cout, Cin, kvol) itself (s_co = Cin*kvol, s_ci = kvol), or for the input gradient its
+ * flipped transpose read in place (s_co = kvol, s_ci = Cout'*kvol, flip). Written in
+ * order, in parallel over (block, tap): a deep layer's weights are MBs, and packing them
+ * serially cost a fifth of a 128-channel conv's step. */
+static void KN(pack_weights)(const ssl3d_kctx *k, const dgeom *d, const float *w, int64_t s_co, int64_t s_ci,
+                             int flip, float *wp) {
+    const int64_t kv = d->kvol, cn = d->cin;
+    /* per (block, ci): the NB x kvol taps are read as NB contiguous runs into a small
+     * transposed tile, then written as kvol contiguous runs of NB floats */
+    #pragma omp parallel for num_threads(k->threads) schedule(static) if (d->cout * cn * kv > 32768)
+    for (int64_t bc = 0; bc < d->cb * cn; bc++) {
+        const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d->cout - cb * NB);
+        float tile[27 * NB];
+        for (int64_t t0 = 0; t0 < kv; t0 += 27) {
+            const int64_t nt = KN(min64)(27, kv - t0);
+            for (int64_t j = 0; j < NB; j++) {
+                if (j >= nco) { for (int64_t t = 0; t < nt; t++) tile[t * NB + j] = 0.0f; continue; }
+                const float *src = w + (cb * NB + j) * s_co + ci * s_ci;
+                if (flip) for (int64_t t = 0; t < nt; t++) tile[t * NB + j] = src[kv - 1 - (t0 + t)];
+                else for (int64_t t = 0; t < nt; t++) tile[t * NB + j] = src[t0 + t];
+            }
+            for (int64_t t = 0; t < nt; t++)
+                memcpy(wp + ((cb * kv + t0 + t) * cn + ci) * NB, tile + t * NB, NB * sizeof *wp);
+        }
+    }
 }
 
 /* Offsets (floats) of each tap inside xp relative to the tap (0,0,0) of a position. */
@@ -114,38 +138,30 @@ static void KN(tap_offsets)(const dgeom *d, int64_t *off) {
             for (int64_t c = 0; c < d->kw; c++) off[t++] = ((a * d->Hp + b) * d->Wp + c) * d->cin;
 }
 
-#define STORE_6(out) do {                                                              \
-        KN(vstore)((out)[0], c00); KN(vstore)((out)[0] + VW, c01);                     \
-        KN(vstore)((out)[1], c10); KN(vstore)((out)[1] + VW, c11);                     \
-        KN(vstore)((out)[2], c20); KN(vstore)((out)[2] + VW, c21);                     \
-        KN(vstore)((out)[3], c30); KN(vstore)((out)[3] + VW, c31);                     \
-        KN(vstore)((out)[4], c40); KN(vstore)((out)[4] + VW, c41);                     \
-        KN(vstore)((out)[5], c50); KN(vstore)((out)[5] + VW, c51);                     \
-    } while (0)
-#define ZERO_6 vf c00 = { 0 }, c01 = { 0 }, c10 = { 0 }, c11 = { 0 }, c20 = { 0 }, c21 = { 0 }, \
-                  c30 = { 0 }, c31 = { 0 }, c40 = { 0 }, c41 = { 0 }, c50 = { 0 }, c51 = { 0 }
-
-/* out (6 positions x NB channels) = sum over taps t and ci of x_r[off[t] + ci] * wpanel[t][ci][0..NB),
- * x_r = xb[r] the tap-(0,0,0) pointer of position r. */
-static void KN(fwd_micro)(const float *const xb[6], const int64_t *off, int64_t kvol, int64_t cin,
-                          const float *wpanel, float out[6][NB]) {
-    ZERO_6;
+/* out (MR positions x NB channels) = sum over taps t and ci of x_r[off[t] + ci] * wpanel[t][ci][0..NB),
+ * x_r = xb[r] the tap-(0,0,0) pointer of position r. The accumulators (MR x 2 vectors) stay
+ * in registers: the loops over r are fully unrolled. */
+static void KN(fwd_micro)(const float *const xb[MR], const int64_t *off, int64_t kvol, int64_t cin,
+                          const float *wpanel, float out[MR][NB]) {
+    vf acc[MR][2];
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
     for (int64_t t = 0; t < kvol; t++) {
-        const float *p0 = xb[0] + off[t], *p1 = xb[1] + off[t], *p2 = xb[2] + off[t];
-        const float *p3 = xb[3] + off[t], *p4 = xb[4] + off[t], *p5 = xb[5] + off[t];
+        const float *p[MR];
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) p[r] = xb[r] + off[t];
         const float *wt = wpanel + t * cin * NB;
         for (int64_t ci = 0; ci < cin; ci++) {
             const vf b0 = KN(vload)(wt + ci * NB), b1 = KN(vload)(wt + ci * NB + VW);
-            float a;
-            a = p0[ci]; c00 += a * b0; c01 += a * b1;
-            a = p1[ci]; c10 += a * b0; c11 += a * b1;
-            a = p2[ci]; c20 += a * b0; c21 += a * b1;
-            a = p3[ci]; c30 += a * b0; c31 += a * b1;
-            a = p4[ci]; c40 += a * b0; c41 += a * b1;
-            a = p5[ci]; c50 += a * b0; c51 += a * b1;
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+                const float a = p[r][ci];
+                acc[r][0] += a * b0;
+                acc[r][1] += a * b1;
+            }
         }
     }
-    STORE_6(out);
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+        KN(vstore)(out[r], acc[r][0]);
+        KN(vstore)(out[r] + VW, acc[r][1]);
+    }
 }
 
 /* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
@@ -160,8 +176,9 @@ static void KN(task_split)(const dgeom *d, int32_t threads, int64_t *rb, int64_t
  * (tasks inside a sample run in parallel), so the padded copy is one sample's worth of
  * scratch, reused; every task walks all output blocks so that one packed weight panel
  * (kvol*Cin*NB floats) stays in L2 while it is used across the task's positions. */
-static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
-                                const float *b, float *y, int accumulate) {
+static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                        const float *w, int64_t s_co, int64_t s_ci, int flip, const float *b,
+                                        float *y, int accumulate) {
     ssl3d_conv_geom g1 = *g;
     g1.n = 1;
     const dgeom d = KN(dgeom_of)(&g1);
@@ -169,36 +186,37 @@ static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, c
     float *xp = KN(scratch)(k, xpn), *wp = KN(scratch)(k, d.cb * d.kvol * d.cin * NB);
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !wp || !off) { KN(release)(k, xp); KN(release)(k, wp); free(off); return SSL3D_ERR_NOMEM; }
-    KN(pack_weights)(&d, w, wp);
+    KN(pack_weights)(k, &d, w, s_co, s_ci, flip, wp);
     KN(tap_offsets)(&d, off);
     int64_t rb, nrb;
     KN(task_split)(&d, k->threads, &rb, &nrb);
-    const int64_t tasks = d.Do * nrb, ps = d.sw * d.cin;
+    const int64_t tasks = d.Do * nrb;
     for (int64_t ni = 0; ni < g->n; ni++) {
         KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
         #pragma omp parallel for num_threads(k->threads) schedule(static)
         for (int64_t t = 0; t < tasks; t++) {
             const int64_t od = t / nrb, r0 = (t % nrb) * rb;
             const int64_t r1 = KN(min64)(r0 + rb, d.Ho);
-            float out[6][NB];
+            float out[MR][NB];
+            const int64_t q0 = r0 * d.Wo, q1 = r1 * d.Wo;   /* positions of the task in plane od */
             for (int64_t cb = 0; cb < d.cb; cb++) {
                 const float *panel = wp + cb * d.kvol * d.cin * NB;
                 const int64_t nco = KN(min64)(NB, d.cout - cb * NB);
-                for (int64_t oh = r0; oh < r1; oh++) {
-                    const float *xrow = xp + ((od * d.sd) * d.Hp + oh * d.sh) * d.Wp * d.cin;
-                    float *yrow = y + (ni * d.cout + cb * NB) * d.P + (od * d.Ho + oh) * d.Wo;
-                    for (int64_t ow = 0; ow < d.Wo; ow += 6) {
-                        const int64_t nr = KN(min64)(6, d.Wo - ow);
-                        /* a short last tile recomputes its last position in the unused rows */
-                        const float *xb[6];
-                        for (int64_t r = 0; r < 6; r++) xb[r] = xrow + (ow + KN(min64)(r, nr - 1)) * ps;
-                        KN(fwd_micro)(xb, off, d.kvol, d.cin, panel, out);
-                        for (int64_t j = 0; j < nco; j++) {
-                            float *yo = yrow + j * d.P + ow;
-                            const float bv = b ? b[cb * NB + j] : 0.0f;
-                            if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
-                            else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
-                        }
+                float *yplane = y + (ni * d.cout + cb * NB) * d.P + od * d.Ho * d.Wo;
+                for (int64_t q = q0; q < q1; q += MR) {
+                    const int64_t nr = KN(min64)(MR, q1 - q);
+                    /* a tile may span rows; a short last tile recomputes its last position */
+                    const float *xb[MR];
+                    for (int64_t r = 0; r < MR; r++) {
+                        const int64_t qq = q + KN(min64)(r, nr - 1), oh = qq / d.Wo, ow = qq - oh * d.Wo;
+                        xb[r] = xp + (((od * d.sd) * d.Hp + oh * d.sh) * d.Wp + ow * d.sw) * d.cin;
+                    }
+                    KN(fwd_micro)(xb, off, d.kvol, d.cin, panel, out);
+                    for (int64_t j = 0; j < nco; j++) {
+                        float *yo = yplane + j * d.P + q;
+                        const float bv = b ? b[cb * NB + j] : 0.0f;
+                        if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
+                        else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
                     }
                 }
             }
@@ -208,32 +226,61 @@ static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, c
     return SSL3D_OK;
 }
 
-/* out (6 input channels x NB output channels) = sum over the output rows rr0..rr1-1
- * (rows of all planes, flattened: rr = od*Ho + oh) of x[pos + tapoff][ci0 + r] * dycl[pos][NB]. */
+static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
+                                const float *b, float *y, int accumulate) {
+    return KN(forward_strided)(k, g, x, w, g->cin * g->k[0] * g->k[1] * g->k[2], g->k[0] * g->k[1] * g->k[2], 0, b, y,
+                               accumulate);
+}
+
+/* dx += conv(dy, w') for stride 1, w'[ci][co][t] = w[co][ci][kvol-1-t], pad k-1-pad: the
+ * forward kernel on the transposed geometry `gt` (Cin' = Cout, Cout' = Cin), with the
+ * weights packed straight from w (no transposed copy). */
+static ssl3d_status KN(backward_input)(const ssl3d_kctx *k, const ssl3d_conv_geom *gt, const float *w,
+                                       const float *dy, float *dx) {
+    const int64_t kvol = gt->k[0] * gt->k[1] * gt->k[2];
+    return KN(forward_strided)(k, gt, dy, w, kvol, gt->cout * kvol, 1, NULL, dx, 1);
+}
+
+/* out (NG input channels x NB output channels) = sum over the output rows rr0..rr1-1
+ * (rows of all planes, flattened: rr = od*Ho + oh) of x[pos + tapoff][ci0 + r] * dycl[pos][NB].
+ * A full group reads channels ci0 + r at constant offsets; the last, partial group reads
+ * channel Cin-1 again for the missing ones (results dropped). */
 static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
-                           int64_t tapoff, int64_t ci0, int64_t cb, float out[6][NB]) {
-    ZERO_6;
+                           int64_t tapoff, int64_t ci0, int64_t cb, float out[NG][NB]) {
+    vf acc[NG][2];
+    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
     const int64_t C = d->cin, CP = d->cb * NB, ps = d->sw * C;
-    /* channels beyond Cin in the last group read channel Cin-1 again (results dropped) */
-    const int64_t o1 = KN(min64)(1, C - 1 - ci0), o2 = KN(min64)(2, C - 1 - ci0), o3 = KN(min64)(3, C - 1 - ci0),
-                  o4 = KN(min64)(4, C - 1 - ci0), o5 = KN(min64)(5, C - 1 - ci0);
+    const int full = ci0 + NG <= C;
+    int64_t o[NG];
+    for (int r = 0; r < NG; r++) o[r] = KN(min64)(r, C - 1 - ci0);
     for (int64_t rr = rr0; rr < rr1; rr++) {
         const int64_t od = rr / d->Ho, oh = rr - od * d->Ho;
         const float *xr = xs + ((od * d->sd) * d->Hp + oh * d->sh) * d->Wp * C + tapoff + ci0;
         const float *dr = dys + ((od * d->Ho + oh) * d->Wo) * CP + cb * NB;
-        for (int64_t ow = 0; ow < d->Wo; ow++) {
-            const float *xq = xr + ow * ps;
-            const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
-            float a;
-            a = xq[0];  c00 += a * b0; c01 += a * b1;
-            a = xq[o1]; c10 += a * b0; c11 += a * b1;
-            a = xq[o2]; c20 += a * b0; c21 += a * b1;
-            a = xq[o3]; c30 += a * b0; c31 += a * b1;
-            a = xq[o4]; c40 += a * b0; c41 += a * b1;
-            a = xq[o5]; c50 += a * b0; c51 += a * b1;
+        if (full) {
+            for (int64_t ow = 0; ow < d->Wo; ow++) {
+                const float *xq = xr + ow * ps;
+                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
+                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
+                    acc[r][0] += xq[r] * b0;
+                    acc[r][1] += xq[r] * b1;
+                }
+            }
+        } else {
+            for (int64_t ow = 0; ow < d->Wo; ow++) {
+                const float *xq = xr + ow * ps;
+                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
+                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
+                    acc[r][0] += xq[o[r]] * b0;
+                    acc[r][1] += xq[o[r]] * b1;
+                }
+            }
         }
     }
-    STORE_6(out);
+    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
+        KN(vstore)(out[r], acc[r][0]);
+        KN(vstore)(out[r] + VW, acc[r][1]);
+    }
 }
 
 /* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over position blocks. */
@@ -269,7 +316,7 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
         return SSL3D_ERR_NOMEM;
     }
     KN(tap_offsets)(&d, off);
-    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, ngrp = (d.cin + 5) / 6;
+    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, ngrp = (d.cin + NG - 1) / NG;
     const int64_t chunk_rows = KN(max64)(1, (128 + d.Wo - 1) / d.Wo);
     for (int64_t ni = 0; ni < g->n; ni++) {
         KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
@@ -278,13 +325,13 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
         for (int64_t t = 0; t < T; t++) {
             const int64_t r0 = t * per, r1 = KN(min64)(r0 + per, rows);
             float *pt = part + t * wlen;
-            float out[6][NB];
+            float out[NG][NB];
             for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
                 const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
                 for (int64_t cb = 0; cb < d.cb; cb++)
                     for (int64_t tap = 0; tap < d.kvol; tap++)
                         for (int64_t gi = 0; gi < ngrp; gi++) {
-                            const int64_t ci0 = gi * 6, nci = KN(min64)(6, d.cin - ci0);
+                            const int64_t ci0 = gi * NG, nci = KN(min64)(NG, d.cin - ci0);
                             KN(wgrad_rows)(&d, xp, dycl, c0, c1, off[tap], ci0, cb, out);
                             float *dst = pt + ((cb * d.kvol + tap) * d.cin + ci0) * NB;
                             for (int64_t r = 0; r < nci; r++)
@@ -293,16 +340,25 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
             }
         }
     }
-    /* dw (Cout, Cin, kvol) += sum over threads, in order, of the packed partials */
+    /* partials summed in thread order into thread 0's (in packed order, contiguous), then
+     * dw (Cout, Cin, kvol) += that, unpacked with writes running along the taps */
+    if (T > 1) {
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t i = 0; i < wlen; i++) {
+            float acc = part[i];
+            for (int32_t th = 1; th < T; th++) acc += part[(int64_t)th * wlen + i];
+            part[i] = acc;
+        }
+    }
+    const int64_t kv = d.kvol, cn = d.cin;
     #pragma omp parallel for num_threads(T) schedule(static)
-    for (int64_t co = 0; co < d.cout; co++)
-        for (int64_t ci = 0; ci < d.cin; ci++)
-            for (int64_t tap = 0; tap < d.kvol; tap++) {
-                const int64_t src = (((co / NB) * d.kvol + tap) * d.cin + ci) * NB + co % NB;
-                float acc = 0.0f;
-                for (int32_t th = 0; th < T; th++) acc += part[(int64_t)th * wlen + src];
-                dw[(co * d.cin + ci) * d.kvol + tap] += acc;
-            }
+    for (int64_t bc = 0; bc < d.cb * cn; bc++) {   /* the inverse of pack_weights' tiles */
+        const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d.cout - cb * NB);
+        for (int64_t t = 0; t < kv; t++) {
+            const float *src = part + ((cb * kv + t) * cn + ci) * NB;
+            for (int64_t j = 0; j < nco; j++) dw[((cb * NB + j) * cn + ci) * kv + t] += src[j];
+        }
+    }
     KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
     return SSL3D_OK;
 }
@@ -413,6 +469,7 @@ const cpu_conv_isa KN(cpu_conv_isa) = {
     .block = NB,
     .narrow = ISA_NARROW,
     .direct_forward = KN(forward),
+    .direct_backward_input = KN(backward_input),
     .direct_backward_weights = KN(backward_weights),
     .small_backward_weights = KN(small_backward_weights),
 };

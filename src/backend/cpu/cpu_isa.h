@@ -21,6 +21,10 @@ typedef struct cpu_conv_isa {
     /* y = (accumulate ? y : 0) + conv(x, w) + b  (b may be NULL) */
     ssl3d_status (*direct_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                    const float *w, const float *b, float *y, int accumulate);
+    /* stride 1: dx += conv(dy, w flipped and transposed); gt is the transposed geometry
+     * (Cin' = Cout, Cout' = Cin, in/out swapped, pad k-1-pad), w the forward weights */
+    ssl3d_status (*direct_backward_input)(const ssl3d_kctx *k, const ssl3d_conv_geom *gt, const float *w,
+                                          const float *dy, float *dx);
     /* dw += dL/dw (channels-vectorised; Cin >= 4) */
     ssl3d_status (*direct_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                             const float *dy, float *dw);
