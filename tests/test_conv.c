@@ -184,6 +184,10 @@ static const conv_case isa_cases[] = {
     { 2, 2, 2, 9,   { 1, 5, 19 },  { 3, 3, 3 }, 1, 1, 1 },  /* 2D first layer, tail 3 */
     { 3, 2, 16, 16, { 4, 6, 12 },  { 3, 3, 3 }, 2, 1, 1 },  /* strided direct forward */
     { 3, 2, 40, 40, { 2, 3, 4 },   { 1, 1, 1 }, 1, 0, 1 },  /* pointwise: GEMM on x */
+    /* batches of >= 2x threads of small samples: whole samples per thread (by_sample) */
+    { 3, 5, 6, 10,  { 3, 4, 7 },   { 3, 3, 3 }, 1, 1, 1 },
+    { 2, 6, 17, 33, { 1, 9, 10 },  { 3, 3, 3 }, 1, 1, 1 },
+    { 3, 4, 8, 16,  { 4, 6, 5 },   { 3, 3, 3 }, 2, 1, 0 },
 };
 
 static void check_isa(const char *isa) {

@@ -172,53 +172,79 @@ static void KN(task_split)(const dgeom *d, int32_t threads, int64_t *rb, int64_t
     *nrb = (d->Ho + *rb - 1) / *rb;
 }
 
-/* y = (accumulate ? y : 0) + conv(x, w) + b. Samples are processed one after the other
- * (tasks inside a sample run in parallel), so the padded copy is one sample's worth of
- * scratch, reused; every task walks all output blocks so that one packed weight panel
- * (kvol*Cin*NB floats) stays in L2 while it is used across the task's positions. */
+/* One forward task of sample ni: output plane od, rows r0..r1-1, every output block. */
+static void KN(fwd_task)(const dgeom *d, const float *xp, const float *wp, const int64_t *off, const float *b,
+                         float *y, int accumulate, int64_t ni, int64_t od, int64_t r0, int64_t r1) {
+    float out[MR][NB];
+    const int64_t q0 = r0 * d->Wo, q1 = r1 * d->Wo;   /* positions of the task in plane od */
+    for (int64_t cb = 0; cb < d->cb; cb++) {
+        const float *panel = wp + cb * d->kvol * d->cin * NB;
+        const int64_t nco = KN(min64)(NB, d->cout - cb * NB);
+        float *yplane = y + (ni * d->cout + cb * NB) * d->P + od * d->Ho * d->Wo;
+        for (int64_t q = q0; q < q1; q += MR) {
+            const int64_t nr = KN(min64)(MR, q1 - q);
+            /* a tile may span rows; a short last tile recomputes its last position */
+            const float *xb[MR];
+            for (int64_t r = 0; r < MR; r++) {
+                const int64_t qq = q + KN(min64)(r, nr - 1), oh = qq / d->Wo, ow = qq - oh * d->Wo;
+                xb[r] = xp + (((od * d->sd) * d->Hp + oh * d->sh) * d->Wp + ow * d->sw) * d->cin;
+            }
+            KN(fwd_micro)(xb, off, d->kvol, d->cin, panel, out);
+            for (int64_t j = 0; j < nco; j++) {
+                float *yo = yplane + j * d->P + q;
+                const float bv = b ? b[cb * NB + j] : 0.0f;
+                if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
+                else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
+            }
+        }
+    }
+}
+
+/* Whether to give each thread whole samples (its own padded copy) instead of splitting
+ * every sample across the threads: many small samples (2D batches, CPC / exemplar patches)
+ * would otherwise pay two parallel regions and their barriers per sample and layer. */
+static int KN(by_sample)(const ssl3d_kctx *k, const ssl3d_conv_geom *g) {
+    const int64_t p = g->out[0] * g->out[1] * g->out[2];
+    return k->threads > 1 && g->n >= 2 * (int64_t)k->threads && p <= 32768;
+}
+
+/* y = (accumulate ? y : 0) + conv(x, w) + b. Either samples one after the other, each
+ * split into tasks run in parallel (the padded copy is one sample's worth of scratch), or
+ * (by_sample) whole samples per thread with one padded copy per thread. Every task walks
+ * all output blocks so that one packed weight panel (kvol*Cin*NB floats) stays in L2
+ * while it is used across the task's positions. */
 static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                         const float *w, int64_t s_co, int64_t s_ci, int flip, const float *b,
                                         float *y, int accumulate) {
     ssl3d_conv_geom g1 = *g;
     g1.n = 1;
     const dgeom d = KN(dgeom_of)(&g1);
+    const int32_t T = k->threads;
+    const int per_sample = KN(by_sample)(k, g);
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, inv = d.D * d.H * d.W;
-    float *xp = KN(scratch)(k, xpn), *wp = KN(scratch)(k, d.cb * d.kvol * d.cin * NB);
+    float *xp = KN(scratch)(k, (per_sample ? T : 1) * xpn), *wp = KN(scratch)(k, d.cb * d.kvol * d.cin * NB);
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !wp || !off) { KN(release)(k, xp); KN(release)(k, wp); free(off); return SSL3D_ERR_NOMEM; }
     KN(pack_weights)(k, &d, w, s_co, s_ci, flip, wp);
     KN(tap_offsets)(&d, off);
-    int64_t rb, nrb;
-    KN(task_split)(&d, k->threads, &rb, &nrb);
-    const int64_t tasks = d.Do * nrb;
-    for (int64_t ni = 0; ni < g->n; ni++) {
-        KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
-        #pragma omp parallel for num_threads(k->threads) schedule(static)
-        for (int64_t t = 0; t < tasks; t++) {
-            const int64_t od = t / nrb, r0 = (t % nrb) * rb;
-            const int64_t r1 = KN(min64)(r0 + rb, d.Ho);
-            float out[MR][NB];
-            const int64_t q0 = r0 * d.Wo, q1 = r1 * d.Wo;   /* positions of the task in plane od */
-            for (int64_t cb = 0; cb < d.cb; cb++) {
-                const float *panel = wp + cb * d.kvol * d.cin * NB;
-                const int64_t nco = KN(min64)(NB, d.cout - cb * NB);
-                float *yplane = y + (ni * d.cout + cb * NB) * d.P + od * d.Ho * d.Wo;
-                for (int64_t q = q0; q < q1; q += MR) {
-                    const int64_t nr = KN(min64)(MR, q1 - q);
-                    /* a tile may span rows; a short last tile recomputes its last position */
-                    const float *xb[MR];
-                    for (int64_t r = 0; r < MR; r++) {
-                        const int64_t qq = q + KN(min64)(r, nr - 1), oh = qq / d.Wo, ow = qq - oh * d.Wo;
-                        xb[r] = xp + (((od * d.sd) * d.Hp + oh * d.sh) * d.Wp + ow * d.sw) * d.cin;
-                    }
-                    KN(fwd_micro)(xb, off, d.kvol, d.cin, panel, out);
-                    for (int64_t j = 0; j < nco; j++) {
-                        float *yo = yplane + j * d.P + q;
-                        const float bv = b ? b[cb * NB + j] : 0.0f;
-                        if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
-                        else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
-                    }
-                }
+    if (per_sample) {
+        const ssl3d_kctx one = { 1, k->backend_state };
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            float *xpt = xp + (int64_t)omp_get_thread_num() * xpn;
+            KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
+            for (int64_t od = 0; od < d.Do; od++) KN(fwd_task)(&d, xpt, wp, off, b, y, accumulate, ni, od, 0, d.Ho);
+        }
+    } else {
+        int64_t rb, nrb;
+        KN(task_split)(&d, T, &rb, &nrb);
+        const int64_t tasks = d.Do * nrb;
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
+            #pragma omp parallel for num_threads(T) schedule(static)
+            for (int64_t t = 0; t < tasks; t++) {
+                const int64_t od = t / nrb, r0 = (t % nrb) * rb;
+                KN(fwd_task)(&d, xp, wp, off, b, y, accumulate, ni, od, r0, KN(min64)(r0 + rb, d.Ho));
             }
         }
     }
@@ -298,9 +324,31 @@ static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const floa
     }
 }
 
-/* dw += dL/dw. The reduction runs over positions, so a sample's output rows are cut into
- * one contiguous range per thread; each range is swept in chunks of ~128 positions whose
- * input rows and dY stay in L1/L2 while every (block, tap, channel group) reads them. */
+/* pt (packed partial) += the weight gradient of output rows r0..r1-1 of one sample, swept
+ * in chunks of ~128 positions whose input rows and dY stay in L1/L2 while every
+ * (block, tap, channel group) reads them. */
+static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, const int64_t *off, int64_t r0,
+                           int64_t r1, float *pt) {
+    const int64_t ngrp = (d->cin + NG - 1) / NG, chunk_rows = KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
+    float out[NG][NB];
+    for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
+        const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
+        for (int64_t cb = 0; cb < d->cb; cb++)
+            for (int64_t tap = 0; tap < d->kvol; tap++)
+                for (int64_t gi = 0; gi < ngrp; gi++) {
+                    const int64_t ci0 = gi * NG, nci = KN(min64)(NG, d->cin - ci0);
+                    KN(wgrad_rows)(d, xp, dycl, c0, c1, off[tap], ci0, cb, out);
+                    float *dst = pt + ((cb * d->kvol + tap) * d->cin + ci0) * NB;
+                    for (int64_t r = 0; r < nci; r++)
+                        for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
+                }
+    }
+}
+
+/* dw += dL/dw. The reduction runs over positions, so either a sample's output rows are cut
+ * into one contiguous range per thread, or (by_sample) each thread takes whole samples;
+ * either way each thread adds into its own partial, and the partials are summed in thread
+ * order (static schedules: the same split for the same thread count). */
 static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                          const float *dy, float *dw) {
     ssl3d_conv_geom g1 = *g;
@@ -309,35 +357,34 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
     const int32_t T = k->threads;
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * NB, inv = d.D * d.H * d.W;
     const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
-    float *xp = KN(scratch)(k, xpn), *dycl = KN(scratch)(k, d.P * CP), *part = KN(scratch0)(k, T * wlen);
+    const int per_sample = KN(by_sample)(k, g);
+    const int64_t copies = per_sample ? T : 1;
+    float *xp = KN(scratch)(k, copies * xpn), *dycl = KN(scratch)(k, copies * d.P * CP);
+    float *part = KN(scratch0)(k, T * wlen);
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !dycl || !part || !off) {
         KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
         return SSL3D_ERR_NOMEM;
     }
     KN(tap_offsets)(&d, off);
-    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, ngrp = (d.cin + NG - 1) / NG;
-    const int64_t chunk_rows = KN(max64)(1, (128 + d.Wo - 1) / d.Wo);
-    for (int64_t ni = 0; ni < g->n; ni++) {
-        KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
-        KN(dy_channels_last)(k, &d, dy + ni * d.cout * d.P, dycl);
+    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T;
+    if (per_sample) {   /* whole samples per thread, each into its own partial */
+        const ssl3d_kctx one = { 1, k->backend_state };
         #pragma omp parallel for num_threads(T) schedule(static)
-        for (int64_t t = 0; t < T; t++) {
-            const int64_t r0 = t * per, r1 = KN(min64)(r0 + per, rows);
-            float *pt = part + t * wlen;
-            float out[NG][NB];
-            for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
-                const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
-                for (int64_t cb = 0; cb < d.cb; cb++)
-                    for (int64_t tap = 0; tap < d.kvol; tap++)
-                        for (int64_t gi = 0; gi < ngrp; gi++) {
-                            const int64_t ci0 = gi * NG, nci = KN(min64)(NG, d.cin - ci0);
-                            KN(wgrad_rows)(&d, xp, dycl, c0, c1, off[tap], ci0, cb, out);
-                            float *dst = pt + ((cb * d.kvol + tap) * d.cin + ci0) * NB;
-                            for (int64_t r = 0; r < nci; r++)
-                                for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
-                        }
-            }
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            const int64_t tid = omp_get_thread_num();
+            float *xpt = xp + tid * xpn, *dyt = dycl + tid * d.P * CP;
+            KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
+            KN(dy_channels_last)(&one, &d, dy + ni * d.cout * d.P, dyt);
+            KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, part + tid * wlen);
+        }
+    } else {
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
+            KN(dy_channels_last)(k, &d, dy + ni * d.cout * d.P, dycl);
+            #pragma omp parallel for num_threads(T) schedule(static)
+            for (int64_t t = 0; t < T; t++)
+                KN(wgrad_task)(&d, xp, dycl, off, t * per, KN(min64)(t * per + per, rows), part + t * wlen);
         }
     }
     /* partials summed in thread order into thread 0's (in packed order, contiguous), then
