@@ -205,7 +205,8 @@ static void KN(fwd_task)(const dgeom *d, const float *xp, const float *wp, const
  * would otherwise pay two parallel regions and their barriers per sample and layer. */
 static int KN(by_sample)(const ssl3d_kctx *k, const ssl3d_conv_geom *g) {
     const int64_t p = g->out[0] * g->out[1] * g->out[2];
-    return k->threads > 1 && g->n >= 2 * (int64_t)k->threads && p <= 32768;
+    const int64_t T = k->threads;
+    return T > 1 && g->n >= T && (g->n % T == 0 || g->n >= 4 * T) && p <= 32768;
 }
 
 /* y = (accumulate ? y : 0) + conv(x, w) + b. Either samples one after the other, each
