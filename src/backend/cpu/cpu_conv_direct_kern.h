@@ -43,15 +43,19 @@ static inline vf KN(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); retu
 static inline void KN(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline int64_t KN(min64)(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t KN(max64)(int64_t a, int64_t b) { return a > b ? a : b; }
-/* Scratch from the context's block cache (cpu_memory.c): 64-byte aligned, and a
- * training step's scratch sizes recur, so after the first step they cost no page faults. */
+/* Scratch: 64-byte aligned, from malloc rather than the context's block cache: scratch
+ * sizes that match no cached block would make the cache give back activation blocks, and
+ * a 2D batch step then re-faulted and re-zeroed hundreds of MB (measured on W5). */
 static inline float *KN(scratch)(const ssl3d_kctx *k, int64_t nfloats) {
-    return cpu_alloc_uninit(k->backend_state, (size_t)nfloats * sizeof(float));
+    (void)k;
+    return aligned_alloc(64, (size_t)((nfloats * 4 + 63) / 64 * 64));
 }
 static inline float *KN(scratch0)(const ssl3d_kctx *k, int64_t nfloats) {
-    return cpu_alloc_zeroed(k->backend_state, (size_t)nfloats * sizeof(float));
+    float *p = KN(scratch)(k, nfloats);
+    if (p) memset(p, 0, (size_t)nfloats * sizeof *p);
+    return p;
 }
-static inline void KN(release)(const ssl3d_kctx *k, void *p) { cpu_free(k->backend_state, p); }
+static inline void KN(release)(const ssl3d_kctx *k, void *p) { (void)k; free(p); }
 
 typedef struct KN(dgeom) {
     int64_t n, cin, cout, cb;          /* cb = ceil(cout/NB) output blocks */
