@@ -4,7 +4,9 @@ SOVERSION   := 0
 PREFIX      ?= /usr/local
 DESTDIR     ?=
 CC          ?= cc
-ARCH        ?= -march=native
+# No -march for the library: one build runs on any x86-64 CPU and picks its kernels at run
+# time (src/backend/cpu/cpu_isa.c); only the per-ISA kernel files get ISA flags (below).
+ARCH        ?=
 OPT         ?= -O3
 WERROR      ?=
 PYTHON      ?= /usr/bin/python3
@@ -20,7 +22,7 @@ DEB_MPI     := openmpi-bin libopenmpi-dev
 MPICC       ?= $(shell command -v mpicc 2>/dev/null)
 
 WARN     := -Wall -Wextra -Wshadow -Wno-unused-parameter $(if $(WERROR),-Werror)
-CPPFLAGS += -Iinclude -I/usr/include/nifti -D_DEFAULT_SOURCE
+CPPFLAGS += -Iinclude -I/usr/include/nifti -D_DEFAULT_SOURCE -DSSL3D_BUILDING
 CFLAGS   += -std=c11 $(OPT) -g $(ARCH) -fPIC -fvisibility=hidden -fopenmp $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lopenblas -lcjson -lnifti2 -lznz -lpng -lz -lm
 LDFLAGS  += -fopenmp $(EXTRA_LDFLAGS)
@@ -30,6 +32,16 @@ LIB_SRC  := $(sort $(wildcard src/core/*.c src/backend/*.c src/backend/cpu/*.c s
 CLI_SRC  := $(sort $(wildcard src/cli/*.c))
 TEST_SRC := $(sort $(wildcard tests/*.c))
 EX_SRC   := $(sort $(wildcard examples/*.c))
+
+# Kernel files compiled for one instruction set each (chosen at run time by cpu_isa.c).
+# -ffp-contract=fast turns the kernels' `c += a * b` into FMAs. Other targets build the
+# portable kernels only.
+ISA_X86  := $(filter x86_64% i686% i586% i386%,$(shell $(CC) -dumpmachine))
+ifeq ($(ISA_X86),)
+LIB_SRC  := $(filter-out %_avx2.c %_avx512.c,$(LIB_SRC))
+endif
+FLAGS_AVX2   := -mavx2 -mfma -ffp-contract=fast
+FLAGS_AVX512 := -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -ffp-contract=fast
 
 OBJDIR   ?= build
 LIB_OBJ  := $(LIB_SRC:%.c=$(OBJDIR)/%.o)
@@ -107,10 +119,12 @@ deps-mpi-install:
 	$(call need_pkgs,$(DEB_MPI))
 
 # ---- library
+$(OBJDIR)/%_avx2.o: ISA_FLAGS = $(FLAGS_AVX2)
+$(OBJDIR)/%_avx512.o: ISA_FLAGS = $(FLAGS_AVX512)
 $(OBJDIR)/%.o: %.c
 	@mkdir -p $(dir $@)
-	@echo "  CC      $<"
-	@$(CC) $(CPPFLAGS) $(CFLAGS) -MMD -MP -c $< -o $@
+	@echo "  CC      $< $(ISA_FLAGS)"
+	@$(CC) $(CPPFLAGS) $(CFLAGS) $(ISA_FLAGS) -MMD -MP -c $< -o $@
 
 $(SHLIB): $(LIB_OBJ) src/ssl3d.map
 	@mkdir -p lib

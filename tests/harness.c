@@ -3,8 +3,10 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #define MAX_TESTS 4096
@@ -12,6 +14,25 @@ typedef struct { const char *name, *file; th_fn fn; } th_test;
 static th_test tests[MAX_TESTS];
 static int n_tests, failures;
 static char tmpdir[256];
+
+/* Every test gets a time limit, so a hung test fails with its name instead of hanging
+ * CI: SSL3D_TEST_TIMEOUT seconds (default 300; 0 = none). */
+#define DEFAULT_TIMEOUT_S 300
+static int timeout_s = DEFAULT_TIMEOUT_S;
+static const char *current_test;
+
+static void on_alarm(int sig) {   /* no-fork mode: only async-signal-safe calls */
+    (void)sig;
+    static const char msg[] = "    timed out: ";
+    if (write(2, msg, sizeof msg - 1) < 0 || write(2, current_test, strlen(current_test)) < 0 || write(2, "\n", 1) < 0) {}
+    _exit(124);
+}
+
+static double now_s(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
 
 void th_register(const char *name, const char *file, th_fn fn) {
     if (n_tests < MAX_TESTS) tests[n_tests++] = (th_test){ name, file, fn };
@@ -71,22 +92,42 @@ static int run_one(const th_test *t, int fork_tests) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ssl3d-test-%d-XXXXXX", (int)getpid());
     if (!mkdtemp(tmpdir)) { perror("mkdtemp"); return 1; }
     int rc;
+    current_test = t->name;
     if (!fork_tests) {
         failures = 0;
+        signal(SIGALRM, on_alarm);
+        alarm((unsigned)timeout_s);
         t->fn();
+        alarm(0);
         rc = failures ? 1 : 0;
     } else {
         fflush(stdout); fflush(stderr);
         pid_t pid = fork();
         if (pid == 0) {
+            setpgid(0, 0);            /* its own group: a timeout also ends what it started */
             failures = 0;
             t->fn();
             fflush(stderr);
             exit(failures ? 1 : 0);   /* exit, not _exit: LeakSanitizer runs at exit */
         }
-        int status = 0;
-        waitpid(pid, &status, 0);
-        if (WIFEXITED(status)) rc = WEXITSTATUS(status);
+        if (pid > 0) setpgid(pid, pid);
+        int status = 0, timed_out = 0;
+        const double t0 = now_s();
+        for (;;) {   /* poll, so the limit needs neither signals nor threads in the runner */
+            pid_t w = waitpid(pid, &status, WNOHANG);
+            if (w == pid || w < 0) break;
+            if (timeout_s > 0 && now_s() - t0 > timeout_s) {
+                kill(-pid, SIGKILL);
+                kill(pid, SIGKILL);
+                waitpid(pid, &status, 0);
+                timed_out = 1;
+                break;
+            }
+            struct timespec nap = { 0, 1000000 };
+            nanosleep(&nap, NULL);
+        }
+        if (timed_out) { fprintf(stderr, "    timed out after %d s: %s (SSL3D_TEST_TIMEOUT)\n", timeout_s, t->name); rc = 1; }
+        else if (WIFEXITED(status)) rc = WEXITSTATUS(status);
         else { fprintf(stderr, "    crashed with signal %d\n", WTERMSIG(status)); rc = 1; }
     }
     char cmd[300];
@@ -97,6 +138,8 @@ static int run_one(const th_test *t, int fork_tests) {
 
 int main(int argc, char **argv) {
     int fork_tests = getenv("SSL3D_TEST_NOFORK") ? 0 : 1;
+    const char *to = getenv("SSL3D_TEST_TIMEOUT");
+    if (to && *to) timeout_s = atoi(to) > 0 ? atoi(to) : 0;
     const char *filter = argc > 1 ? argv[1] : NULL;
     int passed = 0, failed = 0, skipped = 0;
     for (int i = 0; i < n_tests; i++) {

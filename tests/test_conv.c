@@ -168,6 +168,60 @@ TEST(conv_matches_naive_reference_2_threads) {
     for (size_t i = 0; i < sizeof naive_cases / sizeof naive_cases[0]; i++) check_against_naive(&naive_cases[i], 2);
 }
 
+/* ------------------------------------------------------------ every ISA path */
+
+/* Shapes where the kernels switch, for the block widths of every ISA (8 generic, 16 AVX2,
+ * 32 AVX-512 output channels per direct block; 4/8/16 positions per step of the
+ * first-layer weight gradient): Cin 3|4 (im2col vs direct), Cout 7|8 (direct from 8),
+ * Cout and Cin at block edges, W tails of every vector width, stride 2, pointwise. */
+static const conv_case isa_cases[] = {
+    { 3, 2, 4, 8,   { 3, 5, 6 },   { 3, 3, 3 }, 1, 1, 1 },  /* smallest direct layer */
+    { 3, 2, 3, 7,   { 3, 5, 6 },   { 3, 3, 3 }, 1, 1, 1 },  /* just below: im2col + small wgrad */
+    { 3, 2, 9, 31,  { 3, 4, 7 },   { 3, 3, 3 }, 1, 1, 1 },
+    { 3, 2, 17, 33, { 3, 4, 5 },   { 3, 3, 3 }, 1, 1, 1 },  /* one channel past a 32 block; dx has Cout 17 */
+    { 3, 1, 33, 32, { 2, 3, 13 },  { 3, 3, 3 }, 1, 1, 0 },  /* dx: 33 output channels */
+    { 3, 2, 1, 16,  { 3, 4, 37 },  { 3, 3, 3 }, 1, 1, 1 },  /* W tail 37 = 2*16 + 5 = 4*8 + 5 */
+    { 2, 2, 2, 9,   { 1, 5, 19 },  { 3, 3, 3 }, 1, 1, 1 },  /* 2D first layer, tail 3 */
+    { 3, 2, 16, 16, { 4, 6, 12 },  { 3, 3, 3 }, 2, 1, 1 },  /* strided direct forward */
+    { 3, 2, 40, 40, { 2, 3, 4 },   { 1, 1, 1 }, 1, 0, 1 },  /* pointwise: GEMM on x */
+    /* batches of >= 2x threads of small samples: whole samples per thread (by_sample) */
+    { 3, 5, 6, 10,  { 3, 4, 7 },   { 3, 3, 3 }, 1, 1, 1 },
+    { 2, 6, 17, 33, { 1, 9, 10 },  { 3, 3, 3 }, 1, 1, 1 },
+    { 3, 4, 8, 16,  { 4, 6, 5 },   { 3, 3, 3 }, 2, 1, 0 },
+};
+
+static void check_isa(const char *isa) {
+    if (setenv("SSL3D_CPU_ISA", isa, 1) != 0) { CHECK(0); return; }
+    char msg[256];
+    ssl3d_status st = ssl3d_backend_probe(SSL3D_BACKEND_CPU, msg, sizeof msg);
+    if (st != SSL3D_OK) {
+        char why[300];
+        snprintf(why, sizeof why, "%s kernels not available on this CPU: %s", isa, msg);
+        unsetenv("SSL3D_CPU_ISA");
+        SKIP(why);
+    }
+    CHECK_MSG(strncmp(msg, isa, strlen(isa)) == 0, "forced %s, backend reports \"%s\"", isa, msg);
+    for (size_t i = 0; i < sizeof isa_cases / sizeof isa_cases[0]; i++) check_against_naive(&isa_cases[i], 2);
+    for (size_t i = 0; i < sizeof naive_cases / sizeof naive_cases[0]; i++)
+        if (naive_cases[i].cin < 64) check_against_naive(&naive_cases[i], 2);
+    unsetenv("SSL3D_CPU_ISA");
+}
+
+TEST(conv_isa_generic_matches_naive_reference) { check_isa("generic"); }
+TEST(conv_isa_avx2_matches_naive_reference) { check_isa("avx2"); }
+TEST(conv_isa_avx512_matches_naive_reference) { check_isa("avx512"); }
+
+TEST(conv_isa_unknown_or_missing_is_an_error) {
+    setenv("SSL3D_CPU_ISA", "sse9", 1);
+    char msg[256];
+    CHECK(ssl3d_backend_probe(SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_ERR_BACKEND_UNAVAILABLE);
+    CHECK_MSG(strstr(msg, "SSL3D_CPU_ISA=sse9") != NULL, "message: %s", msg);
+    ssl3d_ctx *ctx = NULL;
+    CHECK(ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) == SSL3D_ERR_BACKEND_UNAVAILABLE && ctx == NULL);
+    unsetenv("SSL3D_CPU_ISA");
+    CHECK(ssl3d_backend_probe(SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_OK);
+}
+
 /* ------------------------------------------------------------ hand-computed values */
 
 TEST(conv_forward_hand_computed_2d) {

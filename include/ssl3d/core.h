@@ -8,8 +8,18 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#if defined(_WIN32)
-#  define SSL3D_API __declspec(dllexport)
+/* Export/import of the public functions. Building the library defines SSL3D_BUILDING
+ * (the Makefile does); programs that link the static library on Windows define
+ * SSL3D_STATIC; everything else including this header imports from the DLL. On ELF
+ * targets the library is built with -fvisibility=hidden and only these are exported. */
+#if defined(_WIN32) || defined(__CYGWIN__)
+#  if defined(SSL3D_STATIC)
+#    define SSL3D_API
+#  elif defined(SSL3D_BUILDING)
+#    define SSL3D_API __declspec(dllexport)
+#  else
+#    define SSL3D_API __declspec(dllimport)
+#  endif
 #elif defined(__GNUC__)
 #  define SSL3D_API __attribute__((visibility("default")))
 #else

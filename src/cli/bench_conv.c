@@ -9,6 +9,7 @@
 #include <time.h>
 #include "ssl3d.h"
 #include "bench_conv.h"
+#include "bench_util.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -41,6 +42,9 @@ static double step_flops(int64_t cin, int64_t cout, int64_t vox) {
     const double one = 2.0 * 2.0 * (double)cin * (double)cout * 27.0 * (double)vox;   /* batch 2 */
     return one * (cin > 1 ? 3.0 : 2.0);
 }
+
+typedef struct { ssl3d_ctx *ctx; ssl3d_tensor *x, *w, *b, *g; } conv_arg;
+static int conv_cb(void *a) { conv_arg *c = a; return (int)one_step(c->ctx, c->x, c->w, c->b, c->g); }
 
 int bench_w1(int backend, int threads, int repeat, FILE *json_out) {
     static const struct { const char *name; int64_t cin, cout, d, h, w; } wl[] = {
@@ -79,7 +83,10 @@ int bench_w1(int backend, int threads, int repeat, FILE *json_out) {
         if (!st && wl[i].cin > 1) st = ssl3d_tensor_set_requires_grad(ctx, x, 1);
         if (!st) st = ssl3d_tensor_set_requires_grad(ctx, w, 1);
         if (!st) st = ssl3d_tensor_set_requires_grad(ctx, b, 1);
-        if (!st) st = one_step(ctx, x, w, b, g);       /* warm-up: page faults, BLAS init */
+        conv_arg ca = { ctx, x, w, b, g };
+        int warm_runs = 0;
+        long warm_faults = 0;
+        if (!st) st = (ssl3d_status)bench_warmup(conv_cb, &ca, 1, &warm_runs, &warm_faults);   /* page faults, BLAS init */
         for (int r = 0; r < repeat && !st; r++) {
             double t0 = now_ms();
             st = one_step(ctx, x, w, b, g);
@@ -92,11 +99,14 @@ int bench_w1(int backend, int threads, int repeat, FILE *json_out) {
             qsort(ms, (size_t)repeat, sizeof *ms, cmp_double);
             double med = repeat % 2 ? ms[repeat / 2] : 0.5 * (ms[repeat / 2 - 1] + ms[repeat / 2]);
             const double gflops = step_flops(wl[i].cin, wl[i].cout, wl[i].d * wl[i].h * wl[i].w) / (med * 1e6);
-            printf("%-22s %9.2f ms (min %.2f, max %.2f, %d threads, %s) %8.1f GFLOP/s\n", wl[i].name, med, ms[0],
-                   ms[repeat - 1], threads, ssl3d_ctx_backend_name(ctx), gflops);
+            printf("%-22s %9.2f ms (min %.2f, max %.2f, %d threads, %s) %8.1f GFLOP/s; %d warm-up runs, "
+                   "%ld page faults in the last\n", wl[i].name, med, ms[0], ms[repeat - 1], threads,
+                   ssl3d_ctx_backend_name(ctx), gflops, warm_runs, warm_faults);
             if (json_out)
-                fprintf(json_out, "%s\"%s\": {\"ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"gflops\": %.2f}",
-                        i ? ",\n" : "", wl[i].name, med, ms[0], ms[repeat - 1], gflops);
+                fprintf(json_out,
+                        "%s\"%s\": {\"ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"gflops\": %.2f, "
+                        "\"warmup_runs\": %d, \"warmup_last_faults\": %ld}",
+                        i ? ",\n" : "", wl[i].name, med, ms[0], ms[repeat - 1], gflops, warm_runs, warm_faults);
         }
         ssl3d_tensor_release(x); ssl3d_tensor_release(w); ssl3d_tensor_release(b); ssl3d_tensor_release(g);
     }

@@ -16,6 +16,7 @@
 #include <time.h>
 #include "ssl3d.h"
 #include "bench_train.h"
+#include "bench_util.h"
 
 static double now_ms(void) {
     struct timespec ts;
@@ -190,6 +191,9 @@ static ssl3d_status step(ssl3d_ctx *ctx, train_setup *s, double *ph) {
     return st;
 }
 
+typedef struct { ssl3d_ctx *ctx; train_setup *s; } step_arg;
+static int step_cb(void *a) { step_arg *sa = a; return (int)step(sa->ctx, sa->s, NULL); }
+
 int bench_train(int w, int backend, int threads, int repeat, int phases, FILE *json_out) {
     const char *name = bench_train_name(w);
     if (!name) {
@@ -212,7 +216,11 @@ int bench_train(int w, int backend, int threads, int repeat, int phases, FILE *j
     train_setup s;
     ssl3d_status st = (ms && ph && col) ? setup_create(ctx, w, &s) : SSL3D_ERR_NOMEM;
     int ready = st == SSL3D_OK;
-    for (int r = 0; r < 2 && !st; r++) st = step(ctx, &s, NULL);     /* warm-up, as the reference */
+    /* warm-up: at least 2 steps, as the reference, then until the page faults settle */
+    int warm_runs = 0;
+    long warm_faults = 0;
+    step_arg sa = { ctx, &s };
+    if (!st) st = (ssl3d_status)bench_warmup(step_cb, &sa, 2, &warm_runs, &warm_faults);
     for (int r = 0; r < repeat && !st; r++) {
         double t0 = now_ms();
         st = step(ctx, &s, ph + (size_t)r * N_PHASES);
@@ -232,10 +240,13 @@ int bench_train(int w, int backend, int threads, int repeat, int phases, FILE *j
             printf("\n");
         }
         double med = median_of(ms, repeat);
-        printf("%-22s %9.2f ms (min %.2f, max %.2f, %d threads)\n", name, med, ms[0], ms[repeat - 1], threads);
+        printf("%-22s %9.2f ms (min %.2f, max %.2f, %d threads; %d warm-up steps, %ld page faults in the last)\n",
+               name, med, ms[0], ms[repeat - 1], threads, warm_runs, warm_faults);
         if (json_out)
-            fprintf(json_out, "\"%s\": {\"ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f}", name, med, ms[0],
-                    ms[repeat - 1]);
+            fprintf(json_out,
+                    "\"%s\": {\"ms\": %.4f, \"ms_min\": %.4f, \"ms_max\": %.4f, \"warmup_runs\": %d, "
+                    "\"warmup_last_faults\": %ld}",
+                    name, med, ms[0], ms[repeat - 1], warm_runs, warm_faults);
     }
     fflush(stdout);
     if (ready) setup_release(&s);

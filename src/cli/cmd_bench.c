@@ -28,8 +28,11 @@
 #include "bench_io.h"
 #include "bench_samples.h"
 #include "bench_train.h"
+#include "bench_task.h"
 
 #define PYTHON "/usr/bin/python3"
+/* PyTorch equivalents of W6/W7 (this repository; run `ssl3d bench` from the source tree). */
+#define TASK_REF_PY "docs/bench/task_ref.py"
 
 typedef struct {
     int threads, repeat, phases;
@@ -151,6 +154,9 @@ static int group_w1(const bench_opts *o, const char *arg, FILE *json) {
 }
 static int group_train(const bench_opts *o, const char *arg, FILE *json) {
     return bench_train(atoi(arg + 1), o->backend, o->threads, o->repeat, o->phases, json);
+}
+static int group_task(const bench_opts *o, const char *arg, FILE *json) {
+    return bench_task(atoi(arg + 1), o->threads, o->repeat, json);
 }
 static int group_samples(const bench_opts *o, const char *arg, FILE *json) {
     (void)arg;
@@ -346,10 +352,15 @@ static void usage(FILE *f) {
     fprintf(f,
             "usage: ssl3d bench [--threads T] [--repeat N] [--only W1,W2,...,S1,IO] [--json FILE]\n"
             "                   [--reference DIR] [--phases] [--backend cpu|cuda]\n"
-            "  Runs W1a-e (conv), W2-W5 (training steps), S1-S3 (sample construction) and IO\n"
+            "  Runs W1a-e (conv), W2-W5 (training steps), W6-W7 (CPC and exemplar 3D steps with\n"
+            "  the task defaults), S1-S3 (sample construction) and IO\n"
             "  (hippocampus read; $SSL3D_DATA or ../shared/data) and prints median ms and the\n"
             "  peak RSS of each group. --reference DIR (holding torch_ref.py, numpy_ref.py) also\n"
-            "  runs the reference scripts with " PYTHON ", same threads, and prints ratios.\n"
+            "  runs the reference scripts with " PYTHON ", same threads, and prints ratios\n"
+            "  (W6-W7: " TASK_REF_PY " of this source tree). Every workload warms up until\n"
+            "  its page faults settle, then reports median, min and max of N timed runs.\n"
+            "  The CPU kernels (SSL3D_CPU_ISA) and OpenBLAS kernel (OPENBLAS_CORETYPE) in use\n"
+            "  are printed and recorded; set ONEDNN_MAX_CPU_ISA=AVX2 to cap the reference's.\n"
             "  --phases prints the time of each phase of the W2-W5 steps.\n"
             "  --backend cpu|cuda (default cpu): where W1-W5 run (docs/cuda.md). With cuda the torch\n"
             "  references are skipped (they run on the CPU); S1-S3 and IO are host work.\n");
@@ -388,11 +399,11 @@ int cmd_bench(int argc, char **argv) {
     }
     if (o.threads < 1 || o.threads > 1024) { fprintf(stderr, "ssl3d bench: --threads must be 1..1024\n"); return 2; }
     if (o.repeat < 1 || o.repeat > 10000) { fprintf(stderr, "ssl3d bench: --repeat must be 1..10000\n"); return 2; }
-    static const char *const all_groups[] = { "W1", "W2", "W3", "W4", "W5", "S", "IO" };
+    static const char *const all_groups[] = { "W1", "W2", "W3", "W4", "W5", "W6", "W7", "S", "IO" };
     int any = 0;
-    for (int g = 0; g < 7; g++) any |= selected(o.only, all_groups[g]);
+    for (int g = 0; g < 9; g++) any |= selected(o.only, all_groups[g]);
     if (!any) {
-        fprintf(stderr, "ssl3d bench: --only %s selects no workload (known: W1..W5, W1a..W1e, S1..S3, IO)\n", o.only);
+        fprintf(stderr, "ssl3d bench: --only %s selects no workload (known: W1..W7, W1a..W1e, S1..S3, IO)\n", o.only);
         return 2;
     }
     char device[1024] = "";
@@ -444,6 +455,16 @@ int cmd_bench(int argc, char **argv) {
     else cJSON_AddNullToObject(res.root, "openblas_coretype");
     cJSON_AddStringToObject(res.root, "openblas_corename", corename ? corename : "?");
     cJSON_AddStringToObject(res.root, "openblas_config", blascfg ? blascfg : "?");
+    /* Which CPU kernels run (instruction set picked at run time, or SSL3D_CPU_ISA), and the
+     * reference's oneDNN ISA cap if one is set (ONEDNN_MAX_CPU_ISA=AVX2 for AVX2 runs). */
+    char kernels[512] = "";
+    ssl3d_backend_probe(SSL3D_BACKEND_CPU, kernels, sizeof kernels);
+    const char *isa_env = getenv("SSL3D_CPU_ISA"), *dnn_isa = getenv("ONEDNN_MAX_CPU_ISA");
+    cJSON_AddStringToObject(res.root, "cpu_kernels", kernels);
+    if (isa_env && *isa_env) cJSON_AddStringToObject(res.root, "ssl3d_cpu_isa", isa_env);
+    else cJSON_AddNullToObject(res.root, "ssl3d_cpu_isa");
+    if (dnn_isa && *dnn_isa) cJSON_AddStringToObject(res.root, "onednn_max_cpu_isa", dnn_isa);
+    else cJSON_AddNullToObject(res.root, "onednn_max_cpu_isa");
     res.ours = cJSON_AddObjectToObject(res.root, "workloads");
     res.skipped = cJSON_AddObjectToObject(res.root, "skipped");
     res.ref_info = NULL;
@@ -454,6 +475,8 @@ int cmd_bench(int argc, char **argv) {
            o.threads, o.repeat);
     printf("OpenBLAS kernel %s (OPENBLAS_CORETYPE=%s), %s\n", corename ? corename : "?", coretype ? coretype : "(unset)",
            blascfg ? blascfg : "");
+    printf("CPU kernels: %s\n", kernels);
+    if (dnn_isa && *dnn_isa) printf("reference: ONEDNN_MAX_CPU_ISA=%s\n", dnn_isa);
     if (o.backend == SSL3D_BACKEND_CUDA) printf("backend cuda: %s\n", device);
 
     /* Which references can run. */
@@ -509,6 +532,32 @@ int cmd_bench(int argc, char **argv) {
                            (char *)"--only", (char *)train_groups[g], NULL };
             char label[32];
             snprintf(label, sizeof label, "torch %s", train_groups[g]);
+            run_ref_group(&res, label, av, &o);
+        }
+    }
+    static const char *const task_groups[] = { "W6", "W7" };
+    char task_py[4096] = "";
+    int have_task_ref = 0;
+    if (o.ref_dir && have_torch) {   /* the task references live in this repository */
+        snprintf(task_py, sizeof task_py, "%s", TASK_REF_PY);
+        have_task_ref = file_exists(task_py);
+        if (!have_task_ref) cJSON_AddStringToObject(res.skipped, "reference W6-W7", TASK_REF_PY " not found (run from the source tree)");
+    }
+    for (int g = 0; g < 2; g++) {
+        if (!selected(o.only, task_groups[g])) continue;
+        printf("\n== %s (proxy-task training step, task defaults)\n", task_groups[g]);
+        run_our_group(&res, task_groups[g], group_task, &o, task_groups[g]);
+        const char *name = bench_task_name(atoi(task_groups[g] + 1));
+        const cJSON *e = cJSON_GetObjectItemCaseSensitive(res.ours, name);
+        const cJSON *opt = e ? cJSON_GetObjectItemCaseSensitive(e, "options") : NULL;
+        if (have_task_ref && cJSON_IsString(opt)) {
+            char images[16];
+            snprintf(images, sizeof images, "%d", (int)num_or(e, "images", 4));
+            char *av[] = { (char *)PYTHON, task_py, (char *)"--threads", threads_s, (char *)"--repeat", repeat_s,
+                           (char *)"--only", (char *)task_groups[g], (char *)"--images", images, (char *)"--options",
+                           opt->valuestring, NULL };
+            char label[32];
+            snprintf(label, sizeof label, "torch %s", task_groups[g]);
             run_ref_group(&res, label, av, &o);
         }
     }

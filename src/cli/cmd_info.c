@@ -1,4 +1,6 @@
-/* `ssl3d info FILE [--json]`: dims, voxel spacing, datatype and intensity range of a NIfTI
+/* `ssl3d info --backends [--json]`: which backends this build has and, for the CPU,
+ * which kernels run (the instruction set chosen at run time, SSL3D_CPU_ISA).
+ * `ssl3d info FILE [--json]`: dims, voxel spacing, datatype and intensity range of a NIfTI
  * or PNG file. NaN/Inf voxels do not stop it: they are counted ("nonfinite") and the range
  * is that of the finite values (NaN/Inf read as 0). */
 #include <stdio.h>
@@ -10,12 +12,16 @@
 static void usage(FILE *f) {
     fprintf(f,
             "usage: ssl3d info FILE [--json]\n"
+            "       ssl3d info --backends [--json]\n"
             "\n"
             "Describe a NIfTI (.nii, .nii.gz, .hdr/.img) or PNG file: dims and voxel spacing as\n"
             "stored in the header, datatype, intensity range (after scl_slope/scl_inter for NIfTI,\n"
             "stored sample values for PNG), orientation and the shape the library reads (C,D,H,W,\n"
             "canonical RAS+ voxel order).\n"
             "\n"
+            "  --backends  list the compute backends: cpu with the kernels it runs here (AVX-512,\n"
+            "           AVX2+FMA or portable, picked at run time; SSL3D_CPU_ISA=generic|avx2|avx512\n"
+            "           forces one) and cuda, each available or not with the reason\n"
             "  --json   one JSON object: {\"dims\": [...], \"spacing\": [...], \"datatype\": \"...\",\n"
             "           \"min\": x, \"max\": x, \"format\": ..., \"shape\": [C,D,H,W], \"orientation\": ...,\n"
             "           \"nonfinite\": n}\n"
@@ -47,12 +53,46 @@ static int print_json(const ssl3d_image *img, const int64_t *sd, const double *s
     return 0;
 }
 
+/* One line (or JSON entry) per backend kind: available, and what runs or why not. */
+static int print_backends(int json) {
+    static const struct { int32_t kind; const char *name; } kinds[] = {
+        { SSL3D_BACKEND_CPU, "cpu" }, { SSL3D_BACKEND_CUDA, "cuda" },
+    };
+    cJSON *arr = json ? cJSON_CreateArray() : NULL;
+    int cpu_ok = 0;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        char msg[512] = "";
+        const int ok = ssl3d_backend_probe(kinds[i].kind, msg, sizeof msg) == SSL3D_OK;
+        if (kinds[i].kind == SSL3D_BACKEND_CPU) cpu_ok = ok;
+        if (json) {
+            cJSON *o = cJSON_CreateObject();
+            cJSON_AddStringToObject(o, "name", kinds[i].name);
+            cJSON_AddBoolToObject(o, "available", ok);
+            cJSON_AddStringToObject(o, ok ? "kernels" : "reason", msg);
+            cJSON_AddItemToArray(arr, o);
+        } else {
+            printf("%-5s %s: %s\n", kinds[i].name, ok ? "available" : "unavailable", msg[0] ? msg : "-");
+        }
+    }
+    if (json) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToObject(o, "backends", arr);
+        char *s = cJSON_PrintUnformatted(o);
+        cJSON_Delete(o);
+        if (!s) return 1;
+        printf("%s\n", s);
+        cJSON_free(s);
+    }
+    return cpu_ok ? 0 : 1;
+}
+
 int cmd_info(int argc, char **argv) {
     const char *file = NULL;
-    int json = 0;
+    int json = 0, backends = 0;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) { usage(stdout); return 0; }
         else if (!strcmp(argv[i], "--json")) json = 1;
+        else if (!strcmp(argv[i], "--backends")) backends = 1;
         else if (argv[i][0] == '-' && argv[i][1]) {
             fprintf(stderr, "ssl3d info: unknown option '%s' (see ssl3d info --help)\n", argv[i]);
             return 2;
@@ -61,6 +101,11 @@ int cmd_info(int argc, char **argv) {
             return 2;
         } else file = argv[i];
     }
+    if (backends && file) {
+        fprintf(stderr, "ssl3d info: --backends takes no FILE ('%s')\n", file);
+        return 2;
+    }
+    if (backends) return print_backends(json);
     if (!file) {
         fprintf(stderr, "ssl3d info: missing FILE (usage: ssl3d info FILE [--json])\n");
         return 2;

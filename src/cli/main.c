@@ -35,6 +35,16 @@ int main(int argc, char **argv) {
      * user chose otherwise. `bench` keeps OpenMP's default, the reference scripts' setting.
      * The library itself never touches the environment. */
     if (strcmp(argv[1], "bench") != 0) setenv("OMP_WAIT_POLICY", "passive", 0);
+    /* A forced kernel ISA this CPU lacks (or a typo) would make every context creation
+     * fail; say why once, up front, instead of each command's generic message. */
+    const char *isa = getenv("SSL3D_CPU_ISA");
+    if (isa && *isa && strcmp(argv[1], "info") != 0) {
+        char why[256];
+        if (ssl3d_backend_probe(SSL3D_BACKEND_CPU, why, sizeof why) != SSL3D_OK) {
+            fprintf(stderr, "ssl3d %s: %s\n", argv[1], why);
+            return 1;
+        }
+    }
     /* The training commands join an MPI job when mpirun/srun started several ranks. */
     const int dist = !strcmp(argv[1], "pretrain") || !strcmp(argv[1], "finetune");
     if (dist && cli_dist_start(argv[1])) return 1;

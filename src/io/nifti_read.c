@@ -291,7 +291,6 @@ static ssl3d_status header_path(ssl3d_ctx *ctx, const char *fn, const char *path
 }
 
 ssl3d_status ssl3d_io_nifti_read(ssl3d_ctx *ctx, const char *fn, const char *path, uint32_t flags, ssl3d_image **out) {
-    nifti_set_debug_level(0);
     SSL3D_CHECK(ssl3d_io_check_readable(ctx, fn, path));
     char *hpath = NULL;
     SSL3D_CHECK(header_path(ctx, fn, path, &hpath));

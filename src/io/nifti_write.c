@@ -126,7 +126,6 @@ ssl3d_status ssl3d_nifti_write(ssl3d_ctx *ctx, const char *path, const ssl3d_ten
                 }
     if (st != SSL3D_OK) goto done;
 
-    nifti_set_debug_level(0);
     nim = nifti_copy_nim_info((const nifti_image *)g->hdr);
     if (!nim) { st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn); goto done; }
     nifti_free_extensions(nim);

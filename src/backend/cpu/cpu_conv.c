@@ -20,6 +20,7 @@
 #include "../conv_kernels.h"
 #include "cpu_blas.h"
 #include "cpu_conv_impl.h"
+#include "cpu_isa.h"
 
 static inline int64_t min64(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t max64(int64_t a, int64_t b) { return a > b ? a : b; }
@@ -227,19 +228,13 @@ static int is_pointwise(const ssl3d_conv_geom *g) {
 /* Direct kernels pay off once there are channels to vectorise over (16-wide output
  * blocks, 6-wide input groups); the first layer (Cin = 1) stays on im2col + SGEMM. */
 static int use_direct(const ssl3d_conv_geom *g) {
-    return cpu_conv_direct_available() && !is_pointwise(g) && g->cin >= 4 && g->cout >= 8;
+    return !is_pointwise(g) && g->cin >= 4 && g->cout >= 8;
 }
 
 /* Few input channels (the first layer): the weight gradient is a direct kernel vectorised
  * along W (the forward stays on im2col + SGEMM, which measured as fast there). */
 static int use_small(const ssl3d_conv_geom *g) {
-    return cpu_conv_direct_available() && !is_pointwise(g) && g->cin < 4 && g->stride[2] == 1;
-}
-
-/* The direct weight-gradient kernel reduces over the positions of one output plane per
- * call; on small planes (deep layers) its per-call overhead loses to one SGEMM. */
-static int use_direct_wgrad(const ssl3d_conv_geom *g) {
-    return g->out[1] * g->out[2] >= 256;
+    return !is_pointwise(g) && g->cin < 4 && g->stride[2] == 1;
 }
 
 /* Where the B operand of a tile's GEMM comes from. */
@@ -307,14 +302,13 @@ static const float *tile_cols(const ssl3d_conv_geom *g, const conv_scratch *s, c
 /* y (N,Cout,P) = (accumulate ? y : 0) + W x col(x) + b. */
 static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *b, float *y, int accumulate) {
-    if (use_direct(g)) return cpu_conv_direct_forward(k, g, x, w, b, y, accumulate);
+    if (use_direct(g)) return cpu_isa_for(cpu_isa_of(k), g->cout)->direct_forward(k, g, x, w, b, y, accumulate);
     const int64_t P = vol3(g->out);
     conv_scratch s;
     ssl3d_status st = scratch_init(k, g, x, w, &s);
     if (st != SSL3D_OK) return st;
     const int64_t m = s.m, nch = s.nch, rows = s.rows, tasks = g->n * nch;
     const float *wm = s.mode == COL_CL ? s.wr : w;
-    cpu_blas_threads(k);
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int tid = omp_get_thread_num();
@@ -334,8 +328,8 @@ static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom
             }
             beta = 1.0f;
         }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, s.mode == COL_CL ? CblasTrans : CblasNoTrans, (int)g->cout,
-                    (int)mm, (int)rows, 1.0f, wm, (int)rows, bmat, (int)ldb, beta, yc, (int)P);
+        cpu_sgemm_tile(CblasNoTrans, s.mode == COL_CL ? CblasTrans : CblasNoTrans, g->cout, mm, rows, 1.0f, wm,
+                       rows, bmat, ldb, beta, yc, P);
     }
     scratch_free(&s);
     return SSL3D_OK;
@@ -366,7 +360,6 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
     float *dwp = dw ? calloc((size_t)T * (size_t)wlen, sizeof *dwp) : NULL;
     float *dbp = db ? calloc((size_t)T * (size_t)g->cout, sizeof *dbp) : NULL;
     if ((dw && !dwp) || (db && !dbp)) { free(dwp); free(dbp); scratch_free(&s); return SSL3D_ERR_NOMEM; }
-    cpu_blas_threads(k);
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int tid = omp_get_thread_num();
@@ -377,9 +370,8 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
         if (dw) {
             int64_t ldb;
             const float *bmat = tile_cols(g, &s, x, tid, ni, q0, mm, &ldb);
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, s.mode == COL_CL ? CblasNoTrans : CblasTrans, (int)g->cout,
-                        (int)rows, (int)mm, 1.0f, dyc, (int)P, bmat, (int)ldb, 1.0f, dwp + (int64_t)tid * wlen,
-                        (int)rows);
+            cpu_sgemm_tile(CblasNoTrans, s.mode == COL_CL ? CblasNoTrans : CblasTrans, g->cout, rows, mm, 1.0f,
+                           dyc, P, bmat, ldb, 1.0f, dwp + (int64_t)tid * wlen, rows);
         }
         if (db) {
             float *dbt = dbp + (int64_t)tid * g->cout;
@@ -413,6 +405,16 @@ static ssl3d_status conv_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_
 /* Stride 1: dx += conv(dy, w'), w'[ci,co,a,b,c] = w[co,ci,kd-1-a,kh-1-b,kw-1-c], pad k-1-pad. */
 static ssl3d_status conv_backward_input_stride1(const ssl3d_kctx *k, const ssl3d_conv_geom *g,
                                                 const float *w, const float *dy, float *dx) {
+    ssl3d_conv_geom t = *g;
+    t.cin = g->cout;
+    t.cout = g->cin;
+    for (int i = 0; i < 3; i++) {
+        t.in[i] = g->out[i];
+        t.out[i] = g->in[i];
+        t.pad[i] = g->k[i] - 1 - g->pad[i];
+    }
+    if (use_direct(&t))   /* packs the flipped transpose straight from w */
+        return cpu_isa_for(cpu_isa_of(k), t.cout)->direct_backward_input(k, &t, w, dy, dx);
     const int64_t kvol = vol3(g->k);
     float *wt = malloc((size_t)(g->cin * g->cout * kvol) * sizeof *wt);
     if (!wt) return SSL3D_ERR_NOMEM;
@@ -422,14 +424,6 @@ static ssl3d_status conv_backward_input_stride1(const ssl3d_kctx *k, const ssl3d
             float *dst = wt + (ci * g->cout + co) * kvol;
             for (int64_t i = 0; i < kvol; i++) dst[i] = src[kvol - 1 - i];
         }
-    ssl3d_conv_geom t = *g;
-    t.cin = g->cout;
-    t.cout = g->cin;
-    for (int i = 0; i < 3; i++) {
-        t.in[i] = g->out[i];
-        t.out[i] = g->in[i];
-        t.pad[i] = g->k[i] - 1 - g->pad[i];
-    }
     ssl3d_status st = conv_forward_impl(k, &t, dy, wt, NULL, dx, 1);
     free(wt);
     return st;
@@ -452,7 +446,6 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
     float *buf = malloc((size_t)T * (size_t)rows * (size_t)m * sizeof *buf);
     cpu_conv_seg *segs = malloc((size_t)T * (size_t)(m + 2) * sizeof *segs);
     if (!buf || !segs) { free(buf); free(segs); return SSL3D_ERR_NOMEM; }
-    cpu_blas_threads(k);
     for (int64_t phase = 0; phase < 2; phase++) {
         const int64_t uh = (units - phase + 1) / 2;      /* units of this parity per sample */
         const int64_t tasks = g->n * uh;
@@ -465,8 +458,8 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
             cpu_conv_seg *sg = segs + (int64_t)tid * (m + 2);
             for (int64_t q0 = qbeg; q0 < qend; q0 += m) {
                 const int64_t mm = min64(m, qend - q0);
-                cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)mm, (int)g->cout, 1.0f,
-                            w, (int)rows, dy + ni * g->cout * P + q0, (int)P, 0.0f, dcol, (int)mm);
+                cpu_sgemm_tile(CblasTrans, CblasNoTrans, rows, mm, g->cout, 1.0f, w, rows,
+                               dy + ni * g->cout * P + q0, P, 0.0f, dcol, mm);
                 int64_t ns = cpu_conv_segments(g->out[1], g->out[2], q0, mm, sg);
                 col2im(g, dcol, sg, ns, dx + ni * g->cin * inv);
             }
@@ -479,12 +472,12 @@ static ssl3d_status conv_backward_input_col2im(const ssl3d_kctx *k, const ssl3d_
 
 static ssl3d_status cpu_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *dy, float *dx, float *dw, float *db) {
-    if (dw && use_direct(g) && use_direct_wgrad(g)) {
-        ssl3d_status st = cpu_conv_direct_backward_weights(k, g, x, dy, dw);
+    if (dw && use_direct(g)) {
+        ssl3d_status st = cpu_isa_for(cpu_isa_of(k), g->cout)->direct_backward_weights(k, g, x, dy, dw);
         if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
         if (st != SSL3D_OK) return st;
     } else if (dw && use_small(g)) {
-        ssl3d_status st = cpu_conv_small_backward_weights(k, g, x, dy, dw);
+        ssl3d_status st = cpu_isa_of(k)->small_backward_weights(k, g, x, dy, dw);
         if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
         if (st != SSL3D_OK) return st;
     } else if (dw || db) {

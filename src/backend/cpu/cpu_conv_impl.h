@@ -44,19 +44,6 @@ static inline float cpu_conv_sum(const float *x, int64_t n) {
     return ((lane[0] + lane[1]) + (lane[2] + lane[3])) + ((lane[4] + lane[5]) + (lane[6] + lane[7]));
 }
 
-/* Direct AVX2/FMA kernels (cpu_conv_direct.c); available() is 0 when the library was
- * built without AVX2/FMA, and the entry points then return SSL3D_ERR_UNSUPPORTED.
- * forward: y = (accumulate ? y : 0) + conv(x, w) + b.  backward_weights: dw += dL/dw. */
-int cpu_conv_direct_available(void);
-ssl3d_status cpu_conv_direct_forward(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
-                                     const float *w, const float *b, float *y, int accumulate);
-ssl3d_status cpu_conv_direct_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
-                                              const float *dy, float *dw);
-
-/* Direct weight gradient for few input channels (vectorised along W; stride 1 along W). */
-ssl3d_status cpu_conv_small_backward_weights(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
-                                             const float *dy, float *dw);
-
 /* Kernels implemented in cpu_conv_transpose.c and cpu_pool.c. */
 ssl3d_status cpu_conv_transpose_forward(const ssl3d_kctx *k, int32_t dims, int64_t n, int64_t cin,
                                         int64_t cout, const int64_t in[3], const float *x,

@@ -60,7 +60,6 @@ ssl3d_status cpu_conv_transpose_forward(const ssl3d_kctx *k, int32_t dims, int64
     cpu_conv_seg *segs = malloc((size_t)T * (size_t)(m + 2) * sizeof *segs);
     if (!buf || !segs) { free(buf); free(segs); return SSL3D_ERR_NOMEM; }
     const int64_t tasks = n * nch;
-    cpu_blas_threads(k);
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int tid = omp_get_thread_num();
@@ -68,8 +67,8 @@ ssl3d_status cpu_conv_transpose_forward(const ssl3d_kctx *k, int32_t dims, int64
         if (mm <= 0) continue;
         float *tmp = buf + (int64_t)tid * rows * m;
         cpu_conv_seg *sg = segs + (int64_t)tid * (m + 2);
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)rows, (int)mm, (int)cin, 1.0f, w, (int)rows,
-                    x + ni * cin * P + q0, (int)P, 0.0f, tmp, (int)mm);
+        cpu_sgemm_tile(CblasTrans, CblasNoTrans, rows, mm, cin, 1.0f, w, rows, x + ni * cin * P + q0, P, 0.0f,
+                       tmp, mm);
         int64_t ns = cpu_conv_segments(in[1], in[2], q0, mm, sg);
         ct_scatter(cout, kd, in, sg, ns, mm, tmp, b, y + ni * cout * ovol);
     }
@@ -96,7 +95,6 @@ ssl3d_status cpu_conv_transpose_backward(const ssl3d_kctx *k, int32_t dims, int6
         return SSL3D_ERR_NOMEM;
     }
     const int64_t tasks = n * nch;
-    cpu_blas_threads(k);
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int tid = omp_get_thread_num();
@@ -107,11 +105,11 @@ ssl3d_status cpu_conv_transpose_backward(const ssl3d_kctx *k, int32_t dims, int6
         int64_t ns = cpu_conv_segments(in[1], in[2], q0, mm, sg);
         ct_gather(cout, kd, in, sg, ns, mm, dy + ni * cout * ovol, g);
         if (dx)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)cin, (int)mm, (int)rows, 1.0f, w,
-                        (int)rows, g, (int)mm, 1.0f, dx + ni * cin * P + q0, (int)P);
+            cpu_sgemm_tile(CblasNoTrans, CblasNoTrans, cin, mm, rows, 1.0f, w, rows, g, mm, 1.0f,
+                           dx + ni * cin * P + q0, P);
         if (dw)
-            cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)cin, (int)rows, (int)mm, 1.0f,
-                        x + ni * cin * P + q0, (int)P, g, (int)mm, 1.0f, dwp + (int64_t)tid * wlen, (int)rows);
+            cpu_sgemm_tile(CblasNoTrans, CblasTrans, cin, rows, mm, 1.0f, x + ni * cin * P + q0, P, g, mm, 1.0f,
+                           dwp + (int64_t)tid * wlen, rows);
         if (db) {
             float *dbt = dbp + (int64_t)tid * cout;
             for (int64_t co = 0; co < cout; co++) {

@@ -3,13 +3,10 @@
 #include "cpu_blas.h"
 #include "cpu_layer_impl.h"
 
-/* y (M,Out) = x (M,In) w^T + b. The GEMM runs from outside any parallel region, so
- * cpu_blas_threads() applies the context's thread count. */
+/* y (M,Out) = x (M,In) w^T + b. cpu_sgemm() applies the context's thread count. */
 void cpu_linear_forward(const ssl3d_kctx *k, const float *x, const float *w, const float *b,
                         float *y, int64_t M, int64_t In, int64_t Out) {
-    cpu_blas_threads(k);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (blasint)M, (blasint)Out, (blasint)In, 1.0f,
-                x, (blasint)In, w, (blasint)In, 0.0f, y, (blasint)Out);
+    cpu_sgemm(k, CblasNoTrans, CblasTrans, M, Out, In, 1.0f, x, In, w, In, 0.0f, y, Out);
     if (!b) return;
     #pragma omp parallel for num_threads(k->threads) schedule(static) if (M * Out > 65536)
     for (int64_t m = 0; m < M; m++) {
@@ -23,13 +20,8 @@ void cpu_linear_forward(const ssl3d_kctx *k, const float *x, const float *w, con
  * (one thread per output column, sequential over m, double accumulator). */
 void cpu_linear_backward(const ssl3d_kctx *k, const float *x, const float *w, const float *dy,
                          int64_t M, int64_t In, int64_t Out, float *dx, float *dw, float *db) {
-    cpu_blas_threads(k);
-    if (dx)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (blasint)M, (blasint)In, (blasint)Out,
-                    1.0f, dy, (blasint)Out, w, (blasint)In, 1.0f, dx, (blasint)In);
-    if (dw)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (blasint)Out, (blasint)In, (blasint)M,
-                    1.0f, dy, (blasint)Out, x, (blasint)In, 1.0f, dw, (blasint)In);
+    if (dx) cpu_sgemm(k, CblasNoTrans, CblasNoTrans, M, In, Out, 1.0f, dy, Out, w, In, 1.0f, dx, In);
+    if (dw) cpu_sgemm(k, CblasTrans, CblasNoTrans, Out, In, M, 1.0f, dy, Out, x, In, 1.0f, dw, In);
     if (db) {
         #pragma omp parallel for num_threads(k->threads) schedule(static) if (M * Out > 65536)
         for (int64_t j = 0; j < Out; j++) {

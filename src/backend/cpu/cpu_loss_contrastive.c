@@ -8,9 +8,7 @@
  * masked when asked; returns sum_i -log probs[i,pos[i]]. */
 double cpu_loss_simce_forward(const ssl3d_kctx *k, const float *q, int64_t N, const float *keys, int64_t M,
                               int64_t D, float inv_temp, const int32_t *pos, int32_t mask_diag, float *probs) {
-    cpu_blas_threads(k);
-    cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, (int)N, (int)M, (int)D, inv_temp, q, (int)D, keys,
-                (int)D, 0.0f, probs, (int)M);
+    cpu_sgemm(k, CblasNoTrans, CblasTrans, N, M, D, inv_temp, q, D, keys, D, 0.0f, probs, M);
     double part[SSL3D_LOSS_CHUNKS];
     #pragma omp parallel for num_threads(k->threads) if (N * M > 16384) schedule(static)
     for (int c = 0; c < SSL3D_LOSS_CHUNKS; c++) {
@@ -45,11 +43,6 @@ void cpu_loss_simce_backward(const ssl3d_kctx *k, float *probs, const int32_t *p
         row[pos[i]] -= 1.0f;
         for (int64_t j = 0; j < M; j++) row[j] *= scale;
     }
-    cpu_blas_threads(k);
-    if (dq)
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, (int)N, (int)D, (int)M, inv_temp, probs, (int)M,
-                    keys, (int)D, 1.0f, dq, (int)D);
-    if (dkeys)
-        cblas_sgemm(CblasRowMajor, CblasTrans, CblasNoTrans, (int)M, (int)D, (int)N, inv_temp, probs, (int)M, q,
-                    (int)D, 1.0f, dkeys, (int)D);
+    if (dq) cpu_sgemm(k, CblasNoTrans, CblasNoTrans, N, D, M, inv_temp, probs, M, keys, D, 1.0f, dq, D);
+    if (dkeys) cpu_sgemm(k, CblasTrans, CblasNoTrans, M, D, N, inv_temp, probs, M, q, D, 1.0f, dkeys, D);
 }

@@ -4,8 +4,11 @@
  * zero-fill (glibc maps blocks above its mmap threshold anew each time). The cache lives
  * in the backend state of one context, so nothing is process-wide. */
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <cblas.h>
+#include "cpu_isa.h"
 #include "cpu_memory.h"
 
 #define HEADER 64u                      /* keeps the payload 64-byte aligned */
@@ -18,12 +21,23 @@ struct cpu_state {
     cached slots[CACHE_SLOTS];
     int32_t n;
     size_t bytes, limit;
+    const cpu_conv_isa *isa;            /* the context's kernel instruction set (cpu_isa.c) */
 };
 
+const struct cpu_conv_isa *cpu_state_isa(const void *state) {
+    return state ? ((const struct cpu_state *)state)->isa : NULL;
+}
+
 ssl3d_status cpu_state_init(void **state, char *msg, size_t cap) {
-    (void)msg; (void)cap;
+    const cpu_conv_isa *isa = cpu_isa_select(msg, cap);
+    if (!isa) return SSL3D_ERR_BACKEND_UNAVAILABLE;
     struct cpu_state *s = calloc(1, sizeof *s);
     if (!s) return SSL3D_ERR_NOMEM;
+    s->isa = isa;
+    const char *forced = getenv("SSL3D_CPU_ISA");
+    snprintf(msg, cap, "%s kernels (%s): %s; im2col + OpenBLAS %s SGEMM for Cin < 4 forward, 1x1, strided dx, "
+             "transposed conv", isa->name, forced && *forced ? "SSL3D_CPU_ISA" : "cpuid", isa->kernels,
+             openblas_get_corename());
     /* At most 256 MiB of freed blocks kept: cached blocks count towards the peak resident
      * memory, so the cache holds roughly one step's worth of the sizes that recur. */
     s->limit = (size_t)256 << 20;

@@ -1,0 +1,529 @@
+/* Direct convolution kernels (no im2col, no BLAS), written once for any SIMD width and
+ * compiled once per instruction set: cpu_conv_direct_avx512.c (VW = 16, -mavx512f ...),
+ * cpu_conv_direct_avx2.c (VW = 8, -mavx2 -mfma), cpu_conv_direct_generic.c (VW = 4, no
+ * ISA flags: SSE2 on x86-64, NEON etc. elsewhere). The including file defines
+ *   VW        floats per vector,
+ *   MR, NG    positions per forward tile, input channels per weight-gradient tile
+ *             (MR x 2 and NG x 2 vector accumulators: 6 for 16 registers, 12 for 32),
+ *   ISA_NAME, ISA_KERNELS  the table's name ("avx2") and one-line description,
+ *   ISA_NARROW  NULL or the table used for layers of at most its block's channels,
+ *   KN(name)  the name with the ISA suffix (every function here, static ones too, carries
+ *             it, so a disassembly shows which ISA a function was compiled for),
+ * and gets a `const cpu_conv_isa KN(cpu_conv_isa)` table. The vectors are GCC vector
+ * types (a scalar times a vector is a broadcast); with -ffp-contract=fast (the AVX files)
+ * `c += a * b` compiles to one FMA.
+ *
+ * The input is copied once per sample into a zero-padded channels-last volume
+ * xp (D+2pd, H+2ph, W+2pw, Cin), so every tap of every output position is a contiguous
+ * run of Cin floats at a fixed offset and no bounds checks remain. Weights are packed as
+ * wp (ceil(Cout/NB), kvol, Cin, NB) with NB = 2*VW output channels per block (zero for
+ * padded channels).
+ *
+ * Forward micro-kernel: MR output positions (consecutive in the plane, a tile may span
+ * rows) x NB output channels in 2*MR vector accumulators; per (tap, ci) it loads NB
+ * weights (2 vectors) and broadcasts MR inputs: 2*MR FMAs per MR + 2 loads. Each weight
+ * vector serves MR positions, so the weight panel streamed from L2 costs 4/MR bytes per
+ * flop: MR = 12 with AVX-512's 32 registers (6 with 16).
+ * Weight-gradient micro-kernel: NG input channels x NB output channels for one tap,
+ * reducing over the output positions of a task: per position 2 vectors of dY
+ * (channels-last) and NG broadcast inputs -> 2*NG FMAs. Per-thread partials are summed in
+ * thread order, so results are reproducible for a given ISA and thread count. */
+#include <stdlib.h>
+#include <string.h>
+#include <omp.h>
+#include "cpu_conv_impl.h"
+#include "cpu_isa.h"
+#include "cpu_memory.h"
+
+#define NB (2 * VW)
+typedef float KN(vf) __attribute__((vector_size(VW * 4)));
+#define vf KN(vf)
+
+static inline vf KN(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
+static inline void KN(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
+static inline int64_t KN(min64)(int64_t a, int64_t b) { return a < b ? a : b; }
+static inline int64_t KN(max64)(int64_t a, int64_t b) { return a > b ? a : b; }
+/* Scratch: 64-byte aligned, from malloc rather than the context's block cache: scratch
+ * sizes that match no cached block would make the cache give back activation blocks, and
+ * a 2D batch step then re-faulted and re-zeroed hundreds of MB (measured on W5). */
+static inline float *KN(scratch)(const ssl3d_kctx *k, int64_t nfloats) {
+    (void)k;
+    return aligned_alloc(64, (size_t)((nfloats * 4 + 63) / 64 * 64));
+}
+static inline float *KN(scratch0)(const ssl3d_kctx *k, int64_t nfloats) {
+    float *p = KN(scratch)(k, nfloats);
+    if (p) memset(p, 0, (size_t)nfloats * sizeof *p);
+    return p;
+}
+static inline void KN(release)(const ssl3d_kctx *k, void *p) { (void)k; free(p); }
+
+typedef struct KN(dgeom) {
+    int64_t n, cin, cout, cb;          /* cb = ceil(cout/NB) output blocks */
+    int64_t D, H, W, Dp, Hp, Wp;       /* input and padded extents */
+    int64_t Do, Ho, Wo, P;
+    int64_t kd, kh, kw, kvol;
+    int64_t sd, sh, sw;
+} KN(dgeom);
+#define dgeom KN(dgeom)
+
+static dgeom KN(dgeom_of)(const ssl3d_conv_geom *g) {
+    dgeom d;
+    d.n = g->n; d.cin = g->cin; d.cout = g->cout; d.cb = (g->cout + NB - 1) / NB;
+    d.D = g->in[0]; d.H = g->in[1]; d.W = g->in[2];
+    d.Dp = d.D + 2 * g->pad[0]; d.Hp = d.H + 2 * g->pad[1]; d.Wp = d.W + 2 * g->pad[2];
+    d.Do = g->out[0]; d.Ho = g->out[1]; d.Wo = g->out[2]; d.P = d.Do * d.Ho * d.Wo;
+    d.kd = g->k[0]; d.kh = g->k[1]; d.kw = g->k[2]; d.kvol = d.kd * d.kh * d.kw;
+    d.sd = g->stride[0]; d.sh = g->stride[1]; d.sw = g->stride[2];
+    return d;
+}
+
+/* xp (Dp, Hp, Wp, C) <- x (C, D, H, W) of one sample with zero borders; parallel over d. */
+static void KN(pad_channels_last)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x,
+                                  float *xp) {
+    const int64_t C = d->cin, pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
+    const int64_t plane = d->Hp * d->Wp * C;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t dp = 0; dp < d->Dp; dp++) {
+        const int64_t id = dp - pd;
+        float *o = xp + dp * plane;
+        if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); continue; }
+        /* zero the border rows/columns, then transpose the interior row by row */
+        for (int64_t hp = 0; hp < d->Hp; hp++) {
+            const int64_t ih = hp - ph;
+            float *orow = o + hp * d->Wp * C;
+            if (ih < 0 || ih >= d->H) { memset(orow, 0, (size_t)(d->Wp * C) * sizeof *o); continue; }
+            memset(orow, 0, (size_t)(pw * C) * sizeof *o);
+            memset(orow + (pw + d->W) * C, 0, (size_t)((d->Wp - pw - d->W) * C) * sizeof *o);
+            const float *xs = x + id * d->H * d->W + ih * d->W;
+            const int64_t cstride = d->D * d->H * d->W;
+            float *oi = orow + pw * C;
+            for (int64_t c = 0; c < C; c++) {
+                const float *r = xs + c * cstride;
+                for (int64_t iw = 0; iw < d->W; iw++) oi[iw * C + c] = r[iw];
+            }
+        }
+    }
+}
+
+/* wp (cb, kvol, Cin, NB) <- the weights of output channel co, input channel ci, tap t at
+ * w[co*s_co + ci*s_ci + (flip ? kvol-1-t : t)], zero for padded output channels: w
+ * (Cout, Cin, kvol) itself (s_co = Cin*kvol, s_ci = kvol), or for the input gradient its
+ * flipped transpose read in place (s_co = kvol, s_ci = Cout'*kvol, flip). Written in
+ * order, in parallel over (block, tap): a deep layer's weights are MBs, and packing them
+ * serially cost a fifth of a 128-channel conv's step. */
+static void KN(pack_weights)(const ssl3d_kctx *k, const dgeom *d, const float *w, int64_t s_co, int64_t s_ci,
+                             int flip, float *wp) {
+    const int64_t kv = d->kvol, cn = d->cin;
+    /* per (block, ci): the NB x kvol taps are read as NB contiguous runs into a small
+     * transposed tile, then written as kvol contiguous runs of NB floats */
+    #pragma omp parallel for num_threads(k->threads) schedule(static) if (d->cout * cn * kv > 32768)
+    for (int64_t bc = 0; bc < d->cb * cn; bc++) {
+        const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d->cout - cb * NB);
+        float tile[27 * NB];
+        for (int64_t t0 = 0; t0 < kv; t0 += 27) {
+            const int64_t nt = KN(min64)(27, kv - t0);
+            for (int64_t j = 0; j < NB; j++) {
+                if (j >= nco) { for (int64_t t = 0; t < nt; t++) tile[t * NB + j] = 0.0f; continue; }
+                const float *src = w + (cb * NB + j) * s_co + ci * s_ci;
+                if (flip) for (int64_t t = 0; t < nt; t++) tile[t * NB + j] = src[kv - 1 - (t0 + t)];
+                else for (int64_t t = 0; t < nt; t++) tile[t * NB + j] = src[t0 + t];
+            }
+            for (int64_t t = 0; t < nt; t++)
+                memcpy(wp + ((cb * kv + t0 + t) * cn + ci) * NB, tile + t * NB, NB * sizeof *wp);
+        }
+    }
+}
+
+/* Offsets (floats) of each tap inside xp relative to the tap (0,0,0) of a position. */
+static void KN(tap_offsets)(const dgeom *d, int64_t *off) {
+    int64_t t = 0;
+    for (int64_t a = 0; a < d->kd; a++)
+        for (int64_t b = 0; b < d->kh; b++)
+            for (int64_t c = 0; c < d->kw; c++) off[t++] = ((a * d->Hp + b) * d->Wp + c) * d->cin;
+}
+
+/* out (MR positions x NB channels) = sum over taps t and ci of x_r[off[t] + ci] * wpanel[t][ci][0..NB),
+ * x_r = xb[r] the tap-(0,0,0) pointer of position r. The accumulators (MR x 2 vectors) stay
+ * in registers: the loops over r are fully unrolled. */
+static void KN(fwd_micro)(const float *const xb[MR], const int64_t *off, int64_t kvol, int64_t cin,
+                          const float *wpanel, float out[MR][NB]) {
+    vf acc[MR][2];
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
+    for (int64_t t = 0; t < kvol; t++) {
+        const float *p[MR];
+        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) p[r] = xb[r] + off[t];
+        const float *wt = wpanel + t * cin * NB;
+        for (int64_t ci = 0; ci < cin; ci++) {
+            const vf b0 = KN(vload)(wt + ci * NB), b1 = KN(vload)(wt + ci * NB + VW);
+            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+                const float a = p[r][ci];
+                acc[r][0] += a * b0;
+                acc[r][1] += a * b1;
+            }
+        }
+    }
+    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+        KN(vstore)(out[r], acc[r][0]);
+        KN(vstore)(out[r] + VW, acc[r][1]);
+    }
+}
+
+/* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
+static void KN(task_split)(const dgeom *d, int32_t threads, int64_t *rb, int64_t *nrb) {
+    int64_t want = (4 * (int64_t)threads + d->Do - 1) / d->Do;   /* row blocks per plane */
+    want = KN(max64)(1, KN(min64)(want, d->Ho));
+    *rb = (d->Ho + want - 1) / want;
+    *nrb = (d->Ho + *rb - 1) / *rb;
+}
+
+/* One forward task of sample ni: output plane od, rows r0..r1-1, every output block. */
+static void KN(fwd_task)(const dgeom *d, const float *xp, const float *wp, const int64_t *off, const float *b,
+                         float *y, int accumulate, int64_t ni, int64_t od, int64_t r0, int64_t r1) {
+    float out[MR][NB];
+    const int64_t q0 = r0 * d->Wo, q1 = r1 * d->Wo;   /* positions of the task in plane od */
+    for (int64_t cb = 0; cb < d->cb; cb++) {
+        const float *panel = wp + cb * d->kvol * d->cin * NB;
+        const int64_t nco = KN(min64)(NB, d->cout - cb * NB);
+        float *yplane = y + (ni * d->cout + cb * NB) * d->P + od * d->Ho * d->Wo;
+        for (int64_t q = q0; q < q1; q += MR) {
+            const int64_t nr = KN(min64)(MR, q1 - q);
+            /* a tile may span rows; a short last tile recomputes its last position */
+            const float *xb[MR];
+            for (int64_t r = 0; r < MR; r++) {
+                const int64_t qq = q + KN(min64)(r, nr - 1), oh = qq / d->Wo, ow = qq - oh * d->Wo;
+                xb[r] = xp + (((od * d->sd) * d->Hp + oh * d->sh) * d->Wp + ow * d->sw) * d->cin;
+            }
+            KN(fwd_micro)(xb, off, d->kvol, d->cin, panel, out);
+            for (int64_t j = 0; j < nco; j++) {
+                float *yo = yplane + j * d->P + q;
+                const float bv = b ? b[cb * NB + j] : 0.0f;
+                if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
+                else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
+            }
+        }
+    }
+}
+
+/* Whether to give each thread whole samples (its own padded copy) instead of splitting
+ * every sample across the threads: many small samples (2D batches, CPC / exemplar patches)
+ * would otherwise pay two parallel regions and their barriers per sample and layer. */
+static int KN(by_sample)(const ssl3d_kctx *k, const ssl3d_conv_geom *g) {
+    const int64_t p = g->out[0] * g->out[1] * g->out[2];
+    const int64_t T = k->threads;
+    return T > 1 && g->n >= T && (g->n % T == 0 || g->n >= 4 * T) && p <= 32768;
+}
+
+/* y = (accumulate ? y : 0) + conv(x, w) + b. Either samples one after the other, each
+ * split into tasks run in parallel (the padded copy is one sample's worth of scratch), or
+ * (by_sample) whole samples per thread with one padded copy per thread. Every task walks
+ * all output blocks so that one packed weight panel (kvol*Cin*NB floats) stays in L2
+ * while it is used across the task's positions. */
+static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                        const float *w, int64_t s_co, int64_t s_ci, int flip, const float *b,
+                                        float *y, int accumulate) {
+    ssl3d_conv_geom g1 = *g;
+    g1.n = 1;
+    const dgeom d = KN(dgeom_of)(&g1);
+    const int32_t T = k->threads;
+    const int per_sample = KN(by_sample)(k, g);
+    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, inv = d.D * d.H * d.W;
+    float *xp = KN(scratch)(k, (per_sample ? T : 1) * xpn), *wp = KN(scratch)(k, d.cb * d.kvol * d.cin * NB);
+    int64_t *off = malloc((size_t)d.kvol * sizeof *off);
+    if (!xp || !wp || !off) { KN(release)(k, xp); KN(release)(k, wp); free(off); return SSL3D_ERR_NOMEM; }
+    KN(pack_weights)(k, &d, w, s_co, s_ci, flip, wp);
+    KN(tap_offsets)(&d, off);
+    if (per_sample) {
+        const ssl3d_kctx one = { 1, k->backend_state };
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            float *xpt = xp + (int64_t)omp_get_thread_num() * xpn;
+            KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
+            for (int64_t od = 0; od < d.Do; od++) KN(fwd_task)(&d, xpt, wp, off, b, y, accumulate, ni, od, 0, d.Ho);
+        }
+    } else {
+        int64_t rb, nrb;
+        KN(task_split)(&d, T, &rb, &nrb);
+        const int64_t tasks = d.Do * nrb;
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
+            #pragma omp parallel for num_threads(T) schedule(static)
+            for (int64_t t = 0; t < tasks; t++) {
+                const int64_t od = t / nrb, r0 = (t % nrb) * rb;
+                KN(fwd_task)(&d, xp, wp, off, b, y, accumulate, ni, od, r0, KN(min64)(r0 + rb, d.Ho));
+            }
+        }
+    }
+    KN(release)(k, xp); KN(release)(k, wp); free(off);
+    return SSL3D_OK;
+}
+
+static ssl3d_status KN(forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
+                                const float *b, float *y, int accumulate) {
+    return KN(forward_strided)(k, g, x, w, g->cin * g->k[0] * g->k[1] * g->k[2], g->k[0] * g->k[1] * g->k[2], 0, b, y,
+                               accumulate);
+}
+
+/* dx += conv(dy, w') for stride 1, w'[ci][co][t] = w[co][ci][kvol-1-t], pad k-1-pad: the
+ * forward kernel on the transposed geometry `gt` (Cin' = Cout, Cout' = Cin), with the
+ * weights packed straight from w (no transposed copy). */
+static ssl3d_status KN(backward_input)(const ssl3d_kctx *k, const ssl3d_conv_geom *gt, const float *w,
+                                       const float *dy, float *dx) {
+    const int64_t kvol = gt->k[0] * gt->k[1] * gt->k[2];
+    return KN(forward_strided)(k, gt, dy, w, kvol, gt->cout * kvol, 1, NULL, dx, 1);
+}
+
+/* out (NG input channels x NB output channels) = sum over the output rows rr0..rr1-1
+ * (rows of all planes, flattened: rr = od*Ho + oh) of x[pos + tapoff][ci0 + r] * dycl[pos][NB].
+ * A full group reads channels ci0 + r at constant offsets; the last, partial group reads
+ * channel Cin-1 again for the missing ones (results dropped). */
+static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
+                           int64_t tapoff, int64_t ci0, int64_t cb, float out[NG][NB]) {
+    vf acc[NG][2];
+    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
+    const int64_t C = d->cin, CP = d->cb * NB, ps = d->sw * C;
+    const int full = ci0 + NG <= C;
+    int64_t o[NG];
+    for (int r = 0; r < NG; r++) o[r] = KN(min64)(r, C - 1 - ci0);
+    for (int64_t rr = rr0; rr < rr1; rr++) {
+        const int64_t od = rr / d->Ho, oh = rr - od * d->Ho;
+        const float *xr = xs + ((od * d->sd) * d->Hp + oh * d->sh) * d->Wp * C + tapoff + ci0;
+        const float *dr = dys + ((od * d->Ho + oh) * d->Wo) * CP + cb * NB;
+        if (full) {
+            for (int64_t ow = 0; ow < d->Wo; ow++) {
+                const float *xq = xr + ow * ps;
+                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
+                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
+                    acc[r][0] += xq[r] * b0;
+                    acc[r][1] += xq[r] * b1;
+                }
+            }
+        } else {
+            for (int64_t ow = 0; ow < d->Wo; ow++) {
+                const float *xq = xr + ow * ps;
+                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
+                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
+                    acc[r][0] += xq[o[r]] * b0;
+                    acc[r][1] += xq[o[r]] * b1;
+                }
+            }
+        }
+    }
+    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
+        KN(vstore)(out[r], acc[r][0]);
+        KN(vstore)(out[r] + VW, acc[r][1]);
+    }
+}
+
+/* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over position blocks. */
+static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const float *dy, float *dycl) {
+    const int64_t CP = d->cb * NB, vb = 64, nb = (d->P + vb - 1) / vb;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < nb; t++) {
+        const int64_t p0 = t * vb, p1 = KN(min64)(p0 + vb, d->P);
+        if (CP != d->cout)
+            for (int64_t p = p0; p < p1; p++) memset(dycl + p * CP + d->cout, 0, (size_t)(CP - d->cout) * sizeof *dycl);
+        for (int64_t co = 0; co < d->cout; co++) {
+            const float *r = dy + co * d->P;
+            for (int64_t p = p0; p < p1; p++) dycl[p * CP + co] = r[p];
+        }
+    }
+}
+
+/* pt (packed partial) += the weight gradient of output rows r0..r1-1 of one sample, swept
+ * in chunks of ~128 positions whose input rows and dY stay in L1/L2 while every
+ * (block, tap, channel group) reads them. */
+static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, const int64_t *off, int64_t r0,
+                           int64_t r1, float *pt) {
+    const int64_t ngrp = (d->cin + NG - 1) / NG, chunk_rows = KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
+    float out[NG][NB];
+    for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
+        const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
+        for (int64_t cb = 0; cb < d->cb; cb++)
+            for (int64_t tap = 0; tap < d->kvol; tap++)
+                for (int64_t gi = 0; gi < ngrp; gi++) {
+                    const int64_t ci0 = gi * NG, nci = KN(min64)(NG, d->cin - ci0);
+                    KN(wgrad_rows)(d, xp, dycl, c0, c1, off[tap], ci0, cb, out);
+                    float *dst = pt + ((cb * d->kvol + tap) * d->cin + ci0) * NB;
+                    for (int64_t r = 0; r < nci; r++)
+                        for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
+                }
+    }
+}
+
+/* dw += dL/dw. The reduction runs over positions, so either a sample's output rows are cut
+ * into one contiguous range per thread, or (by_sample) each thread takes whole samples;
+ * either way each thread adds into its own partial, and the partials are summed in thread
+ * order (static schedules: the same split for the same thread count). */
+static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                         const float *dy, float *dw) {
+    ssl3d_conv_geom g1 = *g;
+    g1.n = 1;
+    const dgeom d = KN(dgeom_of)(&g1);
+    const int32_t T = k->threads;
+    const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * NB, inv = d.D * d.H * d.W;
+    const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
+    const int per_sample = KN(by_sample)(k, g);
+    const int64_t copies = per_sample ? T : 1;
+    float *xp = KN(scratch)(k, copies * xpn), *dycl = KN(scratch)(k, copies * d.P * CP);
+    float *part = KN(scratch0)(k, T * wlen);
+    int64_t *off = malloc((size_t)d.kvol * sizeof *off);
+    if (!xp || !dycl || !part || !off) {
+        KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
+        return SSL3D_ERR_NOMEM;
+    }
+    KN(tap_offsets)(&d, off);
+    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T;
+    if (per_sample) {   /* whole samples per thread, each into its own partial */
+        const ssl3d_kctx one = { 1, k->backend_state };
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            const int64_t tid = omp_get_thread_num();
+            float *xpt = xp + tid * xpn, *dyt = dycl + tid * d.P * CP;
+            KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
+            KN(dy_channels_last)(&one, &d, dy + ni * d.cout * d.P, dyt);
+            KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, part + tid * wlen);
+        }
+    } else {
+        for (int64_t ni = 0; ni < g->n; ni++) {
+            KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
+            KN(dy_channels_last)(k, &d, dy + ni * d.cout * d.P, dycl);
+            #pragma omp parallel for num_threads(T) schedule(static)
+            for (int64_t t = 0; t < T; t++)
+                KN(wgrad_task)(&d, xp, dycl, off, t * per, KN(min64)(t * per + per, rows), part + t * wlen);
+        }
+    }
+    /* partials summed in thread order into thread 0's (in packed order, contiguous), then
+     * dw (Cout, Cin, kvol) += that, unpacked with writes running along the taps */
+    if (T > 1) {
+        #pragma omp parallel for num_threads(T) schedule(static)
+        for (int64_t i = 0; i < wlen; i++) {
+            float acc = part[i];
+            for (int32_t th = 1; th < T; th++) acc += part[(int64_t)th * wlen + i];
+            part[i] = acc;
+        }
+    }
+    const int64_t kv = d.kvol, cn = d.cin;
+    #pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t bc = 0; bc < d.cb * cn; bc++) {   /* the inverse of pack_weights' tiles */
+        const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d.cout - cb * NB);
+        for (int64_t t = 0; t < kv; t++) {
+            const float *src = part + ((cb * kv + t) * cn + ci) * NB;
+            for (int64_t j = 0; j < nco; j++) dw[((cb * NB + j) * cn + ci) * kv + t] += src[j];
+        }
+    }
+    KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
+    return SSL3D_OK;
+}
+
+/* ---- weight gradient for few input channels (the first layer, Cin = 1..3), stride 1
+ * along W: vectorise along W instead of channels. The input is zero-padded in NCDHW
+ * order, xq (N, Cin, Dp, Hp, Wp), plus a slack of VW + 2 floats so that full-width loads
+ * near the end of the last row stay inside the buffer. */
+
+static float *KN(pad_ncdhw)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x) {
+    const int64_t pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
+    const int64_t plane = d->Hp * d->Wp, vol = d->Dp * plane;
+    float *xq = KN(scratch)(k, d->n * d->cin * vol + VW + 2);
+    if (!xq) return NULL;
+    memset(xq + d->n * d->cin * vol, 0, (VW + 2) * sizeof *xq);
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < d->n * d->cin * d->Dp; t++) {
+        const int64_t nc = t / d->Dp, dp = t % d->Dp, id = dp - pd;
+        float *o = xq + nc * vol + dp * plane;
+        if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); continue; }
+        for (int64_t hp = 0; hp < d->Hp; hp++) {
+            const int64_t ih = hp - ph;
+            float *orow = o + hp * d->Wp;
+            if (ih < 0 || ih >= d->H) { memset(orow, 0, (size_t)d->Wp * sizeof *o); continue; }
+            memset(orow, 0, (size_t)pw * sizeof *o);
+            memcpy(orow + pw, x + (nc * d->D + id) * d->H * d->W + ih * d->W, (size_t)d->W * sizeof *o);
+            memset(orow + pw + d->W, 0, (size_t)(d->Wp - pw - d->W) * sizeof *o);
+        }
+    }
+    return xq;
+}
+
+static inline float KN(hsum)(vf v) {   /* lanes added in a fixed order */
+    float l[VW];
+    memcpy(l, &v, sizeof l);
+    float s = 0.0f;
+    for (int i = 0; i < VW; i++) s += l[i];
+    return s;
+}
+
+/* dw[co][ci][a,b,c] += sum over positions of dy[co][pos] * xq[ci][pos + tap]: per output
+ * plane, blocks of 4 output channels x the kw taps of one (ci, a, b) (kw <= 3 at a time),
+ * VW positions per step; the last partial step of a row uses zero-filled copies. */
+static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                               const float *dy, float *dw) {
+    const dgeom d = KN(dgeom_of)(g);
+    const int32_t T = k->threads;
+    const int64_t wlen = d.cout * d.cin * d.kvol;
+    float *xq = KN(pad_ncdhw)(k, g, &d, x);
+    float *part = KN(scratch0)(k, T * wlen);
+    if (!xq || !part) { KN(release)(k, xq); KN(release)(k, part); return SSL3D_ERR_NOMEM; }
+    const int64_t vol = d.Dp * d.Hp * d.Wp, ncb = (d.cout + 3) / 4, tasks = d.n * d.Do;
+    const int64_t tail = d.Wo % VW;
+    #pragma omp parallel for num_threads(T) schedule(static)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t ni = t / d.Do, od = t % d.Do;
+        float *pt = part + (int64_t)omp_get_thread_num() * wlen;
+        for (int64_t cb = 0; cb < ncb; cb++) {
+            const int64_t co0 = cb * 4, nco = KN(min64)(4, d.cout - co0);
+            const float *dyp[4];
+            for (int j = 0; j < 4; j++)
+                dyp[j] = dy + (ni * d.cout + KN(min64)(co0 + j, d.cout - 1)) * d.P + od * d.Ho * d.Wo;
+            for (int64_t ci = 0; ci < d.cin; ci++)
+            for (int64_t a = 0; a < d.kd; a++)
+            for (int64_t bb = 0; bb < d.kh; bb++)
+            for (int64_t c0 = 0; c0 < d.kw; c0 += 3) {
+                const int64_t nc = KN(min64)(3, d.kw - c0);
+                vf s[4][3];
+                for (int j = 0; j < 4; j++) for (int c = 0; c < 3; c++) s[j][c] = (vf){ 0 };
+                for (int64_t oh = 0; oh < d.Ho; oh++) {
+                    const float *xr = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh * d.sh + bb) * d.Wp + c0;
+                    const int64_t ro = oh * d.Wo;
+                    int64_t ow = 0;
+                    for (; ow + VW <= d.Wo; ow += VW) {
+                        const vf x0 = KN(vload)(xr + ow), x1 = KN(vload)(xr + ow + 1), x2 = KN(vload)(xr + ow + 2);
+                        for (int j = 0; j < 4; j++) {
+                            const vf g0 = KN(vload)(dyp[j] + ro + ow);
+                            s[j][0] += g0 * x0; s[j][1] += g0 * x1; s[j][2] += g0 * x2;
+                        }
+                    }
+                    if (tail) {
+                        float xt[3][VW], gt[VW];
+                        memset(xt, 0, sizeof xt);
+                        for (int c = 0; c < 3; c++) memcpy(xt[c], xr + ow + c, (size_t)tail * sizeof(float));
+                        const vf x0 = KN(vload)(xt[0]), x1 = KN(vload)(xt[1]), x2 = KN(vload)(xt[2]);
+                        for (int j = 0; j < 4; j++) {
+                            memset(gt, 0, sizeof gt);
+                            memcpy(gt, dyp[j] + ro + ow, (size_t)tail * sizeof(float));
+                            const vf g0 = KN(vload)(gt);
+                            s[j][0] += g0 * x0; s[j][1] += g0 * x1; s[j][2] += g0 * x2;
+                        }
+                    }
+                }
+                for (int64_t j = 0; j < nco; j++)
+                    for (int64_t c = 0; c < nc; c++)
+                        pt[((co0 + j) * d.cin + ci) * d.kvol + (a * d.kh + bb) * d.kw + c0 + c] += KN(hsum)(s[j][c]);
+            }
+        }
+    }
+    cpu_conv_reduce_partials(k, part, T, wlen, dw);
+    KN(release)(k, xq); KN(release)(k, part);
+    return SSL3D_OK;
+}
+
+const cpu_conv_isa KN(cpu_conv_isa) = {
+    .name = ISA_NAME,
+    .kernels = ISA_KERNELS,
+    .block = NB,
+    .narrow = ISA_NARROW,
+    .direct_forward = KN(forward),
+    .direct_backward_input = KN(backward_input),
+    .direct_backward_weights = KN(backward_weights),
+    .small_backward_weights = KN(small_backward_weights),
+};
+#undef vf
+#undef dgeom
