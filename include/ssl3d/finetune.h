@@ -136,6 +136,14 @@ SSL3D_API ssl3d_status ssl3d_ftmodel_prepare_image(ssl3d_ctx *ctx, const ssl3d_f
 SSL3D_API ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
                                              int32_t window, float overlap, ssl3d_tensor **probs,
                                              ssl3d_tensor **labels);
+/* Test-time mirroring for ssl3d_ftmodel_segment (and so ssl3d_ft_evaluate): mirror 1
+ * averages the softmax probabilities of the volume and its mirror images along every
+ * combination of spatial axes, each mirrored back (8 passes in 3D; 4 for a 2D model,
+ * which mirrors H and W only), as nnU-Net's inference. A runtime setting (default 0),
+ * not stored in model files. */
+SSL3D_API ssl3d_status ssl3d_ftmodel_set_tta(ssl3d_ctx *ctx, ssl3d_ftmodel *m, int32_t mirror);
+SSL3D_API int32_t ssl3d_ftmodel_tta(const ssl3d_ftmodel *m);
+
 /* Classify a batch x (N,C,D,H,W) / (N,C,H,W) of prepared images: probs (may be NULL),
  * new float32 (N,K) class scores: softmax probabilities, or for ordinal models the class
  * scores of ssl3d_ordinal_class_scores from the sigmoids s_j = P(y > j): 1 - s_0,

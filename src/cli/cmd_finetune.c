@@ -41,19 +41,40 @@ static void usage(FILE *f) {
         "  --frozen-norm eval|train encoder norm layers while frozen: eval (running statistics,\n"
         "                           encoder unchanged; default) or train (batch statistics)\n"
         "  --epochs N               (default 20)\n"
-        "  --batch B                (default 2)\n"
-        "  --lr X                   Adam learning rate (default 1e-3)\n"
-        "  --weight-decay X         (default 0)\n"
+        "  --batch B                (default: auto, --voxel-budget / patch voxels in [2, 16];\n"
+        "                           classify: budget / image voxels in [2, 64])\n"
         "  --steps-per-epoch N      (default: training cases / batch, rounded up)\n"
-        "  --patch N                segment: training patch size, multiple of 2^levels (default 32);\n"
+        "  --patch N                segment: training patch size, multiple of 2^levels (default:\n"
+        "                           auto, the cube of the median training shape within the budget);\n"
         "                           classify: pad/crop every image to N (default: as stored)\n"
+        "  --voxel-budget N         voxels per training step for the auto patch/batch (default 128000)\n"
+        "optimiser and schedule (nnU-Net defaults for segment):\n"
+        "  --optimizer sgd|adam     default sgd (Nesterov) for segment, adam for classify\n"
+        "  --lr X                   base learning rate (default 1e-2 for sgd, 1e-3 for adam)\n"
+        "  --momentum X             SGD momentum (default 0.99)\n"
+        "  --no-nesterov            plain momentum instead of Nesterov\n"
+        "  --weight-decay X         (default 3e-5 for sgd, 0 for adam)\n"
+        "  --schedule poly|cosine|constant   per-step learning rate over the whole run\n"
+        "                           (default poly: lr * (1 - t/T)^0.9)\n"
+        "  --poly-power X           exponent of poly (default 0.9)\n"
+        "  --lr-warmup N            linear warm-up steps (default: 2%% of the run)\n"
+        "augmentation (image and label map together; labels nearest-neighbour):\n"
+        "  --augment nnunet|none    nnunet (default for segment): rotation p 0.2 (+-30 deg per\n"
+        "                           axis), scaling p 0.2 (0.7-1.4), noise p 0.1, blur p 0.2,\n"
+        "                           brightness p 0.15, contrast p 0.15, gamma p 0.4; none: only\n"
+        "                           the mirroring of --flip (default for classify)\n"
+        "  --aug KEY=V[,KEY=V]      override one transform: mirror_prob, rot_prob, rot_deg,\n"
+        "                           scale_prob, scale_lo, scale_hi, noise_prob, noise_std,\n"
+        "                           blur_prob, brightness_prob, contrast_prob, gamma_prob\n"
+        "  --balance none|sample    classify: sample every class equally often (default none)\n"
         "  --fg-prob P              segment: share of patches centred on foreground (default 0.33)\n"
         "  --flip / --no-flip       random flips (each spatial axis with p 0.5); default on for\n"
         "                           segment, off for classify (a flip may change the class)\n"
         "  --normalisation zscore|minmax|none   per-image intensity normalisation (default zscore\n"
         "                           for segment: over non-zero voxels; minmax for classify)\n"
         "  --select dice|acc|auc|qwk   validation metric for model selection (default dice for\n"
-        "                           segment, acc for classify, qwk for --ordinal)\n"
+        "                           segment, auc (one-vs-rest macro) for classify, qwk for\n"
+        "                           --ordinal); acc is won by the majority class on imbalanced data\n"
         "data selection:\n"
         "  --fraction F             train on a random F of the labelled training cases (0 < F <= 1),\n"
         "                           nested across fractions for one --seed (default 1)\n"
@@ -66,6 +87,8 @@ static void usage(FILE *f) {
         "  --window N               sliding-window size (default: whole volume unless it is large,\n"
         "                           then the patch size); 0 = whole volume\n"
         "  --overlap X              sliding-window overlap in [0,1) (default 0.5)\n"
+        "  --val-every N            validate every N epochs and after the last (default 1)\n"
+        "  --tta                    test-time mirroring in validation (8 mirrored passes in 3D)\n"
         "other:\n"
         "  --threads T              compute threads (default: all cores)\n"
         "  --log FILE.jsonl         one JSON object per epoch: {\"epoch\", \"loss\", \"val_dice\" or\n"
@@ -150,6 +173,7 @@ static int fail(ssl3d_ctx *ctx, const char *what) {
 }
 
 int cmd_finetune(int argc, char **argv) {
+    const char *select_s = NULL;
     const char *kind_s = NULL, *data = NULL, *out = NULL, *init = NULL, *log_path = NULL, *cases_file = NULL;
     long dims = 0, filters = 0, levels = 4, classes = 0, hidden = 256, threads = 0, norm = 0;
     int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0;
@@ -189,10 +213,23 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--mode")) { NEED_ARG(); ADD_OPT("mode=%s,", argv[++i]); }
         else if (!strcmp(a, "--frozen-norm")) { NEED_ARG(); ADD_OPT("frozen_norm=%s,", argv[++i]); }
         else if (!strcmp(a, "--normalisation") || !strcmp(a, "--normalization")) { NEED_ARG(); ADD_OPT("normalisation=%s,", argv[++i]); }
-        else if (!strcmp(a, "--select")) { NEED_ARG(); ADD_OPT("select=%s,", argv[++i]); }
+        else if (!strcmp(a, "--select")) { NEED_ARG(); select_s = argv[++i]; ADD_OPT("select=%s,", select_s); }
+        else if (!strcmp(a, "--tta")) ADD_OPT("tta=1,");
+        else if (!strcmp(a, "--no-nesterov")) ADD_OPT("nesterov=0,");
+        else if (!strcmp(a, "--augment") || !strcmp(a, "--optimizer") || !strcmp(a, "--optimiser") ||
+                 !strcmp(a, "--schedule") || !strcmp(a, "--balance")) {
+            NEED_ARG();
+            ADD_OPT("%s=%s,", !strcmp(a, "--optimiser") ? "optimizer" : a + 2, argv[++i]);
+        } else if (!strcmp(a, "--aug")) {
+            NEED_ARG();
+            const char *v = argv[++i];
+            if (!*v || strchr(v, ' ')) { fprintf(stderr, "ssl3d finetune: --aug '%s': expected KEY=VALUE[,KEY=VALUE]\n", v); return 2; }
+            ADD_OPT("%s,", v);
+        }
         else if (!strcmp(a, "--warmup-epochs") || !strcmp(a, "--epochs") || !strcmp(a, "--batch") ||
                  !strcmp(a, "--patch") || !strcmp(a, "--steps-per-epoch") || !strcmp(a, "--window") ||
-                 !strcmp(a, "--seed")) {
+                 !strcmp(a, "--seed") || !strcmp(a, "--lr-warmup") || !strcmp(a, "--val-every") ||
+                 !strcmp(a, "--voxel-budget")) {
             NEED_ARG();
             if (!parse_long(a, argv[++i], !strcmp(a, "--window") ? -1 : 0, 1000000000L, &lv)) return 2;
             char key[32];
@@ -200,7 +237,8 @@ int cmd_finetune(int argc, char **argv) {
             for (char *p = key; *p; p++) if (*p == '-') *p = '_';
             ADD_OPT("%s=%ld,", key, lv);
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--weight-decay") || !strcmp(a, "--fraction") ||
-                   !strcmp(a, "--val-fraction") || !strcmp(a, "--fg-prob") || !strcmp(a, "--overlap")) {
+                   !strcmp(a, "--val-fraction") || !strcmp(a, "--fg-prob") || !strcmp(a, "--overlap") ||
+                   !strcmp(a, "--momentum") || !strcmp(a, "--poly-power")) {
             NEED_ARG();
             if (!parse_double(a, argv[++i], &dv)) return 2;
             char key[32];
@@ -306,7 +344,8 @@ int cmd_finetune(int argc, char **argv) {
         /* Option errors come back from the library with the option's key: name the flag. */
         if (strstr(e, "ssl3d_ft_train: option") || strstr(e, "ssl3d_ft_train: mode=") ||
             strstr(e, "ssl3d_ft_train: patch=") || strstr(e, "ssl3d_ft_train: frozen_norm=") ||
-            strstr(e, "ssl3d_ft_train: select=") || strstr(e, "ssl3d_ft_train: normalisation="))
+            strstr(e, "ssl3d_ft_train: select=") || strstr(e, "ssl3d_ft_train: normalisation=") ||
+            strstr(e, "ssl3d_ft_train: window="))
             fprintf(stderr, "ssl3d finetune: bad option value: %s\n", e);
         else fprintf(stderr, "ssl3d finetune: %s\n", e);
         rc = 1;
@@ -318,7 +357,9 @@ int cmd_finetune(int argc, char **argv) {
     if (ssl3d_checkpoint_save(ctx, ock, out) != SSL3D_OK) { rc = fail(ctx, "--out"); goto done; }
     if (ls.log) {
         char val[64];
-        json_field(ls.best_line, kind == SSL3D_FT_SEGMENT ? "val_dice" : ordinal ? "val_qwk" : "val_acc", val, sizeof val);
+        char key[16];
+        snprintf(key, sizeof key, "val_%s", select_s ? select_s : kind == SSL3D_FT_SEGMENT ? "dice" : ordinal ? "qwk" : "auc");
+        json_field(ls.best_line, key, val, sizeof val);
         fprintf(ls.log, "{\"final\": true, \"best_epoch\": %d, \"best_val\": %s, \"model\": ", ls.best_epoch, val);
         json_string(ls.log, out);
         fprintf(ls.log, "}\n");
