@@ -91,6 +91,10 @@ static void usage(FILE *f) {
         "  --tta                    test-time mirroring in validation (8 mirrored passes in 3D)\n"
         "other:\n"
         "  --threads T              compute threads (default: all cores)\n"
+        "  --resume FILE            resumable run: the training state is written to FILE after\n"
+        "                           every epoch; when FILE exists (same options), training\n"
+        "                           continues after its last epoch, bitwise as uninterrupted,\n"
+        "                           and --log is appended to\n"
         "  --log FILE.jsonl         one JSON object per epoch: {\"epoch\", \"loss\", \"val_dice\" or\n"
         "                           \"val_acc\"/\"val_auc\"/\"val_qwk\", \"best\", \"phase\", ...}, then a\n"
         "                           summary line {\"final\": true, \"best_epoch\", \"best_val\", ...}\n"
@@ -104,11 +108,13 @@ typedef struct log_state {
     int kind;
     int best_epoch;
     char best_line[512];
+    char last_line[1024];
 } log_state;
 
 static int32_t on_epoch(void *user, const char *json) {
     log_state *ls = user;
     if (ls->log) { fprintf(ls->log, "%s\n", json); fflush(ls->log); }
+    snprintf(ls->last_line, sizeof ls->last_line, "%s", json);
     if (!ls->quiet) fprintf(stderr, "ssl3d finetune: %s\n", json);
     if (strstr(json, "\"best\": true")) {
         ls->best_epoch = atoi(json + strlen("{\"epoch\": "));
@@ -173,7 +179,7 @@ static int fail(ssl3d_ctx *ctx, const char *what) {
 }
 
 int cmd_finetune(int argc, char **argv) {
-    const char *select_s = NULL;
+    const char *select_s = NULL, *resume = NULL;
     const char *kind_s = NULL, *data = NULL, *out = NULL, *init = NULL, *log_path = NULL, *cases_file = NULL;
     long dims = 0, filters = 0, levels = 4, classes = 0, hidden = 256, threads = 0, norm = 0;
     int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0;
@@ -190,6 +196,12 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--out")) { NEED_ARG(); out = argv[++i]; }
         else if (!strcmp(a, "--init")) { NEED_ARG(); init = argv[++i]; }
         else if (!strcmp(a, "--log")) { NEED_ARG(); log_path = argv[++i]; }
+        else if (!strcmp(a, "--resume")) {
+            NEED_ARG();
+            resume = argv[++i];
+            if (!*resume || strchr(resume, ',')) { fprintf(stderr, "ssl3d finetune: --resume '%s': a file name without commas\n", resume); return 2; }
+            ADD_OPT("resume=%s,", resume);
+        }
         else if (!strcmp(a, "--cases")) { NEED_ARG(); cases_file = argv[++i]; }
         else if (!strcmp(a, "--dims")) { NEED_ARG(); if (!parse_long(a, argv[++i], 2, 3, &dims)) return 2; }
         else if (!strcmp(a, "--filters")) { NEED_ARG(); if (!parse_long(a, argv[++i], 1, 4096, &filters)) return 2; filters_given = 1; }
@@ -335,7 +347,9 @@ int cmd_finetune(int argc, char **argv) {
                              (int32_t)norm, (int32_t)hidden, ordinal, &m) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
     if (ick && ssl3d_ftmodel_load_encoder(ctx, m, ick, NULL) != SSL3D_OK) { rc = fail(ctx, "--init"); goto done; }
     if (log_path) {
-        ls.log = fopen(log_path, "w");
+        FILE *rf = resume ? fopen(resume, "rb") : NULL;   /* resuming: keep the earlier epochs' lines */
+        if (rf) fclose(rf);
+        ls.log = fopen(log_path, rf ? "a" : "w");
         if (!ls.log) { fprintf(stderr, "ssl3d finetune: --log %s: cannot open (%s)\n", log_path, strerror(errno)); goto done; }
     }
     if (ol && opts[ol - 1] == ',') opts[ol - 1] = 0;
@@ -357,14 +371,18 @@ int cmd_finetune(int argc, char **argv) {
     if (ssl3d_checkpoint_save(ctx, ock, out) != SSL3D_OK) { rc = fail(ctx, "--out"); goto done; }
     if (ls.log) {
         char val[64];
-        char key[16];
-        snprintf(key, sizeof key, "val_%s", select_s ? select_s : kind == SSL3D_FT_SEGMENT ? "dice" : ordinal ? "qwk" : "auc");
-        json_field(ls.best_line, key, val, sizeof val);
-        fprintf(ls.log, "{\"final\": true, \"best_epoch\": %d, \"best_val\": %s, \"model\": ", ls.best_epoch, val);
+        char be[32];
+        json_field(ls.last_line, "best_val", val, sizeof val);
+        json_field(ls.last_line, "best_epoch", be, sizeof be);
+        fprintf(ls.log, "{\"final\": true, \"best_epoch\": %s, \"best_val\": %s, \"model\": ", be, val);
         json_string(ls.log, out);
         fprintf(ls.log, "}\n");
     }
-    if (!quiet) fprintf(stderr, "ssl3d finetune: best epoch %d, model written to %s\n", ls.best_epoch, out);
+    if (!quiet) {
+        char be[32];
+        json_field(ls.last_line, "best_epoch", be, sizeof be);
+        fprintf(stderr, "ssl3d finetune: best epoch %s, model written to %s\n", be, out);
+    }
     rc = 0;
 done:
     if (ls.log) fclose(ls.log);

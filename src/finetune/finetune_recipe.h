@@ -36,7 +36,7 @@ typedef struct ft_recipe {
     int32_t optimizer, schedule, nesterov, lr_warmup, val_every, tta, balance;
     double momentum, power, lr, weight_decay;   /* lr/weight_decay < 0: not given */
     int64_t voxel_budget;            /* auto patch/batch: voxels per step */
-    int32_t batch_given, patch_given;
+    char resume[1024];               /* resume=PATH ("" = off), finetune_resume.c */
 } ft_recipe;
 
 /* Defaults for a model kind (ssl3d_ft_kind). */
@@ -77,4 +77,26 @@ void ft_balanced_order(uint64_t seed, uint64_t stream, const int32_t *cls, int64
 void ft_aug_patch(const ft_aug *a, int twod, ssl3d_rng *r, const float *src, const int32_t *lab, int64_t C,
                   const int64_t S[3], const int64_t off[3], const int64_t p[3], float *dst, int32_t *ldst,
                   float *scratch, int threads);
+
+/* Resumable training (finetune_resume.c): the loop's counters after a finished epoch. */
+typedef struct ft_progress {
+    int32_t epoch;          /* epochs done */
+    int64_t step;           /* steps done */
+    int32_t have_best, frozen, best_epoch;
+    double best_metric, best_tie;
+} ft_progress;
+int ft_resume_exists(const char *path);
+/* The option string without its resume= entry (what a resume file must match). */
+void ft_resume_options_key(const char *options, char *out, size_t cap);
+/* Write model, optimiser state, best weights and counters atomically to path.
+ * options_key: the run's option string without resume= (checked on reading). */
+ssl3d_status ft_resume_save(ssl3d_ctx *ctx, const char *path, const char *options_key, const ssl3d_ftmodel *m,
+                            const ssl3d_optim *opt, const ft_snapshot *best, const ft_progress *pr);
+/* Read the file and its counters (options must match options_key). */
+ssl3d_status ft_resume_read(ssl3d_ctx *ctx, const char *path, const char *options_key, ssl3d_checkpoint **ck,
+                            ft_progress *pr);
+/* Copy the model tensors, the optimiser state (opt set up as at that epoch) and the
+ * best weights from the file into the run. */
+ssl3d_status ft_resume_apply(ssl3d_ctx *ctx, const ssl3d_checkpoint *ck, ssl3d_ftmodel *m, ssl3d_optim *opt,
+                             ft_snapshot *best, const ft_progress *pr);
 #endif

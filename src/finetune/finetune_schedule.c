@@ -4,6 +4,7 @@
  * patch / batch of a CPU budget. Defaults follow nnU-Net where they fit (docs/finetune.md
  * says where they depart). */
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "finetune_recipe.h"
@@ -89,6 +90,9 @@ int ft_recipe_parse(ssl3d_ctx *ctx, ft_recipe *r, const char *k, const char *v, 
         if (whole(v, 1, 1000000L, &l)) r->val_every = (int32_t)l; else *st = bad(ctx, k, v, "an integer >= 1");
     } else if (!strcmp(k, "tta")) {
         if (whole(v, 0, 1, &l)) r->tta = (int32_t)l; else *st = bad(ctx, k, v, "0 or 1");
+    } else if (!strcmp(k, "resume")) {
+        if (strlen(v) < sizeof r->resume) snprintf(r->resume, sizeof r->resume, "%s", v);
+        else *st = bad(ctx, k, "...", "a path shorter than 1024 bytes");
     } else if (!strcmp(k, "voxel_budget")) {
         if (whole(v, 512, 1L << 30, &l)) r->voxel_budget = l; else *st = bad(ctx, k, v, "an integer in [512, 2^30]");
     } else {

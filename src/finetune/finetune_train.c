@@ -456,9 +456,31 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     double lr_now = ft_recipe_lr(&o.rc);
     double best_metric = -INFINITY, best_tie = -INFINITY;
     int have_best = 0;
+    int32_t best_epoch = 0, start_epoch = 0;
     int64_t step_id = 0;
+    char okey[2048];
+    ft_resume_options_key(options, okey, sizeof okey);
+    if (st == SSL3D_OK && o.rc.resume[0] && ft_resume_exists(o.rc.resume)) {
+        /* Continue an interrupted run after its last finished epoch. */
+        ssl3d_checkpoint *rck = NULL;
+        ft_progress pr;
+        st = ft_resume_read(ctx, o.rc.resume, okey, &rck, &pr);
+        if (st == SSL3D_OK && frozen && !pr.frozen) {   /* its warm-up was over */
+            frozen = 0;
+            ssl3d_optim_release(opt);
+            opt = NULL;
+            st = set_encoder_grad(ctx, m, 1);
+            if (st == SSL3D_OK) st = ft_make_optim(ctx, m, &o.rc, 0, &opt);
+        }
+        if (st == SSL3D_OK) st = ft_resume_apply(ctx, rck, m, opt, &best, &pr);
+        ssl3d_checkpoint_release(rck);
+        if (st == SSL3D_OK) {
+            start_epoch = pr.epoch; step_id = pr.step; have_best = pr.have_best; best_epoch = pr.best_epoch;
+            best_metric = pr.best_metric; best_tie = pr.best_tie;
+        }
+    }
     int32_t prev_grad = ssl3d_set_grad_enabled(ctx, 1);
-    for (int32_t epoch = 0; epoch < o.epochs && st == SSL3D_OK; epoch++) {
+    for (int32_t epoch = start_epoch; epoch < o.epochs && st == SSL3D_OK; epoch++) {
         if (o.mode == SSL3D_FT_WARMUP && frozen && epoch >= o.warmup_epochs) {
             /* End of warm-up: all layers trained, with a fresh optimiser. */
             frozen = 0;
@@ -508,7 +530,12 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
         if (improved) {
             st = ft_snapshot_take(ctx, m, &best);
             if (st != SSL3D_OK) break;
-            have_best = 1; best_metric = sel; best_tie = tie;
+            have_best = 1; best_metric = sel; best_tie = tie; best_epoch = epoch + 1;
+        }
+        if (o.rc.resume[0]) {
+            ft_progress pr = { epoch + 1, step_id, have_best, frozen, best_epoch, best_metric, best_tie };
+            st = ft_resume_save(ctx, o.rc.resume, okey, m, opt, &best, &pr);
+            if (st != SSL3D_OK) break;
         }
         if (epoch_cb) {
             char line[512];
@@ -526,6 +553,9 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
                      improved ? "true" : "false", frozen ? "frozen" : "all", (long long)steps, (long long)train.n,
                      (long long)val.n);
             json_num(line, sizeof line, "lr", lr_now);
+            l = strlen(line);
+            snprintf(line + l, sizeof line - l, ", \"best_epoch\": %d", (int)best_epoch);
+            json_num(line, sizeof line, "best_val", have_best ? best_metric : NAN);
             json_num(line, sizeof line, "seconds", now_s() - t0);
             l = strlen(line);
             snprintf(line + l, sizeof line - l, "}");
