@@ -30,7 +30,9 @@ void ft_recipe_defaults(ft_recipe *r, int32_t kind) {
     r->val_every = 1;
     r->tta = 0;
     r->balance = FT_BALANCE_NONE;
-    r->voxel_budget = 2 * 40 * 40 * 40;
+    /* Segment: two 40^3 patches (hippocampus-sized); classify: whole small images, so a
+     * larger batch amortises the per-step cost (32^3 volumes: 16 per step). */
+    r->voxel_budget = seg ? 2 * 40 * 40 * 40 : 1 << 19;
 }
 
 static ssl3d_status bad(ssl3d_ctx *ctx, const char *k, const char *v, const char *what) {

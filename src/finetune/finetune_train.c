@@ -374,7 +374,8 @@ static ssl3d_status split_cases(ssl3d_ctx *ctx, const ssl3d_manifest *man, const
 }
 
 /* Patch and batch not given: segment, the cube of the median training shape within the
- * voxel budget (ft_auto_patch_batch); classify, batch = budget / image voxels in [2, 64]. */
+ * voxel budget (ft_auto_patch_batch); classify, batch = budget / image voxels in [2, 64]
+ * (default budget 2^19: 16 volumes of 32^3). */
 static ssl3d_status resolve_sizes(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *train, ft_opts *o) {
     if (m->kind == SSL3D_FT_CLASSIFY) {
         if (o->batch == 0) {
