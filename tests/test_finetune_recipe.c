@@ -359,3 +359,58 @@ TEST(finetune_resume_continues_bitwise) {
     ssl3d_manifest_release(man);
     ssl3d_ctx_release(ctx);
 }
+
+/* Test-time mirroring: the averaged prediction is mirror-equivariant (mirroring the input
+ * mirrors the probabilities), which a single pass of a random network is not; 2D models
+ * mirror in-plane only. */
+TEST(finetune_tta_is_mirror_equivariant) {
+    ssl3d_ctx *ctx = th_ctx(2, 3);
+    REQUIRE(ctx);
+    for (int dims = 3; dims >= 2; dims--) {
+        ssl3d_ftmodel *m = NULL;
+        REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, dims, 1, 3, 4, 2, SSL3D_NORM_INSTANCE, 0, 0, &m));
+        int64_t xs[4] = { 1, 6, 9, 7 };
+        ssl3d_tensor *x = th_randn(ctx, 4, xs, 1), *xf = NULL;
+        REQUIRE(x);
+        const int axis = 2;   /* W: mirrored by 3D and 2D models alike */
+        REQUIRE_OK(ctx, ssl3d_flip(ctx, x, axis, &xf));
+        double gap[2] = { 0, 0 };
+        for (int tta = 0; tta < 2; tta++) {
+            REQUIRE_OK(ctx, ssl3d_ftmodel_set_tta(ctx, m, tta));
+            CHECK(ssl3d_ftmodel_tta(m) == tta);
+            ssl3d_tensor *p = NULL, *pf = NULL, *pff = NULL, *lab = NULL;
+            REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, m, x, 0, 0.5f, &p, &lab));
+            REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, m, xf, 0, 0.5f, &pf, NULL));
+            REQUIRE_OK(ctx, ssl3d_flip(ctx, pf, axis, &pff));
+            const float *a = ssl3d_tensor_host_data(p), *b = ssl3d_tensor_host_data(pff);
+            for (int64_t i = 0; i < p->numel; i++) gap[tta] = fmax(gap[tta], fabs((double)a[i] - b[i]));
+            /* probabilities sum to 1 and the labels are their argmax */
+            const int64_t V = p->numel / 3;
+            int64_t badsum = 0, badarg = 0;
+            for (int64_t v = 0; v < V; v++) {
+                badsum += fabs((double)a[v] + a[V + v] + a[2 * V + v] - 1.0) > 1e-5;
+                int32_t k = ((const int32_t *)ssl3d_tensor_host_data(lab))[v];
+                badarg += a[k * V + v] < a[v] || a[k * V + v] < a[V + v] || a[k * V + v] < a[2 * V + v];
+            }
+            CHECK(badsum == 0 && badarg == 0);
+            ssl3d_tensor_release(p); ssl3d_tensor_release(pf); ssl3d_tensor_release(pff); ssl3d_tensor_release(lab);
+        }
+        CHECK_MSG(gap[1] < 1e-5 && gap[0] > 1e-3, "dims %d: mirror gap %g without, %g with test-time mirroring", dims,
+                  gap[0], gap[1]);
+        /* A 2D model never mirrors across slices: the depth flip is not undone. */
+        if (dims == 2) {
+            ssl3d_tensor *xd = NULL, *p = NULL, *pd = NULL, *pdd = NULL;
+            REQUIRE_OK(ctx, ssl3d_flip(ctx, x, 0, &xd));
+            REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, m, x, 0, 0.5f, &p, NULL));
+            REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, m, xd, 0, 0.5f, &pd, NULL));
+            REQUIRE_OK(ctx, ssl3d_flip(ctx, pd, 0, &pdd));
+            /* slice-wise: flipping the slice order permutes slices exactly */
+            CHECK(memcmp(ssl3d_tensor_host_data(p), ssl3d_tensor_host_data(pdd), (size_t)p->numel * 4) == 0);
+            ssl3d_tensor_release(xd); ssl3d_tensor_release(p); ssl3d_tensor_release(pd); ssl3d_tensor_release(pdd);
+        }
+        CHECK_ST(ctx, ssl3d_ftmodel_set_tta(ctx, m, 2), SSL3D_ERR_INVALID_ARG);
+        ssl3d_tensor_release(x); ssl3d_tensor_release(xf);
+        ssl3d_ftmodel_release(m);
+    }
+    ssl3d_ctx_release(ctx);
+}

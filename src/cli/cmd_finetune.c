@@ -22,7 +22,8 @@ static void usage(FILE *f) {
         "required:\n"
         "  --kind segment|classify  task\n"
         "  --data MANIFEST          MSD dataset.json (segment) or CSV file,label,split (classify)\n"
-        "  --out MODEL              model file to write (safetensors, atomic)\n"
+        "  --out MODEL              model file to write (safetensors, atomic), rewritten at every\n"
+        "                           new best epoch, so a stopped run leaves its best so far\n"
         "model:\n"
         "  --init CKPT              start from the encoder of a checkpoint (tensors encoder.*); its\n"
         "                           architecture (dims, channels, filters, levels, norm) is used\n"
@@ -108,20 +109,33 @@ static void usage(FILE *f) {
 typedef struct log_state {
     FILE *log;
     int quiet;
-    int kind;
-    int best_epoch;
-    char best_line[512];
     char last_line[1024];
+    /* the model file is rewritten at every new best, so a stopped run leaves its best so far */
+    ssl3d_ctx *ctx;
+    ssl3d_ftmodel *m;
+    const char *out, *opts, *init;
+    int save_failed;
 } log_state;
+
+static int save_model(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const char *out, const char *opts, const char *init) {
+    ssl3d_checkpoint *ck = NULL;
+    int ok = ssl3d_checkpoint_create(ctx, &ck) == SSL3D_OK && ssl3d_ftmodel_save(ctx, m, ck) == SSL3D_OK &&
+             ssl3d_checkpoint_set_meta(ctx, ck, "train_options", opts) == SSL3D_OK &&
+             (!init || ssl3d_checkpoint_set_meta(ctx, ck, "init", init) == SSL3D_OK) &&
+             ssl3d_checkpoint_save(ctx, ck, out) == SSL3D_OK;
+    ssl3d_checkpoint_release(ck);
+    return ok;
+}
 
 static int32_t on_epoch(void *user, const char *json) {
     log_state *ls = user;
     if (ls->log) { fprintf(ls->log, "%s\n", json); fflush(ls->log); }
     snprintf(ls->last_line, sizeof ls->last_line, "%s", json);
     if (!ls->quiet) fprintf(stderr, "ssl3d finetune: %s\n", json);
-    if (strstr(json, "\"best\": true")) {
-        ls->best_epoch = atoi(json + strlen("{\"epoch\": "));
-        snprintf(ls->best_line, sizeof ls->best_line, "%s", json);
+    /* At a new best the model holds exactly the weights that were selected. */
+    if (strstr(json, "\"best\": true") && !save_model(ls->ctx, ls->m, ls->out, ls->opts, ls->init)) {
+        ls->save_failed = 1;
+        return 1;   /* stop: the error names --out below */
     }
     return 0;
 }
@@ -286,12 +300,12 @@ int cmd_finetune(int argc, char **argv) {
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
     int rc = 1;
     ssl3d_manifest *man = NULL;
-    ssl3d_checkpoint *ick = NULL, *ock = NULL;
+    ssl3d_checkpoint *ick = NULL;
     ssl3d_ftmodel *m = NULL;
     ssl3d_image *first = NULL;
     int64_t *pool = NULL, n_pool = 0;
     log_state ls = { 0 };
-    ls.quiet = quiet; ls.kind = kind;
+    ls.quiet = quiet;
     if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK) { rc = fail(ctx, "--data"); goto done; }
     if (kind == SSL3D_FT_SEGMENT && ssl3d_manifest_kind(man) != SSL3D_MANIFEST_MSD) {
         fprintf(stderr, "ssl3d finetune: --data %s: segmentation needs an MSD dataset.json with label maps\n", data);
@@ -370,6 +384,7 @@ int cmd_finetune(int argc, char **argv) {
         if (!ls.log) { fprintf(stderr, "ssl3d finetune: --log %s: cannot open (%s)\n", log_path, strerror(errno)); goto done; }
     }
     if (ol && opts[ol - 1] == ',') opts[ol - 1] = 0;
+    ls.ctx = ctx; ls.m = m; ls.out = out; ls.opts = opts; ls.init = init;
     if (ssl3d_ft_train(ctx, m, man, pool, n_pool, opts, on_epoch, &ls) != SSL3D_OK) {
         const char *e = ssl3d_ctx_last_error(ctx);
         /* Option errors come back from the library with the option's key: name the flag. */
@@ -382,10 +397,7 @@ int cmd_finetune(int argc, char **argv) {
         rc = 1;
         goto done;
     }
-    if (ssl3d_checkpoint_create(ctx, &ock) != SSL3D_OK || ssl3d_ftmodel_save(ctx, m, ock) != SSL3D_OK) { rc = fail(ctx, NULL); goto done; }
-    ssl3d_checkpoint_set_meta(ctx, ock, "train_options", opts);
-    if (init) ssl3d_checkpoint_set_meta(ctx, ock, "init", init);
-    if (ssl3d_checkpoint_save(ctx, ock, out) != SSL3D_OK) { rc = fail(ctx, "--out"); goto done; }
+    if (ls.save_failed || !save_model(ctx, m, out, opts, init)) { rc = fail(ctx, "--out"); goto done; }
     if (ls.log) {
         char val[64];
         char be[32];
@@ -407,7 +419,6 @@ done:
     ssl3d_image_release(first);
     ssl3d_ftmodel_release(m);
     ssl3d_checkpoint_release(ick);
-    ssl3d_checkpoint_release(ock);
     ssl3d_manifest_release(man);
     ssl3d_ctx_release(ctx);
     return rc;
