@@ -235,29 +235,32 @@ TEST(finetune_recipe_options_and_auto_patch) {
     ft_recipe rc;
     ssl3d_status st;
     ft_recipe_defaults(&rc, SSL3D_FT_SEGMENT);
-    CHECK(rc.optimizer == FT_OPT_SGD && rc.schedule == FT_SCHED_POLY && rc.nesterov == 1 && rc.momentum == 0.99);
-    CHECK(ft_recipe_lr(&rc) == 1e-2 && ft_recipe_weight_decay(&rc) == 3e-5);
+    CHECK(rc.optimizer == FT_OPT_ADAM && rc.schedule == FT_SCHED_POLY && rc.grad_clip == 12);
+    CHECK(ft_recipe_lr(&rc) == 2e-3 && ft_recipe_weight_decay(&rc) == 0);
+    CHECK(ft_recipe_parse(ctx, &rc, "optimizer", "sgd", &st) == 1 && st == SSL3D_OK);
+    /* nnU-Net's SGD setting */
+    CHECK(rc.nesterov == 1 && rc.momentum == 0.99 && ft_recipe_lr(&rc) == 1e-2 && ft_recipe_weight_decay(&rc) == 3e-5);
     CHECK(ft_recipe_parse(ctx, &rc, "rot_prob", "0.5", &st) == 1 && st == SSL3D_OK);
     CHECK(ft_recipe_parse(ctx, &rc, "augment", "none", &st) == 1 && st == SSL3D_OK);
     ft_recipe_finish(&rc, 1);
     /* preset none, yet the explicit override wins whatever the order */
     CHECK(rc.aug.rot_prob == 0.5f && rc.aug.scale_prob == 0 && rc.aug.mirror == 0.5f);
     CHECK(ft_recipe_parse(ctx, &rc, "optimizer", "adam", &st) == 1 && st == SSL3D_OK);
-    CHECK(ft_recipe_lr(&rc) == 1e-3 && ft_recipe_weight_decay(&rc) == 0);
+    CHECK(ft_recipe_lr(&rc) == 2e-3 && ft_recipe_weight_decay(&rc) == 0);
     CHECK(ft_recipe_parse(ctx, &rc, "schedule", "step", &st) == 1 && st == SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "schedule=step"));
     CHECK(ft_recipe_parse(ctx, &rc, "gamma_prob", "1.5", &st) == 1 && st == SSL3D_ERR_INVALID_ARG);
     CHECK(ft_recipe_parse(ctx, &rc, "no_such_key", "1", &st) == 0);
     ft_recipe_defaults(&rc, SSL3D_FT_CLASSIFY);
     ft_recipe_finish(&rc, 0);
-    CHECK(rc.optimizer == FT_OPT_ADAM && rc.aug.rot_prob == 0 && rc.aug.mirror == 0);
+    CHECK(rc.optimizer == FT_OPT_ADAM && rc.aug.rot_prob == 0 && rc.aug.mirror == 0 && ft_recipe_lr(&rc) == 1e-3);
     /* nnU-Net: poly with no warm-up when lr_warmup=0; the auto warm-up is 2% of the run */
     ssl3d_lr_schedule *s = NULL;
     ft_recipe_defaults(&rc, SSL3D_FT_SEGMENT);
     REQUIRE_OK(ctx, ft_make_schedule(ctx, &rc, 1000, &s));
-    CHECK_NEAR(ssl3d_lr_at(s, 0), 1e-2 / 20, 1e-9);
-    CHECK_NEAR(ssl3d_lr_at(s, 20), 1e-2, 1e-9);
-    CHECK_NEAR(ssl3d_lr_at(s, 510), 1e-2 * pow(0.5, 0.9), 1e-8);
+    CHECK_NEAR(ssl3d_lr_at(s, 0), 2e-3 / 20, 1e-9);
+    CHECK_NEAR(ssl3d_lr_at(s, 20), 2e-3, 1e-9);
+    CHECK_NEAR(ssl3d_lr_at(s, 510), 2e-3 * pow(0.5, 0.9), 1e-8);
     ssl3d_lr_schedule_release(s);
     /* Auto patch: hippocampus-like median shape (36, 50, 35): geometric mean 39.7 -> 40
      * with 2^3, batch 128000 / 64000 = 2; a tiny budget caps the side. */

@@ -52,15 +52,17 @@ static void usage(FILE *f) {
         "                           auto, the cube of the median training shape within the budget);\n"
         "                           classify: pad/crop every image to N (default: as stored)\n"
         "  --voxel-budget N         voxels per training step for the auto patch/batch (default 128000)\n"
-        "optimiser and schedule (nnU-Net defaults for segment):\n"
-        "  --optimizer sgd|adam     default sgd (Nesterov) for segment, adam for classify\n"
-        "  --lr X                   base learning rate (default 1e-2 for sgd, 1e-3 for adam)\n"
+        "optimiser and schedule:\n"
+        "  --optimizer adam|sgd     default adam; sgd: nnU-Net's SGD with Nesterov momentum\n"
+        "  --lr X                   base learning rate (default adam 2e-3 segment, 1e-3 classify;\n"
+        "                           sgd 1e-2)\n"
         "  --momentum X             SGD momentum (default 0.99)\n"
         "  --no-nesterov            plain momentum instead of Nesterov\n"
         "  --weight-decay X         (default 3e-5 for sgd, 0 for adam)\n"
         "  --schedule poly|cosine|constant   per-step learning rate over the whole run\n"
         "                           (default poly: lr * (1 - t/T)^0.9)\n"
         "  --poly-power X           exponent of poly (default 0.9)\n"
+        "  --grad-clip X            clip the global gradient norm at X, 0 = off (default 12)\n"
         "  --lr-warmup N            linear warm-up steps (default: 2%% of the run)\n"
         "augmentation (image and label map together; labels nearest-neighbour):\n"
         "  --augment nnunet|none    nnunet (default for segment): rotation p 0.2 (+-30 deg per\n"
@@ -267,7 +269,7 @@ int cmd_finetune(int argc, char **argv) {
             ADD_OPT("%s=%ld,", key, lv);
         } else if (!strcmp(a, "--lr") || !strcmp(a, "--weight-decay") || !strcmp(a, "--fraction") ||
                    !strcmp(a, "--val-fraction") || !strcmp(a, "--fg-prob") || !strcmp(a, "--overlap") ||
-                   !strcmp(a, "--momentum") || !strcmp(a, "--poly-power")) {
+                   !strcmp(a, "--momentum") || !strcmp(a, "--poly-power") || !strcmp(a, "--grad-clip")) {
             NEED_ARG();
             if (!parse_double(a, argv[++i], &dv)) return 2;
             char key[32];

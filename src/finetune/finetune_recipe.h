@@ -34,7 +34,9 @@ typedef struct ft_recipe {
     ft_aug aug;                      /* filled by ft_recipe_finish */
     double aug_over[FT_AUG_KEYS];    /* NaN = not given */
     int32_t optimizer, schedule, nesterov, lr_warmup, val_every, tta, balance;
+    int32_t seg;                     /* the defaults' model kind is segment */
     double momentum, power, lr, weight_decay;   /* lr/weight_decay < 0: not given */
+    double grad_clip;                /* global gradient-norm clip, 0 = off */
     int64_t voxel_budget;            /* auto patch/batch: voxels per step */
     char resume[1024];               /* resume=PATH ("" = off), finetune_resume.c */
 } ft_recipe;
@@ -48,7 +50,7 @@ int ft_recipe_parse(ssl3d_ctx *ctx, ft_recipe *r, const char *k, const char *v, 
  * switch (mirror probability 0.5 when on). */
 void ft_recipe_finish(ft_recipe *r, int32_t flip);
 /* Learning rate and weight decay in effect (explicit, else the optimiser's default:
- * SGD 1e-2 / 3e-5, Adam 1e-3 / 0). */
+ * SGD 1e-2 / 3e-5 (nnU-Net), Adam 2e-3 (segment) or 1e-3 (classify) / 0). */
 double ft_recipe_lr(const ft_recipe *r);
 double ft_recipe_weight_decay(const ft_recipe *r);
 

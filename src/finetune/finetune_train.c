@@ -512,6 +512,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
                 loss_sum += lv;
             }
             if (st == SSL3D_OK) st = ssl3d_backward(ctx, loss);
+            if (st == SSL3D_OK && o.rc.grad_clip > 0) st = ssl3d_optim_clip_grad_norm(ctx, opt, (float)o.rc.grad_clip, NULL);
             if (st == SSL3D_OK) st = ssl3d_optim_step(ctx, opt);
             ssl3d_tape_reset(ctx);
             ssl3d_tensor_release(xb); ssl3d_tensor_release(yb); ssl3d_tensor_release(lg); ssl3d_tensor_release(loss);
