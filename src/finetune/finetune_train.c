@@ -451,6 +451,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     int frozen = frozen_start;
     if (st == SSL3D_OK) st = set_encoder_grad(ctx, m, !frozen);
     if (st == SSL3D_OK) st = ft_make_optim(ctx, m, &o.rc, frozen, &opt);
+    if (o.batch < 1) o.batch = 1;   /* only when loading failed before the auto batch was set */
     const int64_t steps = o.steps_per_epoch > 0 ? o.steps_per_epoch : (train.n + o.batch - 1) / o.batch;
     if (st == SSL3D_OK) st = ft_make_schedule(ctx, &o.rc, (int64_t)o.epochs * steps, &sched);
     m->tta = o.rc.tta;
