@@ -324,7 +324,8 @@ TEST(finetune_segment_learns_and_evaluates) {
     enc_watch w = { .m = m };
     w.initial = tf_module_values(ssl3d_ftmodel_encoder(m), &w.n);
     REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m, man, pool, 7,
-                                   "epochs=14,batch=4,lr=0.005,patch=12,val_fraction=0.3,seed=3,steps_per_epoch=4",
+                                   "epochs=14,batch=4,optimizer=adam,lr=0.005,schedule=constant,augment=none,"
+                                   "patch=12,val_fraction=0.3,seed=3,steps_per_epoch=4",
                                    watch_cb, &w));
     double after = val_dice(ctx, m, man);
     CHECK_MSG(after > before + 0.3 && after > 0.6, "Dice before %.3f, after %.3f", before, after);

@@ -84,6 +84,11 @@ TEST(finetune_cli_segment_end_to_end) {
     snprintf(pp, sizeof pp, "%s/pred/case_005.nii.gz", dir);
     CHECK(access(pp, R_OK) == 0);
 
+    /* --tta: test-time mirroring, same keys. */
+    snprintf(args, sizeof args, "evaluate --model %s/model.safetensors --data %s/dataset.json --json --tta", dir, dir);
+    rc = run_cli(args, out, sizeof out, err, sizeof err);
+    CHECK_MSG(rc == 0 && strstr(out, "\"dice_mean\"") && strstr(out, "\"cases\":6"), "evaluate --tta rc %d: %s", rc, err);
+
     /* --cases: evaluate two cases. */
     snprintf(lp, sizeof lp, "%s/two.txt", dir);
     f = fopen(lp, "w");
@@ -165,6 +170,9 @@ TEST(finetune_cli_classify_and_misuse) {
         { "finetune --kind segment --data x.json --out y --bogus", 2, "--bogus" },
         { "finetune --kind segment --data x.json --out y --ordinal", 2, "--ordinal" },
         { "finetune --kind segment --data /nonexistent/dataset.json --out y", 1, "/nonexistent/dataset.json" },
+        { "finetune --kind segment --data x.json --out y --optimizer", 2, "--optimizer" },
+        { "finetune --kind segment --data x.json --out y --aug 'rot_prob 1'", 2, "--aug" },
+        { "finetune --kind segment --data x.json --out y --val-every x", 2, "--val-every" },
         { "evaluate --data x.json", 2, "--model" },
         { "evaluate --model m --data x --split nope", 2, "--split" },
         { "evaluate --model /nonexistent/m.safetensors --data x", 1, "/nonexistent/m.safetensors" },
@@ -180,6 +188,12 @@ TEST(finetune_cli_classify_and_misuse) {
     snprintf(args, sizeof args, "finetune --kind classify --data %s/labels.csv --out %s/x --fraction 0 --quiet", dir, dir);
     rc = run_cli(args, out, sizeof out, err, sizeof err);
     CHECK_MSG(rc == 1 && strstr(err, "fraction"), "rc %d: %s", rc, err);
+    snprintf(args, sizeof args, "finetune --kind classify --data %s/labels.csv --out %s/x --optimizer nadam --quiet", dir, dir);
+    rc = run_cli(args, out, sizeof out, err, sizeof err);
+    CHECK_MSG(rc == 1 && strstr(err, "optimizer=nadam"), "rc %d: %s", rc, err);
+    snprintf(args, sizeof args, "finetune --kind classify --data %s/labels.csv --out %s/x --aug rot_prob=2 --quiet", dir, dir);
+    rc = run_cli(args, out, sizeof out, err, sizeof err);
+    CHECK_MSG(rc == 1 && strstr(err, "rot_prob=2"), "rc %d: %s", rc, err);
     /* A classification model on an MSD manifest, a segmentation kind on a CSV. */
     snprintf(args, sizeof args, "finetune --kind segment --data %s/labels.csv --out %s/x --quiet", dir, dir);
     rc = run_cli(args, out, sizeof out, err, sizeof err);
@@ -188,10 +202,12 @@ TEST(finetune_cli_classify_and_misuse) {
     rc = run_cli("finetune --help", out, sizeof out, err, sizeof err);
     const char *opts[] = { "--kind", "--data", "--out", "--init", "--mode", "--warmup-epochs", "--fraction", "--seed",
                            "--epochs", "--batch", "--lr", "--threads", "--dims", "--patch", "--levels", "--filters",
-                           "--ordinal", "--val-fraction", "--log", "--cases", "--frozen-norm", "--window" };
+                           "--ordinal", "--val-fraction", "--log", "--cases", "--frozen-norm", "--window",
+                           "--optimizer", "--momentum", "--no-nesterov", "--schedule", "--poly-power", "--lr-warmup",
+                           "--augment", "--aug", "--balance", "--voxel-budget", "--val-every", "--tta", "--resume" };
     CHECK(rc == 0);
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) CHECK_MSG(strstr(out, opts[i]) != NULL, "help lacks %s", opts[i]);
     rc = run_cli("evaluate --help", out, sizeof out, err, sizeof err);
     CHECK(rc == 0 && strstr(out, "--predictions") && strstr(out, "--split") && strstr(out, "--json") &&
-          strstr(out, "--cases"));
+          strstr(out, "--cases") && strstr(out, "--tta"));
 }

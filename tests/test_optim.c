@@ -276,6 +276,51 @@ TEST(optim_lr_schedules_at_chosen_steps) {
     ssl3d_ctx_release(ctx);
 }
 
+/* Poly (nnU-Net's lr * (1 - t/T)^0.9) against hand-computed values, with and without
+ * warm-up, and nnU-Net's SGD setting (lr 1e-2, Nesterov momentum 0.99, weight decay
+ * 3e-5) over two steps by hand. */
+TEST(optim_poly_schedule_and_nnunet_sgd_by_hand) {
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    REQUIRE(ctx);
+    ssl3d_lr_schedule *p = NULL, *q = NULL;
+    REQUIRE_OK(ctx, ssl3d_lr_schedule_create_poly(ctx, 1.0f, 2, 12, 0.9f, &p));
+    CHECK_NEAR(ssl3d_lr_at(p, 0), 0.5, 1e-7);              /* warm-up 1/2 */
+    CHECK_NEAR(ssl3d_lr_at(p, 1), 1.0, 1e-7);              /* warm-up 2/2 */
+    CHECK_NEAR(ssl3d_lr_at(p, 2), 1.0, 1e-7);              /* t = 0 */
+    CHECK_NEAR(ssl3d_lr_at(p, 7), 0.535886731, 1e-6);      /* t 5 of T 10: 0.5^0.9 */
+    CHECK_NEAR(ssl3d_lr_at(p, 11), 0.125892541, 1e-6);     /* 0.1^0.9 */
+    CHECK_NEAR(ssl3d_lr_at(p, 12), 0.0, 0);
+    CHECK_NEAR(ssl3d_lr_at(p, 99), 0.0, 0);
+    REQUIRE_OK(ctx, ssl3d_lr_schedule_create_poly(ctx, 1e-2f, 0, 1000, 0.9f, &q));
+    CHECK_NEAR(ssl3d_lr_at(q, 0), 1e-2, 1e-9);
+    CHECK_NEAR(ssl3d_lr_at(q, 500), 5.35886731e-3, 1e-8);  /* 1e-2 * 0.5^0.9 */
+    CHECK_NEAR(ssl3d_lr_at(q, 900), 1.25892541e-3, 1e-8);  /* 1e-2 * 0.1^0.9 */
+    ssl3d_lr_schedule *bad = (ssl3d_lr_schedule *)0x1;
+    CHECK_ST(ctx, ssl3d_lr_schedule_create_poly(ctx, 1.0f, 4, 4, 0.9f, &bad), SSL3D_ERR_INVALID_ARG);
+    CHECK_ST(ctx, ssl3d_lr_schedule_create_poly(ctx, 1.0f, 0, 4, 0.0f, &bad), SSL3D_ERR_INVALID_ARG);
+    CHECK(bad == (ssl3d_lr_schedule *)0x1);
+    ssl3d_lr_schedule_release(p); ssl3d_lr_schedule_release(q);
+    /* p0 = 1, g = 0.5: d = 0.5 + 3e-5 = 0.50003, buf = d, nesterov d + 0.99 buf = 0.9950597,
+     * p1 = 1 - 0.01 * 0.9950597 = 0.990049403; d = 0.5 + 3e-5 p1 = 0.5000297015,
+     * buf = 0.99 * 0.50003 + d = 0.9950594015, step = d + 0.99 buf = 1.485138507,
+     * p2 = p1 - 0.01485138507 = 0.975198018. */
+    float one = 1.0f, g = 0.5f;
+    ssl3d_tensor *w = param(ctx, 1, &one);
+    ssl3d_optim *o = NULL;
+    REQUIRE(w);
+    REQUIRE_OK(ctx, ssl3d_optim_create_sgd(ctx, 1e-2f, 0.99f, 3e-5f, 1, &o));
+    REQUIRE_OK(ctx, ssl3d_optim_add_params(ctx, o, &w, 1, 0));
+    REQUIRE(set_grad(ctx, w, &g));
+    REQUIRE_OK(ctx, ssl3d_optim_step(ctx, o));
+    CHECK_NEAR(first(w), 0.990049403, 1e-6);
+    REQUIRE(set_grad(ctx, w, &g));
+    REQUIRE_OK(ctx, ssl3d_optim_step(ctx, o));
+    CHECK_NEAR(first(w), 0.975198018, 1e-6);
+    ssl3d_optim_release(o);
+    ssl3d_tensor_release(w);
+    ssl3d_ctx_release(ctx);
+}
+
 /* A small training run: logits parameter (4,5) under cross-entropy, cosine schedule.
  * `resume_at` >= 0 interrupts after that many steps, saves params + state to host
  * buffers, rebuilds everything and continues. Returns the final parameters. */

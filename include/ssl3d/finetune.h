@@ -136,6 +136,14 @@ SSL3D_API ssl3d_status ssl3d_ftmodel_prepare_image(ssl3d_ctx *ctx, const ssl3d_f
 SSL3D_API ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
                                              int32_t window, float overlap, ssl3d_tensor **probs,
                                              ssl3d_tensor **labels);
+/* Test-time mirroring for ssl3d_ftmodel_segment (and so ssl3d_ft_evaluate): mirror 1
+ * averages the softmax probabilities of the volume and its mirror images along every
+ * combination of spatial axes, each mirrored back (8 passes in 3D; 4 for a 2D model,
+ * which mirrors H and W only), as nnU-Net's inference. A runtime setting (default 0),
+ * not stored in model files. */
+SSL3D_API ssl3d_status ssl3d_ftmodel_set_tta(ssl3d_ctx *ctx, ssl3d_ftmodel *m, int32_t mirror);
+SSL3D_API int32_t ssl3d_ftmodel_tta(const ssl3d_ftmodel *m);
+
 /* Classify a batch x (N,C,D,H,W) / (N,C,H,W) of prepared images: probs (may be NULL),
  * new float32 (N,K) class scores: softmax probabilities, or for ordinal models the class
  * scores of ssl3d_ordinal_class_scores from the sigmoids s_j = P(y > j): 1 - s_0,
@@ -207,42 +215,63 @@ SSL3D_API ssl3d_status ssl3d_ftresult_get(ssl3d_ctx *ctx, const ssl3d_ftresult *
 
 /* Called after every epoch with one JSON object (no newline), e.g.
  *   {"epoch": 3, "loss": 0.41, "val_dice": 0.72, "best": true, "phase": "frozen",
- *    "lr": 0.001, "steps": 12, "seconds": 1.9}
+ *    "steps": 12, "train_cases": 8, "val_cases": 4, "lr": 0.001, "best_epoch": 3,
+ *    "best_val": 0.72, "seconds": 1.9}
  * (classify: "val_acc", "val_auc", "val_qwk" instead of "val_dice"). Return 0 to go on,
  * non-zero to stop training early (ssl3d_ft_train then returns SSL3D_OK). */
 typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
 
 /* Fine-tune `m` on a manifest. `options` is NULL or a comma-separated key=value list
- * (defaults in brackets; docs/finetune.md):
- *   mode=scratch|frozen|warmup [scratch]  warmup_epochs=N [5]  epochs=N [20]
- *   batch=B [2]  lr=X [1e-3] (Adam)  weight_decay=X [0]  seed=S [0]
+ * (defaults in brackets; docs/finetune.md, "The training recipe"):
+ *   mode=scratch|frozen|warmup [scratch]  warmup_epochs=N [5]  epochs=N [20]  seed=S [0]
+ *   batch=B [0 = auto: segment voxel_budget / patch voxels in [2, 16] (2D: [2, 64]);
+ *     classify voxel_budget / image voxels in [2, 64]]
+ *   patch=N [model's patch, else 0 = auto for segment: the cube (2D: square) of the median
+ *     training shape rounded up to a multiple of 2^levels, at most the side whose
+ *     cube is voxel_budget / 2]  voxel_budget=N [128000 segment, 524288 classify]
+ *   optimizer=adam|sgd [adam]  lr=X [adam: 2e-3 segment, 1e-3 classify; sgd: 1e-2]
+ *     weight_decay=X [adam 0, sgd 3e-5]  momentum=X [0.99]  nesterov=0|1 [1] (sgd only:
+ *     nnU-Net's setting)  grad_clip=X [12; 0 = off] (global gradient norm)
+ *   schedule=poly|cosine|constant [poly: lr (1 - t/T)^poly_power over all epochs x steps]
+ *     poly_power=X [0.9]  lr_warmup=N [-1 = 2% of the steps] (linear warm-up)
+ *   augment=nnunet|none [nnunet for segment, none for classify]: mirroring (flip),
+ *     rotation, scaling, Gaussian noise, blur, brightness, contrast, gamma, applied to
+ *     image and label patch together (labels nearest-neighbour); overrides, in any order:
+ *     mirror_prob, rot_prob, rot_deg, scale_prob, scale_lo, scale_hi, noise_prob,
+ *     noise_std, blur_prob, brightness_prob, contrast_prob, gamma_prob
+ *   flip=0|1 [1 for segment, 0 for classify] (mirroring, each spatial axis with p 0.5;
+ *     off for classifiers because a flip can change the class, e.g. laterality)
  *   fraction=F [1] (nested subset of the training pool after the validation part is
  *     removed: ssl3d_subset_indices of ssl3d/metrics.h with seed)
  *   val_fraction=V [0.2] (MSD or CSV without a val split: seeded share of the pool held
  *     out for model selection, ssl3d_split_train_val with seed, drawn before the fraction
  *     subset so that it is the same for every fraction)
- *   patch=N [model's patch, else 32 for segment] (training crop size, a multiple of
- *     2^levels)  flip=0|1 [1 for segment, 0 for classify] (random flips of each spatial
- *     axis; off for classifiers because a flip can change the class, e.g. laterality)
  *   fg_prob=P [0.33] (segment: share of crops centred on a random foreground voxel)
  *   steps_per_epoch=N [0 = ceil(training cases / batch)]
+ *   balance=none|sample [none] (classify: sample: every class equally often)
  *   frozen_norm=eval|train [eval] (encoder norms while the encoder is frozen: eval uses
  *     the running statistics and changes no encoder tensor; train uses batch statistics
  *     and updates the running ones)
- *   window=N [0] overlap=X [0.5] (validation inference, as ssl3d_ftmodel_segment)
+ *   val_every=N [1] (validation every N epochs and after the last)
+ *   window=N [-1 = auto] overlap=X [0.5] (validation inference, as ssl3d_ftmodel_segment)
+ *   tta=0|1 [0] (validation with test-time mirroring, ssl3d_ftmodel_set_tta)
+ *   select=dice|acc|auc|qwk [dice segment; auc classify (accuracy breaks ties); qwk ordinal]
  *   normalisation=zscore|minmax|none [the model's]
+ *   resume=PATH [none] (after every epoch the training state is written atomically to
+ *     PATH; when PATH exists, written by a run with the same options, training continues
+ *     after its last finished epoch, bitwise as uninterrupted for one thread count)
  * Training cases: the pool is the manifest's train split (CSV) or every labelled case
  * (MSD), restricted to `pool_cases`[0..n_pool) when pool_cases is not NULL. Validation:
  * the CSV val split when present, else a seeded val_fraction of the pool. The test split
- * is never used. Each epoch ends with a validation pass; the weights with the best
- * validation metric (mean foreground Dice / accuracy; AUC breaks ties) are restored into
- * `m` at the end. `epoch_cb` may be NULL. The model's patch and normalisation are set
- * from the options.
+ * is never used. The weights with the best validation metric are restored into `m` at
+ * the end. `epoch_cb` may be NULL; at an epoch with "best": true the model holds the
+ * selected weights. The model's patch and normalisation are set from the options.
  * Data-parallel (a communicator on ctx, ssl3d/comm.h): every rank must make the same call;
  * batch= is the global batch (a multiple of the rank count), each rank trains on its share
  * of every batch (the patches one process would draw), the weights start from rank 0's and
  * gradients are averaged before each step; logged losses are the global batch's. Every
- * rank validates and keeps the same best weights; the caller writes files on one rank. */
+ * rank validates and keeps the same best weights; resume= is written by rank 0 and read by
+ * every rank; the caller writes its own files on one rank. */
 SSL3D_API ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
                                       const int64_t *pool_cases, int64_t n_pool, const char *options,
                                       ssl3d_ft_epoch_fn epoch_cb, void *user);

@@ -140,6 +140,8 @@ SSL3D_API ssl3d_status ssl3d_optim_state_find(ssl3d_ctx *ctx, const ssl3d_optim 
  *   step:      base_lr * gamma^floor(t / step_size)
  *   cosine:    min_lr + (base_lr - min_lr) * (1 + cos(pi * t / T)) / 2 for t < T,
  *              min_lr from then on, with T = total_steps - warmup (> 0).
+ *   poly:      base_lr * (1 - t / T)^power for t < T, 0 from then on (nnU-Net: power
+ *              0.9, no warm-up).
  * Negative s reads as 0. */
 typedef struct ssl3d_lr_schedule ssl3d_lr_schedule;
 
@@ -154,6 +156,10 @@ SSL3D_API ssl3d_status ssl3d_lr_schedule_create_step(ssl3d_ctx *ctx, float base_
 SSL3D_API ssl3d_status ssl3d_lr_schedule_create_cosine(ssl3d_ctx *ctx, float base_lr,
                                                        int64_t warmup, int64_t total_steps,
                                                        float min_lr, ssl3d_lr_schedule **out);
+/* total_steps > warmup, power > 0. */
+SSL3D_API ssl3d_status ssl3d_lr_schedule_create_poly(ssl3d_ctx *ctx, float base_lr,
+                                                     int64_t warmup, int64_t total_steps,
+                                                     float power, ssl3d_lr_schedule **out);
 SSL3D_API void ssl3d_lr_schedule_release(ssl3d_lr_schedule *sched);
 /* Learning rate at step s (NaN for NULL). */
 SSL3D_API float ssl3d_lr_at(const ssl3d_lr_schedule *sched, int64_t step);

@@ -33,6 +33,9 @@ static void usage(FILE *f) {
         "  --window N           sliding-window size, a multiple of 2^levels (default: whole volume\n"
         "                       unless it is large, then the model's patch); 0 = whole volume\n"
         "  --overlap X          sliding-window overlap in [0,1) (default 0.5)\n"
+        "  --tta                segmentation: test-time mirroring, softmax averaged over the volume\n"
+        "                       and its mirror images along every axis combination (8 passes in\n"
+        "                       3D, 4 for a 2D model), as nnU-Net\n"
         "  --threads T          compute threads (default: all cores)\n"
         "  --help               this text\n");
 }
@@ -41,7 +44,7 @@ static void usage(FILE *f) {
 
 int cmd_evaluate(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *split_s = NULL, *cases_file = NULL, *pred_dir = NULL;
-    int json = 0;
+    int json = 0, tta = 0;
     long window = -1, threads = 0;
     double overlap = 0.5;
     for (int i = 1; i < argc; i++) {
@@ -54,6 +57,7 @@ int cmd_evaluate(int argc, char **argv) {
         else if (!strcmp(a, "--cases")) { NEED_ARG(); cases_file = argv[++i]; }
         else if (!strcmp(a, "--predictions")) { NEED_ARG(); pred_dir = argv[++i]; }
         else if (!strcmp(a, "--json")) json = 1;
+        else if (!strcmp(a, "--tta")) tta = 1;
         else if (!strcmp(a, "--window")) {
             NEED_ARG();
             window = strtol(argv[++i], &end, 10);
@@ -119,6 +123,10 @@ int cmd_evaluate(int argc, char **argv) {
     if (pred_dir && ssl3d_ftmodel_kind(m) != SSL3D_FT_SEGMENT) {
         fprintf(stderr, "ssl3d evaluate: --predictions is for segmentation models\n"); goto done;
     }
+    if (tta && ssl3d_ftmodel_kind(m) != SSL3D_FT_SEGMENT) {
+        fprintf(stderr, "ssl3d evaluate: --tta is for segmentation models\n"); goto done;
+    }
+    if (tta) ssl3d_ftmodel_set_tta(ctx, m, 1);
     if (window > 0 && window % (1L << ssl3d_ftmodel_levels(m))) {
         fprintf(stderr, "ssl3d evaluate: --window %ld is not a multiple of 2^levels = %d\n", window,
                 1 << ssl3d_ftmodel_levels(m));

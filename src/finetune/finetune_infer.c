@@ -78,8 +78,10 @@ static int32_t window_starts(int64_t P, int64_t w, float overlap, int64_t *start
 
 #define FT_MAX_STARTS 4096
 
-ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
-                                   float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels) {
+/* One pass without test-time mirroring (ssl3d_ftmodel_segment in finetune_tta.c adds
+ * the mirrored passes). */
+ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window, float overlap,
+                              ssl3d_tensor **probs, ssl3d_tensor **labels) {
     SSL3D_CHECK_CTX(ctx);
     SSL3D_CHECK_ARG(ctx, m && m->kind == SSL3D_FT_SEGMENT, "ssl3d_ftmodel_segment: model is NULL or not a segmenter");
     SSL3D_CHECK(ssl3d_check_f32(ctx, x, "ssl3d_ftmodel_segment", "x"));

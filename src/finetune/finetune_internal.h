@@ -9,6 +9,7 @@ struct ssl3d_ftmodel {
     ssl3d_ctx *ctx;
     int32_t kind, dims, in_channels, classes, filters, levels, norm, hidden, ordinal;
     int32_t patch, input_norm;
+    int32_t tta;                 /* test-time mirroring (runtime setting, not saved) */
     ssl3d_module *encoder;
     ssl3d_module *head;          /* decoder (segment) or MLP (classify) */
 };
@@ -42,6 +43,10 @@ struct ssl3d_ftresult {
     char *json;
 };
 ssl3d_status ft_result_finish(ssl3d_ctx *ctx, ssl3d_ftresult *r);
+
+/* ssl3d_ftmodel_segment without test-time mirroring (finetune_infer.c). */
+ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window, float overlap,
+                              ssl3d_tensor **probs, ssl3d_tensor **labels);
 
 /* finetune_eval.c helpers shared with training. */
 int32_t ft_auto_window(const ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window);

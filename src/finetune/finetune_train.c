@@ -1,12 +1,15 @@
 /* The fine-tuning loop: training / validation case split, nested label fractions, random
- * crops with flips, scratch / frozen / warm-up modes, per-epoch validation and
- * best-checkpoint selection. docs/finetune.md describes the protocol. */
+ * augmented crops, scratch / frozen / warm-up modes, validation every val_every epochs and
+ * best-checkpoint selection. The recipe (augmentation, optimiser, schedule, auto patch)
+ * lives in finetune_augment.c and finetune_schedule.c. docs/finetune.md describes the
+ * protocol. */
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
 #include <time.h>
 #include "finetune_internal.h"
 #include "finetune_dist.h"
+#include "finetune_recipe.h"
 
 /* RNG streams of the loop (fixed so that runs are reproducible from the seed). */
 #define FT_EPOCH_STREAM 0xe90c0000ull
@@ -17,8 +20,9 @@ enum { SELECT_DICE = 0, SELECT_ACC = 1, SELECT_AUC = 2, SELECT_QWK = 3 };
 typedef struct ft_opts {
     int32_t mode, warmup_epochs, epochs, batch, patch, flip, steps_per_epoch, frozen_norm_train, window;
     int32_t input_norm, select;
-    double lr, weight_decay, fraction, val_fraction, fg_prob, overlap;
+    double fraction, val_fraction, fg_prob, overlap;
     uint64_t seed;
+    ft_recipe rc;
 } ft_opts;
 
 static ssl3d_status parse_int(ssl3d_ctx *ctx, const char *k, const char *v, int32_t lo, int32_t hi, int32_t *out) {
@@ -44,11 +48,12 @@ static ssl3d_status parse_num(ssl3d_ctx *ctx, const char *k, const char *v, doub
 
 static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const char *options, ft_opts *o) {
     memset(o, 0, sizeof *o);
-    o->mode = SSL3D_FT_SCRATCH; o->warmup_epochs = 5; o->epochs = 20; o->batch = 2; o->lr = 1e-3;
+    o->mode = SSL3D_FT_SCRATCH; o->warmup_epochs = 5; o->epochs = 20; o->batch = 0;
     o->fraction = 1; o->val_fraction = 0.2; o->patch = m->patch; o->flip = m->kind == SSL3D_FT_SEGMENT; o->fg_prob = 0.33;
     o->overlap = 0.5; o->window = -1; o->input_norm = m->input_norm;
-    o->select = m->kind == SSL3D_FT_SEGMENT ? SELECT_DICE : m->ordinal ? SELECT_QWK : SELECT_ACC;
-    if (!options) return SSL3D_OK;
+    o->select = m->kind == SSL3D_FT_SEGMENT ? SELECT_DICE : m->ordinal ? SELECT_QWK : SELECT_AUC;
+    ft_recipe_defaults(&o->rc, m->kind);
+    if (!options) options = "";
     size_t len = strlen(options);
     char *buf = malloc(len + 1);
     if (!buf) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
@@ -70,13 +75,11 @@ static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const cha
             else st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: mode=%s: expected scratch, frozen or warmup", v);
         } else if (!strcmp(k, "warmup_epochs")) st = parse_int(ctx, k, v, 0, 1000000, &o->warmup_epochs);
         else if (!strcmp(k, "epochs")) st = parse_int(ctx, k, v, 1, 1000000, &o->epochs);
-        else if (!strcmp(k, "batch")) st = parse_int(ctx, k, v, 1, 65536, &o->batch);
+        else if (!strcmp(k, "batch")) st = parse_int(ctx, k, v, 0, 65536, &o->batch);
         else if (!strcmp(k, "patch")) st = parse_int(ctx, k, v, 0, 65536, &o->patch);
         else if (!strcmp(k, "flip")) st = parse_int(ctx, k, v, 0, 1, &o->flip);
         else if (!strcmp(k, "steps_per_epoch")) st = parse_int(ctx, k, v, 0, 100000000, &o->steps_per_epoch);
         else if (!strcmp(k, "window")) st = parse_int(ctx, k, v, -1, 65536, &o->window);
-        else if (!strcmp(k, "lr")) st = parse_num(ctx, k, v, 0, 1e3, 1, &o->lr);
-        else if (!strcmp(k, "weight_decay")) st = parse_num(ctx, k, v, 0, 1e3, 0, &o->weight_decay);
         else if (!strcmp(k, "fraction")) st = parse_num(ctx, k, v, 0, 1, 1, &o->fraction);
         else if (!strcmp(k, "val_fraction")) st = parse_num(ctx, k, v, 0, 0.9, 0, &o->val_fraction);
         else if (!strcmp(k, "fg_prob")) st = parse_num(ctx, k, v, 0, 1, 0, &o->fg_prob);
@@ -100,13 +103,14 @@ static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const cha
             if (o->select < 0 || (o->select == SELECT_DICE) != (m->kind == SSL3D_FT_SEGMENT))
                 st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: select=%s: expected %s", v,
                                      m->kind == SSL3D_FT_SEGMENT ? "dice" : "acc, auc or qwk");
-        } else st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: unknown option '%s'", k);
+        } else if (!ft_recipe_parse(ctx, &o->rc, k, v, &st))
+            st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: unknown option '%s'", k);
         (void)iv; (void)dv;
     }
     free(buf);
     if (st != SSL3D_OK) return st;
+    ft_recipe_finish(&o->rc, o->flip);
     if (m->kind == SSL3D_FT_SEGMENT) {
-        if (o->patch == 0) o->patch = 32;
         int32_t M = 1 << m->levels;
         if (o->patch % M)
             return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: patch=%d is not a multiple of 2^levels = %d",
@@ -172,26 +176,6 @@ static ssl3d_status set_load(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d
 
 /* ---------------------------------------------------------------- batches */
 
-/* Copy a window of spatial size p[3] at offset o[3] of the (channels,S0,S1,S2) source into
- * dst (channels,p0,p1,p2), flipping axes with f[a] set; outside the source: 0. The same
- * indices serve images and label maps, so both stay aligned (labels are copied, never
- * interpolated). `elem` is 4 bytes (float32 or int32). */
-static void copy_window(const uint32_t *src, int64_t channels, const int64_t *S, const int64_t *o, const int64_t *p,
-                        const int *f, uint32_t *dst) {
-    for (int64_t c = 0; c < channels; c++)
-        for (int64_t a = 0; a < p[0]; a++)
-            for (int64_t b = 0; b < p[1]; b++) {
-                int64_t s0 = o[0] + (f[0] ? p[0] - 1 - a : a), s1 = o[1] + (f[1] ? p[1] - 1 - b : b);
-                uint32_t *d = dst + ((c * p[0] + a) * p[1] + b) * p[2];
-                if (s0 < 0 || s0 >= S[0] || s1 < 0 || s1 >= S[1]) { memset(d, 0, (size_t)p[2] * 4); continue; }
-                const uint32_t *row = src + ((c * S[0] + s0) * S[1] + s1) * S[2];
-                for (int64_t w = 0; w < p[2]; w++) {
-                    int64_t s2 = o[2] + (f[2] ? p[2] - 1 - w : w);
-                    d[w] = (s2 >= 0 && s2 < S[2]) ? row[s2] : 0u;
-                }
-            }
-}
-
 /* Random offset along an axis of size n for a window of size p (centred on `centre` when
  * centre >= 0), kept within [min(0, n-p), max(0, n-p)]. */
 static int64_t crop_offset(ssl3d_rng *r, int64_t n, int64_t p, int64_t centre) {
@@ -213,6 +197,11 @@ static ssl3d_status seg_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
     if (st != SSL3D_OK) { ssl3d_tensor_release(*xb); return st; }
     uint32_t *xv = ssl3d_tensor_host_data(*xb), *yv = ssl3d_tensor_host_data(*yb);
     const int64_t pw[3] = { is2d ? 1 : p, p, p }, pv = pw[0] * pw[1] * pw[2];
+    float *scratch = malloc((size_t)pv * sizeof *scratch);
+    if (!scratch) {
+        ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb);
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+    }
     for (int64_t j = 0; j < B; j++) {
         ssl3d_rng r;
         ssl3d_rng_init(&r, o->seed, FT_CROP_STREAM + (uint64_t)step_id * 4096u + (uint64_t)j);
@@ -233,11 +222,10 @@ static ssl3d_status seg_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
         } else off[0] = crop_offset(&r, D, p, centre[0]);
         off[1] = crop_offset(&r, H, p, centre[1]);
         off[2] = crop_offset(&r, W, p, centre[2]);
-        int f[3] = { 0, 0, 0 };
-        for (int a = is2d ? 1 : 0; a < 3 && o->flip; a++) f[a] = ssl3d_rng_uniform(&r) < 0.5f;
-        copy_window(src, C, S, off, pw, f, xv + j * C * pv);
-        copy_window(lsrc, 1, S, off, pw, f, yv + j * pv);
+        ft_aug_patch(&o->rc.aug, is2d, &r, (const float *)src, (const int32_t *)lsrc, C, S, off, pw,
+                     (float *)xv + j * C * pv, (int32_t *)yv + j * pv, scratch, ctx->threads);
     }
+    free(scratch);
     return SSL3D_OK;
 }
 
@@ -256,21 +244,26 @@ static ssl3d_status cls_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
     uint32_t *xv = ssl3d_tensor_host_data(*xb);
     int32_t *yv = ssl3d_tensor_host_data(*yb);
     const int64_t zero[3] = { 0, 0, 0 };
+    float *scratch = malloc((size_t)sv * sizeof *scratch);
+    if (!scratch) {
+        ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb);
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+    }
     for (int64_t j = 0; j < B; j++) {
         int64_t i = order[(first + j) % s->n];
         if (s->x[i]->numel != x0->numel) {
-            ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb);
+            ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb); free(scratch);
             return ssl3d_set_error(ctx, SSL3D_ERR_SHAPE, "ssl3d_ft_train: %s differs in size from the other images "
                                    "(set patch= to pad/crop every image to one size)",
                                    "a training image");
         }
         ssl3d_rng r;
         ssl3d_rng_init(&r, o->seed, FT_CROP_STREAM + (uint64_t)step_id * 4096u + (uint64_t)j);
-        int f[3] = { 0, 0, 0 };
-        for (int a = m->dims == 2 ? 1 : 0; a < 3 && o->flip; a++) f[a] = ssl3d_rng_uniform(&r) < 0.5f;
-        copy_window(ssl3d_tensor_host_data(s->x[i]), C, S, zero, S, f, xv + j * C * sv);
+        ft_aug_patch(&o->rc.aug, m->dims == 2, &r, ssl3d_tensor_host_data(s->x[i]), NULL, C, S, zero, S,
+                     (float *)xv + j * C * sv, NULL, scratch, ctx->threads);
         yv[j] = s->cls[i];
     }
+    free(scratch);
     return SSL3D_OK;
 }
 
@@ -382,31 +375,38 @@ static ssl3d_status split_cases(ssl3d_ctx *ctx, const ssl3d_manifest *man, const
     return st;
 }
 
+/* Patch and batch not given: segment, the cube of the median training shape within the
+ * voxel budget (ft_auto_patch_batch); classify, batch = budget / image voxels in [2, 64]
+ * (default budget 2^19: 16 volumes of 32^3). */
+static ssl3d_status resolve_sizes(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *train, ft_opts *o) {
+    if (m->kind == SSL3D_FT_CLASSIFY) {
+        if (o->batch == 0) {
+            int64_t vox = train->n ? train->x[0]->numel / m->in_channels : 1;
+            int64_t b = o->rc.voxel_budget / (vox > 0 ? vox : 1);
+            o->batch = (int32_t)(b < 2 ? 2 : b > 64 ? 64 : b);
+        }
+        return SSL3D_OK;
+    }
+    if (o->patch == 0 || o->batch == 0) {
+        int64_t *shapes = malloc((size_t)(3 * train->n + 3) * sizeof *shapes);
+        if (!shapes) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+        for (int64_t i = 0; i < train->n; i++)
+            for (int a = 0; a < 3; a++) shapes[3 * i + a] = train->x[i]->shape[1 + a];
+        if (m->dims == 2)   /* a 2D model's patch is a slice: the median in-plane shape */
+            for (int64_t i = 0; i < train->n; i++) shapes[3 * i] = 1;
+        int32_t patch = 0, batch = 0;
+        ft_auto_patch_batch(shapes, train->n, 1 << m->levels, o->rc.voxel_budget, m->dims, &patch, &batch);
+        free(shapes);
+        if (o->patch == 0) o->patch = patch;
+        if (o->batch == 0) o->batch = batch;
+    }
+    return ssl3d_ftmodel_set_patch(ctx, m, o->patch);
+}
+
 static ssl3d_status set_encoder_grad(ssl3d_ctx *ctx, ssl3d_ftmodel *m, int32_t on) {
     for (int32_t i = 0; i < ssl3d_module_tensor_count(m->encoder); i++)
         if (ssl3d_module_tensor_trainable(m->encoder, i))
             SSL3D_CHECK(ssl3d_tensor_set_requires_grad(ctx, ssl3d_module_tensor(m->encoder, i), on));
-    return SSL3D_OK;
-}
-
-/* Adam over the encoder (group 0, frozen when `freeze`) and the head (group 1). */
-static ssl3d_status make_optim(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_opts *o, int freeze, ssl3d_optim **out) {
-    ssl3d_optim *opt = NULL;
-    SSL3D_CHECK(ssl3d_optim_create_adam(ctx, (float)o->lr, 0.9f, 0.999f, 1e-8f, (float)o->weight_decay, &opt));
-    ssl3d_module *mods[2] = { m->encoder, m->head };
-    ssl3d_status st = SSL3D_OK;
-    for (int g = 0; g < 2 && st == SSL3D_OK; g++) {
-        int32_t cnt = 0;
-        st = ssl3d_module_params(ctx, mods[g], NULL, 0, &cnt);
-        ssl3d_tensor **ps = st == SSL3D_OK ? calloc((size_t)cnt + 1, sizeof *ps) : NULL;
-        if (st == SSL3D_OK && !ps) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
-        if (st == SSL3D_OK) st = ssl3d_module_params(ctx, mods[g], ps, cnt, &cnt);
-        if (st == SSL3D_OK) st = ssl3d_optim_add_params(ctx, opt, ps, cnt, g);
-        free(ps);
-    }
-    if (st == SSL3D_OK) st = ssl3d_optim_set_group_frozen(ctx, opt, 0, freeze);
-    if (st != SSL3D_OK) { ssl3d_optim_release(opt); return st; }
-    *out = opt;
     return SSL3D_OK;
 }
 
@@ -436,7 +436,9 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
         return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: classification needs a CSV manifest "
                                                            "(file,label,split)");
     SSL3D_CHECK(ssl3d_ftmodel_set_input_norm(ctx, m, o.input_norm));
-    SSL3D_CHECK(ssl3d_ftmodel_set_patch(ctx, m, o.patch));
+    if (m->kind == SSL3D_FT_CLASSIFY) SSL3D_CHECK(ssl3d_ftmodel_set_patch(ctx, m, o.patch));
+    const int32_t prev_tta = m->tta;
+    ssl3d_lr_schedule *sched = NULL;
     ft_set train = { 0 }, val = { 0 };
     ft_snapshot best = { 0 };
     ssl3d_optim *opt = NULL;
@@ -444,37 +446,68 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     ssl3d_status st = split_cases(ctx, man, pool_cases, n_pool, &o, &train, &val);
     if (st == SSL3D_OK) st = set_load(ctx, m, man, &train);
     if (st == SSL3D_OK) st = set_load(ctx, m, man, &val);
+    if (st == SSL3D_OK) st = resolve_sizes(ctx, m, &train, &o);
     order = malloc((size_t)(train.n + 1) * sizeof *order);
     if (st == SSL3D_OK && !order) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
     const int frozen_start = o.mode == SSL3D_FT_FROZEN || (o.mode == SSL3D_FT_WARMUP && o.warmup_epochs > 0);
     int frozen = frozen_start;
     if (st == SSL3D_OK) st = set_encoder_grad(ctx, m, !frozen);
-    if (st == SSL3D_OK) st = make_optim(ctx, m, &o, frozen, &opt);
+    if (st == SSL3D_OK) st = ft_make_optim(ctx, m, &o.rc, frozen, &opt);
+    if (o.batch < 1) o.batch = 1;   /* only when loading failed before the auto batch was set */
     if (st == SSL3D_OK) st = ft_dist_begin(ctx, m, o.batch);
     const int64_t steps = o.steps_per_epoch > 0 ? o.steps_per_epoch : (train.n + o.batch - 1) / o.batch;
+    if (st == SSL3D_OK) st = ft_make_schedule(ctx, &o.rc, (int64_t)o.epochs * steps, &sched);
+    m->tta = o.rc.tta;
+    double lr_now = ft_recipe_lr(&o.rc);
     double best_metric = -INFINITY, best_tie = -INFINITY;
     int have_best = 0;
+    int32_t best_epoch = 0, start_epoch = 0;
     int64_t step_id = 0;
+    char okey[2048];
+    ft_resume_options_key(options, okey, sizeof okey);
+    if (st == SSL3D_OK && o.rc.resume[0] && ft_resume_exists(o.rc.resume)) {
+        /* Continue an interrupted run after its last finished epoch. */
+        ssl3d_checkpoint *rck = NULL;
+        ft_progress pr;
+        st = ft_resume_read(ctx, o.rc.resume, okey, &rck, &pr);
+        if (st == SSL3D_OK && frozen && !pr.frozen) {   /* its warm-up was over */
+            frozen = 0;
+            ssl3d_optim_release(opt);
+            opt = NULL;
+            st = set_encoder_grad(ctx, m, 1);
+            if (st == SSL3D_OK) st = ft_make_optim(ctx, m, &o.rc, 0, &opt);
+        }
+        if (st == SSL3D_OK) st = ft_resume_apply(ctx, rck, m, opt, &best, &pr);
+        ssl3d_checkpoint_release(rck);
+        if (st == SSL3D_OK) {
+            start_epoch = pr.epoch; step_id = pr.step; have_best = pr.have_best; best_epoch = pr.best_epoch;
+            best_metric = pr.best_metric; best_tie = pr.best_tie;
+        }
+    }
     int32_t prev_grad = ssl3d_set_grad_enabled(ctx, 1);
-    for (int32_t epoch = 0; epoch < o.epochs && st == SSL3D_OK; epoch++) {
+    for (int32_t epoch = start_epoch; epoch < o.epochs && st == SSL3D_OK; epoch++) {
         if (o.mode == SSL3D_FT_WARMUP && frozen && epoch >= o.warmup_epochs) {
             /* End of warm-up: all layers trained, with a fresh optimiser. */
             frozen = 0;
             ssl3d_optim_release(opt);
             opt = NULL;
             st = set_encoder_grad(ctx, m, 1);
-            if (st == SSL3D_OK) st = make_optim(ctx, m, &o, 0, &opt);
+            if (st == SSL3D_OK) st = ft_make_optim(ctx, m, &o.rc, 0, &opt);
             if (st != SSL3D_OK) break;
         }
         const int enc_train = !frozen || o.frozen_norm_train;
         double t0 = now_s(), loss_sum = 0;
-        ft_permutation(o.seed, FT_EPOCH_STREAM + (uint64_t)epoch, train.n, order);
+        if (o.rc.balance == FT_BALANCE_SAMPLE && m->kind == SSL3D_FT_CLASSIFY)
+            ft_balanced_order(o.seed, FT_EPOCH_STREAM + (uint64_t)epoch, train.cls, train.n, m->classes, order);
+        else ft_permutation(o.seed, FT_EPOCH_STREAM + (uint64_t)epoch, train.n, order);
         for (int64_t s = 0; s < steps && st == SSL3D_OK; s++, step_id++) {
             ssl3d_tensor *xb = NULL, *yb = NULL, *lg = NULL, *loss = NULL;
             int64_t first = s * o.batch;
             st = m->kind == SSL3D_FT_SEGMENT ? seg_batch(ctx, m, &train, &o, order, first, step_id, &xb, &yb)
                                              : cls_batch(ctx, m, &train, &o, order, first, step_id, &xb, &yb);
             if (st == SSL3D_OK) st = ft_dist_shard(ctx, &xb, &yb);
+            lr_now = ssl3d_lr_at(sched, step_id);
+            if (st == SSL3D_OK) st = ssl3d_optim_set_lr(ctx, opt, (float)lr_now);
             if (st == SSL3D_OK) st = ssl3d_optim_zero_grad(ctx, opt);
             if (st == SSL3D_OK) st = ssl3d_ftmodel_forward(ctx, m, xb, 1, enc_train, &lg);
             if (st == SSL3D_OK) st = ssl3d_ftmodel_loss(ctx, m, lg, yb, &loss);
@@ -485,24 +518,33 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
             }
             if (st == SSL3D_OK) st = ssl3d_backward(ctx, loss);
             if (st == SSL3D_OK) st = ft_dist_average_grads(ctx, m);
+            if (st == SSL3D_OK && o.rc.grad_clip > 0) st = ssl3d_optim_clip_grad_norm(ctx, opt, (float)o.rc.grad_clip, NULL);
             if (st == SSL3D_OK) st = ssl3d_optim_step(ctx, opt);
             ssl3d_tape_reset(ctx);
             ssl3d_tensor_release(xb); ssl3d_tensor_release(yb); ssl3d_tensor_release(lg); ssl3d_tensor_release(loss);
         }
         loss_sum = ft_dist_mean(ctx, loss_sum, &st);
         if (st != SSL3D_OK) break;
-        double met[3];
-        st = validate(ctx, m, &val, &o, met);
+        /* Validation every val_every epochs and after the last one. */
+        const int validated = (epoch + 1) % o.rc.val_every == 0 || epoch + 1 == o.epochs;
+        double met[3] = { NAN, NAN, NAN };
+        if (validated) st = validate(ctx, m, &val, &o, met);
         if (st != SSL3D_OK) break;
         double sel = o.select == SELECT_DICE || o.select == SELECT_ACC ? met[0] : o.select == SELECT_AUC ? met[1] : met[2];
-        double tie = o.select == SELECT_ACC ? met[1] : -INFINITY;
+        double tie = o.select == SELECT_ACC ? met[1] : o.select == SELECT_AUC ? met[0] : -INFINITY;
         if (isnan(sel)) sel = -INFINITY;
         if (isnan(tie)) tie = -INFINITY;
-        int improved = val.n == 0 || !have_best || sel > best_metric || (sel == best_metric && tie > best_tie);
+        int improved = validated &&
+                       (val.n == 0 || !have_best || sel > best_metric || (sel == best_metric && tie > best_tie));
         if (improved) {
             st = ft_snapshot_take(ctx, m, &best);
             if (st != SSL3D_OK) break;
-            have_best = 1; best_metric = sel; best_tie = tie;
+            have_best = 1; best_metric = sel; best_tie = tie; best_epoch = epoch + 1;
+        }
+        if (o.rc.resume[0] && ssl3d_ctx_comm_rank(ctx) == 0) {   /* ranks hold the same state */
+            ft_progress pr = { epoch + 1, step_id, have_best, frozen, best_epoch, best_metric, best_tie };
+            st = ft_resume_save(ctx, o.rc.resume, okey, m, opt, &best, &pr);
+            if (st != SSL3D_OK) break;
         }
         if (epoch_cb) {
             char line[512];
@@ -519,7 +561,10 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
                      ", \"best\": %s, \"phase\": \"%s\", \"steps\": %lld, \"train_cases\": %lld, \"val_cases\": %lld",
                      improved ? "true" : "false", frozen ? "frozen" : "all", (long long)steps, (long long)train.n,
                      (long long)val.n);
-            json_num(line, sizeof line, "lr", o.lr);
+            json_num(line, sizeof line, "lr", lr_now);
+            l = strlen(line);
+            snprintf(line + l, sizeof line - l, ", \"best_epoch\": %d", (int)best_epoch);
+            json_num(line, sizeof line, "best_val", have_best ? best_metric : NAN);
             json_num(line, sizeof line, "seconds", now_s() - t0);
             l = strlen(line);
             snprintf(line + l, sizeof line - l, "}");
@@ -533,7 +578,9 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     }
     ssl3d_status s3 = set_encoder_grad(ctx, m, 1);
     if (st == SSL3D_OK) st = s3;
+    m->tta = prev_tta;
     ft_snapshot_free(&best);
+    ssl3d_lr_schedule_release(sched);
     ssl3d_optim_release(opt);
     free(order);
     set_free(&train);

@@ -1,13 +1,13 @@
-/* Learning-rate schedules: constant, step and cosine, each with linear warm-up. */
+/* Learning-rate schedules: constant, step, cosine and poly, each with linear warm-up. */
 #include <math.h>
 #include <stdlib.h>
 #include "optim_internal.h"
 
-enum { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE };
+enum { SCHED_CONSTANT, SCHED_STEP, SCHED_COSINE, SCHED_POLY };
 
 struct ssl3d_lr_schedule {
     int32_t kind;
-    float base_lr, gamma, min_lr;
+    float base_lr, gamma, min_lr, power;
     int64_t warmup, step_size, total;
 };
 
@@ -63,6 +63,21 @@ ssl3d_status ssl3d_lr_schedule_create_cosine(ssl3d_ctx *ctx, float base_lr, int6
     return SSL3D_OK;
 }
 
+ssl3d_status ssl3d_lr_schedule_create_poly(ssl3d_ctx *ctx, float base_lr, int64_t warmup, int64_t total_steps,
+                                           float power, ssl3d_lr_schedule **out) {
+    static const char fn[] = "ssl3d_lr_schedule_create_poly";
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, total_steps > warmup && warmup >= 0, "%s: total_steps (%lld) must exceed warmup (%lld)", fn,
+                    (long long)total_steps, (long long)warmup);
+    SSL3D_CHECK_ARG(ctx, isfinite(power) && power > 0, "%s: power must be finite and > 0, got %g", fn, (double)power);
+    ssl3d_lr_schedule *s = NULL;
+    SSL3D_CHECK(sched_new(ctx, fn, SCHED_POLY, base_lr, warmup, &s));
+    s->total = total_steps;
+    s->power = power;
+    *out = s;
+    return SSL3D_OK;
+}
+
 void ssl3d_lr_schedule_release(ssl3d_lr_schedule *sched) { free(sched); }
 
 float ssl3d_lr_at(const ssl3d_lr_schedule *s, int64_t step) {
@@ -77,6 +92,11 @@ float ssl3d_lr_at(const ssl3d_lr_schedule *s, int64_t step) {
         if (t >= T) return s->min_lr;
         double c = 0.5 * (1.0 + cos(M_PI * (double)t / (double)T));
         return (float)((double)s->min_lr + ((double)s->base_lr - s->min_lr) * c);
+    }
+    case SCHED_POLY: {
+        int64_t T = s->total - s->warmup;
+        if (t >= T) return 0.0f;
+        return (float)((double)s->base_lr * pow(1.0 - (double)t / (double)T, (double)s->power));
     }
     default: return s->base_lr;
     }
