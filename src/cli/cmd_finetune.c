@@ -315,7 +315,7 @@ int cmd_finetune(int argc, char **argv) {
     ssl3d_image *first = NULL;
     int64_t *pool = NULL, n_pool = 0;
     log_state ls = { 0 };
-    ls.quiet = quiet || !cli_dist_is_root(); ls.kind = kind;
+    ls.quiet = quiet || !cli_dist_is_root();
     /* Under mpirun: --batch is the global batch, split over the ranks by ssl3d_ft_train;
      * rank 0 alone writes the log and the model. */
     if (cli_dist_attach("finetune", ctx, threads > 0)) goto done;
