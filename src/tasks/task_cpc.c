@@ -1,7 +1,8 @@
 /* Contrastive predictive coding (CPC) for dims 2 and 3, one N-d implementation.
  *
  * Per image: a window of side input_size (random in training, centred in evaluation) is
- * cut into the G^dims grid of 50%-overlapping patches of ssl3d_cpc_patches. All patches
+ * cut into the G^dims grid of patches of ssl3d_cpc_patches_overlap (disjoint by default,
+ * option "overlap": so a target shares no voxel with its context). All patches
  * of all B images go through the shared encoder as ONE batch (M = B * G^dims); global
  * average pooling of the bottleneck and a linear map ("cpc_proj") give the latents
  * z (M, code_size). For every patch, the GRU ("cpc_gru") reads its inverted-pyramid
@@ -288,10 +289,16 @@ static void cpc_defaults(ssl3d_task *t) {
     task_opt_default(t, "steps", 2);
     task_opt_default(t, "negatives", t->dims == 3 ? 31 : 15);
     task_opt_default(t, "temperature", 1);
+    task_opt_default(t, "overlap", 0);       /* disjoint patches: no shared voxels with the context */
 }
 
+/* Patch side of the task's grid over its input window; 0 when the window is too small. */
 static int64_t cpc_patch_side(const ssl3d_task *t) {
-    return 2 * ((int64_t)task_opt_int(t, "input_size") / (task_opt_int(t, "grid") + 1));
+    int64_t p = 0;
+    if (ssl3d_cpc_grid(task_opt_int(t, "input_size"), task_opt_int(t, "grid"), task_opt(t, "overlap"), NULL, &p,
+                       NULL) != 0)
+        return 0;
+    return p;
 }
 
 static ssl3d_status cpc_init(ssl3d_ctx *ctx, ssl3d_task *t) {
@@ -307,10 +314,12 @@ static ssl3d_status cpc_init(ssl3d_ctx *ctx, ssl3d_task *t) {
                     fn, (int)steps, CPC_MAX_STEPS);
     SSL3D_CHECK_ARG(ctx, neg >= 1, "%s: negatives = %d must be >= 1", fn, (int)neg);
     SSL3D_CHECK_ARG(ctx, temp > 0 && isfinite(temp), "%s: temperature = %g must be > 0", fn, temp);
+    SSL3D_CHECK(task_opt_check(ctx, t, "overlap", 0.0, SSL3D_CPC_MAX_OVERLAP));
     const int64_t p = cpc_patch_side(t);
     SSL3D_CHECK_ARG(ctx, levels >= 1 && p >= ((int64_t)1 << levels),
-                    "%s: input_size = %d gives patches of side %lld with grid = %d; the encoder's %d levels need >= %lld",
-                    fn, task_opt_int(t, "input_size"), (long long)p, (int)G, (int)levels, (long long)1 << levels);
+                    "%s: input_size = %d gives patches of side %lld with grid = %d and overlap = %g; the encoder's %d "
+                    "levels need >= %lld", fn, task_opt_int(t, "input_size"), (long long)p, (int)G,
+                    task_opt(t, "overlap"), (int)levels, (long long)1 << levels);
     cpc_impl *c = calloc(1, sizeof *c);
     if (!c) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     t->impl = c;   /* freed by the common release through free_impl */
@@ -355,7 +364,7 @@ static ssl3d_status cpc_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
         ssl3d_tensor *crop = NULL;
         st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_CPC_CROP,
                              task_sample_key(index, b), &crop);
-        if (st == SSL3D_OK) st = ssl3d_cpc_patches(ctx, crop, G, &parts[b]);
+        if (st == SSL3D_OK) st = ssl3d_cpc_patches_overlap(ctx, crop, G, task_opt(t, "overlap"), &parts[b], NULL);
         ssl3d_tensor_release(crop);
     }
     if (st == SSL3D_OK) st = ssl3d_concat(ctx, parts, B, 0, X);
