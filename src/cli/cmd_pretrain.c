@@ -15,9 +15,11 @@ static const cli_help HELP = {
     "--task TASK --dims 2|3 --data MANIFEST --out CKPT [OPTIONS]",
     "Pretrain a U-Net encoder with a self-supervised proxy task. MANIFEST is an MSD\n"
     "dataset.json (its \"training\" images; labels are not read) or a CSV file,label,split\n"
-    "(its train rows). Images are z-scored over their non-zero voxels (see --normalisation),\n"
-    "cropped to their non-zero bounding box and padded to the task's input size; in 2D every\n"
-    "axial slice is an image. --val-fraction of the images is held out (seeded by\n"
+    "(its train rows). Images are z-scored over their non-zero voxels (see --normalisation)\n"
+    "and otherwise left whole, as `ssl3d finetune` prepares them; the tasks take their crops\n"
+    "inside each image's foreground (non-zero) box, so padding and the image border carry no\n"
+    "label (CPC and exemplar pad images smaller than input_size). In 2D every axial slice is\n"
+    "an image. --val-fraction of the images is held out (seeded by\n"
     "--split-seed) and the proxy accuracy is measured on them with deterministic evaluation\n"
     "samples.\n"
     "Step s trains on batch s of a seeded shuffle and draws its samples from (--seed, s),\n"
@@ -57,12 +59,16 @@ static int read_cases(ssl3d_ctx *ctx, const char *data, const char *file, int64_
     return rc;
 }
 
-/* Smallest image side the task needs (the loader pads up to it). */
+/* Smallest image side the loader pads up to. CPC and exemplar cut a window of input_size
+ * from the image; rotation, RPL and jigsaw take their crops inside each image's
+ * foreground box themselves (smaller boxes give a symmetric frame / smaller cells), so
+ * padding would add nothing. */
 static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
-    double v = 0, g = 0, c = 0;
-    if (ssl3d_task_option(ctx, task, "input_size", &v) == SSL3D_OK && v >= 1) return (int64_t)v;
-    if (ssl3d_task_option(ctx, task, "grid", &g) == SSL3D_OK && ssl3d_task_option(ctx, task, "cell", &c) == SSL3D_OK)
-        return (int64_t)(g * c);
+    const int32_t kind = ssl3d_task_kind_of(task);
+    double v = 0;
+    if ((kind == SSL3D_TASK_CPC || kind == SSL3D_TASK_EXEMPLAR) &&
+        ssl3d_task_option(ctx, task, "input_size", &v) == SSL3D_OK && v >= 1)
+        return (int64_t)v;
     ssl3d_ctx_clear_error(ctx);
     return 1;
 }
@@ -158,9 +164,12 @@ int cmd_pretrain(int argc, char **argv) {
         goto done;
     }
     const int64_t min_size = task_min_size(ctx, task);
-    uint32_t flags = SSL3D_LOADER_CROP_NONZERO | (!strcmp(normalisation, "zscore")   ? SSL3D_LOADER_ZSCORE
-                                                  : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
-                                                                                      : 0u);
+    /* The same preparation as fine-tuning (ssl3d_ftmodel_prepare_image): per-image
+     * normalisation of the whole image, no crop to the non-zero box; the tasks place their
+     * crops in the foreground themselves. */
+    uint32_t flags = !strcmp(normalisation, "zscore") ? SSL3D_LOADER_ZSCORE
+                     : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
+                                                        : 0u;
     if (ssl3d_loader_set_preprocess(ctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
         ssl3d_loader_set_batch(ctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
         ssl3d_loader_set_threads(ctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "task_cpc.h"
+#include "task_window.h"
 #include "../data/data_internal.h"
 #include "../nn/module.h"
 
@@ -232,14 +233,11 @@ ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tens
 
 ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out) {
-    int64_t off[3], sz[3];
+    int64_t lo[3], hi[3], off[3], sz[3] = { size, size, size };
+    SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, x, lo, hi));
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(purpose, sample));
-    for (int32_t a = 0; a < t->dims; a++) {
-        const int64_t room = x->shape[1 + a] - size;
-        sz[a] = size;
-        off[a] = training ? (int64_t)ssl3d_rng_below(&r, (uint32_t)(room + 1)) : room / 2;
-    }
+    task_fg_window(x, t->dims, lo, hi, sz, training, &r, off);
     return ssl3d_crop(ctx, x, off, sz, 0.0f, out);
 }
 
