@@ -48,7 +48,7 @@ TEST(cpc_defaults_modules_and_chance) {
         double v;
         const char *keys[] = { "input_size", "grid", "levels", "code_size", "hidden", "steps", "negatives", "temperature",
                                "overlap" };
-        const double want[] = { 64, 4, 3, 128, 256, 2, dims == 3 ? 31 : 15, 1, 0 };
+        const double want[] = { 32, 4, 3, 64, 128, 2, dims == 3 ? 31 : 15, 1, 0 };
         for (int i = 0; i < 9; i++) {
             CHECK_OK(ctx, ssl3d_task_option(ctx, t, keys[i], &v));
             CHECK_NEAR(v, want[i], 0);
@@ -62,8 +62,8 @@ TEST(cpc_defaults_modules_and_chance) {
         ssl3d_module *g = ssl3d_task_module(t, 2);
         CHECK(ssl3d_module_tensor_count(g) == 4);
         CHECK(!strcmp(ssl3d_module_tensor_name(g, 0), "weight_ih_l0"));
-        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 0) == 3 * 256);
-        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 1) == 128);
+        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 0) == 3 * 128);
+        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 1) == 64);
         CHECK(ssl3d_module_tensor_trainable(g, 1) == 1);
         ssl3d_task_release(t);
     }

@@ -10,7 +10,7 @@ TEST(task_rpl_classes_head_and_defaults) {
         double v = 0;
         CHECK_NEAR(ssl3d_task_chance(t), dims == 3 ? 1.0 / 26 : 1.0 / 8, 1e-12);
         const char *keys[5] = { "grid", "cell", "jitter", "levels", "hidden" };
-        const double want[5] = { 3, dims == 3 ? 24 : 32, 8, 3, 256 };
+        const double want[5] = { 3, dims == 3 ? 12 : 16, 4, 3, 256 };
         for (int k = 0; k < 5; k++) {
             CHECK_OK(ctx, ssl3d_task_option(ctx, t, keys[k], &v));
             CHECK_MSG(v == want[k], "%dD %s = %g, want %g", dims, keys[k], v, want[k]);

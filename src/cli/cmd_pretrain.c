@@ -25,11 +25,11 @@ static const cli_help HELP = {
     "Step s trains on batch s of a seeded shuffle and draws its samples from (--seed, s),\n"
     "so --resume continues a run exactly as if it had not stopped.",
     "Log (--log): one JSON object per step {\"step\", \"loss\", \"acc\", \"lr\", \"samples_per_s\",\n"
-    "\"epoch\"[, \"val_acc\", \"val_loss\"]}, then {\"final\": true, \"steps\", \"proxy_accuracy\",\n"
+    "\"train_seconds\", \"epoch\"[, \"val_acc\", \"val_loss\"]}, then {\"final\": true, \"steps\", \"proxy_accuracy\",\n"
     "\"chance\", \"seconds\", \"val_loss\", \"val_samples\", \"task\", \"dims\", \"checkpoint\"}.\n"
     "Checkpoint (safetensors): the task's tensors and metadata (ssl3d_task_save), the Adam\n"
     "state under \"optim.*\" and metadata \"step\", \"pretrain.*\". Task options (--opt), e.g.\n"
-    "filters=16,levels=4,norm=batch|group|instance|none,input_size=48,hidden=256,\n"
+    "filters=16,levels=4,norm=batch|group|instance|none,input_size=32,hidden=256,\n"
     "samples_per_image=1 (rotation), grid=3,cell=24,jitter=8 (rpl, jigsaw),\n"
     "permutations=100 (jigsaw): docs/tasks.md lists them all.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
@@ -73,11 +73,23 @@ static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
     return 1;
 }
 
+/* Default images per step of each task (chosen by measured cost per step on 2 cores:
+ * docs/tasks.md, "Cost per step"); --batch overrides it. */
+static int64_t task_default_batch(int32_t kind, int64_t dims) {
+    switch (kind) {
+    case SSL3D_TASK_ROTATION: return dims == 3 ? 8 : 32;
+    case SSL3D_TASK_RPL: return dims == 3 ? 16 : 32;
+    case SSL3D_TASK_JIGSAW: return dims == 3 ? 8 : 16;
+    case SSL3D_TASK_CPC: return dims == 3 ? 4 : 16;
+    default: return dims == 3 ? 8 : 16;   /* exemplar: the other images are the negatives */
+    }
+}
+
 int cmd_pretrain(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
     const char *cases_file = NULL;
     const char *schedule = "constant", *normalisation = "zscore";
-    int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
+    int64_t dims = 0, epochs = 0, steps = 0, batch = 0, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
     cli_opt o[] = {
@@ -88,7 +100,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "epochs", CLI_INT, &epochs, "N", "train N epochs (passes over the training images)", 1, 1e9, NULL, 0 },
         { "max-seconds", CLI_DOUBLE, &max_seconds, "S", "also stop after S seconds of training (then evaluate and save;\n--resume continues)", 1e-3, 1e9, NULL, 0 },
         { "steps", CLI_INT, &steps, "N", "train until step N (total, also when resuming);\none of --epochs/--steps, default --epochs 10", 1, 1e12, NULL, 0 },
-        { "batch", CLI_INT, &batch, "B", "images per step (default 4)", 1, 65536, NULL, 0 },
+        { "batch", CLI_INT, &batch, "B", "images per step (default per task, 3D / 2D: rotation 8 / 32,\nrpl 16 / 32, jigsaw 8 / 16, cpc 4 / 16, exemplar 8 / 16)", 1, 65536, NULL, 0 },
         { "seed", CLI_INT, &seed, "S", "seed of the weights, the shuffle and the samples (default 0)", 0, 9.2e18, NULL, 0 },
         { "threads", CLI_INT, &threads, "T", "compute threads (default: all cores)", 1, 1024, NULL, 0 },
         { "loader-threads", CLI_INT, &loader_threads, "N", "image decoding threads ahead of training (default 1; 0: none)", 0, 64, NULL, 0 },
@@ -163,6 +175,7 @@ int cmd_pretrain(int argc, char **argv) {
                              ssl3d_ctx_last_error(ctx));
         goto done;
     }
+    if (!batch) batch = task_default_batch(kind, dims);
     const int64_t min_size = task_min_size(ctx, task);
     /* The same preparation as fine-tuning (ssl3d_ftmodel_prepare_image): per-image
      * normalisation of the whole image, no crop to the non-zero box; the tasks place their

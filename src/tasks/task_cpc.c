@@ -279,11 +279,13 @@ static ssl3d_status gru_module_create(ssl3d_ctx *ctx, int32_t in, int32_t hidden
 }
 
 static void cpc_defaults(ssl3d_task *t) {
-    task_opt_default(t, "input_size", 64);   /* stride 64/5 = 12, patches of 24 */
-    task_opt_default(t, "levels", 3);        /* 24 -> 3 at the bottleneck */
+    /* CPU budget (docs/tasks.md, "Cost per step"): 32-voxel windows, 4 x 4 (x 4) disjoint
+     * patches of 8 -> a 1-voxel bottleneck after 3 levels. */
+    task_opt_default(t, "input_size", 32);
+    task_opt_default(t, "levels", 3);
     task_opt_default(t, "grid", 4);
-    task_opt_default(t, "code_size", 128);
-    task_opt_default(t, "hidden", 256);
+    task_opt_default(t, "code_size", 64);
+    task_opt_default(t, "hidden", 128);
     task_opt_default(t, "steps", 2);
     task_opt_default(t, "negatives", t->dims == 3 ? 31 : 15);
     task_opt_default(t, "temperature", 1);

@@ -5,11 +5,12 @@
 #include "../data/data_internal.h"
 
 void task_grid_defaults(ssl3d_task *t, int32_t grid) {
-    /* Patches of 16 (3D) / 24 (2D) voxels through a 3-level encoder: bottleneck 2^3 / 3^2. */
+    /* CPU budget (docs/tasks.md, "Cost per step"): patches of 8 (3D) / 12 (2D) voxels
+     * through a 3-level encoder (bottleneck 1^3 / 1^2); smaller images shrink the cell. */
     task_opt_default(t, "levels", 3);
     task_opt_default(t, "grid", grid);
-    task_opt_default(t, "cell", t->dims == 3 ? 24 : 32);
-    task_opt_default(t, "jitter", 8);
+    task_opt_default(t, "cell", t->dims == 3 ? 12 : 16);
+    task_opt_default(t, "jitter", 4);
 }
 
 ssl3d_status task_grid_init(ssl3d_ctx *ctx, ssl3d_task *t, int32_t grid_lo, int32_t grid_hi) {

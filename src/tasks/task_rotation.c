@@ -9,7 +9,7 @@
 #define TASK_STREAM_ROTATION 16
 
 static void rotation_defaults(ssl3d_task *t) {
-    task_opt_default(t, "input_size", t->dims == 3 ? 48 : 64);
+    task_opt_default(t, "input_size", 32);   /* CPU budget: docs/tasks.md, "Cost per step" */
     task_opt_default(t, "hidden", 256);
     task_opt_default(t, "samples_per_image", 1);
 }
