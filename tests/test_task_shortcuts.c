@@ -59,18 +59,23 @@ static void run(int kind, const char *opts, const int64_t *n, const int64_t *box
 }
 
 /* Elongated boxes (about 5 x 10 x 5) in a 12^3 rotation cube: zero-padded to the cube
- * (as the pretraining loader used to), their shape told 7 of the 10 classes apart. */
+ * (as the pretraining loader used to), their shape tells which axis the long side lies
+ * along, i.e. one of three groups of classes (6, 2 and 2 classes): a model that reads the
+ * shape scores at most 0.6/6 + 0.2/2 + 0.2/2 = 0.3 (chance 0.1); a side of 11 centred in
+ * 12 also has its one padded voxel at the end, which tells 180-degree turns apart.
+ * Measured: the code before issue 9 reached 0.41 / 0.32 on the two noise sets, the
+ * control 0.34 (0.25 in the sanitizers' build), the fixed code 0.06-0.13. */
 TEST(task_rotation_foreground_shuffled_volumes_stay_at_chance) {
     const int64_t n[3] = { 6, 11, 6 }, box[3] = { 6, 11, 6 };   /* the whole image is foreground */
     const char *opts = "filters=4,levels=2,input_size=12,hidden=32";
     tt_result r = { 0 }, p = { 0 }, c = { 0 };
     run(SSL3D_TASK_ROTATION, opts, n, box, 0.0f, 100, "rotation shuffled", &r);
-    CHECK_MSG(r.after <= r.chance + 0.1, "rotation on foreground noise: accuracy %.3f, chance %.3f", r.after, r.chance);
+    CHECK_MSG(r.after <= r.chance + 0.08, "rotation on foreground noise: accuracy %.3f, chance %.3f", r.after, r.chance);
     const int64_t nc[3] = { 12, 12, 12 };   /* the same boxes already zero-padded to the cube */
     run(SSL3D_TASK_ROTATION, opts, nc, box, 0.0f, 100, "rotation padded", &p);
-    CHECK_MSG(p.after <= p.chance + 0.1, "rotation on padded noise: accuracy %.3f, chance %.3f", p.after, p.chance);
+    CHECK_MSG(p.after <= p.chance + 0.08, "rotation on padded noise: accuracy %.3f, chance %.3f", p.after, p.chance);
     run(SSL3D_TASK_ROTATION, opts, nc, box, 2.0f, 100, "rotation box cue", &c);   /* control: constant frame */
-    CHECK_MSG(c.after >= c.chance + 0.2, "control: accuracy %.3f, chance %.3f", c.after, c.chance);
+    CHECK_MSG(c.after >= c.chance + 0.1, "control: accuracy %.3f, chance %.3f", c.after, c.chance);
 }
 
 /* A 2x2x2 grid of 8-voxel cells over a 16^3 image whose foreground is a noise box of

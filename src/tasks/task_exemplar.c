@@ -65,10 +65,13 @@ static void exemplar_defaults(ssl3d_task *t) {
      * every embedding starts in the same direction (cosine ~1) and the loss has no
      * gradient to separate them (docs/results.md, "Exemplar 3D"). */
     task_opt_default(t, "feature_norm", 1);
-    /* Each view cuts its own window (training): with one shared window the two views of
-     * an image show the same part of the anatomy and differ from the other images by
-     * where the window fell, a cue that evaluation (centred windows) does not have. */
-    task_opt_default(t, "shared_crop", 0);
+    /* 1: both views are augmentations of one window (Exemplar's "seed patch"); 0: each
+     * view cuts its own window in training (docs/results.md, "Exemplar 3D": on
+     * hippocampus the shared window's position is what a short run learns; independent
+     * windows remove that cue but did not learn within 120 steps). */
+    task_opt_default(t, "shared_crop", 1);
+    /* 0: training windows are centred on the foreground box too (as in evaluation). */
+    task_opt_default(t, "random_window", 1);
 }
 
 static ssl3d_status exemplar_init(ssl3d_ctx *ctx, ssl3d_task *t) {
@@ -116,6 +119,7 @@ static ssl3d_status exemplar_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     }
     SSL3D_CHECK(task_opt_check_int(ctx, t, "feature_norm", 0, 1));
     SSL3D_CHECK(task_opt_check_int(ctx, t, "shared_crop", 0, 1));
+    SSL3D_CHECK(task_opt_check_int(ctx, t, "random_window", 0, 1));
     const int64_t cb = ssl3d_encoder_out_channels(t->modules[0]);
     SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, 1, &cb, &e->zeros));
     SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, 1, &cb, &e->ones));
@@ -154,9 +158,10 @@ static ssl3d_status exemplar_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
         const uint64_t sample = task_sample_key(index, b);
         const ssl3d_augment *aug = ((exemplar_impl *)t->impl)->aug;
         ssl3d_tensor *crop = NULL, *crop1 = NULL, *v0 = NULL, *v1 = NULL;
-        st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
-        if (st == SSL3D_OK && !task_opt_int(t, "shared_crop"))
-            st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_EXEMPLAR_CROP2, sample, &crop1);
+        const int32_t rnd = training && task_opt_int(t, "random_window");
+        st = task_crop_input(ctx, t, images[b], S, rnd, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
+        if (st == SSL3D_OK && rnd && !task_opt_int(t, "shared_crop"))
+            st = task_crop_input(ctx, t, images[b], S, rnd, seed, TASK_STREAM_EXEMPLAR_CROP2, sample, &crop1);
         if (st == SSL3D_OK) st = ssl3d_exemplar_view(ctx, crop, aug, seed, sample, 0, &v0);
         if (st == SSL3D_OK) st = ssl3d_exemplar_view(ctx, crop1 ? crop1 : crop, aug, seed, sample, 1, &v1);
         if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, v0);

@@ -13,12 +13,14 @@ export OMP_WAIT_POLICY=passive
 B="filters=8,levels=3,input_size=32,loss=ntxent"
 M="max_degrees=20,rot90=0,zoom=0.1,contrast=0.2,brightness=0.05"
 run() { nice -n 15 "$P" "$H" 120 8 1e-3 "$1"; }
-for c in ${*:-A B C D E}; do
+for c in ${*:-A B C D G H J}; do
   case $c in
-    A) run "$B,feature_norm=0" ;;                 # the task as it was (BN, default augmentation)
-    B) run "$B,feature_norm=1" ;;                 # standardised features
-    C) run "$B,feature_norm=1,$M" ;;              # + milder augmentation
-    D) run "$B,feature_norm=1,norm=none,$M" ;;    # no batch statistics anywhere
-    E) run "$B,feature_norm=1,norm=group,$M" ;;   # per-sample normalisation
+    A) run "$B,feature_norm=0" ;;                          # the task as it was (one shared random window)
+    B) run "$B,feature_norm=1" ;;                          # standardised features
+    C) run "$B,feature_norm=1,$M" ;;                       # + milder augmentation
+    D) run "$B,feature_norm=1,norm=none,$M" ;;             # no batch statistics anywhere
+    G) run "$B,feature_norm=1,shared_crop=0" ;;            # a training window per view
+    H) run "$B,feature_norm=1,random_window=0" ;;          # centred training windows
+    J) run "$B,feature_norm=1,random_window=0,$M" ;;       # centred windows, milder augmentation
   esac
 done
