@@ -50,9 +50,12 @@ TEST(exemplar_defaults_modules_and_chance) {
         ssl3d_task *t = NULL;
         REQUIRE_OK(ctx, ssl3d_task_create(ctx, SSL3D_TASK_EXEMPLAR, dims, 2, "filters=2", &t));
         const char *keys[] = { "input_size", "levels", "code_size", "hidden", "loss", "negative", "margin",
-                               "temperature", "batch" };
-        const double want[] = { 32, 4, 128, 256, 1, 0, 1, 0.1, 8 };
-        for (int i = 0; i < 9; i++) {
+                               "temperature", "batch", "feature_norm", "shared_crop", "random_window",
+                               "max_degrees", "rot90", "zoom", "contrast", "brightness" };
+        const int d3 = dims == 3;   /* 3D: the milder augmentation of docs/results.md, run J */
+        const double want[] = { 32, 4, 128, 256, 1, 0, 1, 0.1, 8, 1, 1, 0,
+                                d3 ? 20 : 180, d3 ? 0 : 0.5, d3 ? 0.1 : 0.2, d3 ? 0.2 : 0.5, d3 ? 0.05 : 0.125 };
+        for (int i = 0; i < 17; i++) {
             double v = -1;
             CHECK_OK(ctx, ssl3d_task_option(ctx, t, keys[i], &v));
             CHECK_NEAR(v, want[i], 1e-12);
