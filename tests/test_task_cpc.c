@@ -46,9 +46,10 @@ TEST(cpc_defaults_modules_and_chance) {
         ssl3d_task *t = NULL;
         REQUIRE_OK(ctx, ssl3d_task_create(ctx, SSL3D_TASK_CPC, dims, 1, dims == 3 ? "filters=2" : "filters=4", &t));
         double v;
-        const char *keys[] = { "input_size", "grid", "levels", "code_size", "hidden", "steps", "negatives", "temperature" };
-        const double want[] = { 64, 4, 3, 128, 256, 2, dims == 3 ? 31 : 15, 1 };
-        for (int i = 0; i < 8; i++) {
+        const char *keys[] = { "input_size", "grid", "levels", "code_size", "hidden", "steps", "negatives", "temperature",
+                               "overlap" };
+        const double want[] = { 32, 4, 3, 64, 128, 2, dims == 3 ? 31 : 15, 1, 0 };
+        for (int i = 0; i < 9; i++) {
             CHECK_OK(ctx, ssl3d_task_option(ctx, t, keys[i], &v));
             CHECK_NEAR(v, want[i], 0);
         }
@@ -61,8 +62,8 @@ TEST(cpc_defaults_modules_and_chance) {
         ssl3d_module *g = ssl3d_task_module(t, 2);
         CHECK(ssl3d_module_tensor_count(g) == 4);
         CHECK(!strcmp(ssl3d_module_tensor_name(g, 0), "weight_ih_l0"));
-        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 0) == 3 * 256);
-        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 1) == 128);
+        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 0) == 3 * 128);
+        CHECK(ssl3d_tensor_dim(ssl3d_module_tensor(g, 0), 1) == 64);
         CHECK(ssl3d_module_tensor_trainable(g, 1) == 1);
         ssl3d_task_release(t);
     }
@@ -73,7 +74,8 @@ TEST(cpc_bad_options) {
     ssl3d_ctx *ctx = th_ctx(1, 1);
     const char *bad[] = {
         "grid=1", "steps=0", "steps=4", "negatives=0", "code_size=0", "hidden=0", "temperature=0",
-        "input_size=20,levels=4",   /* patches of 8 < 2^4 */
+        "input_size=20,levels=4",   /* patches of 5 < 2^4 */
+        "overlap=0.8", "overlap=-0.1",
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ssl3d_task *t = (ssl3d_task *)0x1;
@@ -84,6 +86,91 @@ TEST(cpc_bad_options) {
         CHECK(strlen(ssl3d_ctx_last_error(ctx)) > 0);
     }
     ssl3d_ctx_release(ctx);
+}
+
+/* Boxes [o, o + p) of two patches share a voxel iff they overlap along every axis. */
+static int boxes_share_voxel(const int64_t *a, const int64_t *b, int64_t p, int dims) {
+    for (int d = 0; d < dims; d++)
+        if (a[d] + p <= b[d] || b[d] + p <= a[d]) return 0;
+    return 1;
+}
+
+/* Number of (patch, step) targets that share a voxel with a patch of their context, for
+ * the task's geometry (input_size, grid, overlap, steps) read back from the task. The
+ * origins come from the sample builder and are checked against the patch contents
+ * (an iota image: a patch's first voxel holds its origin's linear index). */
+static void cpc_leaking_targets(ssl3d_ctx *ctx, const ssl3d_task *t, int dims, int64_t *leaks_out) {
+    *leaks_out = -1;
+    double vs, vg, vo, vl;
+    REQUIRE_OK(ctx, ssl3d_task_option(ctx, t, "input_size", &vs));
+    REQUIRE_OK(ctx, ssl3d_task_option(ctx, t, "grid", &vg));
+    REQUIRE_OK(ctx, ssl3d_task_option(ctx, t, "overlap", &vo));
+    REQUIRE_OK(ctx, ssl3d_task_option(ctx, t, "steps", &vl));
+    const int64_t S = (int64_t)vs;
+    const int32_t G = (int32_t)vg, K = dims == 3 ? G * G * G : G * G;
+    int64_t shape[4] = { 1, S, S, S };
+    ssl3d_tensor *x = NULL, *patches = NULL;
+    REQUIRE_OK(ctx, ssl3d_tensor_create(ctx, SSL3D_F32, dims + 1, shape, &x));
+    float *xv = ssl3d_tensor_host_data(x);
+    for (int64_t i = 0; i < ssl3d_tensor_numel(x); i++) xv[i] = (float)i;
+    int64_t *org = malloc((size_t)K * (size_t)dims * sizeof *org);
+    REQUIRE(org);
+    REQUIRE_OK(ctx, ssl3d_cpc_patches_overlap(ctx, x, G, vo, &patches, org));
+    const int64_t p = ssl3d_tensor_dim(patches, 2), per = ssl3d_tensor_numel(patches) / K;
+    const float *pv = ssl3d_tensor_host_data(patches);
+    for (int32_t q = 0; q < K; q++) {
+        int64_t lin = 0;
+        for (int d = 0; d < dims; d++) lin = lin * S + org[q * dims + d];
+        CHECK_MSG(pv[q * per] == (float)lin, "patch %d: content does not start at its reported origin", (int)q);
+    }
+    int64_t leaks = 0, targets = 0;
+    int32_t idx[10];
+    for (int32_t pos = 0; pos < K; pos++) {
+        const int32_t n = ssl3d_cpc_context(dims, G, pos, idx, 10);
+        REQUIRE(n == (dims == 3 ? 10 : 4));
+        for (int32_t l = 1; l <= (int32_t)vl; l++) {
+            const int32_t tgt = ssl3d_cpc_target(dims, G, pos, l);
+            if (tgt < 0) continue;
+            targets++;
+            int shared = 0;
+            for (int32_t e = 0; e < n; e++) shared |= boxes_share_voxel(org + tgt * dims, org + idx[e] * dims, p, dims);
+            leaks += shared;
+        }
+    }
+    CHECK(targets > 0);
+    free(org);
+    ssl3d_tensor_release(patches);
+    ssl3d_tensor_release(x);
+    *leaks_out = leaks;
+}
+
+TEST(cpc_default_targets_share_no_voxel_with_their_context_2d_3d) {
+    ssl3d_ctx *ctx = th_ctx(1, 1);
+    for (int dims = 2; dims <= 3; dims++) {
+        ssl3d_task *t = NULL;
+        REQUIRE_OK(ctx, ssl3d_task_create(ctx, SSL3D_TASK_CPC, dims, 1, "filters=2", &t));
+        int64_t leaks = -1;
+        cpc_leaking_targets(ctx, t, dims, &leaks);
+        CHECK_MSG(leaks == 0, "%dD defaults: %lld targets share voxels with their context", dims, (long long)leaks);
+        ssl3d_task_release(t);
+        /* The check can fail: with the old 50% overlap most targets share voxels. */
+        REQUIRE_OK(ctx, ssl3d_task_create(ctx, SSL3D_TASK_CPC, dims, 1, "filters=2,overlap=0.5", &t));
+        cpc_leaking_targets(ctx, t, dims, &leaks);
+        CHECK_MSG(leaks > 0, "%dD overlap=0.5: no shared voxels found", dims);
+        ssl3d_task_release(t);
+    }
+    ssl3d_ctx_release(ctx);
+}
+
+TEST(cpc_grid_geometry) {
+    int64_t s, p, o;
+    CHECK(ssl3d_cpc_grid(64, 4, 0.5, &s, &p, &o) == 0 && s == 12 && p == 24 && o == 2);   /* the old grid */
+    CHECK(ssl3d_cpc_grid(64, 4, 0.0, &s, &p, &o) == 0 && s == 16 && p == 16 && o == 0);
+    CHECK(ssl3d_cpc_grid(33, 3, 0.0, &s, &p, &o) == 0 && s == 11 && p == 11 && o == 0);
+    CHECK(ssl3d_cpc_grid(40, 3, 0.25, &s, &p, &o) == 0 && s == 12 && p == 16 && o == 0);   /* 40/(2+4/3) */
+    CHECK(ssl3d_cpc_grid(2, 3, 0.0, &s, &p, &o) == -1);
+    CHECK(ssl3d_cpc_grid(64, 4, 0.8, &s, &p, &o) == -1);
+    CHECK(ssl3d_cpc_grid(64, 4, -0.1, &s, &p, &o) == -1);
 }
 
 /* The table forward used: one row per (image, patch, step) with a target, the positive

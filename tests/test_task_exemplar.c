@@ -50,9 +50,12 @@ TEST(exemplar_defaults_modules_and_chance) {
         ssl3d_task *t = NULL;
         REQUIRE_OK(ctx, ssl3d_task_create(ctx, SSL3D_TASK_EXEMPLAR, dims, 2, "filters=2", &t));
         const char *keys[] = { "input_size", "levels", "code_size", "hidden", "loss", "negative", "margin",
-                               "temperature", "batch" };
-        const double want[] = { dims == 3 ? 48 : 64, 4, 128, 256, 0, 0, 1, 0.1, 8 };
-        for (int i = 0; i < 9; i++) {
+                               "temperature", "batch", "feature_norm", "shared_crop", "random_window",
+                               "max_degrees", "rot90", "zoom", "contrast", "brightness" };
+        const int d3 = dims == 3;   /* 3D: the milder augmentation of docs/results.md, run J */
+        const double want[] = { 32, 4, 128, 256, 1, 0, 1, 0.1, 8, 1, 1, 0,
+                                d3 ? 20 : 180, d3 ? 0 : 0.5, d3 ? 0.1 : 0.2, d3 ? 0.2 : 0.5, d3 ? 0.05 : 0.125 };
+        for (int i = 0; i < 17; i++) {
             double v = -1;
             CHECK_OK(ctx, ssl3d_task_option(ctx, t, keys[i], &v));
             CHECK_NEAR(v, want[i], 1e-12);
@@ -70,7 +73,8 @@ TEST(exemplar_defaults_modules_and_chance) {
 TEST(exemplar_bad_options) {
     ssl3d_ctx *ctx = th_ctx(1, 1);
     const char *bad[] = { "loss=2", "negative=-1", "margin=-0.5", "temperature=0", "batch=1", "hidden=-1",
-                          "code_size=0", "input_size=8" /* < 2^4 */ };
+                          "code_size=0", "input_size=8" /* < 2^4 */, "feature_norm=2", "shared_crop=-1",
+                          "contrast=1", "zoom=0.95", "brightness=-1" };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         ssl3d_task *t = (ssl3d_task *)0x1;
         char o[96];
@@ -152,8 +156,8 @@ static void check_loss_by_hand(int dims, const char *opts, int training) {
 }
 
 TEST(exemplar_triplet_hard_by_hand) {
-    check_loss_by_hand(2, NULL, 0);
-    check_loss_by_hand(3, "margin=0.5", 1);
+    check_loss_by_hand(2, "loss=triplet", 0);
+    check_loss_by_hand(3, "loss=0,margin=0.5", 1);
 }
 
 TEST(exemplar_ntxent_by_hand) {
@@ -167,7 +171,7 @@ TEST(exemplar_triplet_random_negative) {
     float l[2];
     for (int k = 0; k < 2; k++) {
         ssl3d_ctx *ctx = th_ctx(1, 5);
-        ssl3d_task *t = tiny_exemplar(ctx, 2, k ? "negative=1" : "negative=0");
+        ssl3d_task *t = tiny_exemplar(ctx, 2, k ? "loss=0,negative=1" : "loss=0,negative=0");
         REQUIRE(t);
         ssl3d_tensor *imgs[4];
         for (int b = 0; b < 4; b++) imgs[b] = ring_image(ctx, 2, 24, b, (unsigned)b);
@@ -209,6 +213,46 @@ TEST(exemplar_deterministic) {
         ssl3d_ctx_release(ctx);
     }
     CHECK(memcmp(&v[0], &v[1], 4) == 0);
+}
+
+/* feature_norm=1: the head input is each pooled feature standardised over the 2B views
+ * of the call (mean 0, variance 1 up to eps), in evaluation as in training; 0: the raw
+ * pooled features (all >= 0, after the encoder's last ReLU). */
+TEST(exemplar_feature_norm_standardises_the_head_input) {
+    for (int fn = 0; fn <= 1; fn++)
+        for (int training = 0; training <= 1; training++) {
+            ssl3d_ctx *ctx = th_ctx(1, 3);
+            ssl3d_task *t = tiny_exemplar(ctx, 3, fn ? "feature_norm=1" : "feature_norm=0");
+            REQUIRE(t);
+            enum { B = 4 };
+            ssl3d_tensor *imgs[B], *loss = NULL;
+            for (int b = 0; b < B; b++) imgs[b] = ring_image(ctx, 3, 18, b, (unsigned)b);
+            REQUIRE_OK(ctx, ssl3d_task_forward(ctx, t, imgs, B, 2, 3, training, &loss, NULL, NULL));
+            const ssl3d_tensor *f = task_exemplar_last_features(t);
+            REQUIRE(f && ssl3d_tensor_dim(f, 0) == 2 * B);
+            const int64_t D = ssl3d_tensor_dim(f, 1);
+            const float *p = ssl3d_tensor_host_data((ssl3d_tensor *)f);
+            int64_t varied = 0;
+            for (int64_t d = 0; d < D; d++) {
+                double m = 0, v = 0;
+                for (int i = 0; i < 2 * B; i++) m += p[i * D + d] / (2.0 * B);
+                for (int i = 0; i < 2 * B; i++) v += (p[i * D + d] - m) * (p[i * D + d] - m) / (2.0 * B);
+                if (fn) {
+                    CHECK_NEAR(m, 0.0, 1e-4);
+                    if (v > 0.5) { CHECK_NEAR(v, 1.0, 0.02); varied++; }
+                } else {
+                    for (int i = 0; i < 2 * B; i++) CHECK(p[i * D + d] >= 0.0f);
+                    varied += v > 0;
+                }
+            }
+            CHECK_MSG(varied > D / 2, "feature_norm=%d training=%d: %lld of %lld features vary", fn, training,
+                      (long long)varied, (long long)D);
+            ssl3d_tensor_release(loss);
+            if (training) ssl3d_tape_reset(ctx);
+            for (int b = 0; b < B; b++) ssl3d_tensor_release(imgs[b]);
+            ssl3d_task_release(t);
+            ssl3d_ctx_release(ctx);
+        }
 }
 
 TEST(exemplar_forward_misuse) {
@@ -283,7 +327,7 @@ static void exemplar_learns(int dims, const char *opts, int steps, double *befor
 
 TEST(exemplar_learns_2d) {
     double a0, a1, ch;
-    exemplar_learns(2, NULL, 60, &a0, &a1, &ch);
+    exemplar_learns(2, "loss=triplet", 60, &a0, &a1, &ch);
     printf("  exemplar 2D triplet held-out retrieval %.3f -> %.3f (chance %.3f)\n", a0, a1, ch);
     CHECK(a1 >= 2.5 * ch);      /* seed 321: 0.22 -> 0.84 */
     CHECK(a1 >= a0 + 0.15);

@@ -10,7 +10,7 @@ TEST(task_rotation_classes_head_and_defaults) {
         double v = 0;
         CHECK_NEAR(ssl3d_task_chance(t), dims == 3 ? 0.1 : 0.25, 1e-12);
         CHECK_OK(ctx, ssl3d_task_option(ctx, t, "input_size", &v));
-        CHECK(v == (dims == 3 ? 48 : 64));
+        CHECK(v == 32);
         CHECK_OK(ctx, ssl3d_task_option(ctx, t, "levels", &v));
         CHECK(v == 4);
         CHECK_OK(ctx, ssl3d_task_option(ctx, t, "hidden", &v));

@@ -10,7 +10,7 @@ TEST(task_rpl_classes_head_and_defaults) {
         double v = 0;
         CHECK_NEAR(ssl3d_task_chance(t), dims == 3 ? 1.0 / 26 : 1.0 / 8, 1e-12);
         const char *keys[5] = { "grid", "cell", "jitter", "levels", "hidden" };
-        const double want[5] = { 3, dims == 3 ? 24 : 32, 8, 3, 256 };
+        const double want[5] = { 3, dims == 3 ? 12 : 16, 4, 3, 256 };
         for (int k = 0; k < 5; k++) {
             CHECK_OK(ctx, ssl3d_task_option(ctx, t, keys[k], &v));
             CHECK_MSG(v == want[k], "%dD %s = %g, want %g", dims, keys[k], v, want[k]);
@@ -29,22 +29,30 @@ TEST(task_rpl_classes_head_and_defaults) {
     ssl3d_ctx_release(ctx);
 }
 
-/* cell = 0 fits the cell to the smallest image of the call; grid 5 gives 124 classes. */
+/* cell = 0 fits the cell to the smallest foreground box of the call; grid 5 gives 24 classes in 2D. */
 TEST(task_rpl_auto_cell_and_larger_grid) {
     ssl3d_ctx *ctx = th_ctx(2, 1);
     REQUIRE(ctx);
     ssl3d_task *t = NULL;
     REQUIRE_OK(ctx, ssl3d_task_create(ctx, SSL3D_TASK_RPL, 3, 1, "filters=2,levels=1,cell=0,jitter=1,hidden=0", &t));
-    int64_t s1[4] = { 1, 9, 12, 10 }, s2[4] = { 1, 14, 9, 9 }, s3[4] = { 1, 8, 20, 20 };
+    int64_t s1[4] = { 1, 9, 12, 10 }, s2[4] = { 1, 14, 9, 9 }, s3[4] = { 1, 5, 20, 20 };
     ssl3d_tensor *im[3] = { th_randn(ctx, 4, s1, 0), th_randn(ctx, 4, s2, 0), th_randn(ctx, 4, s3, 0) }, *loss = NULL;
     int64_t c, n;
     CHECK_OK(ctx, ssl3d_task_forward(ctx, t, im, 2, 0, 0, 1, &loss, &c, &n));
     CHECK(n == 2);
     ssl3d_tensor_release(loss);
     ssl3d_tape_reset(ctx);
-    /* min size with auto cell: grid * (jitter + 2^levels) = 9 */
+    /* min size: grid * 2^levels = 6 (the cell and the jitter shrink to fit smaller images) */
     CHECK_ST(ctx, ssl3d_task_forward(ctx, t, im, 3, 0, 0, 1, &loss, &c, &n), SSL3D_ERR_SHAPE);
-    CHECK(strstr(ssl3d_ctx_last_error(ctx), "images[2]") && strstr(ssl3d_ctx_last_error(ctx), "9"));
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "images[2]") && strstr(ssl3d_ctx_last_error(ctx), "6"));
+    /* an image large enough whose foreground box (non-zero voxels) is too small */
+    float *z = ssl3d_tensor_host_data(im[1]);
+    for (int64_t v = 0; v < 14 * 9 * 9; v++)
+        if (v % 81 / 9 < 2) z[v] = 0.0f;   /* rows 0..1 of every slice */
+    for (int64_t v = 0; v < 14 * 9 * 9; v++)
+        if (v % 81 / 9 >= 5) z[v] = 0.0f;  /* rows 5..8 too: box height 3 < 6 */
+    CHECK_ST(ctx, ssl3d_task_forward(ctx, t, im, 2, 0, 0, 1, &loss, &c, &n), SSL3D_ERR_INVALID_ARG);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "images[1]") && strstr(ssl3d_ctx_last_error(ctx), "foreground box"));
     ssl3d_task_release(t);
     REQUIRE_OK(ctx, ssl3d_task_create(ctx, SSL3D_TASK_RPL, 2, 1, "filters=2,levels=1,grid=5,cell=4,jitter=1", &t));
     CHECK_NEAR(ssl3d_task_chance(t), 1.0 / 24, 1e-12);

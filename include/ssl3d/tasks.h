@@ -102,11 +102,26 @@ SSL3D_API ssl3d_status ssl3d_jigsaw_sample(ssl3d_ctx *ctx, const ssl3d_tensor *x
                                            uint64_t index, ssl3d_tensor **out, int32_t *label);
 
 /* ---- 4. Contrastive predictive coding. The volume is cut into a G^dims grid of equal
- * cubic patches with 50% overlap: stride s = min_a S_a / (G + 1), patch side p = 2 s,
- * the grid covering (G + 1) s voxels per axis, centred. Patches in raster order: index
- * of (i, j, k) is (i * G + j) * G + k (2D: i * G + j); axis 0 (i) is the prediction
- * direction. */
-/* All patches: out (G^dims, C, p,p,p). Deterministic (no randomness). */
+ * cubic patches of side p, neighbours `overlap` * p apart less than p: stride s and
+ * side p per ssl3d_cpc_grid over the smallest spatial size, the grid covering
+ * (G - 1) s + p voxels per axis, centred. Patches in raster order: index of (i, j, k) is
+ * (i * G + j) * G + k (2D: i * G + j); axis 0 (i) is the prediction direction.
+ * overlap = 0 (the CPC task's default): disjoint patches, so a target never shares a
+ * voxel with its context; overlap = 0.5: the 50%-overlap grid (s = size / (G + 1),
+ * p = 2 s) of ssl3d_cpc_patches. */
+#define SSL3D_CPC_MAX_OVERLAP 0.75
+/* Geometry of the grid along an axis of `size` voxels: overlap f in [0, 0.75],
+ * s = floor(size / (G - 1 + 1 / (1 - f))), p = floor(s / (1 - f)) (>= s), and the
+ * centring margin (size - ((G - 1) s + p)) / 2. Writes the non-NULL outputs; returns 0,
+ * or -1 when the arguments are invalid or s < 1 (size too small for G patches). */
+SSL3D_API int32_t ssl3d_cpc_grid(int64_t size, int32_t G, double overlap, int64_t *stride,
+                                 int64_t *side, int64_t *offset);
+/* All patches: out (G^dims, C, p,p,p). Deterministic (no randomness). `origins` (may be
+ * NULL) receives G^dims * dims int64 voxel coordinates of each patch origin in x. */
+SSL3D_API ssl3d_status ssl3d_cpc_patches_overlap(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t G,
+                                                 double overlap, ssl3d_tensor **out,
+                                                 int64_t *origins);
+/* The same with overlap = 0.5 (the original 50%-overlap grid; kept for the ABI). */
 SSL3D_API ssl3d_status ssl3d_cpc_patches(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t G,
                                          ssl3d_tensor **out);
 /* Context of patch `pos` (raster index): the 3 x 3 block (3D) / 3 patches (2D) of row

@@ -236,6 +236,7 @@ int cli_train_run(cli_train *t) {
         cJSON_AddItemToObject(o, "acc", num_or_null(acc));
         cJSON_AddNumberToObject(o, "lr", (double)ssl3d_optim_lr(opt));
         cJSON_AddNumberToObject(o, "samples_per_s", sps);
+        cJSON_AddNumberToObject(o, "train_seconds", train_time);   /* training time so far (this process) */
         if (t->steps_per_epoch > 0) cJSON_AddNumberToObject(o, "epoch", (double)(step / t->steps_per_epoch));
         if (evaluated) {
             cJSON_AddItemToObject(o, "val_acc", num_or_null(val_acc));

@@ -16,9 +16,11 @@ static const cli_help HELP = {
     "--task TASK --dims 2|3 --data MANIFEST --out CKPT [OPTIONS]",
     "Pretrain a U-Net encoder with a self-supervised proxy task. MANIFEST is an MSD\n"
     "dataset.json (its \"training\" images; labels are not read) or a CSV file,label,split\n"
-    "(its train rows). Images are z-scored over their non-zero voxels (see --normalisation),\n"
-    "cropped to their non-zero bounding box and padded to the task's input size; in 2D every\n"
-    "axial slice is an image. --val-fraction of the images is held out (seeded by\n"
+    "(its train rows). Images are z-scored over their non-zero voxels (see --normalisation)\n"
+    "and otherwise left whole, as `ssl3d finetune` prepares them; the tasks take their crops\n"
+    "inside each image's foreground (non-zero) box, so padding and the image border carry no\n"
+    "label (CPC and exemplar pad images smaller than input_size). In 2D every axial slice is\n"
+    "an image. --val-fraction of the images is held out (seeded by\n"
     "--split-seed) and the proxy accuracy is measured on them with deterministic evaluation\n"
     "samples.\n"
     "Step s trains on batch s of a seeded shuffle and draws its samples from (--seed, s),\n"
@@ -27,11 +29,11 @@ static const cli_help HELP = {
     "global batch, a multiple of N) over N ranks and averages the gradients; rank 0 writes\n"
     "the log and the checkpoint (docs/distributed.md).",
     "Log (--log): one JSON object per step {\"step\", \"loss\", \"acc\", \"lr\", \"samples_per_s\",\n"
-    "\"epoch\"[, \"val_acc\", \"val_loss\"]}, then {\"final\": true, \"steps\", \"proxy_accuracy\",\n"
+    "\"train_seconds\", \"epoch\"[, \"val_acc\", \"val_loss\"]}, then {\"final\": true, \"steps\", \"proxy_accuracy\",\n"
     "\"chance\", \"seconds\", \"val_loss\", \"val_samples\", \"task\", \"dims\", \"checkpoint\"}.\n"
     "Checkpoint (safetensors): the task's tensors and metadata (ssl3d_task_save), the Adam\n"
     "state under \"optim.*\" and metadata \"step\", \"pretrain.*\". Task options (--opt), e.g.\n"
-    "filters=16,levels=4,norm=batch|group|instance|none,input_size=48,hidden=256,\n"
+    "filters=16,levels=4,norm=batch|group|instance|none,input_size=32,hidden=256,\n"
     "samples_per_image=1 (rotation), grid=3,cell=24,jitter=8 (rpl, jigsaw),\n"
     "permutations=100 (jigsaw): docs/tasks.md lists them all.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
@@ -64,21 +66,37 @@ static int read_cases(ssl3d_ctx *ctx, const char *data, const char *file, int64_
     return rc;
 }
 
-/* Smallest image side the task needs (the loader pads up to it). */
+/* Smallest image side the loader pads up to. CPC and exemplar cut a window of input_size
+ * from the image; rotation, RPL and jigsaw take their crops inside each image's
+ * foreground box themselves (smaller boxes give a symmetric frame / smaller cells), so
+ * padding would add nothing. */
 static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
-    double v = 0, g = 0, c = 0;
-    if (ssl3d_task_option(ctx, task, "input_size", &v) == SSL3D_OK && v >= 1) return (int64_t)v;
-    if (ssl3d_task_option(ctx, task, "grid", &g) == SSL3D_OK && ssl3d_task_option(ctx, task, "cell", &c) == SSL3D_OK)
-        return (int64_t)(g * c);
+    const int32_t kind = ssl3d_task_kind_of(task);
+    double v = 0;
+    if ((kind == SSL3D_TASK_CPC || kind == SSL3D_TASK_EXEMPLAR) &&
+        ssl3d_task_option(ctx, task, "input_size", &v) == SSL3D_OK && v >= 1)
+        return (int64_t)v;
     ssl3d_ctx_clear_error(ctx);
     return 1;
+}
+
+/* Default images per step of each task (chosen by measured cost per step on 2 cores:
+ * docs/tasks.md, "Cost per step"); --batch overrides it. */
+static int64_t task_default_batch(int32_t kind, int64_t dims) {
+    switch (kind) {
+    case SSL3D_TASK_ROTATION: return dims == 3 ? 8 : 32;
+    case SSL3D_TASK_RPL: return dims == 3 ? 16 : 32;
+    case SSL3D_TASK_JIGSAW: return dims == 3 ? 8 : 16;
+    case SSL3D_TASK_CPC: return dims == 3 ? 4 : 16;
+    default: return dims == 3 ? 8 : 16;   /* exemplar: the other images are the negatives */
+    }
 }
 
 int cmd_pretrain(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
     const char *cases_file = NULL;
     const char *schedule = "constant", *normalisation = "zscore";
-    int64_t dims = 0, epochs = 0, steps = 0, batch = 4, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
+    int64_t dims = 0, epochs = 0, steps = 0, batch = 0, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
     int sync_bn = 0;
@@ -90,7 +108,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "epochs", CLI_INT, &epochs, "N", "train N epochs (passes over the training images)", 1, 1e9, NULL, 0 },
         { "max-seconds", CLI_DOUBLE, &max_seconds, "S", "also stop after S seconds of training (then evaluate and save;\n--resume continues)", 1e-3, 1e9, NULL, 0 },
         { "steps", CLI_INT, &steps, "N", "train until step N (total, also when resuming);\none of --epochs/--steps, default --epochs 10", 1, 1e12, NULL, 0 },
-        { "batch", CLI_INT, &batch, "B", "images per step (default 4)", 1, 65536, NULL, 0 },
+        { "batch", CLI_INT, &batch, "B", "images per step (default per task, 3D / 2D: rotation 8 / 32,\nrpl 16 / 32, jigsaw 8 / 16, cpc 4 / 16, exemplar 8 / 16)", 1, 65536, NULL, 0 },
         { "seed", CLI_INT, &seed, "S", "seed of the weights, the shuffle and the samples (default 0)", 0, 9.2e18, NULL, 0 },
         { "threads", CLI_INT, &threads, "T", "compute threads (default: all cores)", 1, 1024, NULL, 0 },
         { "loader-threads", CLI_INT, &loader_threads, "N", "image decoding threads ahead of training (default 1; 0: none)", 0, 64, NULL, 0 },
@@ -173,10 +191,14 @@ int cmd_pretrain(int argc, char **argv) {
                              ssl3d_ctx_last_error(ctx));
         goto done;
     }
+    if (!batch) batch = task_default_batch(kind, dims);
     const int64_t min_size = task_min_size(ctx, task);
-    uint32_t flags = SSL3D_LOADER_CROP_NONZERO | (!strcmp(normalisation, "zscore")   ? SSL3D_LOADER_ZSCORE
-                                                  : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
-                                                                                      : 0u);
+    /* The same preparation as fine-tuning (ssl3d_ftmodel_prepare_image): per-image
+     * normalisation of the whole image, no crop to the non-zero box; the tasks place their
+     * crops in the foreground themselves. */
+    uint32_t flags = !strcmp(normalisation, "zscore") ? SSL3D_LOADER_ZSCORE
+                     : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
+                                                        : 0u;
     /* Under mpirun each rank decodes its own share of a batch (cli_dist_loader_shard), not
      * the whole batch ahead: no prefetching workers then. */
     if (cli_dist_size() > 1) loader_threads = 0;

@@ -1,24 +1,48 @@
-/* Contrastive predictive coding: overlapping patch grid, inverted-pyramid contexts,
- * targets and InfoNCE negative index tables. */
+/* Contrastive predictive coding: the patch grid (non-overlapping or overlapping),
+ * inverted-pyramid contexts, targets and InfoNCE negative index tables. */
+#include <math.h>
 #include "sample_internal.h"
 #include "ssl3d/tasks.h"
 
 #define CPC_MAX_G 64
 
-ssl3d_status ssl3d_cpc_patches(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t G, ssl3d_tensor **out) {
+int32_t ssl3d_cpc_grid(int64_t size, int32_t G, double overlap, int64_t *stride, int64_t *side, int64_t *offset) {
+    if (G < 1 || G > CPC_MAX_G || size < 1 || !(overlap >= 0.0 && overlap <= SSL3D_CPC_MAX_OVERLAP)) return -1;
+    /* p = s / (1 - f) and (G - 1) s + p <= size. f = 0.5 gives the old s = size / (G + 1),
+     * p = 2 s exactly; f = 0 gives s = p = size / G. The tiny slack absorbs rounding when
+     * a quotient is an integer (40 / (2 + 4/3) is 11.999...). */
+    const double q = 1.0 / (1.0 - overlap);
+    int64_t s = (int64_t)floor((double)size / ((double)(G - 1) + q) + 1e-9), p = 0;
+    for (; s >= 1; s--) {   /* at most one step back, when the slack rounded up */
+        p = (int64_t)floor((double)s * q + 1e-9);
+        if (p < s) p = s;
+        if ((G - 1) * s + p <= size) break;
+    }
+    if (s < 1) return -1;
+    if (stride) *stride = s;
+    if (side) *side = p;
+    if (offset) *offset = (size - ((G - 1) * s + p)) / 2;
+    return 0;
+}
+
+ssl3d_status ssl3d_cpc_patches_overlap(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t G, double overlap,
+                                       ssl3d_tensor **out, int64_t *origins) {
     SSL3D_CHECK_CTX(ctx);
     const char *fn = "ssl3d_cpc_patches";
     ssl3d_vol v;
     SSL3D_CHECK(vol_of_image(ctx, x, fn, "x", &v));
     SSL3D_CHECK_ARG(ctx, out, "%s: out is NULL", fn);
     SSL3D_CHECK_ARG(ctx, G >= 1 && G <= CPC_MAX_G, "%s: G = %d outside [1, %d]", fn, (int)G, CPC_MAX_G);
+    SSL3D_CHECK_ARG(ctx, overlap >= 0.0 && overlap <= SSL3D_CPC_MAX_OVERLAP, "%s: overlap = %g outside [0, %g]", fn,
+                    overlap, SSL3D_CPC_MAX_OVERLAP);
     int64_t smin = INT64_MAX;
     for (int a = 3 - v.dims; a < 3; a++) smin = v.n[a] < smin ? v.n[a] : smin;
-    const int64_t s = smin / (G + 1), p = 2 * s;
-    SSL3D_CHECK_SHAPE(ctx, s >= 1, "%s: spatial size %lld is too small for a %d-patch grid", fn, (long long)smin,
-                      (int)G);
+    int64_t s = 0, p = 0;
+    SSL3D_CHECK_SHAPE(ctx, ssl3d_cpc_grid(smin, G, overlap, &s, &p, NULL) == 0,
+                      "%s: spatial size %lld is too small for a %d-patch grid", fn, (long long)smin, (int)G);
+    /* The grid is centred along every axis (longer axes have a larger margin). */
     int64_t base[3];
-    for (int a = 0; a < 3; a++) base[a] = a < 3 - v.dims ? 0 : (v.n[a] - (G + 1) * s) / 2;
+    for (int a = 0; a < 3; a++) base[a] = a < 3 - v.dims ? 0 : (v.n[a] - ((G - 1) * s + p)) / 2;
     const int64_t K = v.dims == 3 ? (int64_t)G * G * G : (int64_t)G * G;
     ssl3d_tensor *t;
     SSL3D_CHECK(patches_new(ctx, &v, K, p, &t));
@@ -28,8 +52,20 @@ ssl3d_status ssl3d_cpc_patches(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t G,
         for (int a = 2; a >= 3 - v.dims; a--) { o[a] = base[a] + (rest % G) * s; rest /= G; }
         patch_copy(&v, o, p, t, q);
     }
+    if (origins)
+        for (int64_t q = 0; q < K; q++) {
+            int64_t rest = q;
+            for (int a = 2; a >= 3 - v.dims; a--) {
+                origins[q * v.dims + (a - (3 - v.dims))] = base[a] + (rest % G) * s;
+                rest /= G;
+            }
+        }
     *out = t;
     return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_cpc_patches(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t G, ssl3d_tensor **out) {
+    return ssl3d_cpc_patches_overlap(ctx, x, G, 0.5, out, NULL);
 }
 
 /* Symmetric mirroring into [0, G): -1 -> 0, G -> G - 1. */

@@ -1,7 +1,8 @@
 /* Contrastive predictive coding (CPC) for dims 2 and 3, one N-d implementation.
  *
  * Per image: a window of side input_size (random in training, centred in evaluation) is
- * cut into the G^dims grid of 50%-overlapping patches of ssl3d_cpc_patches. All patches
+ * cut into the G^dims grid of patches of ssl3d_cpc_patches_overlap (disjoint by default,
+ * option "overlap": so a target shares no voxel with its context). All patches
  * of all B images go through the shared encoder as ONE batch (M = B * G^dims); global
  * average pooling of the bottleneck and a linear map ("cpc_proj") give the latents
  * z (M, code_size). For every patch, the GRU ("cpc_gru") reads its inverted-pyramid
@@ -18,6 +19,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "task_cpc.h"
+#include "task_window.h"
 #include "../data/data_internal.h"
 #include "../nn/module.h"
 
@@ -231,14 +233,11 @@ ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tens
 
 ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out) {
-    int64_t off[3], sz[3];
+    int64_t lo[3], hi[3], off[3], sz[3] = { size, size, size };
+    SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, x, lo, hi));
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(purpose, sample));
-    for (int32_t a = 0; a < t->dims; a++) {
-        const int64_t room = x->shape[1 + a] - size;
-        sz[a] = size;
-        off[a] = training ? (int64_t)ssl3d_rng_below(&r, (uint32_t)(room + 1)) : room / 2;
-    }
+    task_fg_window(x, t->dims, lo, hi, sz, training, &r, off);
     return ssl3d_crop(ctx, x, off, sz, 0.0f, out);
 }
 
@@ -280,18 +279,26 @@ static ssl3d_status gru_module_create(ssl3d_ctx *ctx, int32_t in, int32_t hidden
 }
 
 static void cpc_defaults(ssl3d_task *t) {
-    task_opt_default(t, "input_size", 64);   /* stride 64/5 = 12, patches of 24 */
-    task_opt_default(t, "levels", 3);        /* 24 -> 3 at the bottleneck */
+    /* CPU budget (docs/tasks.md, "Cost per step"): 32-voxel windows, 4 x 4 (x 4) disjoint
+     * patches of 8 -> a 1-voxel bottleneck after 3 levels. */
+    task_opt_default(t, "input_size", 32);
+    task_opt_default(t, "levels", 3);
     task_opt_default(t, "grid", 4);
-    task_opt_default(t, "code_size", 128);
-    task_opt_default(t, "hidden", 256);
+    task_opt_default(t, "code_size", 64);
+    task_opt_default(t, "hidden", 128);
     task_opt_default(t, "steps", 2);
     task_opt_default(t, "negatives", t->dims == 3 ? 31 : 15);
     task_opt_default(t, "temperature", 1);
+    task_opt_default(t, "overlap", 0);       /* disjoint patches: no shared voxels with the context */
 }
 
+/* Patch side of the task's grid over its input window; 0 when the window is too small. */
 static int64_t cpc_patch_side(const ssl3d_task *t) {
-    return 2 * ((int64_t)task_opt_int(t, "input_size") / (task_opt_int(t, "grid") + 1));
+    int64_t p = 0;
+    if (ssl3d_cpc_grid(task_opt_int(t, "input_size"), task_opt_int(t, "grid"), task_opt(t, "overlap"), NULL, &p,
+                       NULL) != 0)
+        return 0;
+    return p;
 }
 
 static ssl3d_status cpc_init(ssl3d_ctx *ctx, ssl3d_task *t) {
@@ -307,10 +314,12 @@ static ssl3d_status cpc_init(ssl3d_ctx *ctx, ssl3d_task *t) {
                     fn, (int)steps, CPC_MAX_STEPS);
     SSL3D_CHECK_ARG(ctx, neg >= 1, "%s: negatives = %d must be >= 1", fn, (int)neg);
     SSL3D_CHECK_ARG(ctx, temp > 0 && isfinite(temp), "%s: temperature = %g must be > 0", fn, temp);
+    SSL3D_CHECK(task_opt_check(ctx, t, "overlap", 0.0, SSL3D_CPC_MAX_OVERLAP));
     const int64_t p = cpc_patch_side(t);
     SSL3D_CHECK_ARG(ctx, levels >= 1 && p >= ((int64_t)1 << levels),
-                    "%s: input_size = %d gives patches of side %lld with grid = %d; the encoder's %d levels need >= %lld",
-                    fn, task_opt_int(t, "input_size"), (long long)p, (int)G, (int)levels, (long long)1 << levels);
+                    "%s: input_size = %d gives patches of side %lld with grid = %d and overlap = %g; the encoder's %d "
+                    "levels need >= %lld", fn, task_opt_int(t, "input_size"), (long long)p, (int)G,
+                    task_opt(t, "overlap"), (int)levels, (long long)1 << levels);
     cpc_impl *c = calloc(1, sizeof *c);
     if (!c) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     t->impl = c;   /* freed by the common release through free_impl */
@@ -355,7 +364,7 @@ static ssl3d_status cpc_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
         ssl3d_tensor *crop = NULL;
         st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_CPC_CROP,
                              task_sample_key(t, index, b), &crop);
-        if (st == SSL3D_OK) st = ssl3d_cpc_patches(ctx, crop, G, &parts[b]);
+        if (st == SSL3D_OK) st = ssl3d_cpc_patches_overlap(ctx, crop, G, task_opt(t, "overlap"), &parts[b], NULL);
         ssl3d_tensor_release(crop);
     }
     if (st == SSL3D_OK) st = ssl3d_concat(ctx, parts, B, 0, X);

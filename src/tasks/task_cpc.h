@@ -6,7 +6,8 @@
 #include "task_internal.h"
 
 /* Philox stream purposes of the tasks' own draws (the sample builders use 1..8). */
-enum { TASK_STREAM_CPC_CROP = 16, TASK_STREAM_EXEMPLAR_CROP = 17, TASK_STREAM_EXEMPLAR_NEG = 18 };
+enum { TASK_STREAM_CPC_CROP = 16, TASK_STREAM_EXEMPLAR_CROP = 17, TASK_STREAM_EXEMPLAR_NEG = 18,
+       TASK_STREAM_EXEMPLAR_CROP2 = 20 };   /* 19: the grid tasks' window (task_grid.h) */
 
 /* y[r, :] = x[idx[r], :]: x (M,D) float32, idx[0..R) in [0,M) -> y of shape `shape`
  * (ndim dims, numel R*D; e.g. (R,D) or (N,T,D)). Differentiable in x (the backward
@@ -28,8 +29,9 @@ ssl3d_status task_cpc_logits(ssl3d_ctx *ctx, ssl3d_tensor *pred, ssl3d_tensor *z
  * column 0 is strictly larger than every other column. */
 ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tensor **loss, int64_t *correct);
 
-/* Window of side `size` (<= every spatial side of x) from image x: uniform origin
- * (Philox (seed, data_stream(purpose, sample))) when training, centred otherwise. */
+/* Window of side `size` from image x inside its foreground box (task_fg_window:
+ * centred on a foreground voxel drawn from Philox (seed, data_stream(purpose, sample))
+ * when training, centred on the box otherwise; zeros where it overhangs the image). */
 ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out);
 
@@ -37,4 +39,6 @@ ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_te
  * the first), and the embeddings z (2B, D) of the last Exemplar forward (borrowed). */
 const ssl3d_tensor *task_cpc_last_table(const ssl3d_task *t);
 const ssl3d_tensor *task_exemplar_last_embeddings(const ssl3d_task *t);
+/* The head input of the last Exemplar forward (2B, C_b): pooled, standardised features. */
+const ssl3d_tensor *task_exemplar_last_features(const ssl3d_task *t);
 #endif

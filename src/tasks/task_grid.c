@@ -1,13 +1,16 @@
 /* Options and geometry shared by the grid tasks (RPL, Jigsaw): an n^dims grid of cells
  * of side `cell` with patches of side cell - jitter (ssl3d_grid_patches). */
 #include "task_grid.h"
+#include "task_window.h"
+#include "../data/data_internal.h"
 
 void task_grid_defaults(ssl3d_task *t, int32_t grid) {
-    /* Patches of 16 (3D) / 24 (2D) voxels through a 3-level encoder: bottleneck 2^3 / 3^2. */
+    /* CPU budget (docs/tasks.md, "Cost per step"): patches of 8 (3D) / 12 (2D) voxels
+     * through a 3-level encoder (bottleneck 1^3 / 1^2); smaller images shrink the cell. */
     task_opt_default(t, "levels", 3);
     task_opt_default(t, "grid", grid);
-    task_opt_default(t, "cell", t->dims == 3 ? 24 : 32);
-    task_opt_default(t, "jitter", 8);
+    task_opt_default(t, "cell", t->dims == 3 ? 12 : 16);
+    task_opt_default(t, "jitter", 4);
 }
 
 ssl3d_status task_grid_init(ssl3d_ctx *ctx, ssl3d_task *t, int32_t grid_lo, int32_t grid_hi) {
@@ -20,26 +23,43 @@ ssl3d_status task_grid_init(ssl3d_ctx *ctx, ssl3d_task *t, int32_t grid_lo, int3
                     "ssl3d_task_create: options 'cell' = %lld and 'jitter' = %lld of task %s give patches of %lld "
                     "voxels, fewer than 2^levels = %lld", (long long)cell, (long long)jitter, t->vt->name,
                     (long long)(cell - jitter), (long long)need);
-    t->min_size = cell > 0 ? n * cell : n * (jitter + need);
+    t->min_size = n * need;   /* smaller cells than `cell` are used where the image is smaller */
     return SSL3D_OK;
 }
 
 ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                            int64_t *cell, int64_t *patch) {
-    const int64_t n = task_opt_int(t, "grid"), jitter = task_opt_int(t, "jitter");
-    int64_t c = task_opt_int(t, "cell");
-    if (c == 0) {   /* auto: the largest cell that fits the smallest image of the call */
-        c = INT64_MAX;
-        for (int32_t i = 0; i < n_images; i++)
-            for (int32_t a = 0; a < t->dims; a++)
-                if (images[i]->shape[1 + a] / n < c) c = images[i]->shape[1 + a] / n;
+                            int64_t *cell, int64_t *jitter, int64_t *patch) {
+    const int64_t n = task_opt_int(t, "grid"), c0 = task_opt_int(t, "cell"), j0 = task_opt_int(t, "jitter");
+    const int64_t need = (int64_t)1 << task_opt_int(t, "levels");
+    int64_t fit = INT64_MAX;
+    int32_t smallest = 0;
+    for (int32_t i = 0; i < n_images; i++) {
+        int64_t lo[3], hi[3];
+        SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, images[i], lo, hi));
+        for (int32_t a = 0; a < t->dims; a++)
+            if ((hi[a] - lo[a]) / n < fit) { fit = (hi[a] - lo[a]) / n; smallest = i; }
     }
-    /* ssl3d_task_forward checked t->min_size, so the patch is at least 2^levels. */
-    SSL3D_CHECK_ARG(ctx, c - jitter >= 1, "ssl3d_task_forward: cell %lld <= jitter %lld", (long long)c,
-                    (long long)jitter);
+    const int64_t c = c0 > 0 && c0 < fit ? c0 : fit;
+    int64_t j = c0 > 0 && c < c0 ? j0 * c / c0 : j0;   /* a shrunk cell keeps the jitter's share */
+    if (c - j < need) j = c - need;
+    SSL3D_CHECK_ARG(ctx, j >= 0, "ssl3d_task_forward: images[%d]: its foreground box (non-zero bounding box) is too "
+                    "small for a %lldx grid of cells of at least 2^levels = %lld voxels", (int)smallest, (long long)n,
+                    (long long)need);
     *cell = c;
-    *patch = c - jitter;
+    *jitter = j;
+    *patch = c - j;
     return SSL3D_OK;
+}
+
+ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t cell,
+                              int32_t training, uint64_t seed, uint64_t key, ssl3d_tensor **out) {
+    const int64_t side = task_opt_int(t, "grid") * cell;
+    int64_t lo[3], hi[3], off[3], w[3] = { side, side, side };
+    SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, x, lo, hi));
+    ssl3d_rng r;
+    ssl3d_rng_init(&r, seed, data_stream(TASK_STREAM_GRID_WINDOW, key));
+    task_fg_window(x, t->dims, lo, hi, w, training, &r, off);
+    return ssl3d_crop(ctx, x, off, w, 0.0f, out);
 }
 
 ssl3d_status task_grid_batch(ssl3d_ctx *ctx, const ssl3d_task *t, int64_t B, int64_t K, int64_t p,

@@ -1,6 +1,7 @@
 /* Shared pieces of the grid tasks (RPL, Jigsaw): options "grid", "cell", "jitter"
- * (cell 0 = auto: the largest cell that fits the smallest image of the call), batch
- * layout and the embed -> concatenate -> MLP -> cross-entropy head. */
+ * (cell 0 = auto: the largest cell that fits the smallest foreground box of the call;
+ * a cell too large for a box is shrunk to fit it), the grid's window inside each image's
+ * foreground box, batch layout and the embed -> concatenate -> MLP -> cross-entropy head. */
 #ifndef SSL3D_TASK_GRID_H
 #define SSL3D_TASK_GRID_H
 #include "task_internal.h"
@@ -9,9 +10,19 @@
 void task_grid_defaults(ssl3d_task *t, int32_t grid);
 /* Validate grid in [grid_lo, grid_hi], cell, jitter (patch >= 2^levels); set t->min_size. */
 ssl3d_status task_grid_init(ssl3d_ctx *ctx, ssl3d_task *t, int32_t grid_lo, int32_t grid_hi);
-/* Cell and patch side for this call's images. */
+/* Philox purpose of the grid window's draws (the builders use 1..8, other tasks 16..18). */
+#define TASK_STREAM_GRID_WINDOW 19
+/* Cell, jitter and patch side for this call's images: the option `cell` (0: auto), made
+ * no larger than the smallest foreground box of the call divided by `grid`, so that the
+ * grid fits inside every image's foreground box; when it shrinks, the jitter shrinks in
+ * proportion (the patch stays >= 2^levels). */
 ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                            int64_t *cell, int64_t *patch);
+                            int64_t *cell, int64_t *jitter, int64_t *patch);
+/* The grid's window of image x: side grid * cell per axis, inside its foreground box
+ * (task_fg_window: foreground-centred in training from (seed, key), centred in
+ * evaluation). A new tensor (C, grid*cell, ...). */
+ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t cell,
+                              int32_t training, uint64_t seed, uint64_t key, ssl3d_tensor **out);
 /* New uninitialised batch (B, K, C, p,p,p) / (B, K, C, p,p): slot b is one sample of K
  * patches (ssl3d_batch_set). */
 ssl3d_status task_grid_batch(ssl3d_ctx *ctx, const ssl3d_task *t, int64_t B, int64_t K, int64_t p,

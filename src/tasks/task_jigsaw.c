@@ -52,19 +52,22 @@ static ssl3d_status jigsaw_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
                                    uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
                                    int64_t *correct, int64_t *total) {
     const jigsaw_impl *j = t->impl;
-    int64_t cell, p;
-    SSL3D_CHECK(task_grid_cell(ctx, t, images, n_images, &cell, &p));
-    const int32_t n = task_opt_int(t, "grid"), jitter = task_opt_int(t, "jitter"), cells = jigsaw_cells(t);
+    int64_t cell, jitter, p;
+    SSL3D_CHECK(task_grid_cell(ctx, t, images, n_images, &cell, &jitter, &p));
+    const int32_t n = task_opt_int(t, "grid"), cells = jigsaw_cells(t);
     int32_t *labels = malloc((size_t)n_images * sizeof *labels);
     if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
     ssl3d_tensor *batch = NULL;
     ssl3d_status st = task_grid_batch(ctx, t, n_images, cells, p, &batch);   /* (B, cells, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
-        ssl3d_tensor *s = NULL;
-        st = ssl3d_jigsaw_sample(ctx, images[b], j->perms, n, cell, jitter, !training, seed,
-                                 task_sample_key(t, index, b), &s, &labels[b]);
+        ssl3d_tensor *s = NULL, *win = NULL;
+        st = task_grid_window(ctx, t, images[b], cell, training, seed, task_sample_key(t, index, b), &win);
+        if (st == SSL3D_OK)
+            st = ssl3d_jigsaw_sample(ctx, win, j->perms, n, cell, jitter, !training, seed,
+                                     task_sample_key(t, index, b), &s, &labels[b]);
         if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, s);
         ssl3d_tensor_release(s);
+        ssl3d_tensor_release(win);
     }
     if (st == SSL3D_OK) {
         task_grid_flatten(t, batch);   /* (B*cells, C, p..), puzzle b at rows b*cells.. in shuffled order */

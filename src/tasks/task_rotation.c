@@ -1,14 +1,15 @@
-/* Rotation task: a cube of side input_size (random crop in training, centred in
- * evaluation, zero-padded where the image is smaller) rotated by one of R classes
- * (10 in 3D, 4 in 2D; ssl3d_rotation_*). encoder -> GAP -> MLP -> R logits, CE. */
-#include "task_internal.h"
+/* Rotation task: a cube of side input_size cut from the image's foreground box
+ * (foreground-centred in training, centred in evaluation; a smaller box gives a smaller
+ * content cube in a symmetric zero frame) rotated by one of R classes (10 in 3D, 4 in 2D;
+ * ssl3d_rotation_*). encoder -> GAP -> MLP -> R logits, CE. */
+#include "task_window.h"
 #include "../data/data_internal.h"
 
 /* Philox purpose of the class and crop draws (beyond the builders' purposes). */
 #define TASK_STREAM_ROTATION 16
 
 static void rotation_defaults(ssl3d_task *t) {
-    task_opt_default(t, "input_size", t->dims == 3 ? 48 : 64);
+    task_opt_default(t, "input_size", 32);   /* CPU budget: docs/tasks.md, "Cost per step" */
     task_opt_default(t, "hidden", 256);
     task_opt_default(t, "samples_per_image", 1);
 }
@@ -25,24 +26,35 @@ static ssl3d_status rotation_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     return task_add_module(t, head, "head");
 }
 
-/* Sample b: class r, then the crop origin per axis (uniform where the image is larger
- * than the cube in training; centred otherwise), all from one stream of (seed, index, b). */
+/* Sample b: class r, then the content cube, all from one stream of (seed, index, b).
+ * The content is a cube of side m = min(S, smallest side of the foreground box), inside
+ * the box (foreground-centred in training, centred in evaluation: task_fg_window). When
+ * m < S it is zero-padded by (S - m) / 2 on every side of every axis (m has the parity of
+ * S), so the frame is the same for all R rotations and neither the box's shape nor
+ * the image border nor padding can tell the class. */
 static ssl3d_status rotation_sample(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t S,
                                     uint64_t seed, uint64_t key, int32_t training, ssl3d_tensor *batch, int64_t b,
                                     int32_t *label) {
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(TASK_STREAM_ROTATION, key));
     const int32_t cls = (int32_t)ssl3d_rng_below(&r, (uint32_t)ssl3d_rotation_classes(t->dims));
-    int64_t off[3], size[3] = { S, S, S };
-    for (int32_t a = 0; a < t->dims; a++) {
-        const int64_t n = x->shape[1 + a];
-        if (n < S) off[a] = -((S - n) / 2);
-        else if (training) off[a] = (int64_t)ssl3d_rng_below(&r, (uint32_t)(n - S + 1));
-        else off[a] = (n - S) / 2;
+    int64_t lo[3], hi[3], m = S;
+    SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, x, lo, hi));
+    for (int32_t a = 0; a < t->dims; a++) m = hi[a] - lo[a] < m ? hi[a] - lo[a] : m;
+    if ((S - m) % 2) m--;                      /* an even margin: the same on both sides */
+    if (m < 1) m = S % 2 ? 1 : 2;              /* a box of one voxel in an even cube */
+    int64_t off[3], w[3] = { m, m, m }, size[3] = { m, m, m }, pad[3], cube_size[3] = { S, S, S };
+    task_fg_window(x, t->dims, lo, hi, w, training, &r, off);
+    ssl3d_tensor *content = NULL, *cube = NULL;
+    SSL3D_CHECK(ssl3d_crop(ctx, x, off, size, 0.0f, &content));
+    ssl3d_status st = SSL3D_OK;
+    if (m == S) cube = content;
+    else {
+        for (int32_t a = 0; a < t->dims; a++) pad[a] = -(S - m) / 2;
+        st = ssl3d_crop(ctx, content, pad, cube_size, 0.0f, &cube);
+        ssl3d_tensor_release(content);
     }
-    ssl3d_tensor *cube = NULL;
-    SSL3D_CHECK(ssl3d_crop(ctx, x, off, size, 0.0f, &cube));
-    ssl3d_status st = ssl3d_rotation_apply_into(ctx, cube, cls, batch, b);
+    if (st == SSL3D_OK) st = ssl3d_rotation_apply_into(ctx, cube, cls, batch, b);
     ssl3d_tensor_release(cube);
     *label = cls;
     return st;
