@@ -20,7 +20,8 @@ from ._models import Task, _options
 
 EVAL_SEED_MIX = 0x4556414C9E3779B9   # cli_train.c: evaluation draws use seed ^ "EVAL"
 LOADER_TRAIN, LOADER_VAL, LOADER_ALL = 0, 1, 2
-ZSCORE, CROP_NONZERO, MINMAX = 1, 2, 4
+ZSCORE, CROP_NONZERO, MINMAX = 1, 2, 4   # loader flags (ssl3d/loader.h)
+TASK_ROTATION, TASK_RPL, TASK_JIGSAW, TASK_CPC, TASK_EXEMPLAR = 0, 1, 2, 3, 4   # ssl3d/pretrain.h
 
 
 class PretrainResult(dict):
@@ -73,7 +74,7 @@ def _loader(run, manifest, subset, cases, dims, val_fraction, split_seed):
     return L
 
 
-def pretrain(manifest, task, dims, out, *, epochs=None, steps=None, batch=4, seed=0, threads=None,
+def pretrain(manifest, task, dims, out, *, epochs=None, steps=None, batch=None, seed=0, threads=None,
              loader_threads=1, lr=1e-3, weight_decay=0.0, schedule="constant", warmup=0, options=None,
              cases=None, val_fraction=0.1, split_seed=0, val_rounds=4, val_max=256, eval_every=0, save_every=0,
              normalisation="zscore", spacing=0.0, max_seconds=0.0, log=None, progress=None, resume=None):
@@ -82,10 +83,11 @@ def pretrain(manifest, task, dims, out, *, epochs=None, steps=None, batch=4, see
     (docs/cli.md; the keyword names are the CLI's without dashes). ``options``: task
     options, a dict or "key=value,...". ``cases``: manifest case indices to pretrain on.
     ``progress(record)`` is called after every step with the record the CLI writes to its
-    --log ({"step", "loss", "acc", "lr", "samples_per_s", "epoch"[, "val_acc",
+    --log ({"step", "loss", "acc", "lr", "samples_per_s", "train_seconds", "epoch"[, "val_acc",
     "val_loss"]}); returning False stops the run (it is then evaluated and saved as after
     --max-seconds). ``log``: also write those records (and the final one) as JSONL.
-    Returns a PretrainResult."""
+    ``batch``: images per step; None takes the task's default, as the CLI does
+    (_default_batch). Returns a PretrainResult."""
     if epochs and steps:
         raise Error(ERR_INVALID_ARG, "pretrain: give epochs or steps, not both")
     if schedule not in ("constant", "cosine"):
@@ -136,7 +138,11 @@ def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed,
               f"--opt {opts}" if opts else f"--task {task_name}")
     task = Task(ctx, tp.value)
     min_size = _task_min_size(ctx, task)
-    flags = CROP_NONZERO | {"zscore": ZSCORE, "minmax": MINMAX, "none": 0}[normalisation]
+    if batch is None:
+        batch = _default_batch(kind, dims)
+    # The same preparation as fine-tuning: whole-image normalisation, no crop to the non-zero
+    # box (the tasks place their crops in the foreground themselves).
+    flags = {"zscore": ZSCORE, "minmax": MINMAX, "none": 0}[normalisation]
     n_items = C.c_int64()
     run.check(lib.ssl3d_loader_set_preprocess(cp, train, flags, min_size, sp), f"--data {data}")
     run.check(lib.ssl3d_loader_set_batch(cp, train, batch, seed), f"--data {data}")
@@ -223,7 +229,7 @@ def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed,
         sps = samples / train_time if train_time > 0 else 0.0
         acc = correct.value / total.value if total.value else math.nan
         rec = {"step": step, "loss": _num(lv.value), "acc": _num(acc), "lr": float(lib.ssl3d_optim_lr(opt)),
-               "samples_per_s": sps}
+               "samples_per_s": sps, "train_seconds": train_time}
         if per_epoch > 0:
             rec["epoch"] = step // per_epoch
         if eval_every > 0 and val_imgs and (step + 1) % eval_every == 0 and step + 1 < steps:
@@ -257,15 +263,20 @@ def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed,
 
 
 def _task_min_size(ctx, task):
-    """cmd_pretrain.c task_min_size: the smallest image side the task needs."""
-    v, g, c = C.c_double(), C.c_double(), C.c_double()
-    if lib.ssl3d_task_option(ctx.ptr, task.ptr, b"input_size", C.byref(v)) == 0 and v.value >= 1:
+    """cmd_pretrain.c task_min_size: CPC and exemplar need a whole window of input_size."""
+    v = C.c_double()
+    if (lib.ssl3d_task_kind_of(task.ptr) in (TASK_CPC, TASK_EXEMPLAR) and
+            lib.ssl3d_task_option(ctx.ptr, task.ptr, b"input_size", C.byref(v)) == 0 and v.value >= 1):
         return int(v.value)
-    if (lib.ssl3d_task_option(ctx.ptr, task.ptr, b"grid", C.byref(g)) == 0 and
-            lib.ssl3d_task_option(ctx.ptr, task.ptr, b"cell", C.byref(c)) == 0):
-        return int(g.value * c.value)
     lib.ssl3d_ctx_clear_error(ctx.ptr)
     return 1
+
+
+def _default_batch(kind, dims):
+    """cmd_pretrain.c task_default_batch: images per step of each task (docs/tasks.md)."""
+    three = dims == 3
+    return {TASK_ROTATION: 8 if three else 32, TASK_RPL: 16 if three else 32, TASK_JIGSAW: 8 if three else 16,
+            TASK_CPC: 4 if three else 16}.get(kind, 8 if three else 16)
 
 
 def _make_optim(run, task, lr, wd):

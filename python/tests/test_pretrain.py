@@ -20,22 +20,29 @@ def cli_losses(log):
 @pytest.mark.parametrize("task,opts,extra", [
     ("rotation", OPTS, {"schedule": "cosine", "warmup": 2, "lr": 3e-3}),
     ("jigsaw", {"filters": 4, "levels": 1, "grid": 2, "cell": 8, "jitter": 2, "permutations": 4, "hidden": 8}, {}),
+    # input_size 24 > the volumes' sides: the CLI pads CPC/exemplar images to the window.
+    ("exemplar", {"filters": 4, "levels": 1, "input_size": 24}, {}),
+    # No --batch: the task's default batch (cmd_pretrain.c task_default_batch).
+    ("rotation", OPTS, {"batch": None}),
 ])
 def test_pretrain_matches_cli_bitwise(tiny_dataset, tmp_path, task, opts, extra):
     need_bin()
     steps, eval_every = 5, 2
     optstr = ",".join(f"{k}={v}" for k, v in opts.items())
-    cmd = [str(BIN), "pretrain", "--task", task, "--dims", "3", "--batch", "2", "--threads", "1",
+    batch = extra.pop("batch", 2)
+    cmd = [str(BIN), "pretrain", "--task", task, "--dims", "3", "--threads", "1",
            "--loader-threads", "1", "--val-fraction", "0.34", "--seed", "7", "--steps", str(steps),
            "--eval-every", str(eval_every), "--opt", optstr, "--data", str(tiny_dataset),
            "--out", str(tmp_path / "cli.safetensors"), "--log", str(tmp_path / "cli.jsonl")]
+    if batch is not None:
+        cmd += ["--batch", str(batch)]
     for k, v in extra.items():
         cmd += [f"--{k}", str(v)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     cli, cli_final = cli_losses(tmp_path / "cli.jsonl")
     seen = []
-    res = ssl3d.pretrain(tiny_dataset, task, 3, tmp_path / "py.safetensors", steps=steps, batch=2, threads=1,
+    res = ssl3d.pretrain(tiny_dataset, task, 3, tmp_path / "py.safetensors", steps=steps, batch=batch, threads=1,
                          loader_threads=1, val_fraction=0.34, seed=7, eval_every=eval_every, options=opts,
                          log=tmp_path / "py.jsonl", progress=seen.append, **extra)
     assert len(cli) == steps and len(res.losses) == steps and len(seen) == steps
