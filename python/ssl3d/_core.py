@@ -95,6 +95,28 @@ class _Handle:
         self.free()
 
 
+class _Owned:
+    """Base of the Python objects that own one library handle through a _Handle of their
+    context (self.ctx, self._h): `ptr` refuses use after close() with ssl3d.Error naming
+    the object (`_what`), and a `with` block closes it."""
+    _what = "object"
+
+    @property
+    def ptr(self):
+        if self.ctx.closed or not self._h.ptr:
+            raise Error(ERR_STATE, f"{self._what} used after close()")
+        return self._h.ptr
+
+    def close(self):
+        self._h.free()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
 class _View:
     """Exposes a tensor's host memory to NumPy (__array_interface__) and keeps the
     tensor's handle alive as long as any array made from it lives."""

@@ -3,7 +3,7 @@ import ctypes as C
 
 import numpy as np
 
-from ._core import ERR_INVALID_ARG, ERR_NOT_FOUND, ERR_STATE, Error, Tensor, _Handle, _View
+from ._core import ERR_INVALID_ARG, ERR_NOT_FOUND, ERR_STATE, Error, Tensor, _Handle, _Owned, _View
 from ._lib import lib
 
 SPLIT_TRAIN, SPLIT_VAL, SPLIT_TEST = 0, 1, 2
@@ -74,29 +74,15 @@ def read_image(ctx, path, nonfinite_to_zero=False):
     return Image(ctx, p.value)
 
 
-class Manifest:
+class Manifest(_Owned):
     """A dataset manifest: MSD dataset.json or CSV ``file,label,split``."""
+    _what = "manifest"
 
     def __init__(self, ctx, path, check_files=True):
         self.ctx, self.path = ctx, str(path)
         p = C.c_void_p()
         ctx.check(lib.ssl3d_manifest_load(ctx.ptr, _s(path), 0 if check_files else 1, C.byref(p)))
         self._h = ctx.own(p.value, lib.ssl3d_manifest_release)
-
-    @property
-    def ptr(self):
-        if self.ctx.closed or not self._h.ptr:
-            raise Error(ERR_STATE, "manifest used after close()")
-        return self._h.ptr
-
-    def close(self):
-        self._h.free()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def __len__(self):
         return int(lib.ssl3d_manifest_count(self.ptr))
@@ -129,8 +115,9 @@ class Manifest:
         return [int(i) for i in idx[:n.value]]
 
 
-class Checkpoint:
+class Checkpoint(_Owned):
     """A safetensors checkpoint read or written by the C library (validated on load)."""
+    _what = "checkpoint"
 
     def __init__(self, ctx, path=None):
         self.ctx = ctx
@@ -140,21 +127,6 @@ class Checkpoint:
         else:
             ctx.check(lib.ssl3d_checkpoint_load(ctx.ptr, _s(path), C.byref(p)))
         self._h = ctx.own(p.value, lib.ssl3d_checkpoint_release)
-
-    @property
-    def ptr(self):
-        if self.ctx.closed or not self._h.ptr:
-            raise Error(ERR_STATE, "checkpoint used after close()")
-        return self._h.ptr
-
-    def close(self):
-        self._h.free()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     def names(self):
         p = self.ptr

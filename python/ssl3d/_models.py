@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 
-from ._core import ERR_DTYPE, ERR_INVALID_ARG, ERR_SHAPE, ERR_STATE, Error, Tensor, _Handle
+from ._core import ERR_DTYPE, ERR_INVALID_ARG, ERR_SHAPE, ERR_STATE, Error, Tensor, _Handle, _Owned
 from ._io import Checkpoint, Manifest, _s
 from ._lib import EPOCH_FN, lib
 
@@ -191,9 +191,10 @@ def _options(options):
     return ",".join(f"{k}={v}" for k, v in options.items())
 
 
-class Task:
+class Task(_Owned):
     """A self-supervised proxy task (rotation, rpl, jigsaw, cpc, exemplar): the shared
     encoder and its heads. ``options``: a dict or "key=value,..." string (docs/tasks.md)."""
+    _what = "task"
 
     def __init__(self, ctx, ptr):
         self.ctx = ctx
@@ -216,21 +217,6 @@ class Task:
             p = C.c_void_p()
             ctx.check(lib.ssl3d_task_create_from_checkpoint(ctx.ptr, ck.ptr, C.byref(p)))
         return cls(ctx, p.value)
-
-    @property
-    def ptr(self):
-        if self.ctx.closed or not self._h.ptr:
-            raise Error(ERR_STATE, "task used after close()")
-        return self._h.ptr
-
-    def close(self):
-        self._h.free()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @property
     def kind(self):
@@ -290,9 +276,10 @@ class Task:
             self.ctx.check(lib.ssl3d_task_load(self.ctx.ptr, self.ptr, ck.ptr))
 
 
-class FineTuneModel:
+class FineTuneModel(_Owned):
     """A fine-tuning model (ssl3d_ftmodel): segment (encoder -> U-Net decoder) or
     classify (encoder -> global average pool -> MLP)."""
+    _what = "model"
 
     def __init__(self, ctx, ptr):
         self.ctx = ctx
@@ -316,21 +303,6 @@ class FineTuneModel:
             p = C.c_void_p()
             ctx.check(lib.ssl3d_ftmodel_create_from_checkpoint(ctx.ptr, ck.ptr, C.byref(p)))
         return cls(ctx, p.value)
-
-    @property
-    def ptr(self):
-        if self.ctx.closed or not self._h.ptr:
-            raise Error(ERR_STATE, "model used after close()")
-        return self._h.ptr
-
-    def close(self):
-        self._h.free()
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
     @property
     def kind(self):
