@@ -46,4 +46,7 @@ ssl3d_tensor *th_randn(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, int r
 const char *th_data_dir(void);
 /* A fresh temporary directory for this test (removed by the runner). */
 const char *th_tmpdir(void);
+/* Run a shell command, its stdout+stderr into out (cap bytes); the exit status, -1 if it
+ * could not run or did not exit. */
+int th_run(const char *cmd, char *out, size_t cap);
 #endif

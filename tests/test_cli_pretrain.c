@@ -16,18 +16,6 @@ static void need_bin(void) {
     if (access(BIN, X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
 }
 
-/* Run a shell command; its stdout+stderr into out (cap). Returns the exit status. */
-static int run(const char *cmd, char *out, size_t cap) {
-    char full[8192];
-    if ((size_t)snprintf(full, sizeof full, "%s 2>&1", cmd) >= sizeof full) return -1;
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Losses of the non-final lines of a log, by step; returns the number of lines. */
 static int read_log(const char *path, double *loss, int cap, cJSON **final) {
     FILE *f = fopen(path, "r");
@@ -60,7 +48,7 @@ TEST(cli_pretrain_log_and_summary) {
     const char *d = th_tmpdir();
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/m.safetensors --steps 4 --eval-every 2 "
              "--log %s/log.jsonl", man, d, d);
-    int rc = run(cmd, out, sizeof out);
+    int rc = th_run(cmd, out, sizeof out);
     REQUIRE(rc == 0 || (printf("%s\n", out), 0));
     double loss[16];
     cJSON *fin = NULL;
@@ -120,13 +108,13 @@ TEST(cli_pretrain_resume_is_bitwise) {
     const char *d = th_tmpdir();
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/full.safetensors --steps 6 --log %s/full.jsonl",
              man, d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/part.safetensors --steps 3 --log %s/part.jsonl",
              man, d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/part.safetensors --steps 6 --log %s/part.jsonl "
              "--resume %s/part.safetensors", man, d, d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     double a[8], b[8];
     cJSON *fa = NULL, *fb = NULL;
     snprintf(p, sizeof p, "%s/full.jsonl", d);
@@ -179,14 +167,14 @@ TEST(cli_pretrain_errors) {
         }
         *w = 0;
         snprintf(cmd, sizeof cmd, BIN " pretrain %s", args);
-        int rc = run(cmd, out, sizeof out);
+        int rc = th_run(cmd, out, sizeof out);
         CHECK_MSG(rc == cases[i].rc, "case %zu (%s): exit %d, want %d: %s", i, cases[i].args, rc, cases[i].rc, out);
         CHECK_MSG(strstr(out, cases[i].want) != NULL, "case %zu: message lacks '%s': %s", i, cases[i].want, out);
         CHECK_MSG(strstr(out, "ssl3d pretrain:") != NULL, "case %zu: message lacks the command: %s", i, out);
     }
     /* --help documents every option and exits 0. */
     char out[16384];
-    CHECK(run(BIN " pretrain --help", out, sizeof out) == 0);
+    CHECK(th_run(BIN " pretrain --help", out, sizeof out) == 0);
     const char *opts[] = { "--task", "--dims", "--data", "--out", "--epochs", "--steps", "--batch", "--seed",
                            "--threads", "--log", "--lr", "--opt", "--resume", "--val-fraction", "--eval-every" };
     for (size_t i = 0; i < sizeof opts / sizeof opts[0]; i++) CHECK_MSG(strstr(out, opts[i]), "help lacks %s", opts[i]);
@@ -206,7 +194,7 @@ TEST(cli_pretrain_2d_csv) {
     snprintf(cmd, sizeof cmd, BIN " pretrain --task rotation --dims 2 --batch 4 --threads 1 --data %s --out "
              "%s/m2.safetensors --steps 3 --opt filters=4,levels=2,input_size=16,hidden=8 --log %s/l2.jsonl",
              csv, d, d);
-    int rc = run(cmd, out, sizeof out);
+    int rc = th_run(cmd, out, sizeof out);
     CHECK_MSG(rc == 0, "%s", out);
     double loss[8];
     cJSON *fin = NULL;
@@ -245,7 +233,7 @@ TEST(cli_pretrain_cases_and_normalisation) {
     cJSON *fin = NULL;
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --cases %s --out %s/ca.safetensors --steps 3 "
              "--log %s/ca.jsonl", man, list, d, d);
-    int rc = run(cmd, out, sizeof out);
+    int rc = th_run(cmd, out, sizeof out);
     REQUIRE(rc == 0 || (printf("%s\n", out), 0));
     CHECK_MSG(strstr(out, "on 2 training volumes (1 held out)") != NULL, "%s", out);
     snprintf(p, sizeof p, "%s/ca.jsonl", d);
@@ -253,7 +241,7 @@ TEST(cli_pretrain_cases_and_normalisation) {
     cJSON_Delete(fin);
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/cb.safetensors --steps 3 --log %s/cb.jsonl",
              sub, d, d);
-    rc = run(cmd, out, sizeof out);
+    rc = th_run(cmd, out, sizeof out);
     REQUIRE(rc == 0 || (printf("%s\n", out), 0));
     snprintf(p, sizeof p, "%s/cb.jsonl", d);
     CHECK(read_log(p, lb, 8, &fin) == 3);
@@ -262,7 +250,7 @@ TEST(cli_pretrain_cases_and_normalisation) {
 
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --out %s/cc.safetensors --steps 3 "
              "--normalisation minmax --log %s/cc.jsonl", sub, d, d);
-    rc = run(cmd, out, sizeof out);
+    rc = th_run(cmd, out, sizeof out);
     REQUIRE(rc == 0 || (printf("%s\n", out), 0));
     snprintf(p, sizeof p, "%s/cc.jsonl", d);
     CHECK(read_log(p, lc, 8, &fin) == 3);
@@ -275,6 +263,6 @@ TEST(cli_pretrain_cases_and_normalisation) {
     fclose(f);
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY " --data %s --cases %s --out %s/cd.safetensors --steps 1", man,
              list, d);
-    rc = run(cmd, out, sizeof out);
+    rc = th_run(cmd, out, sizeof out);
     CHECK_MSG(rc == 1 && strstr(out, "not_a_case.nii.gz") && strstr(out, "--cases"), "exit %d: %s", rc, out);
 }

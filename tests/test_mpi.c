@@ -53,18 +53,6 @@ static double now_s(void) {
     return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
 }
 
-/* Run a shell command; stdout+stderr into out (cap). Returns the exit status. */
-static int run(const char *cmd, char *out, size_t cap) {
-    char full[8192];
-    if ((size_t)snprintf(full, sizeof full, "%s 2>&1", cmd) >= sizeof full) return -1;
-    FILE *p = popen(full, "r");
-    if (!p) return -1;
-    size_t n = fread(out, 1, cap - 1, p);
-    out[n] = 0;
-    int st = pclose(p);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 /* Values of `key` in the log's non-final lines, indexed by `index_key` (the last line for an
  * index wins: a resumed run appends to the log of the killed one). Returns max index + 1. */
 static int read_log(const char *path, const char *index_key, const char *key, double *v, int cap) {
@@ -224,17 +212,17 @@ TEST(mpi_pretrain_matches_one_process_also_after_kill_and_resume) {
     REQUIRE(tl_write_dataset(d, 8, 18, 20, 17, man, sizeof man) == 0);
     /* one step each: the gradients themselves, before Adam carries them on */
     snprintf(cmd, sizeof cmd, BIN " " PRE " --data %s --steps 1 --out %s/one1.safetensors", man, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " PRE " --data %s --steps 1 --out %s/two1.safetensors", man, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(p, sizeof p, "%s/one1.safetensors", d);
     snprintf(q, sizeof q, "%s/two1.safetensors", d);
     CHECK(check_same_first_grads("pretrain, step 0", p, q) >= 20);   /* 24 of the 28 tensors */
     snprintf(cmd, sizeof cmd, BIN " " PRE " --data %s --steps 20 --out %s/one.safetensors --log %s/one.jsonl", man, d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " PRE " --data %s --steps 20 --out %s/two.safetensors --log %s/two.jsonl",
              man, d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     CHECK_MSG(strstr(out, "2 ranks x 2"), "no rank split announced: %s", out);
     double a[32], b[32], c[32];
     snprintf(p, sizeof p, "%s/one.jsonl", d);
@@ -282,7 +270,7 @@ TEST(mpi_pretrain_matches_one_process_also_after_kill_and_resume) {
             (th_fail(__FILE__, __LINE__, "the killed run's checkpoint is at step %ld, want 10", killed_at), 0));
     snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " PRE " --data %s --steps 20 --resume %s/k.safetensors --out %s/k.safetensors "
              "--log %s/k.jsonl", man, d, d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(p, sizeof p, "%s/k.jsonl", d);
     REQUIRE(read_log(p, "step", "loss", c, 32) >= 20);
     /* the same ranks and threads, so the same rounding: the uninterrupted 2-rank run's numbers */
@@ -305,7 +293,7 @@ TEST(mpi_pretrain_sync_bn_matches_one_process) {
     double loss[3][16];
     for (int r = 0; r < 3; r++) {
         snprintf(cmd, sizeof cmd, "%s --data %s --out %s/bn%d.safetensors --log %s/bn%d.jsonl", runs[r], man, d, r, d, r);
-        REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+        REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
         snprintf(p, sizeof p, "%s/bn%d.jsonl", d, r);
         REQUIRE(read_log(p, "step", "loss", loss[r], 16) == 10);
     }
@@ -325,10 +313,10 @@ TEST(mpi_finetune_matches_one_process) {
     char cmd[4096], out[16384], p[1024], q[1024];
     REQUIRE(tf_make_seg_set(d, 8, 5) == 0);
     snprintf(cmd, sizeof cmd, BIN " " FT " --data %s/dataset.json --out %s/one.safetensors --log %s/one.jsonl", d, d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " FT " --data %s/dataset.json --out %s/two.safetensors --log %s/two.jsonl", d,
              d, d);
-    REQUIRE(run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
     CHECK_MSG(strstr(out, "data-parallel over 2 ranks"), "no rank split announced: %s", out);
     double a[16], b[16];
     snprintf(p, sizeof p, "%s/one.jsonl", d);
@@ -353,7 +341,7 @@ TEST(mpi_rank_failure_stops_the_job_naming_the_file) {
              "--val-fraction 0 --opt filters=4,levels=2,input_size=16,hidden=8 --data %s --steps 200 "
              "--out %s/bad.safetensors", man, d);
     const double t0 = now_s();
-    int rc = run(cmd, out, sizeof out);
+    int rc = th_run(cmd, out, sizeof out);
     const double took = now_s() - t0;
     CHECK_MSG(rc != 0 && rc != 124, "exit status %d (124: the job hung until timeout killed it): %s", rc, out);
     CHECK_MSG(took < 60, "the job took %.1f s to stop", took);   /* 120 s: timeout killed it */
