@@ -37,18 +37,22 @@ HIP=$DATA/hippocampus/dataset.json
 POOL=$HERE/hippocampus_pool_cases.txt   # = the protocol's pool (--test-fraction 0.2 --split-seed 0)
 RET=$DATA/retinamnist_28/labels.csv
 
-# Fine-tuning settings. Long enough that the best validation epoch is not the last one
-# (summary.md flags cells where it is: "best = last"); the architecture must match the
-# pretraining --opt below (finetune --init takes it from the checkpoint). Replace these by
-# the fine-tuning recipe of issue 9 once it is merged (schedule, augmentation, optimiser).
-HIP3_FT=${HIP3_FT:---epochs 30 --steps-per-epoch 100 --batch 4 --lr 1e-3 --fg-prob 0.5 --filters 8 --levels 3 --patch 24 --warmup-epochs 2}
-HIP2_FT=${HIP2_FT:---dims 2 --epochs 30 --steps-per-epoch 100 --batch 16 --lr 1e-3 --fg-prob 0.5 --filters 16 --levels 3 --patch 32 --warmup-epochs 2}
+# Fine-tuning settings: the fine-tuning recipe of issue 9 (docs/finetune.md, "The training
+# recipe": nnunet augmentation, Adam 2e-3, poly schedule with a 2% warm-up, gradient clip
+# 12, auto patch 40^3 / batch 2 on hippocampus) with the network of the recipe's target run
+# (8 filters, 3 levels, instance norm; docs/results-finetune.md section 4). 1000 steps per
+# run, validation every 100 steps: at 5-25% labels the best validation epoch comes before
+# the last (summary.md flags the cells where it does not: "best = last"). The architecture
+# must match the pretraining --opt below (finetune --init takes it from the checkpoint and
+# refuses a different --norm).
+HIP3_FT=${HIP3_FT:---epochs 20 --steps-per-epoch 50 --val-every 2 --warmup-epochs 2 --filters 8 --levels 3 --norm instance}
+HIP2_FT=${HIP2_FT:---dims 2 --epochs 20 --steps-per-epoch 50 --val-every 2 --warmup-epochs 2 --batch 16 --patch 32 --filters 16 --levels 3 --norm instance}
 RET_FT=${RET_FT:---ordinal --epochs 40 --steps-per-epoch 20 --batch 32 --filters 16 --levels 2 --warmup-epochs 2}
 PRE_STEPS=100000
 if [ "${SMOKE:-0}" = 1 ]; then
     PRE_SECONDS=30; PRE_STEPS=2
-    HIP3_FT="--epochs 2 --steps-per-epoch 1 --batch 2 --filters 8 --levels 3 --patch 24 --warmup-epochs 1"
-    HIP2_FT="--dims 2 --epochs 2 --steps-per-epoch 1 --batch 4 --filters 16 --levels 3 --patch 32 --warmup-epochs 1"
+    HIP3_FT="--epochs 2 --steps-per-epoch 1 --batch 2 --filters 8 --levels 3 --norm instance --patch 24 --warmup-epochs 1"
+    HIP2_FT="--dims 2 --epochs 2 --steps-per-epoch 1 --batch 4 --filters 16 --levels 3 --norm instance --patch 32 --warmup-epochs 1"
     RET_FT="--ordinal --epochs 2 --steps-per-epoch 1 --batch 8 --filters 16 --levels 2 --warmup-epochs 1"
 fi
 export SSL3D DATA OUT SEEDS HIP POOL RET HIP3_FT HIP2_FT RET_FT PRE_SECONDS PRE_STEPS BEST2D HIP3_TASKS RET_TASKS
@@ -76,20 +80,21 @@ control() {
 }
 pretrain_jobs() {   # one line per job; the 3D task options are the tasks' defaults plus the architecture
     case $1 in
-    hip3) for t in "rot3 rotation 8 filters=8,levels=3,input_size=32" "rpl3 rpl 16 filters=8,levels=3,cell=11,jitter=3" \
-                   "jig3 jigsaw 8 filters=8,levels=3,cell=11,jitter=3" "cpc3 cpc 4 filters=8,levels=3,input_size=32,grid=3" \
-                   "exe3 exemplar 8 filters=8,levels=3,input_size=32,batch=8"; do
+    hip3) for t in "rot3 rotation 8 filters=8,levels=3,norm=instance,input_size=32" "rpl3 rpl 16 filters=8,levels=3,norm=instance,cell=11,jitter=3" \
+                   "jig3 jigsaw 8 filters=8,levels=3,norm=instance,cell=11,jitter=3" "cpc3 cpc 4 filters=8,levels=3,norm=instance,input_size=32,grid=3" \
+                   "exe3 exemplar 8 filters=8,levels=3,norm=instance,input_size=32,batch=8"; do
               set -- $t; echo "pre hip_$1 $2 3 $HIP $3 $4 --cases $POOL"; done ;;
-    hip2) for t in "rot2 rotation 32 filters=16,levels=3,input_size=32" "rpl2 rpl 32 filters=16,levels=3,cell=11,jitter=3" \
-                   "jig2 jigsaw 16 filters=16,levels=3,cell=11,jitter=3" "cpc2 cpc 16 filters=16,levels=3,input_size=32,grid=3" \
-                   "exe2 exemplar 16 filters=16,levels=3,input_size=32,batch=16"; do
-              set -- $t; echo "pre hip_$1 $2 2 $HIP $3 $4 --cases $POOL"; done ;;
+    hip2) for t in "rot2 rotation 32 filters=16,levels=3,norm=instance,input_size=32" "rpl2 rpl 32 filters=16,levels=3,norm=instance,cell=11,jitter=3" \
+                   "jig2 jigsaw 16 filters=16,levels=3,norm=instance,cell=11,jitter=3" "cpc2 cpc 16 filters=16,levels=3,norm=instance,input_size=32,grid=3" \
+                   "exe2 exemplar 16 filters=16,levels=3,norm=instance,input_size=32,batch=16"; do
+              set -- $t; [ "$1" = "$BEST2D" ] || continue    # only the 2D task the hip2 set uses
+              echo "pre hip_$1 $2 2 $HIP $3 $4 --cases $POOL"; done ;;
     ret2) for t in "rot2 rotation 32 filters=16,levels=2,input_size=28" "rpl2 rpl 32 filters=16,levels=2,grid=3,cell=9,jitter=2" \
                    "jig2 jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2" "cpc2 cpc 32 filters=16,levels=2,input_size=28,grid=3" \
                    "exe2 exemplar 16 filters=16,levels=2,input_size=28,batch=16"; do
               set -- $t; echo "pre ret_$1 $2 2 $RET $3 $4"; done ;;
-    controls) echo "control hip_rand3 3 $HIP 8 filters=8,levels=3,input_size=32 --cases $POOL"
-              echo "control hip_rand2 2 $HIP 32 filters=16,levels=3,input_size=32 --cases $POOL"
+    controls) echo "control hip_rand3 3 $HIP 8 filters=8,levels=3,norm=instance,input_size=32 --cases $POOL"
+              echo "control hip_rand2 2 $HIP 32 filters=16,levels=3,norm=instance,input_size=32 --cases $POOL"
               echo "control ret_rand2 2 $RET 32 filters=16,levels=2,input_size=28" ;;
     esac
 }
