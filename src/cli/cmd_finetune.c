@@ -73,7 +73,13 @@ static void usage(FILE *f) {
         "                           the mirroring of --flip (default for classify)\n"
         "  --aug KEY=V[,KEY=V]      override one transform: mirror_prob, rot_prob, rot_deg,\n"
         "                           scale_prob, scale_lo, scale_hi, noise_prob, noise_std,\n"
-        "                           blur_prob, brightness_prob, contrast_prob, gamma_prob\n"
+        "                           blur_prob, brightness_prob, contrast_prob, gamma_prob,\n"
+        "                           elastic_prob, elastic_alpha, elastic_sigma_lo, elastic_sigma_hi\n"
+        "  --elastic P              elastic deformation with probability P (= --aug elastic_prob=P;\n"
+        "                           default 0, off as in nnU-Net): a smooth random displacement\n"
+        "                           field (uniform noise smoothed by a Gaussian of sigma 9-13\n"
+        "                           voxels, elastic_sigma_lo/hi), largest displacement ~ U(0, 5)\n"
+        "                           voxels (elastic_alpha), one resampling with rotation/scaling\n"
         "  --balance none|sample    classify: sample every class equally often (default none)\n"
         "  --fg-prob P              segment: share of patches centred on foreground (default 0.33)\n"
         "  --flip / --no-flip       random flips (each spatial axis with p 0.5); default on for\n"
@@ -259,6 +265,14 @@ int cmd_finetune(int argc, char **argv) {
                  !strcmp(a, "--schedule") || !strcmp(a, "--balance")) {
             NEED_ARG();
             ADD_OPT("%s=%s,", !strcmp(a, "--optimiser") ? "optimizer" : a + 2, argv[++i]);
+        } else if (!strcmp(a, "--elastic")) {
+            NEED_ARG();
+            if (!parse_double(a, argv[++i], &dv)) return 2;
+            if (!(dv >= 0 && dv <= 1)) {
+                fprintf(stderr, "ssl3d finetune: --elastic '%s': expected a probability in [0, 1]\n", argv[i]);
+                return 2;
+            }
+            ADD_OPT("elastic_prob=%.17g,", dv);
         } else if (!strcmp(a, "--aug")) {
             NEED_ARG();
             const char *v = argv[++i];

@@ -197,7 +197,7 @@ static ssl3d_status seg_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
     if (st != SSL3D_OK) { ssl3d_tensor_release(*xb); return st; }
     uint32_t *xv = ssl3d_tensor_host_data(*xb), *yv = ssl3d_tensor_host_data(*yb);
     const int64_t pw[3] = { is2d ? 1 : p, p, p }, pv = pw[0] * pw[1] * pw[2];
-    float *scratch = malloc((size_t)pv * sizeof *scratch);
+    float *scratch = malloc(4 * (size_t)pv * sizeof *scratch);   /* blur, elastic field */
     if (!scratch) {
         ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb);
         return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
@@ -244,7 +244,7 @@ static ssl3d_status cls_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
     uint32_t *xv = ssl3d_tensor_host_data(*xb);
     int32_t *yv = ssl3d_tensor_host_data(*yb);
     const int64_t zero[3] = { 0, 0, 0 };
-    float *scratch = malloc((size_t)sv * sizeof *scratch);
+    float *scratch = malloc(4 * (size_t)sv * sizeof *scratch);   /* blur, elastic field */
     if (!scratch) {
         ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb);
         return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
