@@ -255,6 +255,9 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  *   fg_prob=P [0.33] (segment: share of crops centred on a random foreground voxel)
  *   steps_per_epoch=N [0 = ceil(training cases / batch)]
  *   balance=none|sample [none] (classify: sample: every class equally often)
+ *   class_weights=auto|W0:W1:... [off] (classify: loss (1/N) sum_n w[y_n] L_n over a
+ *     batch; auto: w_k = n / (classes present x n_k) over the training subset's labels,
+ *     0 for an absent class; else one weight >= 0 per class, not all 0)
  *   frozen_norm=eval|train [eval] (encoder norms while the encoder is frozen: eval uses
  *     the running statistics and changes no encoder tensor; train uses batch statistics
  *     and updates the running ones)

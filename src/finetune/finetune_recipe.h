@@ -41,6 +41,7 @@ typedef struct ft_recipe {
     double grad_clip;                /* global gradient-norm clip, 0 = off */
     int64_t voxel_budget;            /* auto patch/batch: voxels per step */
     char resume[1024];               /* resume=PATH ("" = off), finetune_resume.c */
+    char class_weights[1024];        /* "auto", "W0:W1:..." or "" (off), finetune_weights.c */
 } ft_recipe;
 
 /* Defaults for a model kind (ssl3d_ft_kind). */
@@ -83,6 +84,18 @@ void ft_balanced_order(uint64_t seed, uint64_t stream, const int32_t *cls, int64
 void ft_aug_patch(const ft_aug *a, int twod, ssl3d_rng *r, const float *src, const int32_t *lab, int64_t C,
                   const int64_t S[3], const int64_t off[3], const int64_t p[3], float *dst, int32_t *ldst,
                   float *scratch, int threads);
+
+/* Class-weighted classification loss (finetune_weights.c). Parse "W0:W1:..." into w
+ * (may be NULL): the count when it holds 1..max finite weights in [0, 1e6], not all 0;
+ * else -1. */
+int ft_class_weights_parse(const char *v, int32_t max, double *w);
+/* Automatic weights: w[k] = n / (classes present x count of k) over the training labels
+ * cls (mean weight over the samples 1); 0 for a class absent from cls. */
+void ft_class_weights_auto(const int32_t *cls, int64_t n, int32_t K, double *w);
+/* (1/N) sum_n w[labels[n]] L_n, L_n sample n's ssl3d_ftmodel_loss (cross-entropy, or the
+ * ordinal BCE of its row); logits (N, K or K-1), labels int32 (N). Differentiable. */
+ssl3d_status ft_weighted_loss(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, ssl3d_tensor *logits, const ssl3d_tensor *labels,
+                              const double *w, ssl3d_tensor **loss);
 
 /* Elastic displacement field of one patch (finetune_elastic.c): with probability
  * elastic_prob, field (3, p0, p1, p2) = uniform noise in [-1, 1] smoothed by a Gaussian of

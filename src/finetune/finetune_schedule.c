@@ -104,6 +104,11 @@ int ft_recipe_parse(ssl3d_ctx *ctx, ft_recipe *r, const char *k, const char *v, 
     } else if (!strcmp(k, "resume")) {
         if (strlen(v) < sizeof r->resume) snprintf(r->resume, sizeof r->resume, "%s", v);
         else *st = bad(ctx, k, "...", "a path shorter than 1024 bytes");
+    } else if (!strcmp(k, "class_weights")) {
+        /* the count is checked against the model's classes by ssl3d_ft_train */
+        if (strlen(v) < sizeof r->class_weights && (!strcmp(v, "auto") || ft_class_weights_parse(v, 4096, NULL) > 0))
+            snprintf(r->class_weights, sizeof r->class_weights, "%s", v);
+        else *st = bad(ctx, k, v, "auto or one weight >= 0 per class, separated by ':' (not all 0)");
     } else if (!strcmp(k, "voxel_budget")) {
         if (whole(v, 512, 1L << 30, &l)) r->voxel_budget = l; else *st = bad(ctx, k, v, "an integer in [512, 2^30]");
     } else {
