@@ -142,7 +142,7 @@ TEST(finetune_cli_classify_and_misuse) {
     char args[2048], out[8192], err[8192];
     snprintf(args, sizeof args,
              "finetune --kind classify --data %s/labels.csv --out %s/c.safetensors --filters 4 --levels 2 --hidden 8 "
-             "--epochs 1 --batch 4 --threads 2 --ordinal --log %s/c.jsonl --quiet", dir, dir, dir);
+             "--epochs 1 --batch 4 --threads 2 --ordinal --elastic 0.5 --class-weights auto --log %s/c.jsonl --quiet", dir, dir, dir);
     int rc = run_cli(args, out, sizeof out, err, sizeof err);
     REQUIRE(rc == 0 || (th_fail(__FILE__, __LINE__, "finetune rc %d: %s", rc, err), 0));
     snprintf(args, sizeof args, "evaluate --model %s/c.safetensors --data %s/labels.csv --split test --json", dir, dir);
@@ -172,6 +172,11 @@ TEST(finetune_cli_classify_and_misuse) {
         { "finetune --kind segment --data /nonexistent/dataset.json --out y", 1, "/nonexistent/dataset.json" },
         { "finetune --kind segment --data x.json --out y --optimizer", 2, "--optimizer" },
         { "finetune --kind segment --data x.json --out y --aug 'rot_prob 1'", 2, "--aug" },
+        { "finetune --kind segment --data x.json --out y --elastic 1.5", 2, "--elastic '1.5'" },
+        { "finetune --kind segment --data x.json --out y --elastic often", 2, "--elastic" },
+        { "finetune --kind segment --data x.json --out y --elastic", 2, "--elastic" },
+        { "finetune --kind classify --data x.csv --out y --class-weights 'auto x'", 2, "--class-weights" },
+        { "finetune --kind classify --data x.csv --out y --class-weights", 2, "--class-weights" },
         { "finetune --kind segment --data x.json --out y --val-every x", 2, "--val-every" },
         { "evaluate --data x.json", 2, "--model" },
         { "evaluate --model m --data x --split nope", 2, "--split" },
@@ -194,6 +199,12 @@ TEST(finetune_cli_classify_and_misuse) {
     snprintf(args, sizeof args, "finetune --kind classify --data %s/labels.csv --out %s/x --aug rot_prob=2 --quiet", dir, dir);
     rc = run_cli(args, out, sizeof out, err, sizeof err);
     CHECK_MSG(rc == 1 && strstr(err, "rot_prob=2"), "rc %d: %s", rc, err);
+    snprintf(args, sizeof args, "finetune --kind classify --data %s/labels.csv --out %s/x --aug elastic_sigma_hi=0 --quiet", dir, dir);
+    rc = run_cli(args, out, sizeof out, err, sizeof err);
+    CHECK_MSG(rc == 1 && strstr(err, "elastic_sigma_hi=0"), "rc %d: %s", rc, err);
+    snprintf(args, sizeof args, "finetune --kind classify --data %s/labels.csv --out %s/x --class-weights 1,2 --quiet", dir, dir);
+    rc = run_cli(args, out, sizeof out, err, sizeof err);
+    CHECK_MSG(rc == 1 && strstr(err, "class_weights=1:2") && strstr(err, "3 weights"), "rc %d: %s", rc, err);
     /* A classification model on an MSD manifest, a segmentation kind on a CSV. */
     snprintf(args, sizeof args, "finetune --kind segment --data %s/labels.csv --out %s/x --quiet", dir, dir);
     rc = run_cli(args, out, sizeof out, err, sizeof err);
@@ -204,7 +215,8 @@ TEST(finetune_cli_classify_and_misuse) {
                            "--epochs", "--batch", "--lr", "--threads", "--dims", "--patch", "--levels", "--filters",
                            "--ordinal", "--val-fraction", "--log", "--cases", "--frozen-norm", "--window",
                            "--optimizer", "--momentum", "--no-nesterov", "--schedule", "--poly-power", "--lr-warmup",
-                           "--augment", "--aug", "--balance", "--voxel-budget", "--val-every", "--tta", "--resume" };
+                           "--augment", "--aug", "--balance", "--voxel-budget", "--val-every", "--tta", "--resume",
+                           "--elastic", "elastic_alpha", "elastic_sigma_lo", "--class-weights" };
     CHECK(rc == 0);
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) CHECK_MSG(strstr(out, opts[i]) != NULL, "help lacks %s", opts[i]);
     rc = run_cli("evaluate --help", out, sizeof out, err, sizeof err);

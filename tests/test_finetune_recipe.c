@@ -7,25 +7,8 @@
 #include <string.h>
 #include "harness.h"
 #include "test_finetune_util.h"
+#include "test_augment_util.h"
 #include "../src/finetune/finetune_recipe.h"
-
-/* A (3, n0, n1, n2) image whose channel k is the coordinate along axis k, and a label
- * map holding 1 + the linear index of each voxel: after an augmentation the image gives
- * the exact continuous source point of each output voxel (linear interpolation is exact
- * on an affine function) and the label the source voxel that nearest-neighbour chose. */
-#define N0 20
-#define N1 24
-#define N2 18
-static void coord_volume(float *img, int32_t *lab) {
-    const int64_t nv = N0 * N1 * N2;
-    for (int64_t a = 0; a < N0; a++)
-        for (int64_t b = 0; b < N1; b++)
-            for (int64_t c = 0; c < N2; c++) {
-                int64_t v = (a * N1 + b) * N2 + c;
-                img[v] = (float)a; img[nv + v] = (float)b; img[2 * nv + v] = (float)c;
-                lab[v] = (int32_t)(v + 1);
-            }
-}
 
 static ft_aug spatial_only(float rot, float scale, float mirror) {
     ft_aug a;
@@ -39,42 +22,13 @@ static ft_aug spatial_only(float rot, float scale, float mirror) {
     return a;
 }
 
-/* Checks every output voxel whose label points at a voxel at least one voxel away from
- * the border: if aligned, the image's source point lies within half a voxel of it, so all
- * eight interpolation corners are inside and the image channels hold the exact point.
- * Returns the number of voxels checked; *bad counts those where the label's voxel is not
- * the nearest to the image's point. */
-static int64_t check_aligned(const float *out, const int32_t *lout, const int64_t p[3], int64_t *bad) {
-    const int64_t pv = p[0] * p[1] * p[2];
-    const int64_t n[3] = { N0, N1, N2 };
-    int64_t checked = 0;
-    for (int64_t v = 0; v < pv; v++) {
-        if (lout[v] <= 0) continue;
-        int64_t s = lout[v] - 1, idx[3] = { s / (N1 * N2), (s / N2) % N1, s % N2 };
-        int interior = 1;
-        for (int k = 0; k < 3; k++) interior &= idx[k] >= 1 && idx[k] <= n[k] - 2;
-        if (!interior) continue;
-        checked++;
-        double q[3] = { out[v], out[pv + v], out[2 * pv + v] };
-        for (int k = 0; k < 3; k++)
-            if (fabs(q[k] - (double)idx[k]) > 0.5 + 1e-4) {
-                if (getenv("TF_VERBOSE") && *bad < 5)
-                    fprintf(stderr, "v %lld q %g %g %g idx %lld %lld %lld\n", (long long)v, q[0], q[1], q[2],
-                            (long long)idx[0], (long long)idx[1], (long long)idx[2]);
-                (*bad)++;
-                break;
-            }
-    }
-    return checked;
-}
-
 TEST(finetune_augment_keeps_image_and_label_aligned) {
     float *img = malloc(3 * N0 * N1 * N2 * sizeof *img);
     int32_t *lab = malloc(N0 * N1 * N2 * sizeof *lab);
     REQUIRE(img && lab);
     coord_volume(img, lab);
     const int64_t S[3] = { N0, N1, N2 }, p[3] = { 16, 16, 16 }, pv = 16 * 16 * 16, off[3] = { 2, 4, 1 };
-    float *out = malloc(3 * pv * sizeof *out), *scratch = malloc(pv * sizeof *scratch);
+    float *out = malloc(3 * pv * sizeof *out), *scratch = malloc(4 * pv * sizeof *scratch);
     int32_t *lout = malloc(pv * sizeof *lout);
     REQUIRE(out && lout && scratch);
     const float settings[4][3] = { { 0, 0, 1 }, { 1, 0, 0 }, { 0, 1, 0 }, { 1, 1, 0.5f } };
@@ -130,7 +84,7 @@ TEST(finetune_augment_2d_slice_stays_in_its_slice) {
     REQUIRE(img && lab);
     coord_volume(img, lab);
     const int64_t S[3] = { N0, N1, N2 }, p[3] = { 1, 16, 16 }, pv = 256, off[3] = { 7, 3, 1 };
-    float out[3 * 256], scratch[256];
+    float out[3 * 256], scratch[4 * 256];
     int32_t lout[256];
     ft_aug a = spatial_only(1, 1, 1);
     int64_t bad = 0, inside = 0;
@@ -164,7 +118,8 @@ TEST(finetune_augment_deterministic_for_seed_and_threads) {
     /* every transform on, so that each one is covered */
     ft_aug a = rc.aug;
     a.rot_prob = a.scale_prob = a.noise_prob = a.blur_prob = a.bright_prob = a.contrast_prob = a.gamma_prob = 1;
-    float *o[3], scratch[4096];
+    a.elastic_prob = 1;
+    float *o[3], scratch[4 * 4096];
     int32_t *l[3];
     for (int i = 0; i < 3; i++) { o[i] = malloc(3 * pv * sizeof(float)); l[i] = malloc(pv * sizeof(int32_t)); }
     const int threads[3] = { 1, 2, 1 };
@@ -188,7 +143,7 @@ TEST(finetune_augment_intensity_transforms) {
     REQUIRE(img && lab);
     coord_volume(img, lab);
     const int64_t S[3] = { N0, N1, N2 }, p[3] = { 16, 16, 16 }, pv = 4096, off[3] = { 1, 2, 0 };
-    float *base = malloc(3 * pv * sizeof(float)), *o = malloc(3 * pv * sizeof(float)), scratch[4096];
+    float *base = malloc(3 * pv * sizeof(float)), *o = malloc(3 * pv * sizeof(float)), scratch[4 * 4096];
     int32_t *lb = malloc(pv * sizeof(int32_t)), *lo = malloc(pv * sizeof(int32_t));
     REQUIRE(base && o && lb && lo);
     ft_aug plain = spatial_only(0, 0, 0);

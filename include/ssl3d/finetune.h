@@ -239,6 +239,12 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  *     image and label patch together (labels nearest-neighbour); overrides, in any order:
  *     mirror_prob, rot_prob, rot_deg, scale_prob, scale_lo, scale_hi, noise_prob,
  *     noise_std, blur_prob, brightness_prob, contrast_prob, gamma_prob
+ *   elastic_prob=P [0: off in every preset, as in nnU-Net's default plans]
+ *     elastic_alpha=A [5] elastic_sigma_lo=S [9] elastic_sigma_hi=S [13]: elastic
+ *     deformation, a smooth random displacement field (uniform noise smoothed by a
+ *     Gaussian of sigma ~ U(lo, hi) voxels, sigma in [1, 100]) whose largest component is
+ *     ~ U(0, A) voxels (A in [0, 100]), composed with rotation / scaling into one
+ *     resampling of image and label (2D: in-plane)
  *   flip=0|1 [1 for segment, 0 for classify] (mirroring, each spatial axis with p 0.5;
  *     off for classifiers because a flip can change the class, e.g. laterality)
  *   fraction=F [1] (nested subset of the training pool after the validation part is
@@ -249,6 +255,9 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  *   fg_prob=P [0.33] (segment: share of crops centred on a random foreground voxel)
  *   steps_per_epoch=N [0 = ceil(training cases / batch)]
  *   balance=none|sample [none] (classify: sample: every class equally often)
+ *   class_weights=auto|W0:W1:... [off] (classify: loss (1/N) sum_n w[y_n] L_n over a
+ *     batch; auto: w_k = n / (classes present x n_k) over the training subset's labels,
+ *     0 for an absent class; else one weight >= 0 per class, not all 0)
  *   frozen_norm=eval|train [eval] (encoder norms while the encoder is frozen: eval uses
  *     the running statistics and changes no encoder tensor; train uses batch statistics
  *     and updates the running ones)

@@ -73,8 +73,18 @@ static void usage(FILE *f) {
         "                           the mirroring of --flip (default for classify)\n"
         "  --aug KEY=V[,KEY=V]      override one transform: mirror_prob, rot_prob, rot_deg,\n"
         "                           scale_prob, scale_lo, scale_hi, noise_prob, noise_std,\n"
-        "                           blur_prob, brightness_prob, contrast_prob, gamma_prob\n"
+        "                           blur_prob, brightness_prob, contrast_prob, gamma_prob,\n"
+        "                           elastic_prob, elastic_alpha, elastic_sigma_lo, elastic_sigma_hi\n"
+        "  --elastic P              elastic deformation with probability P (= --aug elastic_prob=P;\n"
+        "                           default 0, off as in nnU-Net): a smooth random displacement\n"
+        "                           field (uniform noise smoothed by a Gaussian of sigma 9-13\n"
+        "                           voxels, elastic_sigma_lo/hi), largest displacement ~ U(0, 5)\n"
+        "                           voxels (elastic_alpha), one resampling with rotation/scaling\n"
         "  --balance none|sample    classify: sample every class equally often (default none)\n"
+        "  --class-weights auto|W0,W1,...   classify: class-weighted loss (default off): the loss\n"
+        "                           is (1/N) sum_n w[y_n] L_n over a batch; auto: w_k = n / (classes\n"
+        "                           present x n_k) from the training subset's labels (inverse\n"
+        "                           class frequency, mean weight 1); or one weight per class\n"
         "  --fg-prob P              segment: share of patches centred on foreground (default 0.33)\n"
         "  --flip / --no-flip       random flips (each spatial axis with p 0.5); default on for\n"
         "                           segment, off for classify (a flip may change the class)\n"
@@ -259,6 +269,26 @@ int cmd_finetune(int argc, char **argv) {
                  !strcmp(a, "--schedule") || !strcmp(a, "--balance")) {
             NEED_ARG();
             ADD_OPT("%s=%s,", !strcmp(a, "--optimiser") ? "optimizer" : a + 2, argv[++i]);
+        } else if (!strcmp(a, "--elastic")) {
+            NEED_ARG();
+            if (!parse_double(a, argv[++i], &dv)) return 2;
+            if (!(dv >= 0 && dv <= 1)) {
+                fprintf(stderr, "ssl3d finetune: --elastic '%s': expected a probability in [0, 1]\n", argv[i]);
+                return 2;
+            }
+            ADD_OPT("elastic_prob=%.17g,", dv);
+        } else if (!strcmp(a, "--class-weights")) {
+            NEED_ARG();
+            char cwv[512];
+            snprintf(cwv, sizeof cwv, "%s", argv[++i]);
+            /* the library's list separator is ':' (',' separates its options) */
+            for (char *p = cwv; *p; p++) if (*p == ',') *p = ':';
+            if (!*cwv || strlen(argv[i]) >= sizeof cwv || strpbrk(cwv, " =")) {
+                fprintf(stderr, "ssl3d finetune: --class-weights '%s': expected auto or W0,W1,... (one weight per class)\n",
+                        argv[i]);
+                return 2;
+            }
+            ADD_OPT("class_weights=%s,", cwv);
         } else if (!strcmp(a, "--aug")) {
             NEED_ARG();
             const char *v = argv[++i];

@@ -49,6 +49,11 @@ void vol_window(const ssl3d_vol *in, const int64_t off[3], ssl3d_vol *out, float
  * coordinates to the edge. */
 void vol_affine(const ssl3d_vol *in, ssl3d_vol *out, const double A[3][3], const double t[3],
                 int border, int threads);
+/* The same with a displacement field: out voxel o samples in at A (o + d(o)) + t, outside
+ * -> 0. disp: (3, out spatial) floats, component c along internal axis c, in output
+ * voxels (2D: component 0 must be 0). */
+void vol_warp(const ssl3d_vol *in, ssl3d_vol *out, const double A[3][3], const double t[3], const float *disp,
+              int threads);
 
 /* Affine helpers (resample.c). cos/sin exact at multiples of 90 degrees. */
 void rot_cos_sin(double degrees, double *c, double *s);

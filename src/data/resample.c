@@ -1,14 +1,27 @@
 /* Affine resampling (rotation, zoom, spacing): trilinear for images, nearest for labels.
- * 2D volumes are D = 1 with the identity along axis 0, so one kernel serves both. */
+ * 2D volumes are D = 1 with the identity along axis 0, so one kernel serves both. The
+ * kernels optionally add a displacement field before the affine map (vol_warp: elastic
+ * deformation), so a deformed patch is still one resampling, and the image and its label
+ * map read the very same source point. */
 #include <math.h>
 #include <string.h>
 #include "data_internal.h"
 
 
+/* Adds A d(o) to the source point of output voxel v: d is (3, out spatial), component c
+ * along internal axis c, in output voxels. Shared by both kernels so that an image and its
+ * label map sample the same point. */
+static inline void displace(const double A[3][3], const float *disp, int64_t sout, int64_t v, double *p0,
+                            double *p1, double *p2) {
+    const double d0 = disp[v], d1 = disp[sout + v], d2 = disp[2 * sout + v];
+    *p0 += A[0][0] * d0 + A[0][1] * d1 + A[0][2] * d2;
+    *p1 += A[1][0] * d0 + A[1][1] * d1 + A[1][2] * d2;
+    *p2 += A[2][0] * d0 + A[2][1] * d1 + A[2][2] * d2;
+}
 
 /* Nearest neighbour: idx = floor(p + 0.5). */
 static void affine_nearest(const ssl3d_vol *in, ssl3d_vol *out, const double A[3][3], const double t[3],
-                           int border, int threads) {
+                           const float *disp, int border, int threads) {
     const uint32_t *x = in->p;
     uint32_t *y = out->p;
     const int64_t n0 = in->n[0], n1 = in->n[1], n2 = in->n[2];
@@ -21,9 +34,11 @@ static void affine_nearest(const ssl3d_vol *in, ssl3d_vol *out, const double A[3
             const double r1 = A[1][0] * i + A[1][1] * j + t[1];
             const double r2 = A[2][0] * i + A[2][1] * j + t[2];
             for (int64_t k = 0; k < m2; k++) {
-                int64_t a = (int64_t)floor(r0 + A[0][2] * k + 0.5);
-                int64_t b = (int64_t)floor(r1 + A[1][2] * k + 0.5);
-                int64_t e = (int64_t)floor(r2 + A[2][2] * k + 0.5);
+                double p0 = r0 + A[0][2] * k, p1 = r1 + A[1][2] * k, p2 = r2 + A[2][2] * k;
+                if (disp) displace(A, disp, sout, (i * m1 + j) * m2 + k, &p0, &p1, &p2);
+                int64_t a = (int64_t)floor(p0 + 0.5);
+                int64_t b = (int64_t)floor(p1 + 0.5);
+                int64_t e = (int64_t)floor(p2 + 0.5);
                 uint32_t *yv = y + (i * m1 + j) * m2 + k;
                 if (border) {
                     a = a < 0 ? 0 : a >= n0 ? n0 - 1 : a;
@@ -49,7 +64,7 @@ static inline void lin_axis(double p, int64_t *i0, int64_t *i1, float *w) {
 }
 
 static void affine_linear(const ssl3d_vol *in, ssl3d_vol *out, const double A[3][3], const double t[3],
-                          int border, int threads) {
+                          const float *disp, int border, int threads) {
     const float *x = in->p;
     float *y = out->p;
     const int64_t n0 = in->n[0], n1 = in->n[1], n2 = in->n[2];
@@ -65,6 +80,7 @@ static void affine_linear(const ssl3d_vol *in, ssl3d_vol *out, const double A[3]
             float *yr = y + (i * m1 + j) * m2;
             for (int64_t k = 0; k < m2; k++) {
                 double p0 = r0 + A[0][2] * k, p1 = r1 + A[1][2] * k, p2 = r2 + A[2][2] * k;
+                if (disp) displace(A, disp, sout, (i * m1 + j) * m2 + k, &p0, &p1, &p2);
                 if (border) {
                     p0 = p0 < 0 ? 0 : p0 > n0 - 1 ? (double)(n0 - 1) : p0;
                     p1 = p1 < 0 ? 0 : p1 > n1 - 1 ? (double)(n1 - 1) : p1;
@@ -118,8 +134,14 @@ static void affine_linear(const ssl3d_vol *in, ssl3d_vol *out, const double A[3]
 
 void vol_affine(const ssl3d_vol *in, ssl3d_vol *out, const double A[3][3], const double t[3], int border,
                 int threads) {
-    if (in->is_label) affine_nearest(in, out, A, t, border, threads);
-    else affine_linear(in, out, A, t, border, threads);
+    if (in->is_label) affine_nearest(in, out, A, t, NULL, border, threads);
+    else affine_linear(in, out, A, t, NULL, border, threads);
+}
+
+void vol_warp(const ssl3d_vol *in, ssl3d_vol *out, const double A[3][3], const double t[3], const float *disp,
+              int threads) {
+    if (in->is_label) affine_nearest(in, out, A, t, disp, 0, threads);
+    else affine_linear(in, out, A, t, disp, 0, threads);
 }
 
 /* cos/sin of a rotation in degrees, exact at multiples of 90. */

@@ -1,9 +1,10 @@
-/* Training-time augmentation of fine-tuning patches: one affine draw (mirror, rotation,
- * scaling) samples the patch straight from the whole volume — the image with linear
- * interpolation, the label map with nearest neighbour, through the same map, so both
- * stay aligned voxel for voxel — then intensity transforms of the image (noise, blur,
- * brightness, contrast, gamma) in nnU-Net's order. Sampling the patch from the volume
- * (rather than rotating a cropped patch) keeps real context in the corners. */
+/* Training-time augmentation of fine-tuning patches: one spatial draw (an optional elastic
+ * displacement field, then mirror, rotation, scaling) samples the patch straight from the
+ * whole volume — the image with linear interpolation, the label map with nearest
+ * neighbour, through the same map, so both stay aligned voxel for voxel — then intensity
+ * transforms of the image (noise, blur, brightness, contrast, gamma) in nnU-Net's order.
+ * Sampling the patch from the volume (rather than rotating a cropped patch) keeps real
+ * context in the corners. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -108,16 +109,22 @@ void ft_aug_patch(const ft_aug *a, int twod, ssl3d_rng *r, const float *src, con
     for (int ax = 0; ax < 3; ax++) { pc[ax] = 0.5 * (double)(p[ax] - 1); c[ax] = (double)off[ax] + pc[ax]; }
     for (int i = 0; i < 3; i++) t[i] = c[i] - (M[i][0] * pc[0] + M[i][1] * pc[1] + M[i][2] * pc[2]);
 
+    /* Elastic: source = c + M (o - pc + d(o)), the field in patch voxels before the
+     * rotation / scaling (batchgenerators' order); its draws leave r untouched. */
+    const int64_t pv = p[0] * p[1] * p[2];
+    const float *disp = ft_elastic_field(a, twod, r, p, scratch, scratch + 3 * pv, threads) ? scratch : NULL;
+
     ssl3d_vol in = { (void *)(uintptr_t)src, 3, 0, C, { S[0], S[1], S[2] } };
     ssl3d_vol out = { dst, 3, 0, C, { p[0], p[1], p[2] } };
-    vol_affine(&in, &out, M, t, 0, threads);
+    if (disp) vol_warp(&in, &out, M, t, disp, threads);
+    else vol_affine(&in, &out, M, t, 0, threads);
     if (lab && ldst) {
         ssl3d_vol lin = { (void *)(uintptr_t)lab, 3, 1, 1, { S[0], S[1], S[2] } };
         ssl3d_vol lout = { ldst, 3, 1, 1, { p[0], p[1], p[2] } };
-        vol_affine(&lin, &lout, M, t, 0, threads);
+        if (disp) vol_warp(&lin, &lout, M, t, disp, threads);
+        else vol_affine(&lin, &lout, M, t, 0, threads);
     }
 
-    const int64_t pv = p[0] * p[1] * p[2];
     for (int64_t ch = 0; ch < C; ch++) {
         float *x = dst + ch * pv;
         if (noise_on)

@@ -7,13 +7,15 @@
 #include "finetune_internal.h"
 
 /* One augmentation setting. Every transform is drawn per sample with its probability;
- * ranges are uniform. The spatial part (mirror, rotation, scaling) is one affine map
- * applied to the image (linear interpolation) and the label map (nearest neighbour)
- * together; the intensity part touches the image only. */
+ * ranges are uniform. The spatial part (elastic deformation, then mirror, rotation and
+ * scaling) is one map applied to the image (linear interpolation) and the label map
+ * (nearest neighbour) together; the intensity part touches the image only. */
 typedef struct ft_aug {
     float mirror;                        /* per spatial axis */
     float rot_prob, rot_deg;             /* angle about each axis in [-rot_deg, rot_deg] */
     float scale_prob, scale_lo, scale_hi;/* >1 shows more context (zoom out) */
+    float elastic_prob, elastic_alpha;   /* largest displacement ~ U(0, alpha) voxels */
+    float elastic_sigma_lo, elastic_sigma_hi;   /* smoothness: Gaussian sigma in voxels */
     float noise_prob, noise_std;         /* additive N(0, s^2), s ~ U(0, noise_std) */
     float blur_prob, blur_lo, blur_hi;   /* Gaussian blur, sigma in voxels */
     float bright_prob, bright_lo, bright_hi;    /* x *= f */
@@ -27,7 +29,7 @@ enum { FT_SCHED_CONSTANT = 0, FT_SCHED_POLY = 1, FT_SCHED_COSINE = 2 };
 enum { FT_BALANCE_NONE = 0, FT_BALANCE_SAMPLE = 1 };
 
 /* Number of per-transform override keys (rot_prob, ...), see ft_recipe_parse. */
-#define FT_AUG_KEYS 12
+#define FT_AUG_KEYS 16
 
 typedef struct ft_recipe {
     int32_t preset;                  /* FT_AUG_* */
@@ -39,6 +41,7 @@ typedef struct ft_recipe {
     double grad_clip;                /* global gradient-norm clip, 0 = off */
     int64_t voxel_budget;            /* auto patch/batch: voxels per step */
     char resume[1024];               /* resume=PATH ("" = off), finetune_resume.c */
+    char class_weights[1024];        /* "auto", "W0:W1:..." or "" (off), finetune_weights.c */
 } ft_recipe;
 
 /* Defaults for a model kind (ssl3d_ft_kind). */
@@ -73,12 +76,36 @@ void ft_balanced_order(uint64_t seed, uint64_t stream, const int32_t *cls, int64
 /* Write one augmented training patch. src: image (C, S0, S1, S2) float32; lab: label map
  * (S0, S1, S2) int32 or NULL; off: integer offset of the unaugmented window (the patch
  * centre maps to off + (p - 1) / 2; mirror, rotation and scaling act about it);
- * p: patch size (p[0] = 1 and twod = 1 for a slice of a 2D model: rotation in the
- * (1, 2) plane only). dst (C, p0, p1, p2), ldst (p0, p1, p2). Outside the source: 0.
- * scratch: p0*p1*p2 floats (blur). Draws a fixed number of values from r before the noise, whatever the probabilities. */
+ * p: patch size (p[0] = 1 and twod = 1 for a slice of a 2D model: rotation and elastic
+ * deformation in the (1, 2) plane only). dst (C, p0, p1, p2), ldst (p0, p1, p2).
+ * Outside the source: 0. scratch: 4 * p0*p1*p2 floats (blur, elastic field). Draws a
+ * fixed number of values from r before the noise, whatever the probabilities; the
+ * elastic field has its own stream (ft_elastic_field). */
 void ft_aug_patch(const ft_aug *a, int twod, ssl3d_rng *r, const float *src, const int32_t *lab, int64_t C,
                   const int64_t S[3], const int64_t off[3], const int64_t p[3], float *dst, int32_t *ldst,
                   float *scratch, int threads);
+
+/* Class-weighted classification loss (finetune_weights.c). Parse "W0:W1:..." into w
+ * (may be NULL): the count when it holds 1..max finite weights in [0, 1e6], not all 0;
+ * else -1. */
+int ft_class_weights_parse(const char *v, int32_t max, double *w);
+/* Automatic weights: w[k] = n / (classes present x count of k) over the training labels
+ * cls (mean weight over the samples 1); 0 for a class absent from cls. */
+void ft_class_weights_auto(const int32_t *cls, int64_t n, int32_t K, double *w);
+/* (1/N) sum_n w[labels[n]] L_n, L_n sample n's ssl3d_ftmodel_loss (cross-entropy, or the
+ * ordinal BCE of its row); logits (N, K or K-1), labels int32 (N). Differentiable. */
+ssl3d_status ft_weighted_loss(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, ssl3d_tensor *logits, const ssl3d_tensor *labels,
+                              const double *w, ssl3d_tensor **loss);
+
+/* Elastic displacement field of one patch (finetune_elastic.c): with probability
+ * elastic_prob, field (3, p0, p1, p2) = uniform noise in [-1, 1] smoothed by a Gaussian of
+ * sigma ~ U(elastic_sigma_lo, elastic_sigma_hi) voxels, scaled so that its largest
+ * |component| is ~ U(0, elastic_alpha) voxels; component c is along axis c, in output
+ * voxels (2D: component 0 is 0). Draws from a stream derived from r's seed, stream and
+ * counter without advancing r. tmp: p0*p1*p2 floats. Returns 1 when field was written, 0
+ * for no deformation (off, or zero magnitude). */
+int ft_elastic_field(const ft_aug *a, int twod, const ssl3d_rng *r, const int64_t p[3], float *field, float *tmp,
+                     int threads);
 
 /* Resumable training (finetune_resume.c): the loop's counters after a finished epoch. */
 typedef struct ft_progress {

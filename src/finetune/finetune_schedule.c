@@ -11,7 +11,8 @@
 
 static const char *aug_keys[FT_AUG_KEYS] = {
     "mirror_prob", "rot_prob", "rot_deg", "scale_prob", "scale_lo", "scale_hi",
-    "noise_prob", "noise_std", "blur_prob", "brightness_prob", "contrast_prob", "gamma_prob"
+    "noise_prob", "noise_std", "blur_prob", "brightness_prob", "contrast_prob", "gamma_prob",
+    "elastic_prob", "elastic_alpha", "elastic_sigma_lo", "elastic_sigma_hi"
 };
 
 void ft_recipe_defaults(ft_recipe *r, int32_t kind) {
@@ -103,17 +104,24 @@ int ft_recipe_parse(ssl3d_ctx *ctx, ft_recipe *r, const char *k, const char *v, 
     } else if (!strcmp(k, "resume")) {
         if (strlen(v) < sizeof r->resume) snprintf(r->resume, sizeof r->resume, "%s", v);
         else *st = bad(ctx, k, "...", "a path shorter than 1024 bytes");
+    } else if (!strcmp(k, "class_weights")) {
+        /* the count is checked against the model's classes by ssl3d_ft_train */
+        if (strlen(v) < sizeof r->class_weights && (!strcmp(v, "auto") || ft_class_weights_parse(v, 4096, NULL) > 0))
+            snprintf(r->class_weights, sizeof r->class_weights, "%s", v);
+        else *st = bad(ctx, k, v, "auto or one weight >= 0 per class, separated by ':' (not all 0)");
     } else if (!strcmp(k, "voxel_budget")) {
         if (whole(v, 512, 1L << 30, &l)) r->voxel_budget = l; else *st = bad(ctx, k, v, "an integer in [512, 2^30]");
     } else {
         int i = 0;
         while (i < FT_AUG_KEYS && strcmp(k, aug_keys[i])) i++;
         if (i == FT_AUG_KEYS) return 0;
-        int is_prob = strstr(k, "prob") != NULL;
-        double hi = is_prob ? 1 : !strcmp(k, "rot_deg") ? 180 : 100;
-        if (num(v, 0, hi, &d) && (is_prob || d > 0 || !strcmp(k, "rot_deg") || !strcmp(k, "noise_std")))
-            r->aug_over[i] = d;
-        else *st = bad(ctx, k, v, is_prob ? "a probability in [0, 1]" : "a non-negative number");
+        int is_prob = strstr(k, "prob") != NULL, is_sigma = !strncmp(k, "elastic_sigma", 13);
+        int zero_ok = !strcmp(k, "rot_deg") || !strcmp(k, "noise_std") || !strcmp(k, "elastic_alpha");
+        double lo = is_sigma ? 1 : 0, hi = is_prob ? 1 : !strcmp(k, "rot_deg") ? 180 : 100;
+        if (num(v, lo, hi, &d) && (is_prob || d > 0 || zero_ok)) r->aug_over[i] = d;
+        /* sigma below one voxel would make the "smooth" field voxel noise */
+        else *st = bad(ctx, k, v, is_prob ? "a probability in [0, 1]" : is_sigma ? "a number of voxels in [1, 100]"
+                                  : zero_ok ? "a number in [0, 100]" : "a positive number");
     }
     return 1;
 }
@@ -127,6 +135,11 @@ void ft_recipe_finish(ft_recipe *r, int32_t flip) {
     a->noise_std = 0.1f; a->blur_lo = 0.5f; a->blur_hi = 1.0f;
     a->bright_lo = 0.75f; a->bright_hi = 1.25f; a->contrast_lo = 0.75f; a->contrast_hi = 1.25f;
     a->gamma_lo = 0.7f; a->gamma_hi = 1.5f; a->gamma_invert = 0.25f;
+    /* Elastic deformation is off in every preset, as in nnU-Net's default plans
+     * (do_elastic False). Range when switched on: nnU-Net's sigma 9-13 voxels; alpha 5
+     * voxels is the mean largest displacement of batchgenerators' alpha 900 at those sigmas
+     * on a 40^3 patch (docs/finetune.md). */
+    a->elastic_alpha = 5; a->elastic_sigma_lo = 9; a->elastic_sigma_hi = 13;
     if (r->preset == FT_AUG_NNUNET) {
         a->rot_prob = 0.2f; a->scale_prob = 0.2f; a->noise_prob = 0.1f; a->blur_prob = 0.2f;
         a->bright_prob = 0.15f; a->contrast_prob = 0.15f; a->gamma_prob = 0.4f;
@@ -134,10 +147,14 @@ void ft_recipe_finish(ft_recipe *r, int32_t flip) {
     a->mirror = flip ? 0.5f : 0.0f;   /* mirroring is the flip option, in every preset */
     float *dst[FT_AUG_KEYS] = { &a->mirror, &a->rot_prob, &a->rot_deg, &a->scale_prob, &a->scale_lo, &a->scale_hi,
                                 &a->noise_prob, &a->noise_std, &a->blur_prob, &a->bright_prob, &a->contrast_prob,
-                                &a->gamma_prob };
+                                &a->gamma_prob, &a->elastic_prob, &a->elastic_alpha, &a->elastic_sigma_lo,
+                                &a->elastic_sigma_hi };
     for (int i = 0; i < FT_AUG_KEYS; i++)
         if (!isnan(r->aug_over[i])) *dst[i] = (float)r->aug_over[i];
     if (a->scale_lo > a->scale_hi) { float t = a->scale_lo; a->scale_lo = a->scale_hi; a->scale_hi = t; }
+    if (a->elastic_sigma_lo > a->elastic_sigma_hi) {
+        float t = a->elastic_sigma_lo; a->elastic_sigma_lo = a->elastic_sigma_hi; a->elastic_sigma_hi = t;
+    }
 }
 
 double ft_recipe_lr(const ft_recipe *r) {

@@ -110,6 +110,14 @@ static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const cha
     free(buf);
     if (st != SSL3D_OK) return st;
     ft_recipe_finish(&o->rc, o->flip);
+    if (o->rc.class_weights[0]) {
+        if (m->kind != SSL3D_FT_CLASSIFY)
+            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: class_weights=%s is for classification "
+                                   "models only", o->rc.class_weights);
+        if (strcmp(o->rc.class_weights, "auto") && ft_class_weights_parse(o->rc.class_weights, 4096, NULL) != m->classes)
+            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: class_weights=%s: expected %d weights "
+                                   "(one per class), separated by ':'", o->rc.class_weights, (int)m->classes);
+    }
     if (m->kind == SSL3D_FT_SEGMENT) {
         int32_t M = 1 << m->levels;
         if (o->patch % M)
@@ -197,7 +205,7 @@ static ssl3d_status seg_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
     if (st != SSL3D_OK) { ssl3d_tensor_release(*xb); return st; }
     uint32_t *xv = ssl3d_tensor_host_data(*xb), *yv = ssl3d_tensor_host_data(*yb);
     const int64_t pw[3] = { is2d ? 1 : p, p, p }, pv = pw[0] * pw[1] * pw[2];
-    float *scratch = malloc((size_t)pv * sizeof *scratch);
+    float *scratch = malloc(4 * (size_t)pv * sizeof *scratch);   /* blur, elastic field */
     if (!scratch) {
         ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb);
         return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
@@ -244,7 +252,7 @@ static ssl3d_status cls_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
     uint32_t *xv = ssl3d_tensor_host_data(*xb);
     int32_t *yv = ssl3d_tensor_host_data(*yb);
     const int64_t zero[3] = { 0, 0, 0 };
-    float *scratch = malloc((size_t)sv * sizeof *scratch);
+    float *scratch = malloc(4 * (size_t)sv * sizeof *scratch);   /* blur, elastic field */
     if (!scratch) {
         ssl3d_tensor_release(*xb); ssl3d_tensor_release(*yb);
         return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
@@ -449,6 +457,13 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     if (st == SSL3D_OK) st = resolve_sizes(ctx, m, &train, &o);
     order = malloc((size_t)(train.n + 1) * sizeof *order);
     if (st == SSL3D_OK && !order) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+    /* Class weights of the loss: given, or from the training subset's labels. */
+    double *cw = o.rc.class_weights[0] ? malloc((size_t)m->classes * sizeof *cw) : NULL;
+    if (st == SSL3D_OK && o.rc.class_weights[0] && !cw) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+    if (st == SSL3D_OK && cw) {
+        if (!strcmp(o.rc.class_weights, "auto")) ft_class_weights_auto(train.cls, train.n, m->classes, cw);
+        else ft_class_weights_parse(o.rc.class_weights, m->classes, cw);
+    }
     const int frozen_start = o.mode == SSL3D_FT_FROZEN || (o.mode == SSL3D_FT_WARMUP && o.warmup_epochs > 0);
     int frozen = frozen_start;
     if (st == SSL3D_OK) st = set_encoder_grad(ctx, m, !frozen);
@@ -510,7 +525,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
             if (st == SSL3D_OK) st = ssl3d_optim_set_lr(ctx, opt, (float)lr_now);
             if (st == SSL3D_OK) st = ssl3d_optim_zero_grad(ctx, opt);
             if (st == SSL3D_OK) st = ssl3d_ftmodel_forward(ctx, m, xb, 1, enc_train, &lg);
-            if (st == SSL3D_OK) st = ssl3d_ftmodel_loss(ctx, m, lg, yb, &loss);
+            if (st == SSL3D_OK) st = cw ? ft_weighted_loss(ctx, m, lg, yb, cw, &loss) : ssl3d_ftmodel_loss(ctx, m, lg, yb, &loss);
             if (st == SSL3D_OK) {
                 float lv = 0;
                 st = ssl3d_tensor_read(ctx, loss, &lv, 4);
@@ -583,6 +598,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     ssl3d_lr_schedule_release(sched);
     ssl3d_optim_release(opt);
     free(order);
+    free(cw);
     set_free(&train);
     set_free(&val);
     return st;
