@@ -2,33 +2,40 @@
  * whose ranks are threads of this process, each with its own context, meeting at a
  * pthread barrier. Checks gradient averaging (values, buckets, frozen tensors, extras),
  * broadcast, that 2 ranks x half a batch give the gradients of 1 process x the whole
- * batch (rotation task, group norm, ssl3d_task_set_image_offset), and the errors. */
+ * batch (rotation task, group norm, ssl3d_task_set_image_offset), that fine-tuning's
+ * validation split over 3 ranks gives the metrics of 1 process, and the errors. */
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "test_finetune_util.h"
 
-#define RANKS 2
+#define RANKS 2       /* the world of most tests here */
+#define MAX_RANKS 4
 
 /* ---------------------------------------------------------------- fake communicator */
 
 typedef struct fake_world {
     pthread_barrier_t bar;
-    void *slot[RANKS];
-    int64_t len[RANKS];
+    void *slot[MAX_RANKS];
+    int64_t len[MAX_RANKS];
     int mismatch;          /* ranks called a collective with different sizes */
     int fail_code;         /* non-zero: every allreduce returns it */
+    int size;              /* ranks (0: RANKS) */
 } fake_world;
+
+static int world_size(const fake_world *w) { return w->size ? w->size : RANKS; }
 
 typedef struct fake_rank {
     fake_world *w;
     int32_t rank;
     int allreduces, broadcasts;
     int64_t largest;       /* largest allreduce, floats */
+    int rooted;            /* broadcasts this rank was the root of */
 } fake_rank;
 
 static int32_t f_rank(void *u) { return ((fake_rank *)u)->rank; }
-static int32_t f_size(void *u) { (void)u; return RANKS; }
+static int32_t f_size(void *u) { return world_size(((fake_rank *)u)->w); }
 
 static int32_t f_allreduce(void *u, float *buf, int64_t n) {
     fake_rank *r = u;
@@ -39,9 +46,9 @@ static int32_t f_allreduce(void *u, float *buf, int64_t n) {
     w->slot[r->rank] = buf;
     w->len[r->rank] = n;
     pthread_barrier_wait(&w->bar);
-    for (int k = 0; k < RANKS; k++) if (w->len[k] != n) w->mismatch = 1;
+    for (int k = 0; k < world_size(w); k++) if (w->len[k] != n) w->mismatch = 1;
     float *sum = calloc((size_t)n + 1, sizeof *sum);
-    for (int k = 0; k < RANKS; k++)
+    for (int k = 0; k < world_size(w); k++)
         for (int64_t i = 0; i < n && w->len[k] == n; i++) sum[i] += ((float *)w->slot[k])[i];
     pthread_barrier_wait(&w->bar);   /* everyone has read every buffer */
     memcpy(buf, sum, (size_t)n * sizeof *buf);
@@ -54,9 +61,11 @@ static int32_t f_broadcast(void *u, void *buf, int64_t bytes, int32_t root) {
     fake_rank *r = u;
     fake_world *w = r->w;
     r->broadcasts++;
+    r->rooted += r->rank == root;
     w->slot[r->rank] = buf;
     w->len[r->rank] = bytes;
     pthread_barrier_wait(&w->bar);
+    for (int k = 0; k < world_size(w); k++) if (w->len[k] != bytes) w->mismatch = 1;
     if (r->rank != root) memcpy(buf, w->slot[root], (size_t)bytes);
     pthread_barrier_wait(&w->bar);
     return 0;
@@ -72,12 +81,14 @@ static ssl3d_comm fake_comm(fake_rank *r) {
     return c;
 }
 
-/* Run fn(arg[r]) on RANKS threads. */
-static void run_ranks(void *(*fn)(void *), void *args, size_t arg_size) {
-    pthread_t th[RANKS];
-    for (int r = 0; r < RANKS; r++) pthread_create(&th[r], NULL, fn, (char *)args + (size_t)r * arg_size);
-    for (int r = 0; r < RANKS; r++) pthread_join(th[r], NULL);
+/* Run fn(arg[r]) on n threads. */
+static void run_n_ranks(void *(*fn)(void *), void *args, size_t arg_size, int n) {
+    pthread_t th[MAX_RANKS];
+    for (int r = 0; r < n; r++) pthread_create(&th[r], NULL, fn, (char *)args + (size_t)r * arg_size);
+    for (int r = 0; r < n; r++) pthread_join(th[r], NULL);
 }
+
+static void run_ranks(void *(*fn)(void *), void *args, size_t arg_size) { run_n_ranks(fn, args, arg_size, RANKS); }
 
 /* ---------------------------------------------------------------- averaging */
 
@@ -305,6 +316,114 @@ TEST(comm_sync_batch_norm_matches_one_process) {
     CHECK_MSG(d > 1e-3, "per-rank batch norm: gradients differ by only %.3g of the largest", d);
 }
 
+/* ---------------------------------------------------------------- sharded validation */
+
+/* ssl3d_ft_train with a communicator splits the validation cases between the ranks (each
+ * evaluates its share, the per-case results are gathered): the metrics are those of one
+ * process validating every case, to the printed digit. lr 1e-30 keeps the weights (rank
+ * 0's, broadcast) bitwise unchanged by the distributed step, so 1 process and the ranks
+ * validate the same model. 3 ranks: shares of unequal size. */
+#define VAL_WORLD 3
+typedef struct val_job {
+    fake_rank fr;
+    int world;             /* 0: one process */
+    int classify;
+    const char *manifest;
+    char line[1024];       /* the epoch's log line */
+    ssl3d_status st;
+    char err[512];
+} val_job;
+
+static int32_t keep_line(void *user, const char *json) {
+    snprintf(((val_job *)user)->line, sizeof ((val_job *)user)->line, "%s", json);
+    return 0;
+}
+
+static void *val_rank(void *arg) {
+    val_job *j = arg;
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_manifest *man = NULL;
+    ssl3d_ftmodel *m = NULL;
+    ssl3d_comm c = fake_comm(&j->fr);
+    j->st = ssl3d_manifest_load(ctx, j->manifest, 0, &man);
+    ssl3d_ctx_set_seed(ctx, 11 + 7 * (uint64_t)j->fr.rank);   /* other weights on every rank until the broadcast */
+    if (j->st == SSL3D_OK)
+        j->st = j->classify ? ssl3d_ftmodel_create(ctx, SSL3D_FT_CLASSIFY, 2, 3, 3, 4, 2, SSL3D_NORM_GROUP, 8, 0, &m)
+                            : ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_GROUP, 0, 0, &m);
+    /* Segmentation: 30 steps first (each rank alone), so that the model finds some
+     * foreground in several validation volumes (an untrained one finds none: Dice 0) */
+    if (j->st == SSL3D_OK && !j->classify)
+        j->st = ssl3d_ft_train(ctx, m, man, NULL, 0, "epochs=1,batch=4,patch=8,steps_per_epoch=30,lr=0.01,seed=1,"
+                               "fg_prob=0.7", NULL, NULL);
+    if (j->st == SSL3D_OK && j->world) j->st = ssl3d_ctx_set_comm(ctx, &c);
+    const char *opts = j->classify ? "epochs=1,batch=3,steps_per_epoch=1,lr=1e-30,seed=2"
+                                   : "epochs=1,batch=3,patch=8,val_fraction=0.5,steps_per_epoch=1,lr=1e-30,seed=2";
+    if (j->st == SSL3D_OK) j->st = ssl3d_ft_train(ctx, m, man, NULL, 0, opts, keep_line, j);
+    if (j->st != SSL3D_OK) snprintf(j->err, sizeof j->err, "%s", ssl3d_ctx_last_error(ctx));
+    ssl3d_ftmodel_release(m);
+    ssl3d_manifest_release(man);
+    ssl3d_ctx_release(ctx);
+    return NULL;
+}
+
+/* The text of `"key": value` in a log line. */
+static void field_text(const char *line, const char *key, char *out, size_t cap) {
+    char pat[64];
+    snprintf(pat, sizeof pat, "\"%s\": ", key);
+    const char *p = strstr(line, pat);
+    snprintf(out, cap, "%.*s", p ? (int)strcspn(p + strlen(pat), ",}") : 0, p ? p + strlen(pat) : "");
+}
+
+static void sharded_validation_matches_one_process(int classify) {
+    const char *d = th_tmpdir();
+    char man[600];
+    if (classify) {
+        ssl3d_ctx *ctx = th_ctx(1, 0);
+        REQUIRE(tf_make_cls_set(ctx, d, 12, 3, 6, 7, 0, 3) == 0);   /* 7 validation images: shares 3, 2, 2 */
+        ssl3d_ctx_release(ctx);
+        snprintf(man, sizeof man, "%s/labels.csv", d);
+    } else {
+        REQUIRE(tf_make_seg_set(d, 10, 6) == 0);   /* val_fraction 0.5: 5 validation volumes, shares 2, 2, 1 */
+        snprintf(man, sizeof man, "%s/dataset.json", d);
+    }
+    val_job one = { 0 };
+    one.classify = classify;
+    one.manifest = man;
+    val_rank(&one);
+    REQUIRE(one.st == SSL3D_OK || (th_fail(__FILE__, __LINE__, "one process: %s", one.err), 0));
+    fake_world w = { 0 };
+    w.size = VAL_WORLD;
+    pthread_barrier_init(&w.bar, NULL, VAL_WORLD);
+    val_job jobs[VAL_WORLD];
+    memset(jobs, 0, sizeof jobs);
+    for (int r = 0; r < VAL_WORLD; r++) {
+        jobs[r].fr.w = &w; jobs[r].fr.rank = r; jobs[r].world = 1; jobs[r].classify = classify; jobs[r].manifest = man;
+    }
+    run_n_ranks(val_rank, jobs, sizeof jobs[0], VAL_WORLD);
+    pthread_barrier_destroy(&w.bar);
+    CHECK(!w.mismatch);
+    const char *keys[3] = { classify ? "val_acc" : "val_dice", "val_auc", "val_qwk" };
+    char a[64], b[64];
+    field_text(one.line, keys[0], a, sizeof a);
+    CHECK_MSG(atof(a) > 0, "one process: %s is %s: %s", keys[0], a, one.line);
+    for (int r = 0; r < VAL_WORLD; r++) {
+        CHECK_MSG(jobs[r].st == SSL3D_OK, "rank %d: %s", r, jobs[r].err);
+        for (int k = 0; k < (classify ? 3 : 1); k++) {
+            field_text(one.line, keys[k], a, sizeof a);
+            field_text(jobs[r].line, keys[k], b, sizeof b);
+            CHECK_MSG(a[0] && !strcmp(a, b), "rank %d of %d: %s %s, one process %s", r, VAL_WORLD, keys[k], b, a);
+        }
+        field_text(jobs[r].line, "val_cases", b, sizeof b);
+        CHECK_MSG(atoi(b) == (classify ? 7 : 5), "rank %d: val_cases %s", r, b);
+        /* every rank sends its share's results: ranks 1 and 2 are the root of one broadcast
+         * each (classification: probabilities and predictions, two) */
+        if (r > 0) CHECK_MSG(jobs[r].fr.rooted == (classify ? 2 : 1), "rank %d rooted %d broadcasts", r, jobs[r].fr.rooted);
+    }
+}
+
+TEST(comm_finetune_sharded_validation_segment) { sharded_validation_matches_one_process(0); }
+TEST(comm_finetune_sharded_validation_classify) { sharded_validation_matches_one_process(1); }
+
 /* ---------------------------------------------------------------- errors */
 
 static int32_t bad_rank(void *u) { (void)u; return 3; }
@@ -314,7 +433,7 @@ TEST(comm_set_and_errors) {
     REQUIRE(ctx);
     CHECK(ssl3d_ctx_comm_rank(ctx) == 0 && ssl3d_ctx_comm_size(ctx) == 1);
     fake_world w = { 0 };
-    fake_rank fr = { &w, 0, 0, 0, 0 };
+    fake_rank fr = { &w, 0, 0, 0, 0, 0 };
     ssl3d_comm c = fake_comm(&fr);
     c.abi = 99;
     CHECK_ST(ctx, ssl3d_ctx_set_comm(ctx, &c), SSL3D_ERR_INVALID_ARG);

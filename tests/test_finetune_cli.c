@@ -133,6 +133,59 @@ TEST(finetune_cli_segment_end_to_end) {
     CHECK_MSG(rc != 0 && strstr(err, "--filters") && strstr(err, "--init"), "rc %d: %s", rc, err);
 }
 
+/* The final log line {"final": true, ...} of a JSONL log (the last one), parsed; NULL. */
+static cJSON *last_final_line(const char *path) {
+    FILE *f = fopen(path, "r");
+    char line[2048];
+    cJSON *last = NULL;
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line);
+        if (o && cJSON_GetObjectItem(o, "final")) { cJSON_Delete(last); last = o; }
+        else cJSON_Delete(o);
+    }
+    if (f) fclose(f);
+    return last;
+}
+
+/* Rerunning a finished --resume run trains nothing more and reports the finished run's
+ * best epoch and value (from the resume state, not null), and writes the same model. */
+TEST(finetune_cli_rerun_of_finished_resume_reports_best) {
+    NEED_CLI();
+    const char *dir = th_tmpdir();
+    REQUIRE(tf_make_seg_set(dir, 6, 4) == 0);
+    char args[2048], out[8192], err[8192], lp[600];
+    /* lr 0.02: the validation Dice moves, so the best epoch need not be the last */
+    snprintf(args, sizeof args,
+             "finetune --kind segment --data %s/dataset.json --out %s/m.safetensors --filters 4 --levels 2 --patch 8 "
+             "--epochs 3 --batch 2 --steps-per-epoch 1 --lr 0.02 --threads 1 --seed 1 --log %s/log.jsonl --resume "
+             "%s/state.safetensors",
+             dir, dir, dir, dir);
+    int rc = run_cli(args, out, sizeof out, err, sizeof err);
+    REQUIRE(rc == 0 || (th_fail(__FILE__, __LINE__, "finetune rc %d: %s", rc, err), 0));
+    snprintf(lp, sizeof lp, "%s/log.jsonl", dir);
+    cJSON *first = last_final_line(lp);
+    REQUIRE(first);
+    char cmd[2048];
+    snprintf(cmd, sizeof cmd, "cp %s/m.safetensors %s/m1.safetensors", dir, dir);
+    REQUIRE(system(cmd) == 0);
+    rc = run_cli(args, out, sizeof out, err, sizeof err);
+    CHECK_MSG(rc == 0 && strstr(err, "every epoch was done already"), "rerun rc %d: %s", rc, err);
+    CHECK_MSG(!strstr(err, "\"epoch\":"), "the rerun trained again: %s", err);
+    cJSON *again = last_final_line(lp);
+    REQUIRE(again && again != first);
+    cJSON *be1 = cJSON_GetObjectItem(first, "best_epoch"), *be2 = cJSON_GetObjectItem(again, "best_epoch");
+    cJSON *bv1 = cJSON_GetObjectItem(first, "best_val"), *bv2 = cJSON_GetObjectItem(again, "best_val");
+    CHECK_MSG(cJSON_IsNumber(be1) && be1->valueint >= 1 && be1->valueint <= 3, "first run: best_epoch not 1..3");
+    CHECK_MSG(cJSON_IsNumber(be2) && cJSON_IsNumber(be1) && be2->valueint == be1->valueint, "rerun: best_epoch %s",
+              cJSON_IsNumber(be2) ? "differs" : "is not a number");
+    CHECK_MSG(cJSON_IsNumber(bv1) && cJSON_IsNumber(bv2) && bv1->valuedouble == bv2->valuedouble, "rerun: best_val %s",
+              cJSON_IsNumber(bv2) ? "differs" : "is not a number");
+    cJSON_Delete(first);
+    cJSON_Delete(again);
+    snprintf(cmd, sizeof cmd, "cmp -s %s/m.safetensors %s/m1.safetensors", dir, dir);
+    CHECK_MSG(system(cmd) == 0, "the rerun wrote another model than the finished run's best");
+}
+
 TEST(finetune_cli_classify_and_misuse) {
     NEED_CLI();
     const char *dir = th_tmpdir();

@@ -2,8 +2,8 @@
  * 2 ranks x global batch 4 give the gradients, the losses and the final weights of 1 process
  * with batch 4 (group norm), for 20 steps of rotation 3D pretraining -- a job killed and
  * resumed from its checkpoint gives those of the uninterrupted one -- and of segmentation
- * fine-tuning; the same with batch norm
- * and --sync-bn; a rank that fails on a bad input file stops the whole job with a message
+ * fine-tuning (killed and resumed too, by 2 ranks or by 1 process); the same with batch
+ * norm and --sync-bn; a rank that fails on a bad input file stops the whole job with a message
  * naming the file, in bounded time.
  * Skips, saying why, where mpirun or the MPI plugin (lib/ssl3d-mpi.so) is missing. */
 #include <signal.h>
@@ -85,6 +85,29 @@ static pid_t last_child(pid_t pid) {
     while (fscanf(f, "%ld", &c) == 1) last = c;
     fclose(f);
     return (pid_t)last;
+}
+
+/* Run `cmd` (an mpirun line, without exec) in the background; once `watch` exists (within
+ * 60 s), SIGKILL mpirun's youngest child (rank 1), and check that the whole job stops, in
+ * bounded time and with a failure status. */
+static void kill_rank_once_written(const char *cmd, const char *watch) {
+    char sh[4200];
+    snprintf(sh, sizeof sh, "exec %s", cmd);
+    pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) { execl("/bin/sh", "sh", "-c", sh, (char *)NULL); _exit(127); }
+    struct stat st;
+    const double t0 = now_s();
+    while (stat(watch, &st) != 0 && now_s() - t0 < 60) usleep(1000);
+    pid_t victim = last_child(pid);
+    CHECK_MSG(victim > 0, "no rank process under mpirun %d", (int)pid);
+    if (victim > 0) kill(victim, SIGKILL);
+    else kill(pid, SIGTERM);
+    int status = 0;
+    const double t1 = now_s();
+    waitpid(pid, &status, 0);
+    CHECK_MSG(now_s() - t1 < 30, "mpirun took %.1f s to stop after a rank was killed", now_s() - t1);
+    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
 }
 
 static void check_losses_tol(const char *what, const double *a, const double *b, int n, double tol) {
@@ -239,24 +262,11 @@ TEST(mpi_pretrain_matches_one_process_also_after_kill_and_resume) {
      * checkpoint (every 10 steps), then resume it to step 20 with 2 ranks. Rank 0 measures
      * the proxy accuracy after every step (--eval-every 1, 20 rounds: it changes no training
      * state) only to make steps slow enough that the kill lands before step 20. */
-    snprintf(cmd, sizeof cmd, "exec " MPIRUN BIN " " PRE " --data %s --steps 100000 --save-every 10 --eval-every 1 "
+    snprintf(cmd, sizeof cmd, MPIRUN BIN " " PRE " --data %s --steps 100000 --save-every 10 --eval-every 1 "
              "--val-rounds 20 --out %s/k.safetensors --log %s/k.jsonl >%s/k.out 2>&1", man, d, d, d);
-    pid_t pid = fork();
-    REQUIRE(pid >= 0);
-    if (pid == 0) { execl("/bin/sh", "sh", "-c", cmd, (char *)NULL); _exit(127); }
     snprintf(p, sizeof p, "%s/k.safetensors", d);
     struct stat st;
-    const double t0 = now_s();
-    while (stat(p, &st) != 0 && now_s() - t0 < 60) usleep(1000);
-    pid_t victim = last_child(pid);
-    CHECK_MSG(victim > 0, "no rank process under mpirun %d", (int)pid);
-    if (victim > 0) kill(victim, SIGKILL);
-    else kill(pid, SIGTERM);
-    int status = 0;
-    const double t1 = now_s();
-    waitpid(pid, &status, 0);
-    CHECK_MSG(now_s() - t1 < 30, "mpirun took %.1f s to stop after a rank was killed", now_s() - t1);
-    CHECK(!(WIFEXITED(status) && WEXITSTATUS(status) == 0));
+    kill_rank_once_written(cmd, p);
     REQUIRE(stat(p, &st) == 0 || (th_fail(__FILE__, __LINE__, "no checkpoint within 60 s"), 0));
     ssl3d_ctx *ctx = th_ctx(1, 0);
     ssl3d_checkpoint *ck = NULL;
@@ -328,6 +338,98 @@ TEST(mpi_finetune_matches_one_process) {
     snprintf(p, sizeof p, "%s/one.safetensors", d);
     snprintf(q, sizeof q, "%s/two.safetensors", d);
     CHECK(check_same_weights("finetune", p, q) > 1000);
+}
+
+/* `key` of the log's final line ({"final": true, ...}) as text ("" when there is none). */
+static void read_final(const char *path, const char *key, char *v, size_t cap) {
+    FILE *f = fopen(path, "r");
+    char line[4096];
+    v[0] = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        cJSON *o = cJSON_Parse(line), *x = o ? cJSON_GetObjectItem(o, key) : NULL;
+        if (o && cJSON_GetObjectItem(o, "final") && x) {
+            char *t = cJSON_PrintUnformatted(x);
+            snprintf(v, cap, "%s", t ? t : "");
+            free(t);
+        }
+        cJSON_Delete(o);
+    }
+    if (f) fclose(f);
+}
+
+/* Fine-tuning, 20 epochs of 1 step, resumable (--resume: the state after every epoch).
+ * --tta (8 mirrored validation passes, no effect on training) only makes epochs slow
+ * enough (~50 ms) that the kill below lands long before the last one. */
+#define FTR "finetune --kind segment --filters 4 --levels 2 --norm group --patch 8 --batch 4 --epochs 20 " \
+            "--steps-per-epoch 1 --lr 0.005 --threads 1 --seed 1 --quiet --tta"
+
+/* Rank 1 of a 2-rank fine-tuning job is killed (SIGKILL) once rank 0 has written the
+ * first resume state; resumed with 2 ranks, the job ends with the epoch losses, validation
+ * Dice, best epoch and final weights of an uninterrupted 2-rank job (same ranks and
+ * threads: the same rounding, measured equal); resumed by 1 process instead, with those
+ * of the uninterrupted job to the tolerances of 2 ranks against 1 process. */
+TEST(mpi_finetune_kill_and_resume_matches_uninterrupted) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char cmd[4096], out[16384], p[1024], q[1024];
+    REQUIRE(tf_make_seg_set(d, 8, 5) == 0);
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " FTR " --data %s/dataset.json --resume %s/u.state --out %s/u.safetensors "
+             "--log %s/u.jsonl", d, d, d, d);
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(cmd, sizeof cmd, MPIRUN BIN " " FTR " --data %s/dataset.json --resume %s/k.state --out %s/k.safetensors "
+             "--log %s/k.jsonl >%s/k.out 2>&1", d, d, d, d, d);
+    snprintf(p, sizeof p, "%s/k.state", d);
+    kill_rank_once_written(cmd, p);
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_checkpoint *ck = NULL;
+    const char *v = NULL;
+    REQUIRE_OK(ctx, ssl3d_checkpoint_load(ctx, p, &ck));   /* whole, never half-written */
+    CHECK_OK(ctx, ssl3d_checkpoint_get_meta(ctx, ck, "epoch", &v));
+    const long killed_at = v ? atol(v) : -1;
+    ssl3d_checkpoint_release(ck);
+    ssl3d_ctx_release(ctx);
+    REQUIRE((killed_at >= 1 && killed_at < 20) ||
+            (th_fail(__FILE__, __LINE__, "the killed run's state is at epoch %ld, want 1..19", killed_at), 0));
+    /* the 1-process resume starts from the same killed state */
+    snprintf(cmd, sizeof cmd, "cp %s/k.state %s/k1.state && cp %s/k.jsonl %s/k1.jsonl", d, d, d, d);
+    REQUIRE(system(cmd) == 0);
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " FTR " --data %s/dataset.json --resume %s/k.state --out %s/k.safetensors "
+             "--log %s/k.jsonl", d, d, d, d);
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(cmd, sizeof cmd, BIN " " FTR " --data %s/dataset.json --resume %s/k1.state --out %s/k1.safetensors "
+             "--log %s/k1.jsonl", d, d, d, d);
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    const char *runs[2] = { "k", "k1" };
+    double u[24], ud[24];
+    snprintf(p, sizeof p, "%s/u.jsonl", d);
+    REQUIRE(read_log(p, "epoch", "loss", u, 24) == 21);   /* epochs 1..20 */
+    REQUIRE(read_log(p, "epoch", "val_dice", ud, 24) == 21);
+    char ube[32], ubv[64], be[32], bv[64];
+    read_final(p, "best_epoch", ube, sizeof ube);
+    read_final(p, "best_val", ubv, sizeof ubv);
+    CHECK_MSG(atoi(ube) >= 1, "uninterrupted run: final best_epoch '%s'", ube);
+    for (int r = 0; r < 2; r++) {
+        const double tol = r == 0 ? 0 : LOSS_TOL;   /* 2 ranks: bitwise, as printed */
+        double c[24], cd[24];
+        char what[64];
+        snprintf(what, sizeof what, "finetune killed at epoch %ld, resumed by %s", killed_at, r ? "1 process" : "2 ranks");
+        snprintf(p, sizeof p, "%s/%s.jsonl", d, runs[r]);
+        REQUIRE(read_log(p, "epoch", "loss", c, 24) == 21);
+        REQUIRE(read_log(p, "epoch", "val_dice", cd, 24) == 21);
+        check_losses_tol(what, u + 1, c + 1, 20, tol);
+        read_final(p, "best_epoch", be, sizeof be);
+        read_final(p, "best_val", bv, sizeof bv);
+        if (r == 0) {   /* 1 process: a voxel that flips moves a Dice by more than the weights' 1e-7 (measured: none) */
+            for (int e = 1; e <= 20; e++)
+                CHECK_MSG(ud[e] == cd[e], "%s: epoch %d: val_dice %.9g vs %.9g", what, e, ud[e], cd[e]);
+            CHECK_MSG(!strcmp(be, ube) && !strcmp(bv, ubv), "%s: best epoch %s (%s), uninterrupted %s (%s)", what, be, bv,
+                      ube, ubv);
+        }
+        /* the saved models are the best epochs' weights: comparable when the same epoch won */
+        snprintf(p, sizeof p, "%s/u.safetensors", d);
+        snprintf(q, sizeof q, "%s/%s.safetensors", d, runs[r]);
+        if (r == 0 || !strcmp(be, ube)) CHECK(check_same_weights_tol(what, p, q, r ? WEIGHT_TOL : 0) > 1000);
+    }
 }
 
 TEST(mpi_rank_failure_stops_the_job_naming_the_file) {

@@ -278,9 +278,11 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  * Data-parallel (a communicator on ctx, ssl3d/comm.h): every rank must make the same call;
  * batch= is the global batch (a multiple of the rank count), each rank trains on its share
  * of every batch (the patches one process would draw), the weights start from rank 0's and
- * gradients are averaged before each step; logged losses are the global batch's. Every
- * rank validates and keeps the same best weights; resume= is written by rank 0 and read by
- * every rank; the caller writes its own files on one rank. */
+ * gradients are averaged before each step; logged losses are the global batch's.
+ * Validation is split by cases: each rank loads and evaluates its share of the validation
+ * cases and the per-case results are gathered, so every rank logs the metrics of all of
+ * them and keeps the same best weights; resume= is written by rank 0 and read by every
+ * rank; the caller writes its own files on one rank. */
 SSL3D_API ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
                                       const int64_t *pool_cases, int64_t n_pool, const char *options,
                                       ssl3d_ft_epoch_fn epoch_cb, void *user);

@@ -1,6 +1,7 @@
 /* `ssl3d finetune`: fine-tune a (pretrained) encoder for segmentation or classification
  * on a manifest, log one JSON line per epoch, save the best-validation model. */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -112,7 +113,9 @@ static void usage(FILE *f) {
         "  --resume FILE            resumable run: the training state is written to FILE after\n"
         "                           every epoch; when FILE exists (same options), training\n"
         "                           continues after its last epoch, bitwise as uninterrupted,\n"
-        "                           and --log is appended to\n"
+        "                           and --log is appended to (a finished run trains nothing\n"
+        "                           and reports its best epoch again); under mpirun any rank\n"
+        "                           count may resume it\n"
         "  --log FILE.jsonl         one JSON object per epoch: {\"epoch\", \"loss\", \"val_dice\" or\n"
         "                           \"val_acc\"/\"val_auc\"/\"val_qwk\", \"best\", \"phase\", ...}, then a\n"
         "                           summary line {\"final\": true, \"best_epoch\", \"best_val\", ...}\n"
@@ -171,6 +174,23 @@ static void json_field(const char *json, const char *key, char *out, size_t cap)
     if (n >= cap) n = cap - 1;
     memcpy(out, p, n);
     out[n] = 0;
+}
+
+/* A rerun of a finished resumable run trains no epoch, so no epoch line carries the best
+ * epoch: it comes from the resume state's counters (written after every epoch,
+ * finetune_resume.c), as the fragment {"best_epoch": N, "best_val": X} for json_field. */
+static void best_from_state(ssl3d_ctx *ctx, const char *path, char *line, size_t cap) {
+    ssl3d_checkpoint *ck = NULL;
+    const char *be = NULL, *bv = NULL, *hb = NULL;
+    line[0] = 0;
+    if (ssl3d_checkpoint_load(ctx, path, &ck) == SSL3D_OK && ssl3d_checkpoint_get_meta(ctx, ck, "best_epoch", &be) == SSL3D_OK &&
+        ssl3d_checkpoint_get_meta(ctx, ck, "best_metric", &bv) == SSL3D_OK &&
+        ssl3d_checkpoint_get_meta(ctx, ck, "have_best", &hb) == SSL3D_OK) {
+        const double v = strtod(bv, NULL);
+        if (atoi(hb) && isfinite(v)) snprintf(line, cap, "{\"best_epoch\": %d, \"best_val\": %.6g}", atoi(be), v);
+        else snprintf(line, cap, "{\"best_epoch\": %d, \"best_val\": null}", atoi(be));
+    }
+    ssl3d_checkpoint_release(ck);
 }
 
 /* A JSON string literal of s (quotes, backslashes and control characters escaped). */
@@ -446,6 +466,10 @@ int cmd_finetune(int argc, char **argv) {
     }
     if (!cli_dist_is_root()) { rc = 0; goto done; }   /* rank 0 alone writes the model */
     if (ls.save_failed || !save_model(ctx, m, out, opts, init)) { rc = fail(ctx, "--out"); goto done; }
+    if (!ls.last_line[0] && resume) {   /* every epoch was done already */
+        best_from_state(ctx, resume, ls.last_line, sizeof ls.last_line);
+        if (!quiet) fprintf(stderr, "ssl3d finetune: --resume %s: every epoch was done already\n", resume);
+    }
     if (ls.log) {
         char val[64];
         char be[32];

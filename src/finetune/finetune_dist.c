@@ -2,7 +2,9 @@
  * from the shared seed and keeps its own contiguous share (rank r of N: items
  * [r B/N, (r+1) B/N)), so N ranks see exactly the patches that one process with batch B
  * sees. Building the whole batch costs each rank B patch copies instead of B/N; at the
- * fine-tuning batch sizes (2-64) that is small next to one forward/backward pass. */
+ * fine-tuning batch sizes (2-64) that is small next to one forward/backward pass.
+ * Validation is split by cases: each rank evaluates a contiguous share of the validation
+ * volumes and the per-case results are gathered, so N ranks do 1/N of the work each. */
 #include <string.h>
 #include "finetune_dist.h"
 
@@ -53,4 +55,20 @@ double ft_dist_mean(ssl3d_ctx *ctx, double v, ssl3d_status *st) {
     if (*st != SSL3D_OK || ssl3d_ctx_comm_size(ctx) <= 1) return v;
     *st = ssl3d_comm_allreduce_sum(ctx, &f, 1);
     return (double)f / ssl3d_ctx_comm_size(ctx);
+}
+
+void ft_dist_share(const ssl3d_ctx *ctx, int64_t n, int64_t *first, int64_t *count) {
+    *first = 0;
+    *count = n;
+    if (ssl3d_ctx_comm_size(ctx) > 1) ssl3d_comm_shard(n, ssl3d_ctx_comm_rank(ctx), ssl3d_ctx_comm_size(ctx), first, count);
+}
+
+ssl3d_status ft_dist_gather(ssl3d_ctx *ctx, void *buf, int64_t n, size_t item_bytes) {
+    const int32_t size = ssl3d_ctx_comm_size(ctx);
+    for (int32_t r = 0; r < size && size > 1; r++) {
+        int64_t first = 0, count = 0;
+        ssl3d_comm_shard(n, r, size, &first, &count);
+        SSL3D_CHECK(ssl3d_comm_broadcast(ctx, (char *)buf + (size_t)first * item_bytes, count * (int64_t)item_bytes, r));
+    }
+    return SSL3D_OK;
 }

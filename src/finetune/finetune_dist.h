@@ -15,4 +15,11 @@ ssl3d_status ft_dist_shard(ssl3d_ctx *ctx, ssl3d_tensor **xb, ssl3d_tensor **yb)
 ssl3d_status ft_dist_average_grads(ssl3d_ctx *ctx, ssl3d_ftmodel *m);
 /* Mean of a per-rank value over the ranks (e.g. the epoch's summed loss). */
 double ft_dist_mean(ssl3d_ctx *ctx, double v, ssl3d_status *st);
+/* This rank's share of n items (validation cases): [*first, *first + *count); all of them
+ * without a communicator. */
+void ft_dist_share(const ssl3d_ctx *ctx, int64_t n, int64_t *first, int64_t *count);
+/* buf holds n items of item_bytes each, of which this rank filled its ft_dist_share; on
+ * return every rank holds all n (each rank's share broadcast from it, bytes unchanged, so
+ * what is computed from buf is what one process computes). */
+ssl3d_status ft_dist_gather(ssl3d_ctx *ctx, void *buf, int64_t n, size_t item_bytes);
 #endif

@@ -152,14 +152,18 @@ static void set_free(ft_set *s) {
     memset(s, 0, sizeof *s);
 }
 
-static ssl3d_status set_load(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_manifest *man, ft_set *s) {
+/* Load cases [lo, hi) of s (the others stay NULL: another rank's validation share). */
+static ssl3d_status set_load(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_manifest *man, ft_set *s, int64_t lo,
+                             int64_t hi) {
     s->x = calloc((size_t)s->n + 1, sizeof *s->x);
     s->y = calloc((size_t)s->n + 1, sizeof *s->y);
     s->cls = calloc((size_t)s->n + 1, sizeof *s->cls);
     s->fg = calloc((size_t)s->n + 1, sizeof *s->fg);
     s->nfg = calloc((size_t)s->n + 1, sizeof *s->nfg);
     if (!s->x || !s->y || !s->cls || !s->fg || !s->nfg) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
-    for (int64_t i = 0; i < s->n; i++) {
+    /* Classes of every case (the metrics need all of them; ft_load_case checks its range). */
+    for (int64_t i = 0; i < s->n && m->kind != SSL3D_FT_SEGMENT; i++) s->cls[i] = ssl3d_manifest_case_label(man, s->cases[i]);
+    for (int64_t i = lo; i < hi; i++) {
         SSL3D_CHECK(ft_load_case(ctx, m, man, s->cases[i], NULL, &s->x[i], m->kind == SSL3D_FT_SEGMENT ? &s->y[i] : NULL,
                                  &s->cls[i]));
         if (m->kind != SSL3D_FT_SEGMENT) continue;
@@ -277,29 +281,40 @@ static ssl3d_status cls_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
 
 /* ---------------------------------------------------------------- validation */
 
-/* Validation metrics: [0] dice / acc, [1] auc, [2] qwk. */
-static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *v, const ft_opts *o, double *met) {
+/* Validation metrics: [0] dice / acc, [1] auc, [2] qwk. Each rank evaluates its share
+ * [first, first + count) of the cases (the ones it loaded); the per-case results (mean
+ * foreground Dice; class probabilities and predictions) are gathered on every rank, which
+ * then computes the metrics from all of them, in case order, as one process does. */
+static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *v, const ft_opts *o, int64_t first,
+                             int64_t count, double *met) {
     met[0] = met[1] = met[2] = NAN;
     if (v->n == 0) return SSL3D_OK;
     const int32_t K = m->classes;
+    ssl3d_status st = SSL3D_OK;
     if (m->kind == SSL3D_FT_SEGMENT) {
-        double *dice = calloc((size_t)K, sizeof *dice), sum = 0;
-        if (!dice) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
-        for (int64_t i = 0; i < v->n; i++) {
-            ssl3d_status st = ft_segment_case(ctx, m, v->x[i], v->y[i], o->window, (float)o->overlap, dice, NULL);
-            if (st != SSL3D_OK) { free(dice); return st; }
+        double *dice = calloc((size_t)K, sizeof *dice), *per_case = calloc((size_t)v->n, sizeof *per_case);
+        if (!dice || !per_case) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+        for (int64_t i = first; i < first + count && st == SSL3D_OK; i++) {
+            st = ft_segment_case(ctx, m, v->x[i], v->y[i], o->window, (float)o->overlap, dice, NULL);
             double s = 0;
             for (int32_t k = 1; k < K; k++) s += dice[k];
-            sum += s / (K - 1);
+            per_case[i] = s / (K - 1);
         }
-        free(dice);
-        met[0] = sum / (double)v->n;
-        return SSL3D_OK;
+        if (st == SSL3D_OK) st = ft_dist_gather(ctx, per_case, v->n, sizeof *per_case);
+        if (st == SSL3D_OK) {
+            double sum = 0;
+            for (int64_t i = 0; i < v->n; i++) sum += per_case[i];
+            met[0] = sum / (double)v->n;
+        }
+        free(dice); free(per_case);
+        return st;
     }
     float *probs = malloc((size_t)(v->n * K) * sizeof *probs);
     int32_t *pred = malloc((size_t)v->n * sizeof *pred);
-    ssl3d_status st = (probs && pred) ? ft_classify_many(ctx, m, v->x, v->n, probs, pred)
-                                      : ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+    if (!probs || !pred) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
+    if (st == SSL3D_OK && count > 0) st = ft_classify_many(ctx, m, v->x + first, count, probs + first * K, pred + first);
+    if (st == SSL3D_OK) st = ft_dist_gather(ctx, probs, v->n, (size_t)K * sizeof *probs);
+    if (st == SSL3D_OK) st = ft_dist_gather(ctx, pred, v->n, sizeof *pred);
     if (st == SSL3D_OK) st = ft_class_metrics(ctx, probs, pred, v->cls, v->n, K, &met[0], &met[1], &met[2]);
     free(probs); free(pred);
     return st;
@@ -452,8 +467,10 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     ssl3d_optim *opt = NULL;
     int64_t *order = NULL;
     ssl3d_status st = split_cases(ctx, man, pool_cases, n_pool, &o, &train, &val);
-    if (st == SSL3D_OK) st = set_load(ctx, m, man, &train);
-    if (st == SSL3D_OK) st = set_load(ctx, m, man, &val);
+    int64_t val_first = 0, val_count = 0;   /* this rank's validation share */
+    ft_dist_share(ctx, val.n, &val_first, &val_count);
+    if (st == SSL3D_OK) st = set_load(ctx, m, man, &train, 0, train.n);
+    if (st == SSL3D_OK) st = set_load(ctx, m, man, &val, val_first, val_first + val_count);
     if (st == SSL3D_OK) st = resolve_sizes(ctx, m, &train, &o);
     order = malloc((size_t)(train.n + 1) * sizeof *order);
     if (st == SSL3D_OK && !order) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
@@ -543,7 +560,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
         /* Validation every val_every epochs and after the last one. */
         const int validated = (epoch + 1) % o.rc.val_every == 0 || epoch + 1 == o.epochs;
         double met[3] = { NAN, NAN, NAN };
-        if (validated) st = validate(ctx, m, &val, &o, met);
+        if (validated) st = validate(ctx, m, &val, &o, val_first, val_count, met);
         if (st != SSL3D_OK) break;
         double sel = o.select == SELECT_DICE || o.select == SELECT_ACC ? met[0] : o.select == SELECT_AUC ? met[1] : met[2];
         double tie = o.select == SELECT_ACC ? met[1] : o.select == SELECT_AUC ? met[0] : -INFINITY;
