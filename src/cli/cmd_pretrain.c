@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cli_train.h"
 #include "cli_dist.h"
+#include "cli_backend.h"
 
 static const char *CMD = "pretrain";
 
@@ -95,7 +96,7 @@ static int64_t task_default_batch(int32_t kind, int64_t dims) {
 int cmd_pretrain(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
     const char *cases_file = NULL;
-    const char *schedule = "constant", *normalisation = "zscore";
+    const char *schedule = "constant", *normalisation = "zscore", *backend_name = "cpu";
     int64_t dims = 0, epochs = 0, steps = 0, batch = 0, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
@@ -111,6 +112,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "batch", CLI_INT, &batch, "B", "images per step (default per task, 3D / 2D: rotation 8 / 32,\nrpl 16 / 32, jigsaw 8 / 16, cpc 4 / 16, exemplar 8 / 16)", 1, 65536, NULL, 0 },
         { "seed", CLI_INT, &seed, "S", "seed of the weights, the shuffle and the samples (default 0)", 0, 9.2e18, NULL, 0 },
         { "threads", CLI_INT, &threads, "T", "compute threads (default: all cores)", 1, 1024, NULL, 0 },
+        { "backend", CLI_CHOICE, &backend_name, NULL, CLI_BACKEND_HELP, 0, 0, "cpu|cuda", 0 },
         { "loader-threads", CLI_INT, &loader_threads, "N", "image decoding threads ahead of training (default 1; 0: none)", 0, 64, NULL, 0 },
         { "log", CLI_STR, &log_path, "FILE.jsonl", "JSON log, one object per step + a final summary\n(appended to when resuming)", 0, 0, NULL, 0 },
         { "lr", CLI_DOUBLE, &lr, "X", "Adam learning rate (default 1e-3)", 0, 10, NULL, 0 },
@@ -152,7 +154,9 @@ int cmd_pretrain(int argc, char **argv) {
     ssl3d_tensor **val_imgs = NULL, *first = NULL;
     int64_t n_val = 0, n_items = 0, *cases = NULL, n_cases = 0;
     cli_jsonl log = { 0 };
-    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) return cli_error(CMD, "cannot create a context");
+    int32_t backend = SSL3D_BACKEND_CPU;
+    if ((rc = cli_backend_parse(CMD, backend_name, &backend)) != 0) return rc;
+    if ((rc = cli_backend_ctx(CMD, backend, &ctx)) != 0) return rc;
     ssl3d_task_kind_parse(task_name, &kind);
     if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
