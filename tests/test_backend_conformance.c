@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "../src/ops/rows.h"
 
 /* A CUDA context, or skip with the reason. */
 static ssl3d_ctx *cuda_ctx_or_skip(uint64_t seed) {
@@ -253,6 +254,35 @@ static ssl3d_status f_concat(ssl3d_ctx *ctx, ssl3d_tensor **in, int n, const voi
     return ssl3d_concat(ctx, in, n, 1, out);
 }
 
+/* Row gathers with the CPC context rows of a G = 3 grid (arg: dims) over x (B*G^dims, D):
+ * every row is read several times, so the backward pass adds. */
+static ssl3d_status f_gather(ssl3d_ctx *ctx, ssl3d_tensor **in, int n, const void *arg, ssl3d_tensor **out) {
+    (void)n;
+    const int dims = *(const int *)arg, T = dims == 3 ? 10 : 4, K = dims == 3 ? 27 : 9;
+    const int64_t B = ssl3d_tensor_dim(in[0], 0) / K, R = B * K * T;
+    int32_t idx[2 * 27 * 10];
+    if (R > (int64_t)(sizeof idx / sizeof idx[0])) return SSL3D_ERR_INVALID_ARG;
+    for (int64_t r = 0; r < B * K; r++) {
+        ssl3d_cpc_context(dims, 3, (int32_t)(r % K), idx + r * T, T);
+        for (int t = 0; t < T; t++) idx[r * T + t] += (int32_t)(r / K * K);
+    }
+    int64_t shape[3] = { B * K, T, ssl3d_tensor_dim(in[0], 1) };
+    return ssl3d_rows_gather(ctx, in[0], idx, R, 3, shape, "conformance gather", out);
+}
+
+/* CPC candidate scores of pred (P,D) against z (M,D): R = P/2 distinct query rows, 5
+ * candidates each drawn with a fixed LCG (candidates repeat across rows). */
+static ssl3d_status f_scores(ssl3d_ctx *ctx, ssl3d_tensor **in, int n, const void *arg, ssl3d_tensor **out) {
+    (void)n; (void)arg;
+    const int64_t P = ssl3d_tensor_dim(in[0], 0), M = ssl3d_tensor_dim(in[1], 0), R = P / 2, C = 5;
+    int32_t q[64], cand[64 * 5];
+    if (R > 64) return SSL3D_ERR_INVALID_ARG;
+    uint32_t st = 12345u;
+    for (int64_t r = 0; r < R; r++) q[r] = (int32_t)(2 * r + (r & 1));
+    for (int64_t e = 0; e < R * C; e++) { st = st * 1664525u + 1013904223u; cand[e] = (int32_t)((st >> 8) % M); }
+    return ssl3d_rows_scores(ctx, in[0], in[1], q, cand, R, C, 1.0f / 0.3f, "conformance scores", out);
+}
+
 /* Tolerances: cuDNN / cuBLAS sum in other orders than the CPU (1e-4 relative for conv,
  * 1e-5 for linear); elementwise kernels evaluate the same float expressions (1e-6);
  * copies and max pooling are exact. */
@@ -314,6 +344,15 @@ static const tcase loss_cases[] = {
     { "triplet batch hard", 1, { 2 }, { { 8, 4 } }, { 1 }, f_hard, NULL, 1e-4f },
 };
 
+/* Row tables: the same float operations in the same order on both backends (gathers and
+ * their ordered scatter-adds exact; scores 1e-5 for the GPU's fused multiply-adds). */
+static const int dims2 = 2, dims3 = 3;
+static const tcase rows_cases[] = {
+    { "gather rows 2d (cpc context)", 1, { 2 }, { { 18, 5 } }, { 1 }, f_gather, &dims2, 0.0f },
+    { "gather rows 3d (cpc context)", 1, { 2 }, { { 54, 6 } }, { 1 }, f_gather, &dims3, 0.0f },
+    { "cpc scores", 2, { 2, 2 }, { { 24, 9 }, { 13, 9 } }, { 1, 1 }, f_scores, NULL, 1e-5f },
+};
+
 #define RUN_TABLE(ctx, t) for (size_t i_ = 0; i_ < sizeof(t) / sizeof((t)[0]); i_++) check_case((ctx), &(t)[i_])
 
 TEST(conformance_cuda_conv_2d_3d) {
@@ -340,6 +379,12 @@ TEST(conformance_cuda_losses) {
     ssl3d_ctx_release(gpu);
 }
 
+TEST(conformance_cuda_row_tables) {
+    ssl3d_ctx *gpu = cuda_ctx_or_skip(5);
+    RUN_TABLE(gpu, rows_cases);
+    ssl3d_ctx_release(gpu);
+}
+
 TEST(conformance_cuda_pooling_and_dropout) {
     ssl3d_ctx *gpu = cuda_ctx_or_skip(5);
     RUN_TABLE(gpu, pool_cases);
@@ -357,6 +402,7 @@ TEST(conformance_suite_runs_cpu_against_cpu) {
     RUN_TABLE(other, layer_cases);
     RUN_TABLE(other, pool_cases);
     RUN_TABLE(other, loss_cases);
+    RUN_TABLE(other, rows_cases);
     ssl3d_ctx_release(other);
 }
 
