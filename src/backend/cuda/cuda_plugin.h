@@ -26,6 +26,8 @@ void cuda_memset0(void *state, void *p, size_t bytes);
 void cuda_to_host(void *state, void *dst, const void *src, size_t bytes);
 void cuda_from_host(void *state, void *dst, const void *src, size_t bytes);
 void cuda_copy(void *state, void *dst, const void *src, size_t bytes);
+/* The staging callbacks over cudaHostAlloc, cudaMemcpyAsync and the staged[] events. */
+extern const ssl3d_staging_ops cuda_staging_ops;
 
 /* cuda_kernels.cu: basic float kernels */
 void cuda_fill(const ssl3d_kctx *k, float *x, int64_t n, float v);
