@@ -276,7 +276,9 @@ static ssl3d_status cpc_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
     ssl3d_tensor *X = NULL, *z = NULL, *h = NULL, *P = NULL, *table = NULL, *logits = NULL, *out = NULL;
     ssl3d_tensor *preds[CPC_MAX_STEPS] = { 0 };
     int64_t n_ok = 0;
-    ssl3d_status st = cpc_batch(ctx, t, images, n_images, seed, index, training, &X);
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    ssl3d_status st = task_sample_status(ctx, sctx, cpc_batch(sctx, t, images, n_images, seed, index, training, &X));
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &X);
     if (st == SSL3D_OK) st = cpc_latents(ctx, t, c, X, training, &z);
     ssl3d_tensor_release(X);
     if (st == SSL3D_OK) st = cpc_contexts(ctx, t, c, z, n_images, &h);

@@ -260,7 +260,9 @@ static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
     const float margin = (float)task_opt(t, "margin"), temp = (float)task_opt(t, "temperature");
 
     ssl3d_tensor *X = NULL, *feat = NULL, *emb = NULL, *z = NULL, *out = NULL, *copy = NULL;
-    ssl3d_status st = exemplar_batch(ctx, t, images, B, seed, index, training, &X);
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    ssl3d_status st = task_sample_status(ctx, sctx, exemplar_batch(sctx, t, images, B, seed, index, training, &X));
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &X);
     if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, X, training, &feat);
     if (st == SSL3D_OK && task_opt_int(t, "feature_norm")) {
         /* Per feature over the 2B views of this call, in training and evaluation alike
