@@ -258,3 +258,43 @@ TEST(cli_training_commands_backend_option_reports_cuda_unavailability) {
         CHECK_MSG(rc != 0 && !strstr(text, "unavailable"), "%s --backend cpu: exit %d: %s", cases[i].cmd, rc, text);
     }
 }
+
+/* protocol passes a non-default --backend to every finetune and evaluate run (shown by
+ * --dry-run, which neither probes nor runs anything); the CPU default adds nothing. */
+TEST(cli_protocol_passes_backend_to_its_runs) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
+    const char *dir = th_tmpdir();
+    ssl3d_ctx *ctx = th_ctx(1, 1);
+    char path[PATH_MAX], man[PATH_MAX], cmd[PATH_MAX * 3], text[8192];
+    snprintf(man, sizeof man, "%s/m.csv", dir);
+    FILE *f = fopen(man, "w");
+    REQUIRE(f);
+    fputs("file,label,split\n", f);
+    const int64_t shape[3] = { 1, 8, 8 };
+    float v[64];
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 64; k++) v[k] = (float)((k * (i + 3)) % 17) / 17.0f;
+        ssl3d_tensor *t = NULL;
+        snprintf(path, sizeof path, "%s/i%d.png", dir, i);
+        REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_F32, 3, shape, v, &t));
+        REQUIRE_OK(ctx, ssl3d_png_write(ctx, path, t, 8));
+        ssl3d_tensor_release(t);
+        fprintf(f, "i%d.png,%d,%s\n", i, i % 2, i < 2 ? "train" : "test");
+    }
+    fclose(f);
+    ssl3d_ctx_release(ctx);
+    for (int cuda = 0; cuda < 2; cuda++) {
+        snprintf(cmd, sizeof cmd, "./bin/ssl3d protocol --kind classify --data '%s' --method scratch --run-dir '%s/run' "
+                 "--seeds 0 --fractions 100 --dry-run%s 2>&1", man, dir, cuda ? " --backend cuda" : "");
+        int rc = run_no_device(cmd, text, sizeof text);
+        CHECK_MSG(rc == 0, "exit %d: %s", rc, text);
+        const char *ft = strstr(text, " finetune "), *ev = strstr(text, " evaluate ");
+        CHECK_MSG(ft && ev, "%s", text);
+        if (!ft || !ev) continue;
+        const char *ft_end = strchr(ft, '\n'), *ev_end = strchr(ev, '\n');
+        const char *b1 = strstr(ft, "--backend cuda"), *b2 = strstr(ev, "--backend cuda");
+        const int in_ft = b1 && (!ft_end || b1 < ft_end), in_ev = b2 && (!ev_end || b2 < ev_end);
+        CHECK_MSG(in_ft == cuda && in_ev == cuda, "--backend%s: %s", cuda ? " cuda" : " (default)", text);
+        CHECK(!strstr(text, "--backend cpu"));
+    }
+}

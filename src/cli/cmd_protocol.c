@@ -507,7 +507,8 @@ static void run_one(const proto_opts *o, int m, int f, int s, proto_result *r) {
     ft[n++] = "--mode"; ft[n++] = me->ckpt ? (char *)o->mode : "scratch";
     if (me->ckpt) { ft[n++] = "--init"; ft[n++] = (char *)me->ckpt; }
     if (o->msd) { ft[n++] = "--cases"; ft[n++] = (char *)o->pool_file; }
-    ft[n++] = "--backend"; ft[n++] = (char *)o->backend;
+    /* Only a non-default backend is passed: CPU runs keep their command lines. */
+    if (strcmp(o->backend, "cpu")) { ft[n++] = "--backend"; ft[n++] = (char *)o->backend; }
     for (int i = 0; i < o->n_extra && i < 512; i++) ft[n++] = o->extra[i];
     ft[n] = NULL;
     char *ev[18];
@@ -518,7 +519,7 @@ static void run_one(const proto_opts *o, int m, int f, int s, proto_result *r) {
     ev[k++] = "--json";
     if (o->msd) { ev[k++] = "--cases"; ev[k++] = (char *)o->test_file; }
     else { ev[k++] = "--split"; ev[k++] = "test"; }
-    ev[k++] = "--backend"; ev[k++] = (char *)o->backend;
+    if (strcmp(o->backend, "cpu")) { ev[k++] = "--backend"; ev[k++] = (char *)o->backend; }
     ev[k] = NULL;
 
     int need_ft = !proto_exists(ok_mark);
