@@ -128,20 +128,23 @@ pre() {  # backend, out name, extra args
 if cc -Iinclude "$OUT/cli/gen.c" -Llib -lssl3d -Wl,-rpath,"$PWD/lib" -o "$OUT/cli/gen" 2>>"$OUT/cli/cli.log" &&
    "$OUT/cli/gen" "$OUT/cli" 8 >>"$OUT/cli/cli.log" 2>&1; then
   cli="ok"
-  pre cpu cpu --steps 5 || cli="failed"
-  pre cuda cuda --steps 5 || cli="failed"
+  pre cpu cpu --steps 5 || cli="cpu run failed"
+  pre cuda cuda --steps 5 || cli="cuda run failed"
   # checkpoints are the same format: each continues on the other backend
   cp "$OUT/cli/cuda.safetensors" "$OUT/cli/cuda_then_cpu.safetensors" 2>/dev/null
   cp "$OUT/cli/cpu.safetensors" "$OUT/cli/cpu_then_cuda.safetensors" 2>/dev/null
-  pre cpu cuda_then_cpu --steps 7 --resume "$OUT/cli/cuda_then_cpu.safetensors" || cli="failed"
-  pre cuda cpu_then_cuda --steps 7 --resume "$OUT/cli/cpu_then_cuda.safetensors" || cli="failed"
+  [ "$cli" = ok ] && { pre cpu cuda_then_cpu --steps 7 --resume "$OUT/cli/cuda_then_cpu.safetensors" ||
+                       cli="cuda checkpoint did not continue on cpu"; }
+  [ "$cli" = ok ] && { pre cuda cpu_then_cuda --steps 7 --resume "$OUT/cli/cpu_then_cuda.safetensors" ||
+                       cli="cpu checkpoint did not continue on cuda"; }
   # per-step losses of the two 5-step runs, relative difference <= 1e-3
-  awk -F'"loss":' 'FNR == 1 { f++ } NF > 1 { split($2, a, /[,}]/); l[f, ++n[f]] = a[1] }
+  if [ "$cli" = ok ]; then awk -F'"loss":' 'FNR == 1 { f++ } NF > 1 { split($2, a, /[,}]/); l[f, ++n[f]] = a[1] }
       END { bad = 0; for (i = 1; i <= n[1]; i++) { d = l[1, i] - l[2, i]; if (d < 0) d = -d;
             r = l[1, i] < 0 ? -l[1, i] : l[1, i]; printf "step %d: cpu %s cuda %s\n", i, l[1, i], l[2, i];
             if (!(d <= 1e-3 * r) || n[1] != n[2]) bad = 1 } exit bad }' \
-      "$OUT/cli/cpu.jsonl" "$OUT/cli/cuda.jsonl" >"$OUT/cli/losses.txt" 2>&1 || cli="losses differ"
-  cat "$OUT/cli/losses.txt"
+      "$OUT/cli/cpu.jsonl" "$OUT/cli/cuda.jsonl" >"$OUT/cli/losses.txt" 2>&1 || cli="losses differ"; fi
+  cat "$OUT/cli/losses.txt" 2>/dev/null
+  tail -3 "$OUT/cli/cli.log"
   # a bad backend name is a usage error (2), not a silent CPU run
   ./bin/ssl3d pretrain --task cpc --dims 2 --data "$OUT/cli/manifest.csv" --out "$OUT/cli/x.safetensors" \
     --backend gpu >>"$OUT/cli/cli.log" 2>&1; [ $? -eq 2 ] || cli="bad --backend not refused"
