@@ -6,8 +6,9 @@
 #include "ssl3d.h"
 
 /* Help text of the option, shared by the commands that take it. */
-#define CLI_BACKEND_HELP "where the model runs (default cpu); cuda needs the CUDA plugin, a driver and a\n" \
-                         "device (`ssl3d info --backends`, docs/cuda.md); no fall-back to the CPU"
+#define CLI_BACKEND_HELP "where the model runs (default cpu); cuda needs the CUDA plugin,\n" \
+                         "a driver and a device (`ssl3d info --backends`, docs/cuda.md);\n" \
+                         "no fall-back to the CPU"
 
 /* "cpu" -> SSL3D_BACKEND_CPU, "cuda" -> SSL3D_BACKEND_CUDA. Returns 0, or 2 after printing
  * "ssl3d CMD: --backend must be cpu or cuda, got 'NAME'". */

@@ -103,6 +103,7 @@ static void usage(FILE *f) {
         "  --backend cpu|cuda       where the model runs (default cpu); cuda needs the CUDA plugin,\n"
         "                           a driver and a device (`ssl3d info --backends`, docs/cuda.md);\n"
         "                           no fall-back to the CPU\n"
+        "                           (not yet on a device: fine-tuning refuses a CUDA context, clearly)\n"
         "  --resume FILE            resumable run: the training state is written to FILE after\n"
         "                           every epoch; when FILE exists (same options), training\n"
         "                           continues after its last epoch, bitwise as uninterrupted,\n"
