@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "harness.h"
+#include "../src/ops/rows.h"
 
 /* A CUDA context, or skip with the reason. */
 static ssl3d_ctx *cuda_ctx_or_skip(uint64_t seed) {
@@ -253,6 +254,35 @@ static ssl3d_status f_concat(ssl3d_ctx *ctx, ssl3d_tensor **in, int n, const voi
     return ssl3d_concat(ctx, in, n, 1, out);
 }
 
+/* Row gathers with the CPC context rows of a G = 3 grid (arg: dims) over x (B*G^dims, D):
+ * every row is read several times, so the backward pass adds. */
+static ssl3d_status f_gather(ssl3d_ctx *ctx, ssl3d_tensor **in, int n, const void *arg, ssl3d_tensor **out) {
+    (void)n;
+    const int dims = *(const int *)arg, T = dims == 3 ? 10 : 4, K = dims == 3 ? 27 : 9;
+    const int64_t B = ssl3d_tensor_dim(in[0], 0) / K, R = B * K * T;
+    int32_t idx[2 * 27 * 10];
+    if (R > (int64_t)(sizeof idx / sizeof idx[0])) return SSL3D_ERR_INVALID_ARG;
+    for (int64_t r = 0; r < B * K; r++) {
+        ssl3d_cpc_context(dims, 3, (int32_t)(r % K), idx + r * T, T);
+        for (int t = 0; t < T; t++) idx[r * T + t] += (int32_t)(r / K * K);
+    }
+    int64_t shape[3] = { B * K, T, ssl3d_tensor_dim(in[0], 1) };
+    return ssl3d_rows_gather(ctx, in[0], idx, R, 3, shape, "conformance gather", out);
+}
+
+/* CPC candidate scores of pred (P,D) against z (M,D): R = P/2 distinct query rows, 5
+ * candidates each drawn with a fixed LCG (candidates repeat across rows). */
+static ssl3d_status f_scores(ssl3d_ctx *ctx, ssl3d_tensor **in, int n, const void *arg, ssl3d_tensor **out) {
+    (void)n; (void)arg;
+    const int64_t P = ssl3d_tensor_dim(in[0], 0), M = ssl3d_tensor_dim(in[1], 0), R = P / 2, C = 5;
+    int32_t q[64], cand[64 * 5];
+    if (R > 64) return SSL3D_ERR_INVALID_ARG;
+    uint32_t st = 12345u;
+    for (int64_t r = 0; r < R; r++) q[r] = (int32_t)(2 * r + (r & 1));
+    for (int64_t e = 0; e < R * C; e++) { st = st * 1664525u + 1013904223u; cand[e] = (int32_t)((st >> 8) % M); }
+    return ssl3d_rows_scores(ctx, in[0], in[1], q, cand, R, C, 1.0f / 0.3f, "conformance scores", out);
+}
+
 /* Tolerances: cuDNN / cuBLAS sum in other orders than the CPU (1e-4 relative for conv,
  * 1e-5 for linear); elementwise kernels evaluate the same float expressions (1e-6);
  * copies and max pooling are exact. */
@@ -314,6 +344,15 @@ static const tcase loss_cases[] = {
     { "triplet batch hard", 1, { 2 }, { { 8, 4 } }, { 1 }, f_hard, NULL, 1e-4f },
 };
 
+/* Row tables: the same float operations in the same order on both backends (gathers and
+ * their ordered scatter-adds exact; scores 1e-5 for the GPU's fused multiply-adds). */
+static const int dims2 = 2, dims3 = 3;
+static const tcase rows_cases[] = {
+    { "gather rows 2d (cpc context)", 1, { 2 }, { { 18, 5 } }, { 1 }, f_gather, &dims2, 0.0f },
+    { "gather rows 3d (cpc context)", 1, { 2 }, { { 54, 6 } }, { 1 }, f_gather, &dims3, 0.0f },
+    { "cpc scores", 2, { 2, 2 }, { { 24, 9 }, { 13, 9 } }, { 1, 1 }, f_scores, NULL, 1e-5f },
+};
+
 #define RUN_TABLE(ctx, t) for (size_t i_ = 0; i_ < sizeof(t) / sizeof((t)[0]); i_++) check_case((ctx), &(t)[i_])
 
 TEST(conformance_cuda_conv_2d_3d) {
@@ -340,6 +379,12 @@ TEST(conformance_cuda_losses) {
     ssl3d_ctx_release(gpu);
 }
 
+TEST(conformance_cuda_row_tables) {
+    ssl3d_ctx *gpu = cuda_ctx_or_skip(5);
+    RUN_TABLE(gpu, rows_cases);
+    ssl3d_ctx_release(gpu);
+}
+
 TEST(conformance_cuda_pooling_and_dropout) {
     ssl3d_ctx *gpu = cuda_ctx_or_skip(5);
     RUN_TABLE(gpu, pool_cases);
@@ -357,6 +402,7 @@ TEST(conformance_suite_runs_cpu_against_cpu) {
     RUN_TABLE(other, layer_cases);
     RUN_TABLE(other, pool_cases);
     RUN_TABLE(other, loss_cases);
+    RUN_TABLE(other, rows_cases);
     ssl3d_ctx_release(other);
 }
 
@@ -488,5 +534,96 @@ TEST(conformance_five_training_steps_cpu_against_cpu) {
     ssl3d_ctx *other = th_ctx(2, 11);
     REQUIRE(other);
     check_train5(other);
+    ssl3d_ctx_release(other);
+}
+
+/* ---- the five proxy tasks on the device: samples built from images in a CPU context,
+ * batches uploaded, the model (and the CPC gathers and scores) on the device. Five Adam
+ * steps each; losses agree with an all-CPU run to 1e-3 relative. */
+typedef struct task_cfg { int32_t kind, dims; const char *opts; int64_t S; } task_cfg;
+static const task_cfg TASKS[] = {
+    { SSL3D_TASK_ROTATION, 3, "input_size=16,filters=4,levels=2", 18 },
+    { SSL3D_TASK_RPL, 2, "filters=4,levels=2,grid=3,cell=8,jitter=2", 26 },
+    { SSL3D_TASK_JIGSAW, 3, "filters=4,levels=2,grid=2,cell=8,jitter=2,permutations=10", 18 },
+    { SSL3D_TASK_CPC, 2, "input_size=20,filters=4,levels=2", 24 },
+    { SSL3D_TASK_CPC, 3, "input_size=16,grid=3,filters=4,levels=2", 18 },
+    { SSL3D_TASK_EXEMPLAR, 3, "input_size=16,filters=4,levels=2,loss=triplet,negative=random", 18 },
+};
+
+/* Image (1, S..) with a ramp along every axis and a little deterministic noise. */
+static ssl3d_tensor *ramp_image(ssl3d_ctx *ctx, int dims, int64_t S, unsigned seed) {
+    int64_t shape[4] = { 1, S, S, S };
+    int64_t n = dims == 3 ? S * S * S : S * S;
+    float *v = malloc((size_t)n * 4);
+    unsigned s = seed * 2654435761u + 1u;
+    for (int64_t i = 0; i < n; i++) {
+        s = s * 1664525u + 1013904223u;
+        v[i] = (float)(s >> 8) / 16777216.0f * 0.2f + (float)(i % S) / (float)S + (float)(i / S % S) / (2.0f * S);
+    }
+    ssl3d_tensor *t = NULL;
+    ssl3d_tensor_from_data(ctx, SSL3D_F32, dims + 1, shape, v, &t);
+    free(v);
+    return t;
+}
+
+static ssl3d_status task5(ssl3d_ctx *ctx, const task_cfg *c, double *losses) {
+    ssl3d_ctx *host = th_ctx(1, 3);
+    ssl3d_ctx_set_seed(ctx, 7);
+    ssl3d_task *t = NULL;
+    ssl3d_optim *opt = NULL;
+    ssl3d_tensor *img[3] = { NULL };
+    ssl3d_status st = ssl3d_task_create(ctx, c->kind, c->dims, 1, c->opts, &t);
+    for (int i = 0; i < 3 && !st; i++) st = (img[i] = ramp_image(host, c->dims, c->S, (unsigned)i + 1)) ? 0 : SSL3D_ERR_NOMEM;
+    if (!st) st = ssl3d_optim_create_adam(ctx, 1e-3f, 0.9f, 0.999f, 1e-8f, 0.0f, &opt);
+    for (int32_t m = 0; !st && m < ssl3d_task_module_count(t); m++) st = add_params(ctx, opt, ssl3d_task_module(t, m));
+    for (int step = 0; step < 5 && !st; step++) {
+        ssl3d_tensor *loss = NULL;
+        int64_t hit = 0, total = 0;
+        float v = 0.0f;
+        st = ssl3d_task_forward(ctx, t, img, 3, 5, (uint64_t)step, 1, &loss, &hit, &total);
+        if (!st) st = ssl3d_tensor_read(ctx, loss, &v, sizeof v);
+        losses[step] = v;
+        if (!st) st = ssl3d_backward(ctx, loss);
+        if (!st) st = ssl3d_optim_step(ctx, opt);
+        if (!st) st = ssl3d_optim_zero_grad(ctx, opt);
+        if (st) ssl3d_tape_reset(ctx);
+        ssl3d_tensor_release(loss);
+    }
+    for (int i = 0; i < 3; i++) ssl3d_tensor_release(img[i]);
+    ssl3d_optim_release(opt);
+    ssl3d_task_release(t);
+    ssl3d_ctx_release(host);
+    return st;
+}
+
+static void check_tasks5(ssl3d_ctx *other) {
+    ssl3d_ctx *cpu = th_ctx(1, 11);
+    for (size_t k = 0; k < sizeof TASKS / sizeof TASKS[0]; k++) {
+        const task_cfg *c = &TASKS[k];
+        double a[5], b[5];
+        const char *name = ssl3d_task_kind_name(c->kind);
+        if (task5(cpu, c, a) != SSL3D_OK || task5(other, c, b) != SSL3D_OK) {
+            CHECK_MSG(0, "%s %dD: cpu: %s; %s: %s", name, (int)c->dims, ssl3d_ctx_last_error(cpu),
+                      ssl3d_ctx_backend_name(other), ssl3d_ctx_last_error(other));
+            continue;
+        }
+        for (int i = 0; i < 5; i++)
+            CHECK_MSG(fabs(b[i] - a[i]) <= 1e-3 * fabs(a[i]) && isfinite(a[i]), "%s %dD step %d: loss %.7g on %s, %.7g on cpu",
+                      name, (int)c->dims, i, b[i], ssl3d_ctx_backend_name(other), a[i]);
+    }
+    ssl3d_ctx_release(cpu);
+}
+
+TEST(conformance_cuda_five_steps_of_every_proxy_task) {
+    ssl3d_ctx *gpu = cuda_ctx_or_skip(11);
+    check_tasks5(gpu);
+    ssl3d_ctx_release(gpu);
+}
+
+/* The same comparison on every machine: a two-thread CPU context stands in for the device. */
+TEST(conformance_five_steps_of_every_proxy_task_cpu_against_cpu) {
+    ssl3d_ctx *other = th_ctx(2, 11);
+    REQUIRE(other);
+    check_tasks5(other);
     ssl3d_ctx_release(other);
 }

@@ -200,3 +200,101 @@ TEST(cli_bench_backend_option_reports_cuda_unavailability) {
     CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1);
     CHECK_MSG(strstr(out, "--backend cuda is unavailable: ") && strstr(out, msg), "%s", out);
 }
+
+/* Run `cmd` (a shell command) with the fake no-device plugin, so the result is the same
+ * with or without a GPU; the output in out. */
+static int run_no_device(const char *cmd, char *out, size_t cap) {
+    char plugin[PATH_MAX], line[PATH_MAX * 6];
+    fake_path(plugin, sizeof plugin, "no_device");
+    snprintf(line, sizeof line, "SSL3D_CUDA_PLUGIN='%s' %s", plugin, cmd);
+    return th_run(line, out, cap);
+}
+
+/* pretrain, finetune, evaluate and protocol take --backend: a bad name is a usage error
+ * (2); an unavailable CUDA backend is exit 1 with one line naming the backend and the
+ * probe's reason, before anything is written: no silent CPU fall-back. */
+TEST(cli_training_commands_backend_option_reports_cuda_unavailability) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
+    char plugin[PATH_MAX];
+    fake_path(plugin, sizeof plugin, "no_device");
+    REQUIRE(access(plugin, R_OK) == 0);
+    const char *dir = th_tmpdir();
+    char man[PATH_MAX], model[PATH_MAX], out[PATH_MAX], rundir[PATH_MAX];
+    snprintf(man, sizeof man, "%s/m.csv", dir);
+    snprintf(model, sizeof model, "%s/model.safetensors", dir);
+    snprintf(out, sizeof out, "%s/out.safetensors", dir);
+    snprintf(rundir, sizeof rundir, "%s/run", dir);
+    FILE *f = fopen(man, "w");
+    REQUIRE(f);
+    fputs("img.nii.gz,0,train\n", f);
+    fclose(f);
+    f = fopen(model, "w");
+    REQUIRE(f);
+    fclose(f);
+    struct { const char *cmd, *args; } cases[] = {
+        { "pretrain", "--task rotation --dims 3 --data %s --out %s" },
+        { "finetune", "--kind classify --data %s --out %s" },
+        { "evaluate", "--data %s --model %s" },
+        { "protocol", "--kind classify --data %s --method scratch --run-dir %s" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *second = !strcmp(cases[i].cmd, "evaluate") ? model
+                             : !strcmp(cases[i].cmd, "protocol") ? rundir : out;
+        char args[PATH_MAX * 3], cmd[PATH_MAX * 4], text[4096], want[256];
+        snprintf(args, sizeof args, cases[i].args, man, second);
+        snprintf(cmd, sizeof cmd, "./bin/ssl3d %s %s --backend gpu 2>&1", cases[i].cmd, args);
+        int rc = run_no_device(cmd, text, sizeof text);
+        CHECK_MSG(rc == 2, "%s --backend gpu: exit %d: %s", cases[i].cmd, rc, text);
+        CHECK_MSG(strstr(text, "--backend") && strstr(text, "gpu"), "%s: %s", cases[i].cmd, text);
+        snprintf(cmd, sizeof cmd, "./bin/ssl3d %s %s --backend cuda 2>&1", cases[i].cmd, args);
+        rc = run_no_device(cmd, text, sizeof text);
+        snprintf(want, sizeof want, "ssl3d %s: --backend cuda is unavailable: no CUDA device: fake plugin", cases[i].cmd);
+        CHECK_MSG(rc == 1, "%s --backend cuda: exit %d: %s", cases[i].cmd, rc, text);
+        CHECK_MSG(strstr(text, want) != NULL, "%s: %s", cases[i].cmd, text);
+        CHECK_MSG(access(out, F_OK) != 0 && access(rundir, F_OK) != 0, "%s wrote output: %s", cases[i].cmd, text);
+        /* --backend cpu gets past the backend: the (empty) model or missing image fails next. */
+        snprintf(cmd, sizeof cmd, "./bin/ssl3d %s %s --backend cpu 2>&1", cases[i].cmd, args);
+        rc = run_no_device(cmd, text, sizeof text);
+        CHECK_MSG(rc != 0 && !strstr(text, "unavailable"), "%s --backend cpu: exit %d: %s", cases[i].cmd, rc, text);
+    }
+}
+
+/* protocol passes a non-default --backend to every finetune and evaluate run (shown by
+ * --dry-run, which neither probes nor runs anything); the CPU default adds nothing. */
+TEST(cli_protocol_passes_backend_to_its_runs) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d is not built (run make)");
+    const char *dir = th_tmpdir();
+    ssl3d_ctx *ctx = th_ctx(1, 1);
+    char path[PATH_MAX], man[PATH_MAX], cmd[PATH_MAX * 3], text[8192];
+    snprintf(man, sizeof man, "%s/m.csv", dir);
+    FILE *f = fopen(man, "w");
+    REQUIRE(f);
+    fputs("file,label,split\n", f);
+    const int64_t shape[3] = { 1, 8, 8 };
+    float v[64];
+    for (int i = 0; i < 4; i++) {
+        for (int k = 0; k < 64; k++) v[k] = (float)((k * (i + 3)) % 17) / 17.0f;
+        ssl3d_tensor *t = NULL;
+        snprintf(path, sizeof path, "%s/i%d.png", dir, i);
+        REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_F32, 3, shape, v, &t));
+        REQUIRE_OK(ctx, ssl3d_png_write(ctx, path, t, 8));
+        ssl3d_tensor_release(t);
+        fprintf(f, "i%d.png,%d,%s\n", i, i % 2, i < 2 ? "train" : "test");
+    }
+    fclose(f);
+    ssl3d_ctx_release(ctx);
+    for (int cuda = 0; cuda < 2; cuda++) {
+        snprintf(cmd, sizeof cmd, "./bin/ssl3d protocol --kind classify --data '%s' --method scratch --run-dir '%s/run' "
+                 "--seeds 0 --fractions 100 --dry-run%s 2>&1", man, dir, cuda ? " --backend cuda" : "");
+        int rc = run_no_device(cmd, text, sizeof text);
+        CHECK_MSG(rc == 0, "exit %d: %s", rc, text);
+        const char *ft = strstr(text, " finetune "), *ev = strstr(text, " evaluate ");
+        CHECK_MSG(ft && ev, "%s", text);
+        if (!ft || !ev) continue;
+        const char *ft_end = strchr(ft, '\n'), *ev_end = strchr(ev, '\n');
+        const char *b1 = strstr(ft, "--backend cuda"), *b2 = strstr(ev, "--backend cuda");
+        const int in_ft = b1 && (!ft_end || b1 < ft_end), in_ev = b2 && (!ev_end || b2 < ev_end);
+        CHECK_MSG(in_ft == cuda && in_ev == cuda, "--backend%s: %s", cuda ? " cuda" : " (default)", text);
+        CHECK(!strstr(text, "--backend cpu"));
+    }
+}

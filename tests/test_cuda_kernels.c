@@ -12,10 +12,12 @@
 #include "../src/backend/layer_kernels.h"
 #include "../src/backend/loss_kernels.h"
 #include "../src/backend/optim_kernels.h"
+#include "../src/backend/rows_kernels.h"
 #include "../src/backend/cuda/kernels_ew.h"
 #include "../src/backend/cuda/kernels_reduce.h"
 #include "../src/backend/cuda/kernels_norm.h"
 #include "../src/backend/cuda/kernels_loss.h"
+#include "../src/backend/cuda/kernels_rows.h"
 
 static const ssl3d_kctx K1 = { 1, NULL };
 
@@ -495,4 +497,60 @@ TEST(cuda_kernel_losses_similarity_triplet_dice_match_cpu) {
     CHECK(close_all(dl, dlc, DN * DK * DS, 1e-6f));
     free(q); free(probs); free(probsc); free(a); free(p); free(n); free(g); free(gc); free(gn); free(gnc);
     free(z); free(dz); free(dzc); free(lg); free(dl); free(dlc); free(dlab); free(work);
+}
+
+/* Inverse of idx[0..n) over [0, M) in CSR form, as src/ops/rows.c builds it. */
+static void inverse_map(const int32_t *idx, int64_t n, int64_t M, int32_t *off, int32_t *src) {
+    memset(off, 0, (size_t)(M + 1) * sizeof *off);
+    for (int64_t e = 0; e < n; e++) off[idx[e] + 1]++;
+    for (int64_t m = 0; m < M; m++) off[m + 1] += off[m];
+    int32_t *fill = malloc((size_t)M * sizeof *fill);
+    for (int64_t m = 0; m < M; m++) fill[m] = off[m];
+    for (int64_t e = 0; e < n; e++) src[fill[idx[e]]++] = (int32_t)e;
+    free(fill);
+}
+
+/* Row gathers and candidate scores: the same float operations in the same order as the
+ * CPU kernels, so the results are equal bit for bit under every launch shape. */
+TEST(cuda_kernel_rows_gather_and_scores_match_cpu) {
+    const int64_t M = 9, D = 7, R = 23, C = 4, P = 12;
+    int32_t idx[23], q[6], cand[6 * 4], off[13], src[24];
+    ssl3d_rng r;
+    ssl3d_rng_init(&r, 77, 3);
+    for (int64_t i = 0; i < R; i++) idx[i] = (int32_t)ssl3d_rng_below(&r, (uint32_t)M);   /* repeats */
+    for (int64_t i = 0; i < 6; i++) q[i] = (int32_t)(2 * i);                               /* distinct */
+    for (int64_t i = 0; i < 6 * C; i++) cand[i] = (int32_t)ssl3d_rng_below(&r, (uint32_t)M);
+    float *x = randv(M * D, 20), *dy = randv(R * D, 21), *p = randv(P * D, 22), *ds = randv(6 * C, 23);
+    float *want = malloc((size_t)(R * D) * 4), *got = malloc((size_t)(R * D) * 4);
+    float *g0 = randv(P * D, 24), *gw = malloc((size_t)(P * D) * 4), *gg = malloc((size_t)(P * D) * 4);
+    unsigned g[N_SHAPES], b[N_SHAPES];
+    for (int sh = 0; sh < N_SHAPES; sh++) {
+        shapes(R * D, g, b);
+        ssl3d_cpu_rows_kernels.gather_forward(&K1, x, idx, R, D, want);
+        memset(got, 0, (size_t)(R * D) * 4);
+        SSL3D_EMU_LAUNCH(k_gather_rows, g[sh], b[sh], x, idx, R, D, got);
+        CHECK_MSG(!memcmp(got, want, (size_t)(R * D) * 4), "gather forward, shape %d", sh);
+
+        inverse_map(idx, R, M, off, src);
+        memcpy(gw, g0, (size_t)(M * D) * 4); memcpy(gg, g0, (size_t)(M * D) * 4);
+        ssl3d_cpu_rows_kernels.gather_backward(&K1, dy, off, src, M, D, gw);
+        SSL3D_EMU_LAUNCH(k_gather_rows_backward, g[sh], b[sh], dy, off, src, M, D, gg);
+        CHECK_MSG(!memcmp(gg, gw, (size_t)(M * D) * 4), "gather backward, shape %d", sh);
+
+        ssl3d_cpu_rows_kernels.scores_forward(&K1, p, x, q, cand, 6, C, D, 1.7f, want);
+        SSL3D_EMU_LAUNCH(k_row_scores, g[sh], b[sh], p, x, q, cand, (int64_t)6, C, D, 1.7f, got);
+        CHECK_MSG(!memcmp(got, want, (size_t)(6 * C) * 4), "scores forward, shape %d", sh);
+
+        memcpy(gw, g0, (size_t)(P * D) * 4); memcpy(gg, g0, (size_t)(P * D) * 4);
+        ssl3d_cpu_rows_kernels.scores_backward_p(&K1, x, q, cand, ds, 6, C, D, 1.7f, gw);
+        SSL3D_EMU_LAUNCH(k_row_scores_backward_p, g[sh], b[sh], x, q, cand, ds, (int64_t)6, C, D, 1.7f, gg);
+        CHECK_MSG(!memcmp(gg, gw, (size_t)(P * D) * 4), "scores d pred, shape %d", sh);
+
+        inverse_map(cand, 6 * C, M, off, src);
+        memcpy(gw, g0, (size_t)(M * D) * 4); memcpy(gg, g0, (size_t)(M * D) * 4);
+        ssl3d_cpu_rows_kernels.scores_backward_z(&K1, p, q, ds, off, src, M, C, D, 1.7f, gw);
+        SSL3D_EMU_LAUNCH(k_row_scores_backward_z, g[sh], b[sh], p, q, ds, off, src, M, C, D, 1.7f, gg);
+        CHECK_MSG(!memcmp(gg, gw, (size_t)(M * D) * 4), "scores d z, shape %d", sh);
+    }
+    free(x); free(dy); free(p); free(ds); free(want); free(got); free(g0); free(gw); free(gg);
 }

@@ -62,7 +62,10 @@ SSL3D_API const char *ssl3d_task_module_name(const ssl3d_task *task, int32_t i);
  * (e.g. the step), so a resumed run draws the same samples. training = 1 uses random
  * crops/jitter and batch statistics and records the ops; training = 0 uses deterministic
  * evaluation samples. Returns the mean loss (a new one-element tensor) and the number of
- * correct proxy predictions out of *total. */
+ * correct proxy predictions out of *total.
+ * The images belong to ctx or, all of them, to one host-memory (CPU) context: the samples
+ * are built where the images are and the batch is copied into ctx. A task on a device
+ * context (SSL3D_BACKEND_CUDA) needs the latter: sample construction is host code. */
 SSL3D_API ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *task, ssl3d_tensor *const *images,
                                           int32_t n_images, uint64_t seed, uint64_t index,
                                           int32_t training, ssl3d_tensor **loss, int64_t *correct,

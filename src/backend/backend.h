@@ -11,6 +11,7 @@
  *   layer_kernels.h  norms, activations, dropout, linear/GEMM, elementwise, concat, L2 norm
  *   loss_kernels.h   losses
  *   optim_kernels.h  optimiser updates
+ *   rows_kernels.h   row gathers and candidate scores of the contrastive tasks
  * All pointers are to backend memory (host memory for the CPU backend). Kernels that
  * produce gradients ACCUMULATE into them (+=), llm.c style.
  */
@@ -21,7 +22,7 @@
 #include "ssl3d.h"
 
 /* Bump when a slot is added, removed or changes meaning. */
-#define SSL3D_BACKEND_ABI_VERSION 3
+#define SSL3D_BACKEND_ABI_VERSION 4
 
 /* Operation families a backend may or may not support (supports_op). */
 typedef enum ssl3d_op {
@@ -40,6 +41,7 @@ typedef enum ssl3d_op {
     SSL3D_OP_REDUCE,
     SSL3D_OP_LOSS,
     SSL3D_OP_OPTIM,
+    SSL3D_OP_ROWS,            /* row gathers and CPC candidate scores (rows_kernels.h; ABI 4) */
     SSL3D_OP_COUNT
 } ssl3d_op;
 
@@ -53,6 +55,7 @@ struct ssl3d_conv_kernels;
 struct ssl3d_layer_kernels;
 struct ssl3d_loss_kernels;
 struct ssl3d_optim_kernels;
+struct ssl3d_rows_kernels;
 
 typedef struct ssl3d_backend {
     uint32_t abi_version;      /* SSL3D_BACKEND_ABI_VERSION the table was built for */
@@ -101,6 +104,8 @@ typedef struct ssl3d_backend {
      * queued work, then returns that failure with its message and clears it. NULL for a
      * synchronous backend that has no deferred errors (CPU). (ABI 3) */
     ssl3d_status (*sync)(void *state, char *msg, size_t cap);
+
+    const struct ssl3d_rows_kernels *rows;   /* (ABI 4) */
 } ssl3d_backend;
 
 /* The table for `kind`: built in (CPU) or loaded from its plugin on first use (CUDA,

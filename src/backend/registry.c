@@ -4,6 +4,7 @@
 #include "backend.h"
 #include "conv_kernels.h"
 #include "layer_kernels.h"
+#include "rows_kernels.h"
 #include "loss_kernels.h"
 #include "optim_kernels.h"
 #include "plugin.h"
@@ -48,6 +49,7 @@ ssl3d_status ssl3d_backend_validate(const ssl3d_backend *be, int32_t kind, char 
     const struct ssl3d_layer_kernels *l = be->layer;
     const struct ssl3d_loss_kernels *s = be->loss;
     const struct ssl3d_optim_kernels *o = be->optim;
+    const struct ssl3d_rows_kernels *r = be->rows;
     for (int32_t op = 0; op < SSL3D_OP_COUNT; op++) {
         if (!be->supports_op(op)) continue;
         switch (op) {
@@ -80,6 +82,10 @@ ssl3d_status ssl3d_backend_validate(const ssl3d_backend *be, int32_t kind, char 
             break;
         case SSL3D_OP_OPTIM:
             NEED(o && o->sgd_update && o->adam_update && o->sumsq && o->scale && o->first_nonfinite, "optim.*");
+            break;
+        case SSL3D_OP_ROWS:
+            NEED(r && r->gather_forward && r->gather_backward && r->scores_forward && r->scores_backward_p &&
+                 r->scores_backward_z, "rows.*");
             break;
         default: break;
         }

@@ -195,7 +195,11 @@ int cli_train_run(cli_train *t) {
     char eta[32];
     for (; !rc && (t->max_seconds > 0 ? train_time < t->max_seconds && step < t->steps : step < t->steps); step++) {
         const double ts = cli_now();
-        if (t->batch(t->ud, t->ctx, step, imgs) != SSL3D_OK) { rc = lib_error(t, "loading a batch"); break; }
+        ssl3d_ctx *dctx = t->data_ctx ? t->data_ctx : t->ctx;
+        if (t->batch(t->ud, dctx, step, imgs) != SSL3D_OK) {
+            rc = cli_error(t->cmd, "loading a batch: %s", ssl3d_ctx_last_error(dctx));
+            break;
+        }
         ssl3d_tensor *loss = NULL;
         int64_t correct = 0, total = 0;
         float lv = NAN;

@@ -8,12 +8,14 @@
 #include "cli_util.h"
 
 /* Fills images[0..batch) with new references for training step `step` (deterministic
- * in step). Returns a status; the message is in ctx. */
+ * in step), in ctx (cli_train.data_ctx). Returns a status; the message is in ctx. */
 typedef ssl3d_status (*cli_batch_fn)(void *ud, ssl3d_ctx *ctx, int64_t step, ssl3d_tensor **images);
 
 typedef struct cli_train {
     const char *cmd;            /* "pretrain", "demo": error prefix */
     ssl3d_ctx *ctx;
+    ssl3d_ctx *data_ctx;        /* where the batch callback loads images (NULL: ctx); a host
+                                 * context when ctx is a device's */
     ssl3d_task *task;
     cli_batch_fn batch;
     void *ud;

@@ -9,6 +9,7 @@
 #include "ssl3d.h"
 #include "ssl3d/finetune.h"
 #include "cli.h"
+#include "cli_backend.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -37,6 +38,10 @@ static void usage(FILE *f) {
         "                       and its mirror images along every axis combination (8 passes in\n"
         "                       3D, 4 for a 2D model), as nnU-Net\n"
         "  --threads T          compute threads (default: all cores)\n"
+        "  --backend cpu|cuda   where the model runs (default cpu); cuda needs the CUDA plugin, a\n"
+        "                       driver and a device (`ssl3d info --backends`, docs/cuda.md); no\n"
+        "                       fall-back to the CPU\n"
+        "                       (not yet on a device: fine-tuning refuses a CUDA context, clearly)\n"
         "  --help               this text\n");
 }
 
@@ -44,6 +49,7 @@ static void usage(FILE *f) {
 
 int cmd_evaluate(int argc, char **argv) {
     const char *model = NULL, *data = NULL, *split_s = NULL, *cases_file = NULL, *pred_dir = NULL;
+    const char *backend_name = "cpu";
     int json = 0, tta = 0;
     long window = -1, threads = 0;
     double overlap = 0.5;
@@ -58,6 +64,7 @@ int cmd_evaluate(int argc, char **argv) {
         else if (!strcmp(a, "--predictions")) { NEED_ARG(); pred_dir = argv[++i]; }
         else if (!strcmp(a, "--json")) json = 1;
         else if (!strcmp(a, "--tta")) tta = 1;
+        else if (!strcmp(a, "--backend")) { NEED_ARG(); backend_name = argv[++i]; }
         else if (!strcmp(a, "--window")) {
             NEED_ARG();
             window = strtol(argv[++i], &end, 10);
@@ -97,7 +104,9 @@ int cmd_evaluate(int argc, char **argv) {
         if (cases_file) { fprintf(stderr, "ssl3d evaluate: give --split or --cases, not both\n"); return 2; }
     }
     ssl3d_ctx *ctx = NULL;
-    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) { fprintf(stderr, "ssl3d evaluate: cannot create a CPU context\n"); return 1; }
+    int32_t backend = SSL3D_BACKEND_CPU;
+    { int brc = cli_backend_parse("evaluate", backend_name, &backend); if (brc) return brc; }
+    if (cli_backend_ctx("evaluate", backend, &ctx)) return 1;
     if (threads > 0) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     int rc = 1;
     ssl3d_checkpoint *ck = NULL;

@@ -9,6 +9,7 @@
 #include "ssl3d/finetune.h"
 #include "cli.h"
 #include "cli_dist.h"
+#include "cli_backend.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -110,6 +111,10 @@ static void usage(FILE *f) {
         "  --tta                    test-time mirroring in validation (8 mirrored passes in 3D)\n"
         "other:\n"
         "  --threads T              compute threads (default: all cores)\n"
+        "  --backend cpu|cuda       where the model runs (default cpu); cuda needs the CUDA plugin,\n"
+        "                           a driver and a device (`ssl3d info --backends`, docs/cuda.md);\n"
+        "                           no fall-back to the CPU\n"
+        "                           (not yet on a device: fine-tuning refuses a CUDA context, clearly)\n"
         "  --resume FILE            resumable run: the training state is written to FILE after\n"
         "                           every epoch; when FILE exists (same options), training\n"
         "                           continues after its last epoch, bitwise as uninterrupted,\n"
@@ -235,7 +240,7 @@ static int fail(ssl3d_ctx *ctx, const char *what) {
 }
 
 int cmd_finetune(int argc, char **argv) {
-    const char *select_s = NULL, *resume = NULL;
+    const char *select_s = NULL, *resume = NULL, *backend_name = "cpu";
     const char *kind_s = NULL, *data = NULL, *out = NULL, *init = NULL, *log_path = NULL, *cases_file = NULL;
     long dims = 0, filters = 0, levels = 4, classes = 0, hidden = 256, threads = 0, norm = 0;
     int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0, sync_bn = 0;
@@ -265,6 +270,7 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--classes")) { NEED_ARG(); if (!parse_long(a, argv[++i], 2, 4096, &classes)) return 2; }
         else if (!strcmp(a, "--hidden")) { NEED_ARG(); if (!parse_long(a, argv[++i], 0, 65536, &hidden)) return 2; }
         else if (!strcmp(a, "--threads")) { NEED_ARG(); if (!parse_long(a, argv[++i], 1, 1024, &threads)) return 2; }
+        else if (!strcmp(a, "--backend")) { NEED_ARG(); backend_name = argv[++i]; }
         else if (!strcmp(a, "--norm")) {
             NEED_ARG();
             const char *v = argv[++i];
@@ -355,7 +361,9 @@ int cmd_finetune(int argc, char **argv) {
     { const char *p = strstr(opts, "seed="); if (p) seed = atol(p + 5); }
 
     ssl3d_ctx *ctx = NULL;
-    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) { fprintf(stderr, "ssl3d finetune: cannot create a CPU context\n"); return 1; }
+    int32_t backend = SSL3D_BACKEND_CPU;
+    { int brc = cli_backend_parse("finetune", backend_name, &backend); if (brc) return brc; }
+    if (cli_backend_ctx("finetune", backend, &ctx)) return 1;
     if (threads > 0) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
     int rc = 1;

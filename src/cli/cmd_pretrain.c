@@ -9,6 +9,7 @@
 #include "cli.h"
 #include "cli_train.h"
 #include "cli_dist.h"
+#include "cli_backend.h"
 
 static const char *CMD = "pretrain";
 
@@ -95,7 +96,7 @@ static int64_t task_default_batch(int32_t kind, int64_t dims) {
 int cmd_pretrain(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
     const char *cases_file = NULL;
-    const char *schedule = "constant", *normalisation = "zscore";
+    const char *schedule = "constant", *normalisation = "zscore", *backend_name = "cpu";
     int64_t dims = 0, epochs = 0, steps = 0, batch = 0, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
@@ -111,6 +112,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "batch", CLI_INT, &batch, "B", "images per step (default per task, 3D / 2D: rotation 8 / 32,\nrpl 16 / 32, jigsaw 8 / 16, cpc 4 / 16, exemplar 8 / 16)", 1, 65536, NULL, 0 },
         { "seed", CLI_INT, &seed, "S", "seed of the weights, the shuffle and the samples (default 0)", 0, 9.2e18, NULL, 0 },
         { "threads", CLI_INT, &threads, "T", "compute threads (default: all cores)", 1, 1024, NULL, 0 },
+        { "backend", CLI_CHOICE, &backend_name, NULL, CLI_BACKEND_HELP, 0, 0, "cpu|cuda", 0 },
         { "loader-threads", CLI_INT, &loader_threads, "N", "image decoding threads ahead of training (default 1; 0: none)", 0, 64, NULL, 0 },
         { "log", CLI_STR, &log_path, "FILE.jsonl", "JSON log, one object per step + a final summary\n(appended to when resuming)", 0, 0, NULL, 0 },
         { "lr", CLI_DOUBLE, &lr, "X", "Adam learning rate (default 1e-3)", 0, 10, NULL, 0 },
@@ -146,18 +148,30 @@ int cmd_pretrain(int argc, char **argv) {
     if (!cli_dir_writable(out)) return cli_error(CMD, "--out %s: its directory does not exist or is not writable", out);
 
     int32_t kind = 0;
-    ssl3d_ctx *ctx = NULL;
+    ssl3d_ctx *ctx = NULL, *dctx = NULL;   /* the model's context; the images' (host memory) */
     ssl3d_loader *train = NULL, *val = NULL;
     ssl3d_task *task = NULL;
     ssl3d_tensor **val_imgs = NULL, *first = NULL;
     int64_t n_val = 0, n_items = 0, *cases = NULL, n_cases = 0;
     cli_jsonl log = { 0 };
-    if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &ctx) != SSL3D_OK) return cli_error(CMD, "cannot create a context");
+    int32_t backend = SSL3D_BACKEND_CPU;
+    if ((rc = cli_backend_parse(CMD, backend_name, &backend)) != 0) return rc;
+    if ((rc = cli_backend_ctx(CMD, backend, &ctx)) != 0) return rc;
     ssl3d_task_kind_parse(task_name, &kind);
     if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
     if (cli_dist_attach(CMD, ctx, threads != 0)) { rc = 1; goto done; }
     ssl3d_ctx_set_sync_batch_norm(ctx, sync_bn);
+    /* Images are decoded, prepared and cut into samples in host memory: on a device
+     * backend they live in a CPU context of their own and each batch is uploaded. */
+    if (backend == SSL3D_BACKEND_CPU) dctx = ctx;
+    else if (cli_dist_size() > 1) {
+        rc = cli_error(CMD, "--backend %s under mpirun is not supported yet (docs/cuda.md)", backend_name);
+        goto done;
+    } else if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &dctx) != SSL3D_OK) {
+        rc = cli_error(CMD, "cannot create a host context for the images");
+        goto done;
+    } else if (threads) ssl3d_ctx_set_threads(dctx, (int32_t)threads);
     if (batch % cli_dist_size()) {
         rc = cli_usage_error(CMD, "--batch %lld does not split evenly over %d ranks (--batch is the global batch)",
                              (long long)batch, (int)cli_dist_size());
@@ -165,22 +179,22 @@ int cmd_pretrain(int argc, char **argv) {
     }
     double sp[3] = { spacing, spacing, spacing };
 
-    if (cases_file && (rc = read_cases(ctx, data, cases_file, &cases, &n_cases)) != 0) goto done;
+    if (cases_file && (rc = read_cases(dctx, data, cases_file, &cases, &n_cases)) != 0) goto done;
     /* Training images: their channel count fixes the task's input. */
-    if (ssl3d_loader_create(ctx, data, SSL3D_LOADER_TRAIN, &train) != SSL3D_OK ||
-        (cases && ssl3d_loader_set_cases(ctx, train, cases, n_cases) != SSL3D_OK) ||
-        ssl3d_loader_set_dims(ctx, train, (int32_t)dims) != SSL3D_OK ||
-        ssl3d_loader_set_split(ctx, train, val_fraction, (uint64_t)split_seed) != SSL3D_OK) {
-        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
+    if (ssl3d_loader_create(dctx, data, SSL3D_LOADER_TRAIN, &train) != SSL3D_OK ||
+        (cases && ssl3d_loader_set_cases(dctx, train, cases, n_cases) != SSL3D_OK) ||
+        ssl3d_loader_set_dims(dctx, train, (int32_t)dims) != SSL3D_OK ||
+        ssl3d_loader_set_split(dctx, train, val_fraction, (uint64_t)split_seed) != SSL3D_OK) {
+        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(dctx));
         goto done;
     }
     /* Peek at one image with a throwaway loader (the options of `train` are not frozen). */
     {
         ssl3d_loader *peek = NULL;
         const char *p0 = ssl3d_loader_volume_path(train, 0);
-        if (ssl3d_loader_create_files(ctx, &p0, 1, SSL3D_LOADER_ALL, &peek) != SSL3D_OK ||
-            ssl3d_loader_set_dims(ctx, peek, 3) != SSL3D_OK || ssl3d_loader_item(ctx, peek, 0, &first) != SSL3D_OK) {
-            rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
+        if (ssl3d_loader_create_files(dctx, &p0, 1, SSL3D_LOADER_ALL, &peek) != SSL3D_OK ||
+            ssl3d_loader_set_dims(dctx, peek, 3) != SSL3D_OK || ssl3d_loader_item(dctx, peek, 0, &first) != SSL3D_OK) {
+            rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(dctx));
             ssl3d_loader_release(peek);
             goto done;
         }
@@ -202,11 +216,11 @@ int cmd_pretrain(int argc, char **argv) {
     /* Under mpirun each rank decodes its own share of a batch (cli_dist_loader_shard), not
      * the whole batch ahead: no prefetching workers then. */
     if (cli_dist_size() > 1) loader_threads = 0;
-    if (ssl3d_loader_set_preprocess(ctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
-        ssl3d_loader_set_batch(ctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
-        ssl3d_loader_set_threads(ctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||
-        ssl3d_loader_count(ctx, train, &n_items) != SSL3D_OK) {
-        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
+    if (ssl3d_loader_set_preprocess(dctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
+        ssl3d_loader_set_batch(dctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
+        ssl3d_loader_set_threads(dctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||
+        ssl3d_loader_count(dctx, train, &n_items) != SSL3D_OK) {
+        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(dctx));
         goto done;
     }
     int64_t per_epoch = (n_items + batch - 1) / batch;
@@ -214,16 +228,16 @@ int cmd_pretrain(int argc, char **argv) {
 
     /* Held-out images for the proxy accuracy (at most --val-max, spread evenly). */
     if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0 && cli_dist_is_root()) {
-        ssl3d_status st = ssl3d_loader_create(ctx, data, SSL3D_LOADER_VAL, &val);
-        if (st == SSL3D_OK && cases) st = ssl3d_loader_set_cases(ctx, val, cases, n_cases);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_dims(ctx, val, (int32_t)dims);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_split(ctx, val, val_fraction, (uint64_t)split_seed);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_preprocess(ctx, val, flags, min_size, spacing > 0 ? sp : NULL);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_threads(ctx, val, (int32_t)loader_threads, 1);
+        ssl3d_status st = ssl3d_loader_create(dctx, data, SSL3D_LOADER_VAL, &val);
+        if (st == SSL3D_OK && cases) st = ssl3d_loader_set_cases(dctx, val, cases, n_cases);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_dims(dctx, val, (int32_t)dims);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_split(dctx, val, val_fraction, (uint64_t)split_seed);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_preprocess(dctx, val, flags, min_size, spacing > 0 ? sp : NULL);
+        if (st == SSL3D_OK) st = ssl3d_loader_set_threads(dctx, val, (int32_t)loader_threads, 1);
         int64_t nv = 0;
-        if (st == SSL3D_OK) st = ssl3d_loader_count(ctx, val, &nv);
+        if (st == SSL3D_OK) st = ssl3d_loader_count(dctx, val, &nv);
         if (st != SSL3D_OK && ssl3d_loader_num_volumes(train) > 1) {
-            rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(ctx));
+            rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(dctx));
             goto done;
         }
         if (st != SSL3D_OK) {
@@ -234,8 +248,8 @@ int cmd_pretrain(int argc, char **argv) {
         val_imgs = calloc((size_t)(n_val ? n_val : 1), sizeof *val_imgs);
         if (!val_imgs) { rc = cli_error(CMD, "out of memory"); goto done; }
         for (int64_t i = 0; i < n_val; i++)
-            if (ssl3d_loader_item(ctx, val, n_val == nv ? i : i * nv / n_val, &val_imgs[i]) != SSL3D_OK) {
-                rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(ctx));
+            if (ssl3d_loader_item(dctx, val, n_val == nv ? i : i * nv / n_val, &val_imgs[i]) != SSL3D_OK) {
+                rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(dctx));
                 goto done;
             }
     }
@@ -251,7 +265,7 @@ int cmd_pretrain(int argc, char **argv) {
 
     batch_ud ud = { train, (int32_t)batch };
     cli_train t = { 0 };
-    t.cmd = CMD; t.ctx = ctx; t.task = task; t.batch = loader_batch; t.ud = &ud;
+    t.cmd = CMD; t.ctx = ctx; t.data_ctx = dctx; t.task = task; t.batch = loader_batch; t.ud = &ud;
     t.batch_size = (int32_t)batch; t.seed = (uint64_t)seed;
     t.val = val_imgs; t.n_val = n_val; t.val_rounds = (int32_t)val_rounds; t.eval_every = eval_every;
     t.lr = lr; t.weight_decay = wd; t.schedule = schedule; t.warmup = warmup;
@@ -272,6 +286,7 @@ done:
     ssl3d_task_release(task);
     ssl3d_loader_release(train);
     ssl3d_loader_release(val);
+    if (dctx != ctx) ssl3d_ctx_release(dctx);
     ssl3d_ctx_release(ctx);
     return rc;
 }

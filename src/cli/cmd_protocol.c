@@ -18,6 +18,7 @@
 #include "ssl3d/metrics.h"
 #include "cli.h"
 #include "cli_util.h"
+#include "cli_backend.h"
 #include "protocol.h"
 
 static void usage(FILE *f) {
@@ -70,6 +71,9 @@ static void usage(FILE *f) {
         "programs and output:\n"
         "  --ssl3d PROG             program run as `PROG finetune` / `PROG evaluate` (default:\n"
         "                           this ssl3d)\n"
+        "  --backend cpu|cuda       passed to every finetune and evaluate run (default cpu); cuda\n"
+        "                           is probed first and the protocol stops with the reason when it\n"
+        "                           is unavailable (docs/cuda.md)\n"
         "  --gnuplot PROG           (default gnuplot); --no-plots writes data and scripts only\n"
         "  --dry-run                print the commands of the runs still to do, run nothing\n"
         "  --report-only            run nothing: write the reports from the finished runs of\n"
@@ -186,6 +190,7 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
     o->mode = "warmup";
     o->level = 0.95;
     o->gnuplot = "gnuplot";
+    o->backend = "cpu";
     o->test_fraction = 0.25;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -196,7 +201,7 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
         if (!strcmp(a, "--report-only")) { o->report_only = 1; continue; }
         if (!strcmp(a, "--quiet")) { o->quiet = 1; continue; }
         static const char *with_value[] = { "--kind", "--data", "--run-dir", "--method", "--mode", "--fractions",
-                                            "--seeds", "--metric", "--test-fraction", "--split-seed", "--ssl3d",
+                                            "--seeds", "--metric", "--test-fraction", "--split-seed", "--ssl3d", "--backend",
                                             "--gnuplot", "--control", "--level", "--from-results" };
         int known = 0;
         for (size_t k = 0; k < sizeof with_value / sizeof *with_value; k++) known |= !strcmp(a, with_value[k]);
@@ -228,6 +233,12 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
             }
         }
         else if (!strcmp(a, "--ssl3d")) o->prog = v;
+        else if (!strcmp(a, "--backend")) {
+            int32_t kind;
+            int brc = cli_backend_parse("protocol", v, &kind);
+            if (brc) return brc;
+            o->backend = v;
+        }
         else if (!strcmp(a, "--gnuplot")) o->gnuplot = v;
         else if (!strcmp(a, "--test-fraction")) {
             char *end;
@@ -496,9 +507,11 @@ static void run_one(const proto_opts *o, int m, int f, int s, proto_result *r) {
     ft[n++] = "--mode"; ft[n++] = me->ckpt ? (char *)o->mode : "scratch";
     if (me->ckpt) { ft[n++] = "--init"; ft[n++] = (char *)me->ckpt; }
     if (o->msd) { ft[n++] = "--cases"; ft[n++] = (char *)o->pool_file; }
+    /* Only a non-default backend is passed: CPU runs keep their command lines. */
+    if (strcmp(o->backend, "cpu")) { ft[n++] = "--backend"; ft[n++] = (char *)o->backend; }
     for (int i = 0; i < o->n_extra && i < 512; i++) ft[n++] = o->extra[i];
     ft[n] = NULL;
-    char *ev[16];
+    char *ev[18];
     int k = 0;
     ev[k++] = (char *)o->prog; ev[k++] = "evaluate";
     ev[k++] = "--model"; ev[k++] = model;
@@ -506,6 +519,7 @@ static void run_one(const proto_opts *o, int m, int f, int s, proto_result *r) {
     ev[k++] = "--json";
     if (o->msd) { ev[k++] = "--cases"; ev[k++] = (char *)o->test_file; }
     else { ev[k++] = "--split"; ev[k++] = "test"; }
+    if (strcmp(o->backend, "cpu")) { ev[k++] = "--backend"; ev[k++] = (char *)o->backend; }
     ev[k] = NULL;
 
     int need_ft = !proto_exists(ok_mark);
@@ -589,6 +603,15 @@ int cmd_protocol(int argc, char **argv) {
         if (len <= 0) { fprintf(stderr, "ssl3d protocol: cannot find this program (give --ssl3d PROG)\n"); free(o); return 1; }
         self[len] = 0;
         o->prog = self;
+    }
+    /* A device that is not there fails every run the same way: say so once, up front. */
+    int32_t backend = SSL3D_BACKEND_CPU;
+    cli_backend_parse("protocol", o->backend, &backend);
+    char why[1024] = "";
+    if (!o->dry_run && !o->report_only && ssl3d_backend_probe(backend, why, sizeof why) != SSL3D_OK) {
+        fprintf(stderr, "ssl3d protocol: --backend %s is unavailable: %s\n", o->backend, why);
+        free(o);
+        return 1;
     }
     /* Before anything is written into the run directory: a protocol.cfg recorded with a
      * --data that cannot be read would block every later resume. */

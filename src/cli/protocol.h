@@ -49,6 +49,7 @@ typedef struct {
 
 typedef struct {
     const char *kind, *data, *dir, *prog, *mode, *metric, *gnuplot;
+    const char *backend;               /* --backend of the finetune and evaluate runs: "cpu" or "cuda" */
     /* --metric LIST: metrics[0] == metric is the primary one (plots, progress, validation
      * curve); paired comparisons are made for every one of them */
     char metrics[PROTO_MAX_METRICS][48];

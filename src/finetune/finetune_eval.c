@@ -222,6 +222,7 @@ ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_man
                                int64_t n_cases, int32_t window, float overlap, const char *pred_dir,
                                ssl3d_ftresult **out) {
     SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ft_evaluate"));
     SSL3D_CHECK_ARG(ctx, m && man && out, "ssl3d_ft_evaluate: %s is NULL", !m ? "model" : !man ? "manifest" : "out");
     SSL3D_CHECK_ARG(ctx, n_cases >= 1 && cases, "ssl3d_ft_evaluate: no cases to evaluate");
     for (int64_t i = 0; i < n_cases; i++)

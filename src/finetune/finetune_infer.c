@@ -83,6 +83,7 @@ static int32_t window_starts(int64_t P, int64_t w, float overlap, int64_t *start
 ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window, float overlap,
                               ssl3d_tensor **probs, ssl3d_tensor **labels) {
     SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ftmodel_segment"));
     SSL3D_CHECK_ARG(ctx, m && m->kind == SSL3D_FT_SEGMENT, "ssl3d_ftmodel_segment: model is NULL or not a segmenter");
     SSL3D_CHECK(ssl3d_check_f32(ctx, x, "ssl3d_ftmodel_segment", "x"));
     char sb[96];
@@ -219,6 +220,7 @@ done:
 ssl3d_status ssl3d_ftmodel_classify(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *x, ssl3d_tensor **probs,
                                     ssl3d_tensor **pred) {
     SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ftmodel_classify"));
     SSL3D_CHECK_ARG(ctx, m && m->kind == SSL3D_FT_CLASSIFY, "ssl3d_ftmodel_classify: model is NULL or not a classifier");
     SSL3D_CHECK(ssl3d_check_f32(ctx, x, "ssl3d_ftmodel_classify", "x"));
     int32_t prev = ssl3d_set_grad_enabled(ctx, 0);

@@ -59,6 +59,10 @@ ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tenso
                              int32_t window, float overlap, double *dice, ssl3d_tensor **pred_out);
 ssl3d_status ft_class_metrics(ssl3d_ctx *ctx, const float *probs, const int32_t *pred, const int32_t *truth, int64_t n,
                               int32_t K, double *acc, double *auc, double *qwk);
+/* SSL3D_ERR_UNSUPPORTED naming fn and the backend unless ctx keeps tensors in host memory:
+ * fine-tuning still builds its batches and reads its predictions in host memory
+ * (docs/cuda.md, "Not done yet"), so a device context is refused up front, cleanly. */
+ssl3d_status ft_need_host(ssl3d_ctx *ctx, const char *fn);
 ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *const *xs, int64_t n, float *probs,
                               int32_t *pred);
 #endif

@@ -372,3 +372,10 @@ void ft_snapshot_free(ft_snapshot *s) {
     free(s->numel);
     memset(s, 0, sizeof *s);
 }
+
+ssl3d_status ft_need_host(ssl3d_ctx *ctx, const char *fn) {
+    if (ctx->be->host_memory) return SSL3D_OK;
+    return ssl3d_set_error(ctx, SSL3D_ERR_UNSUPPORTED,
+                           "%s: fine-tuning does not run on the %s backend yet (its batches and predictions "
+                           "are built in host memory); use a CPU context", fn, ctx->be->name);
+}

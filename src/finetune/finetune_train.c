@@ -448,6 +448,7 @@ static void json_num(char *buf, size_t cap, const char *key, double v) {
 ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manifest *man, const int64_t *pool_cases,
                             int64_t n_pool, const char *options, ssl3d_ft_epoch_fn epoch_cb, void *user) {
     SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ft_train"));
     SSL3D_CHECK_ARG(ctx, m && man, "ssl3d_ft_train: %s is NULL", m ? "manifest" : "model");
     SSL3D_CHECK_ARG(ctx, !pool_cases || n_pool >= 1, "ssl3d_ft_train: n_pool must be >= 1 with pool_cases");
     ft_opts o;

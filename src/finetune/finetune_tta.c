@@ -33,6 +33,7 @@ static ssl3d_status flip_mask(ssl3d_ctx *ctx, const ssl3d_tensor *x, int mask, s
 ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
                                    float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels) {
     SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ftmodel_segment"));
     SSL3D_CHECK_ARG(ctx, m && m->kind == SSL3D_FT_SEGMENT, "ssl3d_ftmodel_segment: model is NULL or not a segmenter");
     if (!m->tta) return ft_segment_plain(ctx, m, x, window, overlap, probs, labels);
     SSL3D_CHECK(ssl3d_check_f32(ctx, x, "ssl3d_ftmodel_segment", "x"));

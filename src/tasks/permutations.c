@@ -87,17 +87,16 @@ ssl3d_status ssl3d_jigsaw_perms_create(ssl3d_ctx *ctx, int32_t P, int32_t n_cell
         }
         cur = best;
     }
-    ssl3d_tensor *t = NULL;
+    int32_t *y = st == SSL3D_OK ? malloc((size_t)P * (size_t)n * sizeof(int32_t)) : NULL;
+    if (st == SSL3D_OK && !y) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     if (st == SSL3D_OK) {
-        int64_t shape[2] = { P, n };
-        st = ssl3d_tensor_new(ctx, SSL3D_I32, 2, shape, &t);
-    }
-    if (st == SSL3D_OK) {
-        int32_t *y = ssl3d_i32(t);
+        /* Built on the host and copied in: ctx may keep tensors in device memory. */
         for (int32_t s = 0; s < P; s++)
             for (int i = 0; i < n; i++) y[(int64_t)s * n + i] = cand[(int64_t)chosen[s] * n + i];
-        *out = t;
+        int64_t shape[2] = { P, n };
+        st = ssl3d_tensor_from_data(ctx, SSL3D_I32, 2, shape, y, out);
     }
+    free(y);
     free(cand); free(mind); free(chosen);
     return st;
 }

@@ -121,12 +121,12 @@ ssl3d_status ssl3d_cpc_negatives(ssl3d_ctx *ctx, int32_t dims, int32_t G, int32_
     int32_t *cand = malloc((size_t)T * sizeof(int32_t));
     if (!cand) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     int64_t shape[2] = { rows, 4 + n_neg };
-    ssl3d_tensor *t;
-    ssl3d_status st = ssl3d_tensor_new(ctx, SSL3D_I32, 2, shape, &t);
-    if (st != SSL3D_OK) { free(cand); return st; }
+    /* Built on the host and copied in: ctx may keep tensors in device memory. */
+    int32_t *table = malloc((size_t)(rows * (4 + n_neg)) * sizeof(int32_t));
+    if (!table) { free(cand); return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn); }
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(SSL3D_STREAM_CPC, index));
-    int32_t *y = ssl3d_i32(t);
+    int32_t *y = table;
     for (int32_t b = 0; b < B; b++)
         for (int32_t pos = 0; pos < K; pos++)
             for (int32_t l = 1; l <= n_steps; l++) {
@@ -145,6 +145,7 @@ ssl3d_status ssl3d_cpc_negatives(ssl3d_ctx *ctx, int32_t dims, int32_t G, int32_
                 y += 4 + n_neg;
             }
     free(cand);
-    *out = t;
-    return SSL3D_OK;
+    ssl3d_status st = ssl3d_tensor_from_data(ctx, SSL3D_I32, 2, shape, table, out);
+    free(table);
+    return st;
 }

@@ -246,6 +246,20 @@ ssl3d_status ssl3d_task_option(ssl3d_ctx *ctx, const ssl3d_task *t, const char *
 
 /* ---------------------------------------------------------------- shared forward pieces */
 
+ssl3d_status task_sample_status(ssl3d_ctx *ctx, ssl3d_ctx *sctx, ssl3d_status st) {
+    if (st == SSL3D_OK || sctx == ctx) return st;
+    return ssl3d_set_error(ctx, st, "%s", ssl3d_ctx_last_error(sctx));
+}
+
+ssl3d_status task_batch_to(ssl3d_ctx *ctx, ssl3d_tensor **batch) {
+    if ((*batch)->ctx == ctx) return SSL3D_OK;
+    ssl3d_tensor *moved = NULL;
+    SSL3D_CHECK(ssl3d_tensor_copy_to(ctx, *batch, &moved));
+    ssl3d_tensor_release(*batch);
+    *batch = moved;
+    return SSL3D_OK;
+}
+
 void task_view_as(ssl3d_tensor *t, int32_t ndim, const int64_t *shape) {
     t->ndim = ndim;
     for (int32_t i = 0; i < ndim; i++) t->shape[i] = shape[i];
@@ -309,8 +323,16 @@ ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
     for (int32_t i = 0; i < n_images; i++) {
         char what[32], s[96];
         snprintf(what, sizeof what, "images[%d]", (int)i);
-        SSL3D_CHECK(ssl3d_check_f32(ctx, images[i], fn, what));
+        SSL3D_CHECK_ARG(ctx, images[i], "%s: %s is NULL", fn, what);
         const ssl3d_tensor *x = images[i];
+        /* The samples are built where the images are: in ctx, or in one host-memory
+         * context (a device task uploads each batch). */
+        SSL3D_CHECK_ARG(ctx, x->ctx == images[0]->ctx, "%s: %s belongs to another context than images[0]", fn, what);
+        SSL3D_CHECK_ARG(ctx, x->ctx == ctx || x->ctx->be->host_memory,
+                        "%s: %s belongs to another %s context; give the images in the task's context or in a "
+                        "host-memory (CPU) context", fn, what, x->ctx->be->name);
+        if (x->dtype != SSL3D_F32)
+            return ssl3d_set_error(ctx, SSL3D_ERR_DTYPE, "%s: %s must be float32, got int32", fn, what);
         SSL3D_CHECK_SHAPE(ctx, x->ndim == t->dims + 1, "%s: %s %s must be (C,%s) for a %dD task", fn, what,
                           ssl3d_shape_str(x, s, sizeof s), t->dims == 3 ? "D,H,W" : "H,W", (int)t->dims);
         SSL3D_CHECK_SHAPE(ctx, x->shape[0] == t->in_channels, "%s: %s %s has %lld channels, the task was created for %d",

@@ -22,125 +22,16 @@
 #include "task_window.h"
 #include "../data/data_internal.h"
 #include "../nn/module.h"
+#include "../ops/rows.h"
 
-/* ================================================================ gather rows */
+/* ================================================================ row-table ops */
 
-typedef struct gather_saved {
-    int64_t R;
-    int32_t *idx;
-} gather_saved;
-
-static void gather_free(ssl3d_ctx *ctx, void *p) {
-    (void)ctx;
-    gather_saved *s = p;
-    if (s) free(s->idx);
-    free(s);
-}
-
-static ssl3d_status gather_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
-    ssl3d_tensor *x = n->in[0];
-    if (!x->requires_grad || !n->out->grad) return SSL3D_OK;
-    float *gx = ssl3d_grad_of(ctx, x);
-    if (!gx) return SSL3D_ERR_NOMEM;
-    const gather_saved *s = n->saved;
-    const int64_t D = x->shape[1];
-    const float *gy = n->out->grad;
-    /* Scatter-add in row order: rows may repeat, so a serial loop keeps it deterministic. */
-    for (int64_t r = 0; r < s->R; r++) {
-        float *dst = gx + (int64_t)s->idx[r] * D;
-        const float *src = gy + r * D;
-        for (int64_t d = 0; d < D; d++) dst[d] += src[d];
-    }
-    return SSL3D_OK;
-}
+/* The ops themselves are in src/ops/rows.c, over the backend's rows kernels: the tasks
+ * draw index lists on the host and never touch tensor memory. */
 
 ssl3d_status task_gather_rows(ssl3d_ctx *ctx, ssl3d_tensor *x, const int32_t *idx, int64_t R, int32_t ndim,
                               const int64_t *shape, ssl3d_tensor **y) {
-    SSL3D_CHECK(ssl3d_check_f32(ctx, x, "task_gather_rows", "x"));
-    SSL3D_CHECK_SHAPE(ctx, x->ndim == 2, "task_gather_rows: x must be (M,D)");
-    SSL3D_CHECK_ARG(ctx, ssl3d_tensor_host_data(x), "task_gather_rows: needs host memory");
-    const int64_t M = x->shape[0], D = x->shape[1];
-    int64_t numel = 1;
-    for (int32_t i = 0; i < ndim; i++) numel *= shape[i];
-    SSL3D_CHECK_SHAPE(ctx, numel == R * D, "task_gather_rows: output shape does not hold R*D values");
-    for (int64_t r = 0; r < R; r++)
-        SSL3D_CHECK_ARG(ctx, idx[r] >= 0 && idx[r] < M, "task_gather_rows: index %lld = %d outside [0,%lld)",
-                        (long long)r, (int)idx[r], (long long)M);
-    ssl3d_tensor *out;
-    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, ndim, shape, &out));
-    const float *xs = ssl3d_f32(x);
-    float *ys = ssl3d_f32(out);
-    for (int64_t r = 0; r < R; r++) memcpy(ys + r * D, xs + (int64_t)idx[r] * D, (size_t)D * sizeof(float));
-    ssl3d_tensor *in[1] = { x };
-    if (ssl3d_tape_wants(ctx, in, 1)) {
-        gather_saved *s = calloc(1, sizeof *s);
-        int32_t *copy = malloc((size_t)R * sizeof(int32_t));
-        if (!s || !copy) {
-            free(s); free(copy); ssl3d_tensor_release(out);
-            return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "task_gather_rows: out of memory");
-        }
-        memcpy(copy, idx, (size_t)R * sizeof(int32_t));
-        s->R = R; s->idx = copy;
-        ssl3d_node *node;
-        ssl3d_status st = ssl3d_tape_record(ctx, "gather_rows", gather_backward, out, in, 1, &node);
-        if (st != SSL3D_OK) { gather_free(ctx, s); ssl3d_tensor_release(out); return st; }
-        node->saved = s; node->free_saved = gather_free;
-    }
-    *y = out;
-    return SSL3D_OK;
-}
-
-/* ================================================================ CPC candidate scores */
-
-typedef struct cpc_logits_saved {
-    int64_t R, C;
-    int32_t *q;      /* (R) query rows of pred */
-    int32_t *cand;   /* (R, C) latent rows of z; column 0 the positive */
-} cpc_logits_saved;
-
-static void cpc_logits_free(ssl3d_ctx *ctx, void *p) {
-    (void)ctx;
-    cpc_logits_saved *s = p;
-    if (s) { free(s->q); free(s->cand); }
-    free(s);
-}
-
-/* d pred[q_r] += sum_c g[r,c] z[cand_rc] / T  (each q_r appears once: rows in parallel);
- * d z[cand_rc] += g[r,c] pred[q_r] / T        (rows repeat: serial, fixed order). */
-static ssl3d_status cpc_logits_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
-    ssl3d_tensor *pred = n->in[0], *z = n->in[1];
-    const cpc_logits_saved *s = n->saved;
-    const float *g = n->out->grad;
-    if (!g) return SSL3D_OK;
-    const int64_t D = z->shape[1], R = s->R, C = s->C;
-    const float inv_t = n->farg[0];
-    const float *P = ssl3d_f32(pred), *Z = ssl3d_f32(z);
-    if (pred->requires_grad) {
-        float *gp = ssl3d_grad_of(ctx, pred);
-        if (!gp) return SSL3D_ERR_NOMEM;
-        #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-        for (int64_t r = 0; r < R; r++) {
-            float *dq = gp + (int64_t)s->q[r] * D;
-            for (int64_t c = 0; c < C; c++) {
-                const float w = g[r * C + c] * inv_t;
-                const float *zr = Z + (int64_t)s->cand[r * C + c] * D;
-                for (int64_t d = 0; d < D; d++) dq[d] += w * zr[d];
-            }
-        }
-    }
-    if (z->requires_grad) {
-        float *gz = ssl3d_grad_of(ctx, z);
-        if (!gz) return SSL3D_ERR_NOMEM;
-        for (int64_t r = 0; r < R; r++) {
-            const float *q = P + (int64_t)s->q[r] * D;
-            for (int64_t c = 0; c < C; c++) {
-                const float w = g[r * C + c] * inv_t;
-                float *dz = gz + (int64_t)s->cand[r * C + c] * D;
-                for (int64_t d = 0; d < D; d++) dz[d] += w * q[d];
-            }
-        }
-    }
-    return SSL3D_OK;
+    return ssl3d_rows_gather(ctx, x, idx, R, ndim, shape, "task_gather_rows", y);
 }
 
 ssl3d_status task_cpc_logits(ssl3d_ctx *ctx, ssl3d_tensor *pred, ssl3d_tensor *z, const ssl3d_tensor *table,
@@ -149,64 +40,31 @@ ssl3d_status task_cpc_logits(ssl3d_ctx *ctx, ssl3d_tensor *pred, ssl3d_tensor *z
     SSL3D_CHECK(ssl3d_check_f32(ctx, pred, fn, "pred"));
     SSL3D_CHECK(ssl3d_check_f32(ctx, z, fn, "z"));
     SSL3D_CHECK(ssl3d_check_i32(ctx, table, fn, "table"));
-    SSL3D_CHECK_ARG(ctx, ssl3d_tensor_host_data(pred) && ssl3d_tensor_host_data(z), "%s: needs host memory", fn);
     SSL3D_CHECK_SHAPE(ctx, z->ndim == 2 && pred->ndim == 2 && pred->shape[1] == z->shape[1] &&
                       pred->shape[0] % z->shape[0] == 0, "%s: pred must be (S*M,D) for z (M,D)", fn);
     SSL3D_CHECK_SHAPE(ctx, table->ndim == 2 && table->shape[1] >= 5, "%s: table must be (R, 4+n), n >= 1", fn);
     SSL3D_CHECK_ARG(ctx, K >= 1 && temperature > 0.0f, "%s: bad K or temperature", fn);
-    const int64_t M = z->shape[0], D = z->shape[1], S = pred->shape[0] / M;
+    const int64_t M = z->shape[0], S = pred->shape[0] / M;
     const int64_t R = table->shape[0], C = table->shape[1] - 3;
-    const int32_t *tb = ssl3d_i32(table);
+    /* The table is small and drawn on the host; read it through the API (a device
+     * context keeps it in device memory). */
+    int32_t *tb = malloc((size_t)table->numel * sizeof(int32_t));
     int32_t *q = malloc((size_t)R * sizeof(int32_t));
     int32_t *cand = malloc((size_t)(R * C) * sizeof(int32_t));
-    if (!q || !cand) { free(q); free(cand); return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn); }
-    for (int64_t r = 0; r < R; r++) {
+    ssl3d_status st = tb && q && cand ? ssl3d_tensor_read(ctx, table, tb, table->numel * 4)
+                                      : ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    for (int64_t r = 0; r < R && st == SSL3D_OK; r++) {
         const int32_t *row = tb + r * (C + 3);
         const int64_t qi = ((int64_t)row[2] - 1) * M + (int64_t)row[0] * K + row[1];
         int ok = row[2] >= 1 && row[2] <= S && row[1] >= 0 && row[1] < K && qi >= 0 && qi < S * M;
         for (int64_t c = 0; c < C && ok; c++) ok = row[3 + c] >= 0 && row[3 + c] < M;
-        if (!ok) {
-            free(q); free(cand);
-            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: table row %lld out of range", fn, (long long)r);
-        }
+        if (!ok) st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: table row %lld out of range", fn, (long long)r);
         q[r] = (int32_t)qi;
         memcpy(cand + r * C, row + 3, (size_t)C * sizeof(int32_t));
     }
-    int64_t shape[2] = { R, C };
-    ssl3d_tensor *out;
-    ssl3d_status st = ssl3d_tensor_new_uninit(ctx, SSL3D_F32, 2, shape, &out);
-    if (st != SSL3D_OK) { free(q); free(cand); return st; }
-    const float *P = ssl3d_f32(pred), *Z = ssl3d_f32(z);
-    float *L = ssl3d_f32(out);
-    const float inv_t = 1.0f / temperature;
-    #pragma omp parallel for num_threads(ctx->threads) schedule(static)
-    for (int64_t r = 0; r < R; r++) {
-        const float *qr = P + (int64_t)q[r] * D;
-        for (int64_t c = 0; c < C; c++) {
-            const float *zr = Z + (int64_t)cand[r * C + c] * D;
-            float acc = 0.0f;
-            for (int64_t d = 0; d < D; d++) acc += qr[d] * zr[d];
-            L[r * C + c] = acc * inv_t;
-        }
-    }
-    ssl3d_tensor *in[2] = { pred, z };
-    if (ssl3d_tape_wants(ctx, in, 2)) {
-        cpc_logits_saved *sv = calloc(1, sizeof *sv);
-        if (!sv) {
-            free(q); free(cand); ssl3d_tensor_release(out);
-            return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
-        }
-        sv->R = R; sv->C = C; sv->q = q; sv->cand = cand;
-        ssl3d_node *node;
-        st = ssl3d_tape_record(ctx, "cpc_logits", cpc_logits_backward, out, in, 2, &node);
-        if (st != SSL3D_OK) { cpc_logits_free(ctx, sv); ssl3d_tensor_release(out); return st; }
-        node->saved = sv; node->free_saved = cpc_logits_free;
-        node->farg[0] = inv_t;
-    } else {
-        free(q); free(cand);
-    }
-    *logits = out;
-    return SSL3D_OK;
+    if (st == SSL3D_OK) st = ssl3d_rows_scores(ctx, pred, z, q, cand, R, C, 1.0f / temperature, fn, logits);
+    free(tb); free(q); free(cand);
+    return st;
 }
 
 ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tensor **loss, int64_t *correct) {
@@ -218,13 +76,18 @@ ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tens
     ssl3d_status st = ssl3d_cross_entropy(ctx, logits, labels, loss);
     ssl3d_tensor_release(labels);
     SSL3D_CHECK(st);
-    const float *L = ssl3d_f32(logits);
+    /* The accuracy count on a host copy of the logits (R x C values, not differentiated). */
+    float *L = malloc((size_t)(R * C) * sizeof(float));
+    st = L ? ssl3d_tensor_read(ctx, logits, L, R * C * 4)
+           : ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "task_infonce_first: out of memory");
     int64_t n = 0;
-    for (int64_t r = 0; r < R; r++) {
+    for (int64_t r = 0; r < R && st == SSL3D_OK; r++) {
         int ok = 1;
         for (int64_t c = 1; c < C && ok; c++) ok = L[r * C] > L[r * C + c];
         n += ok;
     }
+    free(L);
+    if (st != SSL3D_OK) { ssl3d_tensor_release(*loss); *loss = NULL; return st; }
     *correct = n;
     return SSL3D_OK;
 }
@@ -413,7 +276,9 @@ static ssl3d_status cpc_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
     ssl3d_tensor *X = NULL, *z = NULL, *h = NULL, *P = NULL, *table = NULL, *logits = NULL, *out = NULL;
     ssl3d_tensor *preds[CPC_MAX_STEPS] = { 0 };
     int64_t n_ok = 0;
-    ssl3d_status st = cpc_batch(ctx, t, images, n_images, seed, index, training, &X);
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    ssl3d_status st = task_sample_status(ctx, sctx, cpc_batch(sctx, t, images, n_images, seed, index, training, &X));
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &X);
     if (st == SSL3D_OK) st = cpc_latents(ctx, t, c, X, training, &z);
     ssl3d_tensor_release(X);
     if (st == SSL3D_OK) st = cpc_contexts(ctx, t, c, z, n_images, &h);

@@ -130,7 +130,7 @@ static ssl3d_status exemplar_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     const int64_t cb = ssl3d_encoder_out_channels(t->modules[0]);
     SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, 1, &cb, &e->zeros));
     SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, 1, &cb, &e->ones));
-    for (int64_t c = 0; c < cb; c++) ssl3d_f32(e->ones)[c] = 1.0f;
+    SSL3D_CHECK(ssl3d_tensor_fill(ctx, e->ones, 1.0f));
     t->chance = 1.0 / (2.0 * batch - 1.0);
     t->min_size = S;
     return SSL3D_OK;
@@ -138,9 +138,7 @@ static ssl3d_status exemplar_init(ssl3d_ctx *ctx, ssl3d_task *t) {
 
 /* 1e-5 of the mean over features of their variance over the rows of f (N, D); a floor
  * keeps it positive for constant features. */
-static float feature_eps(const ssl3d_tensor *f) {
-    const int64_t N = f->shape[0], D = f->shape[1];
-    const float *p = ssl3d_f32(f);
+static float feature_eps_of(const float *p, int64_t N, int64_t D) {
     double tot = 0;
     for (int64_t d = 0; d < D; d++) {
         double m = 0, v = 0;
@@ -151,6 +149,17 @@ static float feature_eps(const ssl3d_tensor *f) {
     }
     const double eps = 1e-5 * tot / (double)D;
     return eps > 1e-30 ? (float)eps : 1e-30f;
+}
+
+/* feature_eps of f (N, D) from a host copy (f may live on a device): *eps, or an error. */
+static ssl3d_status feature_eps(ssl3d_ctx *ctx, const ssl3d_tensor *f, float *eps) {
+    const int64_t N = f->shape[0], D = f->shape[1];
+    float *p = malloc((size_t)(N * D) * sizeof(float));
+    if (!p) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward(exemplar): out of memory");
+    ssl3d_status st = ssl3d_tensor_read(ctx, f, p, N * D * 4);
+    if (st == SSL3D_OK) *eps = feature_eps_of(p, N, D);
+    free(p);
+    return st;
 }
 
 /* Both views of every image: X (2B, C, S..), row b view 0 and row B + b view 1 of image b. */
@@ -209,9 +218,8 @@ static ssl3d_status exemplar_triplet_random(ssl3d_ctx *ctx, ssl3d_tensor *z, int
 
 /* Top-1 retrieval: view i is correct when its partner's cosine similarity is strictly
  * larger than that of every other view (z rows are unit vectors: dot = cosine). */
-static int64_t exemplar_retrieval(const ssl3d_tensor *z, int32_t B) {
-    const int64_t N = 2 * (int64_t)B, D = z->shape[1];
-    const float *Z = ssl3d_f32(z);
+static int64_t retrieval_hits(const float *Z, int32_t B, int64_t D) {
+    const int64_t N = 2 * (int64_t)B;
     int64_t n_ok = 0;
     for (int64_t i = 0; i < N; i++) {
         const int64_t partner = (i + B) % N;
@@ -228,6 +236,17 @@ static int64_t exemplar_retrieval(const ssl3d_tensor *z, int32_t B) {
     return n_ok;
 }
 
+/* retrieval_hits of z (2B, D) from a host copy (z may live on a device). */
+static ssl3d_status exemplar_retrieval(ssl3d_ctx *ctx, const ssl3d_tensor *z, int32_t B, int64_t *hits) {
+    const int64_t D = z->shape[1];
+    float *Z = malloc((size_t)z->numel * sizeof(float));
+    if (!Z) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward(exemplar): out of memory");
+    ssl3d_status st = ssl3d_tensor_read(ctx, z, Z, z->numel * 4);
+    if (st == SSL3D_OK) *hits = retrieval_hits(Z, B, D);
+    free(Z);
+    return st;
+}
+
 static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
                                      uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
                                      int64_t *correct, int64_t *total) {
@@ -241,7 +260,9 @@ static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
     const float margin = (float)task_opt(t, "margin"), temp = (float)task_opt(t, "temperature");
 
     ssl3d_tensor *X = NULL, *feat = NULL, *emb = NULL, *z = NULL, *out = NULL, *copy = NULL;
-    ssl3d_status st = exemplar_batch(ctx, t, images, B, seed, index, training, &X);
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    ssl3d_status st = task_sample_status(ctx, sctx, exemplar_batch(sctx, t, images, B, seed, index, training, &X));
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &X);
     if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, X, training, &feat);
     if (st == SSL3D_OK && task_opt_int(t, "feature_norm")) {
         /* Per feature over the 2B views of this call, in training and evaluation alike
@@ -249,7 +270,9 @@ static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
          * the mean variance, so that the scale of the features does not matter (a fresh
          * encoder evaluated with its initial running statistics gives features of 1e-4). */
         ssl3d_tensor *fs = NULL;
-        st = ssl3d_batch_norm(ctx, feat, e->ones, e->zeros, NULL, NULL, 1, 0.0f, feature_eps(feat), &fs);
+        float eps = 0.0f;
+        st = feature_eps(ctx, feat, &eps);
+        if (st == SSL3D_OK) st = ssl3d_batch_norm(ctx, feat, e->ones, e->zeros, NULL, NULL, 1, 0.0f, eps, &fs);
         ssl3d_tensor_release(feat);
         feat = fs;
     }
@@ -266,11 +289,13 @@ static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
             st = exemplar_triplet_random(ctx, z, B, margin, seed, index, &out);
         else st = ssl3d_triplet_batch_hard(ctx, z, margin, &out);
     }
+    int64_t hits = 0;
+    if (st == SSL3D_OK) st = exemplar_retrieval(ctx, z, B, &hits);
     if (st == SSL3D_OK) st = ssl3d_tensor_clone(ctx, z, &copy);
     if (st == SSL3D_OK) {
         ssl3d_tensor_release(e->last_z);
         e->last_z = copy;
-        *correct = exemplar_retrieval(z, B);
+        *correct = hits;
         *total = 2 * (int64_t)B;
         *loss = out;
         t->chance = 1.0 / (2.0 * B - 1.0);

@@ -78,6 +78,15 @@ ssl3d_status task_add_module(ssl3d_task *t, ssl3d_module *m, const char *name);
 static inline uint64_t task_sample_key(const ssl3d_task *t, uint64_t index, int64_t b) {
     return (index << 16) ^ (uint64_t)(t->sample_offset + b);
 }
+/* Where the samples of a forward are built: the context that holds the images — the task's
+ * own context, or a host-memory (CPU) context when the task runs on a device (the sample
+ * builders read tensor memory directly; ssl3d_task_forward has checked which it is). */
+static inline ssl3d_ctx *task_sample_ctx(ssl3d_tensor *const *images) { return images[0]->ctx; }
+/* `st` of a call that ran in sctx, its message copied into ctx's (nothing when the same). */
+ssl3d_status task_sample_status(ssl3d_ctx *ctx, ssl3d_ctx *sctx, ssl3d_status st);
+/* A batch built in another context moved into ctx — the upload of a device task's batch,
+ * through the backend's pinned staging — replacing *batch; nothing when it is in ctx. */
+ssl3d_status task_batch_to(ssl3d_ctx *ctx, ssl3d_tensor **batch);
 /* Reinterpret a freshly built, not yet recorded tensor with a new shape of the same
  * numel (no copy): e.g. a (B, K, C, p,p,p) batch of K-patch samples as (B*K, C, p,p,p). */
 void task_view_as(ssl3d_tensor *t, int32_t ndim, const int64_t *shape);

@@ -9,14 +9,21 @@
 #define JIGSAW_PERMS_NAME "jigsaw.permutations"
 
 typedef struct jigsaw_impl {
-    ssl3d_tensor *perms;   /* int32 (P, n^dims) */
+    ssl3d_tensor *perms;   /* int32 (P, n^dims), in host memory: the task's context or hctx */
+    ssl3d_ctx *hctx;       /* a private CPU context for perms when the task runs on a device */
 } jigsaw_impl;
 
 static void jigsaw_free(void *p) {
     jigsaw_impl *j = p;
-    if (j) ssl3d_tensor_release(j->perms);
+    if (j) {
+        ssl3d_tensor_release(j->perms);
+        ssl3d_ctx_release(j->hctx);
+    }
     free(j);
 }
+
+/* The host-memory context of the permutation set. */
+static ssl3d_ctx *perms_ctx(ssl3d_ctx *ctx, const jigsaw_impl *j) { return j->hctx ? j->hctx : ctx; }
 
 static void jigsaw_defaults(ssl3d_task *t) {
     task_grid_defaults(t, 3);
@@ -39,8 +46,12 @@ static ssl3d_status jigsaw_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     jigsaw_impl *j = calloc(1, sizeof *j);
     if (!j) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_create: out of memory");
     t->impl = j;
-    ssl3d_status st = ssl3d_jigsaw_perms_create(ctx, P, cells, (uint64_t)task_opt(t, "perm_seed"), &j->perms);
-    if (st != SSL3D_OK) return st;
+    /* The permutation set is read by the sample builders and checked on the host. */
+    if (!ctx->be->host_memory && ssl3d_ctx_create(SSL3D_BACKEND_CPU, &j->hctx) != SSL3D_OK)
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_create: cannot create a host context");
+    ssl3d_ctx *pc = perms_ctx(ctx, j);
+    ssl3d_status st = ssl3d_jigsaw_perms_create(pc, P, cells, (uint64_t)task_opt(t, "perm_seed"), &j->perms);
+    if (st != SSL3D_OK) return task_sample_status(ctx, pc, st);
     t->chance = 1.0 / P;
     ssl3d_module *head = NULL;
     SSL3D_CHECK(ssl3d_mlp_create(ctx, cells * ssl3d_encoder_out_channels(t->modules[0]), task_opt_int(t, "hidden"), P,
@@ -53,28 +64,41 @@ static ssl3d_status jigsaw_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
                                    int64_t *correct, int64_t *total) {
     const jigsaw_impl *j = t->impl;
     int64_t cell, jitter, p;
-    SSL3D_CHECK(task_grid_cell(ctx, t, images, n_images, &cell, &jitter, &p));
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_cell(sctx, t, images, n_images, &cell, &jitter, &p)));
     const int32_t n = task_opt_int(t, "grid"), cells = jigsaw_cells(t);
     int32_t *labels = malloc((size_t)n_images * sizeof *labels);
     if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
     ssl3d_tensor *batch = NULL;
-    ssl3d_status st = task_grid_batch(ctx, t, n_images, cells, p, &batch);   /* (B, cells, C, p..) */
+    /* The permutation set where the samples are built (a copy when that is not its own host
+     * context: a device task's images live in the caller's CPU context). */
+    ssl3d_tensor *perms = ssl3d_tensor_retain(j->perms);
+    ssl3d_status st = SSL3D_OK;
+    if (perms->ctx != sctx) {
+        ssl3d_tensor_release(perms);
+        perms = NULL;
+        st = ssl3d_tensor_copy_to(sctx, j->perms, &perms);
+    }
+    if (st == SSL3D_OK) st = task_grid_batch(sctx, t, n_images, cells, p, &batch);   /* (B, cells, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
         ssl3d_tensor *s = NULL, *win = NULL;
-        st = task_grid_window(ctx, t, images[b], cell, training, seed, task_sample_key(t, index, b), &win);
+        st = task_grid_window(sctx, t, images[b], cell, training, seed, task_sample_key(t, index, b), &win);
         if (st == SSL3D_OK)
-            st = ssl3d_jigsaw_sample(ctx, win, j->perms, n, cell, jitter, !training, seed,
+            st = ssl3d_jigsaw_sample(sctx, win, perms, n, cell, jitter, !training, seed,
                                      task_sample_key(t, index, b), &s, &labels[b]);
-        if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, s);
+        if (st == SSL3D_OK) st = ssl3d_batch_set(sctx, batch, b, s);
         ssl3d_tensor_release(s);
         ssl3d_tensor_release(win);
     }
+    st = task_sample_status(ctx, sctx, st);
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &batch);
     if (st == SSL3D_OK) {
         task_grid_flatten(t, batch);   /* (B*cells, C, p..), puzzle b at rows b*cells.. in shuffled order */
         st = task_grid_head(ctx, t, batch, n_images, training, labels, loss, correct, total);
     }
     free(labels);
     ssl3d_tensor_release(batch);
+    ssl3d_tensor_release(perms);
     return st;
 }
 
@@ -82,8 +106,16 @@ static ssl3d_status jigsaw_save(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_check
     const jigsaw_impl *j = t->impl;
     int32_t dmin = 0;
     double dmean = 0;
-    SSL3D_CHECK(ssl3d_jigsaw_perms_stats(ctx, j->perms, &dmin, &dmean));
-    SSL3D_CHECK(ssl3d_checkpoint_add_tensor(ctx, ck, JIGSAW_PERMS_NAME, j->perms));
+    ssl3d_ctx *pc = perms_ctx(ctx, j);
+    SSL3D_CHECK(task_sample_status(ctx, pc, ssl3d_jigsaw_perms_stats(pc, j->perms, &dmin, &dmean)));
+    if (pc == ctx) SSL3D_CHECK(ssl3d_checkpoint_add_tensor(ctx, ck, JIGSAW_PERMS_NAME, j->perms));
+    else {
+        ssl3d_tensor *copy = NULL;
+        SSL3D_CHECK(ssl3d_tensor_copy_to(ctx, j->perms, &copy));
+        ssl3d_status st = ssl3d_checkpoint_add_tensor(ctx, ck, JIGSAW_PERMS_NAME, copy);
+        ssl3d_tensor_release(copy);
+        SSL3D_CHECK(st);
+    }
     char v[32];
     snprintf(v, sizeof v, "%d", (int)dmin);
     SSL3D_CHECK(ssl3d_checkpoint_set_meta(ctx, ck, "jigsaw.min_hamming", v));
@@ -108,7 +140,16 @@ static ssl3d_status jigsaw_load(ssl3d_ctx *ctx, ssl3d_task *t, const ssl3d_check
     } else {
         int32_t dmin;
         double dmean;
-        st = ssl3d_jigsaw_perms_stats(ctx, perms, &dmin, &dmean);   /* every row a permutation */
+        ssl3d_ctx *pc = perms_ctx(ctx, j);
+        if (pc != ctx) {   /* to the task's host context */
+            ssl3d_tensor *h = NULL;
+            st = ssl3d_tensor_copy_to(pc, perms, &h);
+            ssl3d_tensor_release(perms);
+            perms = h;
+            st = task_sample_status(ctx, pc, st);
+        }
+        if (st == SSL3D_OK)   /* every row a permutation */
+            st = task_sample_status(ctx, pc, ssl3d_jigsaw_perms_stats(pc, perms, &dmin, &dmean));
     }
     if (st != SSL3D_OK) { ssl3d_tensor_release(perms); return st; }
     ssl3d_tensor_release(j->perms);

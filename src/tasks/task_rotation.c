@@ -71,10 +71,13 @@ static ssl3d_status rotation_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor
     int32_t *labels = malloc((size_t)B * sizeof *labels);
     if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
     ssl3d_tensor *batch = NULL, *f = NULL, *logits = NULL, *lab = NULL;
-    ssl3d_status st = ssl3d_tensor_new_uninit(ctx, SSL3D_F32, 2 + t->dims, shape, &batch);
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    ssl3d_status st = ssl3d_tensor_new_uninit(sctx, SSL3D_F32, 2 + t->dims, shape, &batch);
     for (int64_t b = 0; b < B && st == SSL3D_OK; b++)
-        st = rotation_sample(ctx, t, images[b / spi], S, seed, task_sample_key(t, index, b), training, batch, b,
+        st = rotation_sample(sctx, t, images[b / spi], S, seed, task_sample_key(t, index, b), training, batch, b,
                              &labels[b]);
+    st = task_sample_status(ctx, sctx, st);
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &batch);
     if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, batch, training, &f);
     if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, t->modules[1], f, &logits);
     if (st == SSL3D_OK) st = task_labels(ctx, labels, B, &lab);

@@ -25,22 +25,25 @@ static ssl3d_status rpl_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
                                 uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
                                 int64_t *correct, int64_t *total) {
     int64_t cell, jitter, p;
-    SSL3D_CHECK(task_grid_cell(ctx, t, images, n_images, &cell, &jitter, &p));
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_cell(sctx, t, images, n_images, &cell, &jitter, &p)));
     const int32_t n = task_opt_int(t, "grid");
     int32_t *labels = malloc((size_t)n_images * sizeof *labels);
     if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
     ssl3d_tensor *batch = NULL;
-    ssl3d_status st = task_grid_batch(ctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
+    ssl3d_status st = task_grid_batch(sctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
         ssl3d_tensor *s = NULL, *win = NULL;
-        st = task_grid_window(ctx, t, images[b], cell, training, seed, task_sample_key(t, index, b), &win);
+        st = task_grid_window(sctx, t, images[b], cell, training, seed, task_sample_key(t, index, b), &win);
         if (st == SSL3D_OK)
-            st = ssl3d_rpl_sample(ctx, win, n, cell, jitter, !training, seed, task_sample_key(t, index, b), &s,
+            st = ssl3d_rpl_sample(sctx, win, n, cell, jitter, !training, seed, task_sample_key(t, index, b), &s,
                                   &labels[b]);
-        if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, s);
+        if (st == SSL3D_OK) st = ssl3d_batch_set(sctx, batch, b, s);
         ssl3d_tensor_release(s);
         ssl3d_tensor_release(win);
     }
+    st = task_sample_status(ctx, sctx, st);
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &batch);
     if (st == SSL3D_OK) {
         task_grid_flatten(t, batch);   /* (2B, C, p..): rows 2b (centre), 2b + 1 (query) */
         st = task_grid_head(ctx, t, batch, n_images, training, labels, loss, correct, total);

@@ -7,6 +7,7 @@
 #include "../layer_kernels.h"
 #include "../loss_kernels.h"
 #include "../optim_kernels.h"
+#include "../rows_kernels.h"
 #include "cpu_memory.h"
 
 static void cpu_memset0(void *state, void *p, size_t n) { (void)state; memset(p, 0, n); }
@@ -84,4 +85,5 @@ const ssl3d_backend ssl3d_cpu_backend = {
     .layer = &ssl3d_cpu_layer_kernels,
     .loss = &ssl3d_cpu_loss_kernels,
     .optim = &ssl3d_cpu_optim_kernels,
+    .rows = &ssl3d_cpu_rows_kernels,
 };

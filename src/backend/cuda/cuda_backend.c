@@ -3,7 +3,8 @@
  * The table fills every slot: basic float kernels, convolution and transposed
  * convolution (cuDNN), max and global average pooling, batch / group / instance norm,
  * activations, dropout (same Philox masks as the CPU), linear (cuBLAS), elementwise
- * add/mul, concat (block copy), L2 normalisation, every loss, and the optimiser steps.
+ * add/mul, concat (block copy), L2 normalisation, every loss, the optimiser steps, and
+ * the row gathers and candidate scores of the contrastive tasks.
  * supports_op still lists the families one by one, so a family left out in the future
  * reports SSL3D_ERR_UNSUPPORTED naming the op and "cuda" rather than falling back.
  * None of it has run on a GPU yet (docs/cuda.md). */
@@ -26,6 +27,7 @@ static int cuda_supports_op(int32_t op) {
     case SSL3D_OP_REDUCE:
     case SSL3D_OP_LOSS:
     case SSL3D_OP_OPTIM:
+    case SSL3D_OP_ROWS:
         return 1;
     default:
         return 0;
@@ -89,6 +91,7 @@ static const ssl3d_backend cuda_backend = {
     .loss = &cuda_loss_kernels,
     .optim = &cuda_optim_kernels,
     .sync = cuda_sync,
+    .rows = &cuda_rows_kernels,
 };
 
 /* The plugin's only export: no CUDA call happens here, so loading the plugin on a

@@ -71,6 +71,9 @@ void cuda_state_shutdown(void *state) {
     if (!s) return;
     int prev = cuda_enter(s);
     if (s->stream) cudaStreamSynchronize(s->stream);
+    if (s->staging.ops.host_free) ssl3d_staging_destroy(&s->staging);
+    for (int i = 0; i < 2; i++)
+        if (s->staged[i]) cudaEventDestroy(s->staged[i]);
     cuda_conv_plans_free(s);
     if (s->workspace) cudaFree(s->workspace);
     if (s->dscratch) cudaFree(s->dscratch);
@@ -122,6 +125,13 @@ ssl3d_status cuda_state_init(void **state, char *msg, size_t cap) {
     INIT_TRY(e == cudaSuccess, "CUDA library failed: cudaMalloc (reduction scratch): %s", cudaGetErrorString(e));
     e = cudaMallocHost((void **)&s->hscratch, SSL3D_REDUCE_FINAL * sizeof(double));
     INIT_TRY(e == cudaSuccess, "CUDA library failed: cudaMallocHost (reduction scratch): %s", cudaGetErrorString(e));
+    for (int i = 0; i < 2; i++) {
+        e = cudaEventCreateWithFlags(&s->staged[i], cudaEventDisableTiming);
+        INIT_TRY(e == cudaSuccess, "CUDA library failed: cudaEventCreateWithFlags (upload staging): %s",
+                 cudaGetErrorString(e));
+    }
+    /* The pinned buffers themselves come with the first upload. */
+    ssl3d_staging_init(&s->staging, &cuda_staging_ops, s, SSL3D_STAGING_CHUNK);
     int blas_v = 0;
     cublasGetVersion(s->blas, &blas_v);
     int drv = 0;

@@ -53,12 +53,59 @@ void cuda_to_host(void *state, void *dst, const void *src, size_t bytes) {
     cuda_leave(s, prev);
 }
 
+/* ---- the staging callbacks (cuda_staging.h); the caller has entered the device */
+
+static void *staging_alloc(void *user, size_t bytes) {
+    (void)user;
+    void *p = NULL;
+    if (cudaHostAlloc(&p, bytes, cudaHostAllocDefault) != cudaSuccess) {
+        cudaGetLastError();   /* not sticky: uploads go direct, and the next one tries again */
+        return NULL;
+    }
+    return p;
+}
+
+static void staging_free(void *user, void *p) {
+    (void)user;
+    cudaFreeHost(p);
+}
+
+static int staging_copy_async(void *user, void *dst, const void *buf, size_t n, int slot) {
+    cuda_state *s = user;
+    if (cuda_check(s, cudaMemcpyAsync(dst, buf, n, cudaMemcpyHostToDevice, s->stream),
+                   "cudaMemcpyAsync (host to device, pinned staging)"))
+        return -1;
+    return cuda_check(s, cudaEventRecord(s->staged[slot], s->stream), "cudaEventRecord (upload staging)") ? -1 : 0;
+}
+
+static int staging_wait_slot(void *user, int slot) {
+    cuda_state *s = user;
+    return cuda_check(s, cudaEventSynchronize(s->staged[slot]), "cudaEventSynchronize (upload staging)") ? -1 : 0;
+}
+
+static int staging_copy_direct(void *user, void *dst, const void *src, size_t n) {
+    cuda_state *s = user;
+    if (cuda_check(s, cudaMemcpyAsync(dst, src, n, cudaMemcpyHostToDevice, s->stream),
+                   "cudaMemcpyAsync (host to device)"))
+        return -1;
+    return cuda_check(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (host to device copy)") ? -1 : 0;
+}
+
+static int staging_finish(void *user) {
+    cuda_state *s = user;
+    return cuda_check(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (host to device copy)") ? -1 : 0;
+}
+
+const ssl3d_staging_ops cuda_staging_ops = {
+    staging_alloc, staging_free, staging_copy_async, staging_wait_slot, staging_copy_direct, staging_finish,
+};
+
+/* Synchronous by contract (backend.h): src may be reused when this returns. Failures are
+ * recorded by the callbacks and reported by the next sync. */
 void cuda_from_host(void *state, void *dst, const void *src, size_t bytes) {
     cuda_state *s = state;
     int prev = cuda_enter(s);
-    if (!cuda_check(s, cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, s->stream),
-                    "cudaMemcpyAsync (host to device)"))
-        cuda_check(s, cudaStreamSynchronize(s->stream), "cudaStreamSynchronize (host to device copy)");
+    ssl3d_staging_upload(&s->staging, dst, src, bytes);
     cuda_leave(s, prev);
 }
 

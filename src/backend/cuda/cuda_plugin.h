@@ -7,6 +7,7 @@
 #include "../layer_kernels.h"
 #include "../loss_kernels.h"
 #include "../optim_kernels.h"
+#include "../rows_kernels.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -25,6 +26,8 @@ void cuda_memset0(void *state, void *p, size_t bytes);
 void cuda_to_host(void *state, void *dst, const void *src, size_t bytes);
 void cuda_from_host(void *state, void *dst, const void *src, size_t bytes);
 void cuda_copy(void *state, void *dst, const void *src, size_t bytes);
+/* The staging callbacks over cudaHostAlloc, cudaMemcpyAsync and the staged[] events. */
+extern const ssl3d_staging_ops cuda_staging_ops;
 
 /* cuda_kernels.cu: basic float kernels */
 void cuda_fill(const ssl3d_kctx *k, float *x, int64_t n, float v);
@@ -44,6 +47,7 @@ extern const struct ssl3d_conv_kernels cuda_conv_kernels;     /* cuda_conv.c + c
 extern const struct ssl3d_layer_kernels cuda_layer_kernels;   /* cuda_kernels.cu + cuda_blas.c */
 extern const struct ssl3d_optim_kernels cuda_optim_kernels;   /* cuda_kernels.cu */
 extern const struct ssl3d_loss_kernels cuda_loss_kernels;     /* cuda_loss.cu */
+extern const struct ssl3d_rows_kernels cuda_rows_kernels;     /* cuda_rows.cu */
 
 /* cuda_kernels.cu slots used by the tables */
 void cuda_activation_forward(const ssl3d_kctx *k, int32_t kind, float slope, const float *x, float *y, int64_t n);

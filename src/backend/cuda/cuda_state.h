@@ -7,6 +7,7 @@
 #include <cudnn.h>
 #include "../backend.h"
 #include "cuda_cache.h"
+#include "cuda_staging.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -22,6 +23,8 @@ typedef struct cuda_state {
     ssl3d_devcache cache;         /* caching allocator over cudaMalloc */
     double *dscratch;             /* SSL3D_REDUCE_PARTS + SSL3D_REDUCE_FINAL doubles (device) */
     double *hscratch;             /* SSL3D_REDUCE_FINAL doubles, pinned host memory */
+    ssl3d_staging staging;        /* pinned double-buffered uploads (cuda_staging.h) */
+    cudaEvent_t staged[2];        /* the last copy out of each staging buffer */
     void *workspace;              /* cuDNN workspace (device), grown on demand */
     size_t workspace_bytes;
     struct cuda_conv_plan *plans; /* cuDNN descriptors and algorithms per conv shape */
