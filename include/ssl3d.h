@@ -34,5 +34,6 @@
 #include "ssl3d/loader.h"
 #include "ssl3d/finetune.h"
 #include "ssl3d/comm.h"
+#include "ssl3d/pretrain_run.h"
 
 #endif /* SSL3D_H */

@@ -85,6 +85,8 @@ SSL3D_API ssl3d_status ssl3d_loader_set_cases(ssl3d_ctx *ctx, ssl3d_loader *load
 /* Batch size B >= 1 and the shuffling seed. */
 SSL3D_API ssl3d_status ssl3d_loader_set_batch(ssl3d_ctx *ctx, ssl3d_loader *loader, int32_t batch,
                                               uint64_t seed);
+/* The batch size set by ssl3d_loader_set_batch (0 before it; 0 for NULL). */
+SSL3D_API int32_t ssl3d_loader_batch_size(const ssl3d_loader *loader);
 /* Worker threads 0..64 (0: everything on the calling thread) and how many batches ahead
  * of the consumer they work, queue_depth 1..64. */
 SSL3D_API ssl3d_status ssl3d_loader_set_threads(ssl3d_ctx *ctx, ssl3d_loader *loader, int32_t threads,

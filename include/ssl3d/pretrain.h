@@ -6,7 +6,9 @@
  * builds a batch of samples from a list of images (the sample builders of ssl3d/tasks.h),
  * runs the encoder and heads, and returns the loss and the proxy accuracy counts; with
  * training on, the ops are recorded so that ssl3d_backward + an optimiser step train it.
- * Every task has the same interface (docs/adding-a-task.md).
+ * Every task has the same interface (docs/adding-a-task.md). The whole training loop
+ * around it (optimiser, schedule, validation, checkpoints, resume) is ssl3d_pretrain_run
+ * of ssl3d/pretrain_run.h.
  */
 #ifndef SSL3D_PRETRAIN_H
 #define SSL3D_PRETRAIN_H

@@ -61,6 +61,21 @@ STR = C.c_char_p
 ST = C.c_int  # ssl3d_status
 
 EPOCH_FN = C.CFUNCTYPE(i32, C.c_void_p, STR)
+PRETRAIN_LOG_FN = C.CFUNCTYPE(i32, C.c_void_p, STR)   # ssl3d_pretrain_log_fn
+PRETRAIN_BATCH_FN = C.CFUNCTYPE(ST, C.c_void_p, P, i64, i32, PP)   # ssl3d_pretrain_batch_fn
+
+
+class PretrainConfig(C.Structure):
+    """struct ssl3d_pretrain_config (ssl3d/pretrain_run.h), field for field; fill it with
+    ssl3d_pretrain_config_init, which checks nothing but sets size and version, so that
+    the library rejects a layout that differs from this one."""
+    _fields_ = [("size", u32), ("version", u32), ("loader", P), ("batch_fn", PRETRAIN_BATCH_FN),
+                ("batch_user", P), ("batch", i32), ("val_rounds", i32), ("seed", u64), ("steps", i64),
+                ("max_seconds", f64), ("lr", f64), ("weight_decay", f64), ("schedule", STR), ("warmup", i64),
+                ("eval_every", i64), ("save_every", i64), ("steps_per_epoch", i64), ("val", PP), ("n_val", i64),
+                ("out", STR), ("resume", STR), ("meta", C.POINTER(STR)),
+                ("data_ctx", C.c_void_p)]
+
 
 _PROTOS = {
     # core
@@ -201,6 +216,9 @@ _PROTOS = {
     "ssl3d_loader_count": (ST, [P, P, I64P]),
     "ssl3d_loader_item": (ST, [P, P, i64, PP]),
     "ssl3d_loader_batch": (ST, [P, P, i64, C.c_void_p]),
+    "ssl3d_loader_batch_size": (i32, [P]),
+    "ssl3d_pretrain_config_init": (None, [C.POINTER(PretrainConfig)]),
+    "ssl3d_pretrain_run": (ST, [P, P, C.POINTER(PretrainConfig), PRETRAIN_LOG_FN, C.c_void_p]),
     # fine-tuning
     "ssl3d_ftmodel_create": (ST, [P, i32, i32, i32, i32, i32, i32, i32, i32, i32, PP]),
     "ssl3d_ftmodel_release": (None, [P]),

@@ -1,24 +1,22 @@
-"""ssl3d.pretrain: the pretraining loop of `ssl3d pretrain`, over the public per-step API.
+"""ssl3d.pretrain: `ssl3d pretrain` from Python.
 
-This MIRRORS src/cli/cmd_pretrain.c (data loading, task creation) and src/cli/cli_train.c
-(the step loop, validation, checkpoint) call for call, so that the same arguments give
-the same loss trajectory, bitwise, as `bin/ssl3d pretrain --log` (python/tests checks
-this). Change one, change the other. Step s:
-    images = loader batch s; lr = schedule(optimiser step count);
-    ssl3d_task_forward(training=1, seed, index=s); backward; Adam step; zero grad.
+The loop itself (steps, schedule, validation, checkpoints, resume) is the library's
+ssl3d_pretrain_run (include/ssl3d/pretrain_run.h), the same call the CLI makes. This file
+only prepares its inputs the way src/cli/cmd_pretrain.c does (the loaders, the task, the
+held-out images, the default batch) -- that part MIRRORS cmd_pretrain.c call for call, so
+that the same arguments give the same loss trajectory, bitwise, as `bin/ssl3d pretrain
+--log` (python/tests checks this): change one, change the other.
 """
 import ctypes as C
 import json
 import math
-import time
 import warnings
 
 from ._core import ERR_INVALID_ARG, Context, Error
-from ._io import Checkpoint, _s
-from ._lib import lib
+from ._io import _s
+from ._lib import PRETRAIN_LOG_FN, PretrainConfig, lib
 from ._models import Task, _options
 
-EVAL_SEED_MIX = 0x4556414C9E3779B9   # cli_train.c: evaluation draws use seed ^ "EVAL"
 LOADER_TRAIN, LOADER_VAL, LOADER_ALL = 0, 1, 2
 ZSCORE, CROP_NONZERO, MINMAX = 1, 2, 4   # loader flags (ssl3d/loader.h)
 TASK_ROTATION, TASK_RPL, TASK_JIGSAW, TASK_CPC, TASK_EXEMPLAR = 0, 1, 2, 3, 4   # ssl3d/pretrain.h
@@ -36,12 +34,8 @@ class PretrainResult(dict):
             raise AttributeError(k) from None
 
 
-def _num(x):
-    return x if isinstance(x, (int, float)) and math.isfinite(x) else None
-
-
 class _Run:
-    """The state of cli_train (one run)."""
+    """The handles of one run, released together."""
 
     def __init__(self, ctx):
         self.ctx = ctx
@@ -173,90 +167,45 @@ def _pretrain(run, data, kind, task_name, dims, out, epochs, steps, batch, seed,
             val_imgs.append(run.keep(lib.ssl3d_tensor_release, t.value))
     val_arr = (C.c_void_p * max(1, len(val_imgs)))(*val_imgs)
 
-    # ---- cli_train_run
-    t0 = time.perf_counter()
-    opt = _make_optim(run, task, lr, wd)
-    start = _restore(run, task, opt, str(resume), seed) if resume else 0
-    sched = C.c_void_p()
-    if schedule == "cosine":
-        if steps <= warmup:
-            raise Error(ERR_INVALID_ARG, f"pretrain: schedule cosine needs more steps ({steps}) than warmup ({warmup})")
-        st = lib.ssl3d_lr_schedule_create_cosine(cp, lr, warmup, steps, lr * 0.01, C.byref(sched))
-    else:
-        st = lib.ssl3d_lr_schedule_create_constant(cp, lr, warmup, C.byref(sched))
-    run.check(st, "learning-rate schedule")
-    run.keep(lib.ssl3d_lr_schedule_release, sched.value)
-    chance = [task.chance]
-    imgs = (C.c_void_p * batch)()
-    if start >= steps and max_seconds <= 0:
-        warnings.warn(f"ssl3d.pretrain: the checkpoint is already at step {start} of {steps}: nothing to train")
-    train_time, last_val, samples, step = 0.0, math.nan, 0, start
-    history, losses, stop = [], [], False
+    # ---- the loop: ssl3d_pretrain_run
+    cfg = PretrainConfig()
+    lib.ssl3d_pretrain_config_init(C.byref(cfg))
+    cfg.loader, cfg.batch, cfg.val_rounds, cfg.seed, cfg.steps = train, batch, val_rounds, seed, steps
+    cfg.max_seconds, cfg.lr, cfg.weight_decay, cfg.schedule, cfg.warmup = max_seconds, lr, wd, _s(schedule), warmup
+    cfg.eval_every, cfg.save_every, cfg.steps_per_epoch = eval_every, save_every, per_epoch
+    cfg.val = C.cast(val_arr, C.POINTER(C.c_void_p))
+    cfg.n_val = len(val_imgs)
+    out_b = _s(out)
+    resume_b = _s(str(resume)) if resume else None
+    cfg.out, cfg.resume = out_b, resume_b
+    history, losses, final, failure = [], [], [], []
 
-    def evaluate():
-        return _evaluate(run, task, val_arr, len(val_imgs), val_rounds, batch, seed, chance)
+    def on_record(_user, text):
+        try:
+            rec = json.loads(text.decode())
+            if "warning" in rec:
+                warnings.warn("ssl3d.pretrain: " + rec["warning"])
+                return 0
+            if logf:
+                logf.write(json.dumps(rec) + "\n")
+                logf.flush()
+            if rec.get("final"):
+                final.append(rec)
+                return 0
+            history.append(rec)
+            losses.append(rec["loss"] if rec["loss"] is not None else math.nan)
+            return 1 if progress is not None and progress(dict(rec)) is False else 0
+        except BaseException as e:   # an exception cannot cross the C frames: stop, re-raise after
+            failure.append(e)
+            return 1
 
-    while (train_time < max_seconds and step < steps) if max_seconds > 0 else step < steps:
-        if stop:
-            break
-        ts = time.perf_counter()
-        run.check(lib.ssl3d_loader_batch(cp, train, step, imgs), "loading a batch")
-        loss, correct, total = C.c_void_p(), C.c_int64(), C.c_int64()
-        lv = C.c_float(math.nan)
-        st = lib.ssl3d_optim_apply_schedule(cp, opt, sched.value)
-        if st == 0:
-            st = lib.ssl3d_task_forward(cp, task.ptr, imgs, batch, seed, step, 1, C.byref(loss), C.byref(correct),
-                                        C.byref(total))
-        for i in range(batch):
-            lib.ssl3d_tensor_release(imgs[i])
-            imgs[i] = None
-        if st == 0:
-            st = lib.ssl3d_tensor_read(cp, loss.value, C.byref(lv), 4)
-        if st == 0:
-            st = lib.ssl3d_backward(cp, loss.value)
-        lib.ssl3d_tensor_release(loss.value)
-        if st == 0:
-            st = lib.ssl3d_optim_step(cp, opt)
-        if st == 0:
-            st = lib.ssl3d_optim_zero_grad(cp, opt)
-        if st != 0:
-            msg = ctx.last_error
-            lib.ssl3d_tape_reset(cp)
-            hint = "" if math.isfinite(lv.value) else " (the loss is not finite; try a smaller lr)"
-            raise Error(st, f"step {step}{hint}: {msg}")
-        train_time += time.perf_counter() - ts
-        samples += total.value
-        sps = samples / train_time if train_time > 0 else 0.0
-        acc = correct.value / total.value if total.value else math.nan
-        rec = {"step": step, "loss": _num(lv.value), "acc": _num(acc), "lr": float(lib.ssl3d_optim_lr(opt)),
-               "samples_per_s": sps, "train_seconds": train_time}
-        if per_epoch > 0:
-            rec["epoch"] = step // per_epoch
-        if eval_every > 0 and val_imgs and (step + 1) % eval_every == 0 and step + 1 < steps:
-            va, vl, _ = evaluate()
-            last_val = va
-            rec["val_acc"], rec["val_loss"] = _num(va), _num(vl)
-        history.append(rec)
-        losses.append(lv.value)
-        if logf:
-            logf.write(json.dumps(rec) + "\n")
-            logf.flush()
-        if progress is not None and progress(dict(rec)) is False:
-            stop = True
-        if save_every > 0 and (step + 1) % save_every == 0 and step + 1 < steps:
-            _save(run, task, opt, step + 1, out, seed, batch, lr, schedule)
-        step += 1
-    _save(run, task, opt, step, out, seed, batch, lr, schedule)
-    proxy_acc, val_loss, val_samples = math.nan, math.nan, 0
-    if val_imgs:
-        proxy_acc, val_loss, val_samples = evaluate()
-    seconds = time.perf_counter() - t0
-    final = {"final": True, "steps": step, "proxy_accuracy": _num(proxy_acc), "chance": chance[0],
-             "seconds": seconds, "val_loss": _num(val_loss), "val_samples": val_samples, "task": task.kind,
-             "dims": task.dims, "checkpoint": out}
-    if logf:
-        logf.write(json.dumps(final) + "\n")
-    res = PretrainResult(final)
+    cb = PRETRAIN_LOG_FN(on_record)
+    st = lib.ssl3d_pretrain_run(cp, task.ptr, C.byref(cfg), cb, None)
+    if failure:
+        raise failure[0]
+    if st != 0:
+        raise Error(st, ctx.last_error)
+    res = PretrainResult(final[0])
     del res["final"]
     res["losses"], res["history"] = losses, history
     return res
@@ -277,104 +226,3 @@ def _default_batch(kind, dims):
     three = dims == 3
     return {TASK_ROTATION: 8 if three else 32, TASK_RPL: 16 if three else 32, TASK_JIGSAW: 8 if three else 16,
             TASK_CPC: 4 if three else 16}.get(kind, 8 if three else 16)
-
-
-def _make_optim(run, task, lr, wd):
-    """Adam over the trainable tensors of every module, in module and tensor order."""
-    cp = run.ctx.ptr
-    o = C.c_void_p()
-    run.check(lib.ssl3d_optim_create_adam(cp, lr, 0.9, 0.999, 1e-8, wd, C.byref(o)), "creating the optimiser")
-    run.keep(lib.ssl3d_optim_release, o.value)
-    for m in range(lib.ssl3d_task_module_count(task.ptr)):
-        mod = lib.ssl3d_task_module(task.ptr, m)
-        n = C.c_int32()
-        run.check(lib.ssl3d_module_params(cp, mod, None, 0, C.byref(n)), "listing parameters")
-        if n.value == 0:
-            continue
-        arr, got = (C.c_void_p * n.value)(), C.c_int32()
-        run.check(lib.ssl3d_module_params(cp, mod, arr, n.value, C.byref(got)), "listing parameters")
-        run.check(lib.ssl3d_optim_add_params(cp, o.value, arr, got.value, 0), "adding parameters to the optimiser")
-    return o.value
-
-
-def _save(run, task, opt, step, out, seed, batch, lr, schedule):
-    """The checkpoint of cli_train.c: task tensors + metadata, "optim.*" state, "step",
-    "pretrain.*" metadata."""
-    ctx = run.ctx
-    with Checkpoint(ctx) as ck:
-        ctx.check(lib.ssl3d_task_save(ctx.ptr, task.ptr, ck.ptr))
-        for i in range(lib.ssl3d_optim_num_state(opt)):
-            name, t = C.c_char_p(), C.c_void_p()
-            ctx.check(lib.ssl3d_optim_state_at(ctx.ptr, opt, i, C.byref(name), C.byref(t)))
-            ctx.check(lib.ssl3d_checkpoint_add_tensor(ctx.ptr, ck.ptr, b"optim." + (name.value or b""), t.value))
-        ck.set_meta("step", str(step))
-        ck.set_meta("pretrain.seed", str(seed))
-        ck.set_meta("pretrain.batch", str(batch))
-        ck.set_meta("pretrain.lr", "%.9g" % lr)
-        ck.set_meta("pretrain.schedule", schedule)
-        try:
-            ck.save(out)
-        except Error as e:
-            raise Error(e.status, f"writing the checkpoint {out}: {e.message}") from None
-
-
-def _restore(run, task, opt, path, seed):
-    """cli_train.c restore(): task tensors, optimiser state and the step of a checkpoint."""
-    ctx = run.ctx
-    what = f"resume {path}"
-    with Checkpoint(ctx, path) as ck:
-        meta = ck.metadata()
-        if "task" in meta and meta["task"] != task.kind:
-            raise Error(ERR_INVALID_ARG, f"{what}: the checkpoint is a '{meta['task']}' task, not '{task.kind}'")
-        st = lib.ssl3d_task_load(ctx.ptr, task.ptr, ck.ptr)
-        if st != 0:
-            raise Error(st, f"{what}: {ctx.last_error} (use the same task, dims and options as the run that wrote it)")
-        for i in range(lib.ssl3d_optim_num_state(opt)):
-            name, t = C.c_char_p(), C.c_void_p()
-            ctx.check(lib.ssl3d_optim_state_at(ctx.ptr, opt, i, C.byref(name), C.byref(t)))
-            st = lib.ssl3d_checkpoint_copy_into(ctx.ptr, ck.ptr, b"optim." + name.value, t.value)
-            if st != 0:
-                raise Error(st, f"{what}: optimiser state: {ctx.last_error}")
-        step = meta.get("step", "")
-        if not step.isdigit():
-            raise Error(ERR_INVALID_ARG, f'{what}: no valid "step" metadata (not written by ssl3d pretrain?)')
-        if "pretrain.seed" in meta and meta["pretrain.seed"] != str(seed):
-            warnings.warn(f"ssl3d.pretrain: {what} was trained with seed {meta['pretrain.seed']}, this run uses "
-                          f"{seed}: the samples will differ from an uninterrupted run")
-    return int(step)
-
-
-def _evaluate(run, task, val, n_val, rounds, batch, seed, chance):
-    """cli_train.c evaluate(): proxy accuracy and mean loss on the held-out images with
-    deterministic evaluation samples; changes no state."""
-    cp = run.ctx.ptr
-    correct = total = chunks = 0
-    loss_sum = chance_sum = 0.0
-    prev = lib.ssl3d_set_grad_enabled(cp, 0)
-    try:
-        for r in range(rounds):
-            i = 0
-            while i < n_val:
-                left = n_val - i
-                n = left if left <= batch + 1 else batch   # a lone trailing image joins this chunk
-                index = r * (n_val + 1) + i
-                sub = C.cast(C.byref(val, i * C.sizeof(C.c_void_p)), C.POINTER(C.c_void_p))
-                loss, c, tot = C.c_void_p(), C.c_int64(), C.c_int64()
-                st = lib.ssl3d_task_forward(cp, task.ptr, sub, n, seed ^ EVAL_SEED_MIX, index, 0, C.byref(loss),
-                                            C.byref(c), C.byref(tot))
-                run.check(st, "validation")
-                lv = C.c_float()
-                lib.ssl3d_tensor_read(cp, loss.value, C.byref(lv), 4)
-                lib.ssl3d_tensor_release(loss.value)
-                loss_sum += lv.value
-                chunks += 1
-                correct += c.value
-                total += tot.value
-                chance_sum += lib.ssl3d_task_chance(task.ptr) * tot.value
-                i += n
-    finally:
-        lib.ssl3d_set_grad_enabled(cp, prev)
-        lib.ssl3d_tape_reset(cp)
-    if total:
-        chance[0] = chance_sum / total
-    return (correct / total if total else math.nan, loss_sum / chunks if chunks else math.nan, total)

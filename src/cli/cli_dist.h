@@ -25,18 +25,4 @@ const char *cli_dist_tag(void);
  * whole job from this rank (MPI_Abort) so that no other rank waits forever for it. */
 int cli_dist_finish(int rc);
 
-/* ---- pieces of the data-parallel training step (ctx's communicator; no-ops without) */
-
-/* This rank's share of loader batch `step` of global size B: images (B / ranks entries),
- * decoded on demand, in batch order. On error nothing is left allocated and the message
- * names the file. */
-ssl3d_status cli_dist_loader_shard(ssl3d_ctx *ctx, ssl3d_loader *L, int32_t B, int64_t step, ssl3d_tensor **images);
-/* After backward: average the gradients of every module of the task over the ranks, in
- * the same buffers turn the rank's loss, correct and total into the global batch's (mean
- * loss, summed counts) and *clock (seconds of training so far) into the ranks' mean, so
- * that every rank takes the same decisions from it. */
-/* Every tensor of the task's modules from rank 0 to the other ranks. */
-ssl3d_status cli_dist_broadcast_task(ssl3d_ctx *ctx, ssl3d_task *task);
-ssl3d_status cli_dist_average_step(ssl3d_ctx *ctx, ssl3d_task *task, float *loss, int64_t *correct, int64_t *total,
-                                   double *clock);
 #endif

@@ -1,7 +1,8 @@
-/* The pretraining loop shared by `ssl3d pretrain` and `ssl3d demo`: Adam over every
- * module of a task (optionally a cosine schedule with warm-up), batches from a callback,
- * deterministic validation, JSONL log, progress line, atomic checkpoints with the
- * optimiser state, and exact resumption. */
+/* The CLI side of the pretraining loop shared by `ssl3d pretrain` and `ssl3d demo`: the
+ * loop itself is the library's ssl3d_pretrain_run (ssl3d/pretrain_run.h: Adam, schedule,
+ * batches, validation, atomic checkpoints, exact resumption, data-parallel steps); this
+ * adapter turns its log records into the JSONL log, the progress line and warnings on
+ * stderr, and its errors into one message naming the command. */
 #ifndef SSL3D_CLI_TRAIN_H
 #define SSL3D_CLI_TRAIN_H
 #include "ssl3d.h"
@@ -17,7 +18,8 @@ typedef struct cli_train {
     ssl3d_ctx *data_ctx;        /* where the batch callback loads images (NULL: ctx); a host
                                  * context when ctx is a device's */
     ssl3d_task *task;
-    cli_batch_fn batch;
+    ssl3d_loader *loader;       /* batches from this loader (ssl3d_loader_set_batch done), */
+    cli_batch_fn batch;         /* or from this callback (no communicator) */
     void *ud;
     int32_t batch_size;
     uint64_t seed;              /* sample seed of ssl3d_task_forward */

@@ -40,15 +40,6 @@ static const cli_help HELP = {
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
 };
 
-typedef struct { ssl3d_loader *L; int32_t batch; } batch_ud;
-
-/* The whole batch, or this rank's share of it under mpirun. */
-static ssl3d_status loader_batch(void *ud, ssl3d_ctx *ctx, int64_t step, ssl3d_tensor **images) {
-    const batch_ud *u = ud;
-    if (ssl3d_ctx_comm_size(ctx) > 1) return cli_dist_loader_shard(ctx, u->L, u->batch, step, images);
-    return ssl3d_loader_batch(ctx, u->L, step, images);
-}
-
 /* --cases FILE: manifest case indices (ssl3d_ft_select_cases) into *idx (caller frees).
  * Returns 0, or 1 after printing the error. */
 static int read_cases(ssl3d_ctx *ctx, const char *data, const char *file, int64_t **idx, int64_t *n) {
@@ -213,7 +204,7 @@ int cmd_pretrain(int argc, char **argv) {
     uint32_t flags = !strcmp(normalisation, "zscore") ? SSL3D_LOADER_ZSCORE
                      : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
                                                         : 0u;
-    /* Under mpirun each rank decodes its own share of a batch (cli_dist_loader_shard), not
+    /* Under mpirun each rank decodes its own share of a batch (ssl3d_pretrain_run), not
      * the whole batch ahead: no prefetching workers then. */
     if (cli_dist_size() > 1) loader_threads = 0;
     if (ssl3d_loader_set_preprocess(dctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
@@ -263,9 +254,8 @@ int cmd_pretrain(int argc, char **argv) {
             dims == 3 ? "volumes" : "slices", (long long)n_val, (long long)batch, ranks_s, (long long)steps,
             (long long)ssl3d_module_param_numel(ssl3d_task_encoder(task)), ssl3d_task_chance(task));
 
-    batch_ud ud = { train, (int32_t)batch };
     cli_train t = { 0 };
-    t.cmd = CMD; t.ctx = ctx; t.data_ctx = dctx; t.task = task; t.batch = loader_batch; t.ud = &ud;
+    t.cmd = CMD; t.ctx = ctx; t.data_ctx = dctx; t.task = task; t.loader = train;
     t.batch_size = (int32_t)batch; t.seed = (uint64_t)seed;
     t.val = val_imgs; t.n_val = n_val; t.val_rounds = (int32_t)val_rounds; t.eval_every = eval_every;
     t.lr = lr; t.weight_decay = wd; t.schedule = schedule; t.warmup = warmup;

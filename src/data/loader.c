@@ -524,6 +524,8 @@ ssl3d_status ssl3d_loader_set_batch(ssl3d_ctx *ctx, ssl3d_loader *L, int32_t bat
     return SSL3D_OK;
 }
 
+int32_t ssl3d_loader_batch_size(const ssl3d_loader *L) { return L ? L->batch : 0; }
+
 ssl3d_status ssl3d_loader_set_threads(ssl3d_ctx *ctx, ssl3d_loader *L, int32_t threads, int32_t queue_depth) {
     const char *fn = "ssl3d_loader_set_threads";
     CHECK_LOADER(ctx, L, fn);
