@@ -78,7 +78,7 @@ ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gam
     ssl3d_tensor *o = NULL;
     ssl3d_status st = SSL3D_OK;
     if (!stats || !h) { st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn); goto fail; }
-    if ((st = ssl3d_tensor_new_like(ctx, x, &o)) != SSL3D_OK) goto fail;
+    if ((st = ssl3d_tensor_new_uninit_like(ctx, x, &o)) != SSL3D_OK) goto fail;
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     float *hm = h, *hv = h + C, *rm = h + 2 * C, *rv = h + 3 * C;
     const size_t cb = (size_t)C * sizeof(float);
@@ -229,7 +229,7 @@ ssl3d_status ssl3d_group_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t groups, s
     float *stats = ssl3d_be_alloc(ctx, (size_t)(2 * N * G) * sizeof(float));
     if (!stats) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     ssl3d_tensor *o;
-    ssl3d_status st = ssl3d_tensor_new_like(ctx, x, &o);
+    ssl3d_status st = ssl3d_tensor_new_uninit_like(ctx, x, &o);
     if (st != SSL3D_OK) { ssl3d_be_free(ctx, stats); return st; }
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->groupnorm_forward(&k, ssl3d_f32(x), ssl3d_f32(o), N, C, S, G, eps, ssl3d_f32(gamma),
