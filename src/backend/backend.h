@@ -21,7 +21,7 @@
 #include "ssl3d.h"
 
 /* Bump when a slot is added, removed or changes meaning. */
-#define SSL3D_BACKEND_ABI_VERSION 3
+#define SSL3D_BACKEND_ABI_VERSION 4
 
 /* Operation families a backend may or may not support (supports_op). */
 typedef enum ssl3d_op {
