@@ -35,7 +35,10 @@
 #include "cpu_isa.h"
 #include "cpu_memory.h"
 
-#define NB (2 * VW)
+#ifndef NV
+#define NV 2      /* vectors per output block */
+#endif
+#define NB (NV * VW)
 typedef float KN(vf) __attribute__((vector_size(VW * 4)));
 #define vf KN(vf)
 
@@ -147,25 +150,24 @@ static void KN(tap_offsets)(const dgeom *d, int64_t *off) {
  * in registers: the loops over r are fully unrolled. */
 static void KN(fwd_micro)(const float *const xb[MR], const int64_t *off, int64_t kvol, int64_t cin,
                           const float *wpanel, float out[MR][NB]) {
-    vf acc[MR][2];
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
+    vf acc[MR][NV];
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (vf){ 0 };
     for (int64_t t = 0; t < kvol; t++) {
         const float *p[MR];
-        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) p[r] = xb[r] + off[t];
+        _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) p[r] = xb[r] + off[t];
         const float *wt = wpanel + t * cin * NB;
         for (int64_t ci = 0; ci < cin; ci++) {
-            const vf b0 = KN(vload)(wt + ci * NB), b1 = KN(vload)(wt + ci * NB + VW);
-            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+            vf b[NV];
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(wt + ci * NB + v * VW);
+            _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) {
                 const float a = p[r][ci];
-                acc[r][0] += a * b0;
-                acc[r][1] += a * b1;
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];
             }
         }
     }
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
-        KN(vstore)(out[r], acc[r][0]);
-        KN(vstore)(out[r] + VW, acc[r][1]);
-    }
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) KN(vstore)(out[r] + v * VW, acc[r][v]);
 }
 
 /* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
@@ -278,8 +280,9 @@ static ssl3d_status KN(backward_input)(const ssl3d_kctx *k, const ssl3d_conv_geo
  * channel Cin-1 again for the missing ones (results dropped). */
 static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
                            int64_t tapoff, int64_t ci0, int64_t cb, float out[NG][NB]) {
-    vf acc[NG][2];
-    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
+    vf acc[NG][NV];
+    _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (vf){ 0 };
     const int64_t C = d->cin, CP = d->cb * NB, ps = d->sw * C;
     const int full = ci0 + NG <= C;
     int64_t o[NG];
@@ -291,27 +294,23 @@ static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, in
         if (full) {
             for (int64_t ow = 0; ow < d->Wo; ow++) {
                 const float *xq = xr + ow * ps;
-                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
-                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
-                    acc[r][0] += xq[r] * b0;
-                    acc[r][1] += xq[r] * b1;
-                }
+                vf b[NV];
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
+                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[r] * b[v];
             }
         } else {
             for (int64_t ow = 0; ow < d->Wo; ow++) {
                 const float *xq = xr + ow * ps;
-                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
-                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
-                    acc[r][0] += xq[o[r]] * b0;
-                    acc[r][1] += xq[o[r]] * b1;
-                }
+                vf b[NV];
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
+                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[o[r]] * b[v];
             }
         }
     }
-    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
-        KN(vstore)(out[r], acc[r][0]);
-        KN(vstore)(out[r] + VW, acc[r][1]);
-    }
+    _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) KN(vstore)(out[r] + v * VW, acc[r][v]);
 }
 
 /* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over position blocks. */
@@ -527,3 +526,5 @@ const cpu_conv_isa KN(cpu_conv_isa) = {
 };
 #undef vf
 #undef dgeom
+#undef NB
+#undef NV
