@@ -514,6 +514,62 @@ static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_
     return SSL3D_OK;
 }
 
+/* y (= or +=) conv(x, w) + b for few input channels (the first layer), stride 1 along W:
+ * vectorised along W like the weight gradient above. Per task (sample, output plane) and
+ * block of SCO output channels, SCO vector accumulators hold VW consecutive positions of a
+ * row; per tap one (unaligned) load of the padded input row serves SCO FMAs with the
+ * broadcast weights. Each output is summed over (ci, a, b, c) in that order by one thread,
+ * so the result does not depend on the thread count. */
+#define SCO (VW >= 16 ? 16 : 8)
+static ssl3d_status KN(small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
+                                      const float *b, float *y, int accumulate) {
+    const dgeom d = KN(dgeom_of)(g);
+    float *xq = KN(pad_ncdhw)(k, g, &d, x);
+    if (!xq) return SSL3D_ERR_NOMEM;
+    const int64_t vol = d.Dp * d.Hp * d.Wp, taps = d.cin * d.kvol, tasks = d.n * d.Do;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t ni = t / d.Do, od = t % d.Do;
+        for (int64_t co0 = 0; co0 < d.cout; co0 += SCO) {
+            const int64_t nco = KN(min64)(SCO, d.cout - co0);
+            float wt[27 * 4 * SCO];   /* (tap, co) for this block; taps <= 27*3 checked by the caller */
+            for (int64_t tp = 0; tp < taps; tp++)
+                for (int64_t j = 0; j < SCO; j++)
+                    wt[tp * SCO + j] = j < nco ? w[(co0 + j) * taps + tp] : 0.0f;
+            for (int64_t oh = 0; oh < d.Ho; oh++) {
+                const int64_t ro = (od * d.Ho + oh) * d.Wo;
+                for (int64_t ow = 0; ow < d.Wo; ow += VW) {
+                    const int64_t len = KN(min64)(VW, d.Wo - ow);
+                    vf acc[SCO];
+                    for (int j = 0; j < SCO; j++) acc[j] = (vf){ 0 };
+                    int64_t tp = 0;
+                    for (int64_t ci = 0; ci < d.cin; ci++)
+                    for (int64_t a = 0; a < d.kd; a++)
+                    for (int64_t bb = 0; bb < d.kh; bb++) {
+                        const float *xr = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh * d.sh + bb) * d.Wp + ow;
+                        for (int64_t c = 0; c < d.kw; c++, tp++) {
+                            const vf xv = KN(vload)(xr + c);
+                            const float *wp = wt + tp * SCO;
+                            _Pragma("GCC unroll 16") for (int j = 0; j < SCO; j++) acc[j] += wp[j] * xv;
+                        }
+                    }
+                    for (int64_t j = 0; j < nco; j++) {
+                        float o[VW];
+                        KN(vstore)(o, acc[j]);
+                        const float bv = b ? b[co0 + j] : 0.0f;
+                        float *yo = y + (ni * d.cout + co0 + j) * d.P + ro + ow;
+                        if (accumulate) for (int64_t r = 0; r < len; r++) yo[r] += o[r] + bv;
+                        else for (int64_t r = 0; r < len; r++) yo[r] = o[r] + bv;
+                    }
+                }
+            }
+        }
+    }
+    KN(release)(k, xq);
+    return SSL3D_OK;
+}
+#undef SCO
+
 const cpu_conv_isa KN(cpu_conv_isa) = {
     .name = ISA_NAME,
     .kernels = ISA_KERNELS,
@@ -523,6 +579,7 @@ const cpu_conv_isa KN(cpu_conv_isa) = {
     .direct_backward_input = KN(backward_input),
     .direct_backward_weights = KN(backward_weights),
     .small_backward_weights = KN(small_backward_weights),
+    .small_forward = KN(small_forward),
 };
 #undef vf
 #undef dgeom

@@ -31,6 +31,10 @@ typedef struct cpu_conv_isa {
     /* dw += dL/dw for few input channels, vectorised along W (stride 1 along W) */
     ssl3d_status (*small_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                            const float *dy, float *dw);
+    /* y = (accumulate ? y : 0) + conv(x, w) + b for few input channels (Cin*kvol <= 108),
+     * vectorised along W (stride 1 along W) */
+    ssl3d_status (*small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                  const float *w, const float *b, float *y, int accumulate);
 } cpu_conv_isa;
 
 extern const cpu_conv_isa cpu_conv_isa_generic, cpu_conv_isa_avx2, cpu_conv_isa_avx512;
