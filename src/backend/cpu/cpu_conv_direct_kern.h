@@ -1,10 +1,13 @@
 /* Direct convolution kernels (no im2col, no BLAS), written once for any SIMD width and
  * compiled once per instruction set: cpu_conv_direct_avx512.c (VW = 16, -mavx512f ...),
+ * cpu_conv_direct_narrow_avx512.c (VW = 16, NV = 1: layers of <= 16 output channels),
  * cpu_conv_direct_avx2.c (VW = 8, -mavx2 -mfma), cpu_conv_direct_generic.c (VW = 4, no
  * ISA flags: SSE2 on x86-64, NEON etc. elsewhere). The including file defines
  *   VW        floats per vector,
+ *   NV        vectors per output block (optional, default 2; NB = NV*VW channels),
  *   MR, NG    positions per forward tile, input channels per weight-gradient tile
- *             (MR x 2 and NG x 2 vector accumulators: 6 for 16 registers, 12 for 32),
+ *             (MR x NV and NG x NV vector accumulators: 6 x 2 for 16 registers, 12 x 2
+ *             or 16 x 1 for 32),
  *   ISA_NAME, ISA_KERNELS  the table's name ("avx2") and one-line description,
  *   ISA_NARROW  NULL or the table used for layers of at most its block's channels,
  *   KN(name)  the name with the ISA suffix (every function here, static ones too, carries

@@ -36,7 +36,7 @@ ssl3d_status cpu_state_init(void **state, char *msg, size_t cap) {
     if (!s) return SSL3D_ERR_NOMEM;
     s->isa = isa;
     const char *forced = getenv("SSL3D_CPU_ISA");
-    snprintf(msg, cap, "%s kernels (%s): %s; im2col + OpenBLAS %s SGEMM for Cin < 4 forward, 1x1, strided dx, "
+    snprintf(msg, cap, "%s kernels (%s): %s; im2col + OpenBLAS %s SGEMM for 1x1, strided dx, "
              "transposed conv", isa->name, forced && *forced ? "SSL3D_CPU_ISA" : "cpuid", isa->kernels,
              openblas_get_corename());
     /* At most 1 GiB of freed blocks kept (and, see cpu_alloc_uninit, live + cached at most
