@@ -47,6 +47,25 @@ struct ssl3d_layer_kernels {
                                const float *invstd, const float *gamma, float *dx, float *dgamma,
                                float *dbeta);
 
+    /* ---- norm + ReLU fused (optional: NULL makes the ops run the norm and the ReLU
+     * kernels one after the other). Forward: y = relu(norm(x)), arguments as the norm's.
+     * Backward: the norm's backward with dy replaced by (y > 0 ? dy : 0), y the fused
+     * output; x is the norm's input. Results must equal the unfused kernels'. */
+    void (*batchnorm_relu_forward)(const ssl3d_kctx *k, const float *x, float *y, int64_t N,
+                                   int64_t C, int64_t S, const float *mean, const float *invstd,
+                                   const float *gamma, const float *beta);
+    void (*batchnorm_relu_backward)(const ssl3d_kctx *k, const float *x, const float *y,
+                                    const float *dy, int64_t N, int64_t C, int64_t S,
+                                    const float *mean, const float *invstd, const float *gamma,
+                                    int32_t training, float *dx, float *dgamma, float *dbeta);
+    void (*groupnorm_relu_forward)(const ssl3d_kctx *k, const float *x, float *y, int64_t N,
+                                   int64_t C, int64_t S, int64_t G, float eps, const float *gamma,
+                                   const float *beta, float *mean, float *invstd);
+    void (*groupnorm_relu_backward)(const ssl3d_kctx *k, const float *x, const float *y,
+                                    const float *dy, int64_t N, int64_t C, int64_t S, int64_t G,
+                                    const float *mean, const float *invstd, const float *gamma,
+                                    float *dx, float *dgamma, float *dbeta);
+
     /* ---- activations (ssl3d_act_kind), n elements, any shape. Backward reads x and y. */
     void (*activation_forward)(const ssl3d_kctx *k, int32_t kind, float slope, const float *x,
                                float *y, int64_t n);

@@ -361,7 +361,7 @@ static void usage(FILE *f) {
             "  its page faults settle, then reports median, min and max of N timed runs.\n"
             "  The CPU kernels (SSL3D_CPU_ISA) and OpenBLAS kernel (OPENBLAS_CORETYPE) in use\n"
             "  are printed and recorded; set ONEDNN_MAX_CPU_ISA=AVX2 to cap the reference's.\n"
-            "  --phases prints the time of each phase of the W2-W5 steps.\n"
+            "  --phases prints the time of each phase of the W2-W5 steps and the process CPU time per step.\n"
             "  --backend cpu|cuda (default cpu): where W1-W5 run (docs/cuda.md). With cuda the torch\n"
             "  references are skipped (they run on the CPU); S1-S3 and IO are host work.\n");
 }

@@ -96,6 +96,7 @@ static inline float *ssl3d_f32(const ssl3d_tensor *t) { return (float *)t->data;
 static inline int32_t *ssl3d_i32(const ssl3d_tensor *t) { return (int32_t *)t->data; }
 /* Backend-memory helpers. */
 void *ssl3d_be_alloc(ssl3d_ctx *ctx, size_t bytes);   /* zeroed; sets error on failure */
+void *ssl3d_be_alloc_uninit(ssl3d_ctx *ctx, size_t bytes);   /* contents undefined; same errors */
 void ssl3d_be_free(ssl3d_ctx *ctx, void *p);
 /* Wait for the backend's queued work and turn its first deferred error (backend.h, sync)
  * into this context's error, "fn: cuda backend: cudaMemcpy ...". SSL3D_OK on CPU. */

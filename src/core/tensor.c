@@ -8,6 +8,12 @@ void *ssl3d_be_alloc(ssl3d_ctx *ctx, size_t bytes) {
     return p;
 }
 
+void *ssl3d_be_alloc_uninit(ssl3d_ctx *ctx, size_t bytes) {
+    void *p = ctx->be->alloc_uninit(ctx->be_state, bytes ? bytes : 1);
+    if (!p) ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "out of memory allocating %zu bytes on %s", bytes, ctx->be->name);
+    return p;
+}
+
 void ssl3d_be_free(ssl3d_ctx *ctx, void *p) {
     if (p) ctx->be->free(ctx->be_state, p);
 }

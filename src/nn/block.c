@@ -1,6 +1,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "block.h"
+#include "../ops/norm_relu.h"
 
 ssl3d_status nn_conv_init(ssl3d_module *m, nn_conv *c, int32_t cin, int32_t cout, int32_t k, const char *prefix) {
     int64_t shape[5] = { cout, cin, k, k, k };
@@ -70,15 +71,27 @@ ssl3d_status nn_norm_forward(ssl3d_ctx *ctx, const nn_norm *n, ssl3d_tensor *x, 
     }
 }
 
+/* norm -> ReLU as one fused op (src/ops/norm_relu.h). */
+static ssl3d_status norm_relu(ssl3d_ctx *ctx, const nn_norm *n, ssl3d_tensor *x, int32_t training, ssl3d_tensor **y) {
+    switch (n->kind) {
+    case SSL3D_NORM_BATCH:
+        return ssl3d_batch_norm_relu(ctx, x, n->gamma, n->beta, n->running_mean, n->running_var, training, 0.1f,
+                                     1e-5f, y);
+    case SSL3D_NORM_GROUP:
+    case SSL3D_NORM_INSTANCE:
+        return ssl3d_group_norm_relu(ctx, x, n->groups, n->gamma, n->beta, 1e-5f, y);
+    default:
+        return ssl3d_relu(ctx, x, y);
+    }
+}
+
 /* conv -> norm -> ReLU, consuming (releasing) nothing of the caller's. */
 static ssl3d_status conv_norm_relu(ssl3d_ctx *ctx, const nn_conv *c, const nn_norm *n, ssl3d_tensor *x,
                                    int32_t training, ssl3d_tensor **y) {
-    ssl3d_tensor *a = NULL, *b = NULL;
+    ssl3d_tensor *a = NULL;
     ssl3d_status st = ssl3d_conv(ctx, x, c->w, c->b, 1, 1, &a);
-    if (st == SSL3D_OK) st = nn_norm_forward(ctx, n, a, training, &b);
+    if (st == SSL3D_OK) st = norm_relu(ctx, n, a, training, y);
     ssl3d_tensor_release(a);
-    if (st == SSL3D_OK) st = ssl3d_relu(ctx, b, y);
-    ssl3d_tensor_release(b);
     return st;
 }
 

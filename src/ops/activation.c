@@ -21,7 +21,7 @@ static ssl3d_status activation(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t kind, fl
     SSL3D_CHECK_ARG(ctx, y, "%s: y is NULL", fn);
     SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_ACTIVATION, fn));
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new_like(ctx, x, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit_like(ctx, x, &o));
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->activation_forward(&k, kind, slope, ssl3d_f32(x), ssl3d_f32(o), x->numel);
     if (ssl3d_tape_wants(ctx, &x, 1)) {

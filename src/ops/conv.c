@@ -77,7 +77,7 @@ ssl3d_status ssl3d_conv(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *w, ssl3d_
     int64_t shape[5] = { g.n, g.cout, 0, 0, 0 };
     for (int32_t i = 2; i < x->ndim; i++) shape[i] = g.out[3 - (x->ndim - i)];
     ssl3d_tensor *y;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, x->ndim, shape, &y));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, x->ndim, shape, &y));   /* the kernel writes every element */
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ssl3d_status st = ctx->be->conv->conv_forward(&k, &g, ssl3d_f32(x), ssl3d_f32(w), b ? ssl3d_f32(b) : NULL,
                                                   ssl3d_f32(y));

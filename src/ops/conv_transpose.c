@@ -53,7 +53,7 @@ ssl3d_status ssl3d_conv_transpose(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor 
     int64_t shape[5] = { x->shape[0], w->shape[1], 0, 0, 0 };
     for (int32_t i = 2; i < x->ndim; i++) shape[i] = 2 * x->shape[i];
     ssl3d_tensor *y;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, x->ndim, shape, &y));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, x->ndim, shape, &y));   /* windows tile the output */
     int64_t in[3];
     spatial3(x, in);
     ssl3d_kctx k = ssl3d_kctx_of(ctx);

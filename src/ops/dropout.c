@@ -28,7 +28,7 @@ ssl3d_status ssl3d_dropout(ssl3d_ctx *ctx, ssl3d_tensor *x, float p, int32_t tra
         return SSL3D_OK;
     }
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new_like(ctx, x, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit_like(ctx, x, &o));
     const uint64_t seed = ctx->seed, stream = ssl3d_ctx_stream(ctx);
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->dropout_forward(&k, ssl3d_f32(x), ssl3d_f32(o), x->numel, p, seed, stream);

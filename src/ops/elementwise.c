@@ -38,7 +38,7 @@ ssl3d_status ssl3d_add(ssl3d_ctx *ctx, ssl3d_tensor *a, ssl3d_tensor *b, ssl3d_t
     SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_ELEMENTWISE, fn));
     const int64_t N = per_channel ? a->shape[0] : 1, C = per_channel ? a->shape[1] : 1;
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new_like(ctx, a, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit_like(ctx, a, &o));
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->add_forward(&k, ssl3d_f32(a), ssl3d_f32(b), ssl3d_f32(o), N, C, a->numel / (N * C),
                                 per_channel);
@@ -75,7 +75,7 @@ ssl3d_status ssl3d_mul(ssl3d_ctx *ctx, ssl3d_tensor *a, ssl3d_tensor *b, ssl3d_t
                       ssl3d_shape_str(a, sa, sizeof sa), ssl3d_shape_str(b, sb, sizeof sb));
     SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_ELEMENTWISE, fn));
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new_like(ctx, a, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit_like(ctx, a, &o));
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->mul_forward(&k, ssl3d_f32(a), ssl3d_f32(b), ssl3d_f32(o), a->numel);
     ssl3d_tensor *in[2] = { a, b };

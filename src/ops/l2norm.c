@@ -30,7 +30,7 @@ ssl3d_status ssl3d_l2_normalize(ssl3d_ctx *ctx, ssl3d_tensor *x, float eps, ssl3
     float *norm = ssl3d_be_alloc(ctx, (size_t)M * sizeof(float));
     if (!norm) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     ssl3d_tensor *o;
-    ssl3d_status st = ssl3d_tensor_new_like(ctx, x, &o);
+    ssl3d_status st = ssl3d_tensor_new_uninit_like(ctx, x, &o);
     if (st != SSL3D_OK) { ssl3d_be_free(ctx, norm); return st; }
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->l2norm_forward(&k, ssl3d_f32(x), ssl3d_f32(o), norm, M, D, eps);

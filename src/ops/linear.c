@@ -37,7 +37,7 @@ ssl3d_status ssl3d_linear(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *w, ssl3
     for (int32_t i = 0; i < x->ndim; i++) shape[i] = x->shape[i];
     shape[x->ndim - 1] = Out;
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, x->ndim, shape, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, x->ndim, shape, &o));   /* GEMM with beta = 0 */
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->linear_forward(&k, ssl3d_f32(x), ssl3d_f32(w), b ? ssl3d_f32(b) : NULL, ssl3d_f32(o),
                                    x->numel / In, In, Out);

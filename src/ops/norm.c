@@ -5,6 +5,7 @@
 #include <string.h>
 #include "../core/internal.h"
 #include "../backend/layer_kernels.h"
+#include "norm_relu.h"
 #include "norm_sync.h"
 
 static void free_be(ssl3d_ctx *ctx, void *p) { ssl3d_be_free(ctx, p); }
@@ -43,10 +44,27 @@ static ssl3d_status batch_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     return SSL3D_OK;
 }
 
-ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gamma, ssl3d_tensor *beta,
-                              ssl3d_tensor *running_mean, ssl3d_tensor *running_var, int32_t training,
-                              float momentum, float eps, ssl3d_tensor **y) {
-    static const char *fn = "ssl3d_batch_norm";
+/* y = relu(batch_norm(x)) as one node: the saved output y gives the ReLU's mask. */
+static ssl3d_status batch_norm_relu_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
+    ssl3d_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C);
+    float *dx = NULL, *dg = NULL, *db = NULL;
+    if (x->requires_grad && !(dx = ssl3d_grad_of(ctx, x))) return SSL3D_ERR_NOMEM;
+    if (gamma->requires_grad && !(dg = ssl3d_grad_of(ctx, gamma))) return SSL3D_ERR_NOMEM;
+    if (beta->requires_grad && !(db = ssl3d_grad_of(ctx, beta))) return SSL3D_ERR_NOMEM;
+    const float *mean = n->saved, *invstd = (const float *)n->saved + C;
+    ssl3d_kctx k = ssl3d_kctx_of(ctx);
+    ctx->be->layer->batchnorm_relu_backward(&k, ssl3d_f32(x), ssl3d_f32(n->out), n->out->grad, N, C, S, mean,
+                                            invstd, ssl3d_f32(gamma), (int32_t)n->iarg[0], dx, dg, db);
+    return SSL3D_OK;
+}
+
+/* ssl3d_batch_norm, followed by a ReLU when relu != 0: fused into one kernel and one tape
+ * node where the backend has the fused slots (not with synchronised statistics, whose
+ * backward is norm_sync.c's), else the two ops one after the other. */
+static ssl3d_status batch_norm(ssl3d_ctx *ctx, const char *fn, ssl3d_tensor *x, ssl3d_tensor *gamma,
+                               ssl3d_tensor *beta, ssl3d_tensor *running_mean, ssl3d_tensor *running_var,
+                               int32_t training, float momentum, float eps, int relu, ssl3d_tensor **y) {
     SSL3D_CHECK_CTX(ctx);
     SSL3D_CHECK(check_image(ctx, x, fn));
     const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C);
@@ -70,6 +88,15 @@ ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gam
         SSL3D_CHECK(check_vec(ctx, running_var, C, fn, "running_var"));
     }
     SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_BATCHNORM, fn));
+    if (relu) SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_ACTIVATION, fn));
+    if (relu && (bn_sync_active(ctx, training) || !ctx->be->layer->batchnorm_relu_forward ||
+                 !ctx->be->layer->batchnorm_relu_backward)) {
+        ssl3d_tensor *t = NULL;
+        SSL3D_CHECK(batch_norm(ctx, fn, x, gamma, beta, running_mean, running_var, training, momentum, eps, 0, &t));
+        ssl3d_status st = ssl3d_relu(ctx, t, y);
+        ssl3d_tensor_release(t);
+        return st;
+    }
 
     /* stats (backend memory): mean (C) then invstd (C); host copies for the small
      * per-channel arithmetic (C values) so that any backend fits. */
@@ -78,7 +105,7 @@ ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gam
     ssl3d_tensor *o = NULL;
     ssl3d_status st = SSL3D_OK;
     if (!stats || !h) { st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn); goto fail; }
-    if ((st = ssl3d_tensor_new_like(ctx, x, &o)) != SSL3D_OK) goto fail;
+    if ((st = ssl3d_tensor_new_uninit_like(ctx, x, &o)) != SSL3D_OK) goto fail;
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     float *hm = h, *hv = h + C, *rm = h + 2 * C, *rv = h + 3 * C;
     const size_t cb = (size_t)C * sizeof(float);
@@ -111,13 +138,13 @@ ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gam
     for (int64_t c = 0; c < C; c++) hv[c] = (float)(1.0 / sqrt((double)hv[c] + (double)eps));
     ctx->be->from_host(ctx->be_state, stats + C, hv, cb);
     free(h); h = NULL;
-    ctx->be->layer->batchnorm_forward(&k, ssl3d_f32(x), ssl3d_f32(o), N, C, S, stats, stats + C,
-                                      ssl3d_f32(gamma), ssl3d_f32(beta));
+    (relu ? ctx->be->layer->batchnorm_relu_forward : ctx->be->layer->batchnorm_forward)(
+        &k, ssl3d_f32(x), ssl3d_f32(o), N, C, S, stats, stats + C, ssl3d_f32(gamma), ssl3d_f32(beta));
     ssl3d_tensor *in[3] = { x, gamma, beta };
     if (ssl3d_tape_wants(ctx, in, 3)) {
         ssl3d_node *n;
-        if ((st = ssl3d_tape_record(ctx, "batch_norm", sync ? bn_sync_backward : batch_norm_backward, o, in, 3, &n)) !=
-            SSL3D_OK)
+        ssl3d_backward_fn bw = relu ? batch_norm_relu_backward : sync ? bn_sync_backward : batch_norm_backward;
+        if ((st = ssl3d_tape_record(ctx, relu ? "batch_norm_relu" : "batch_norm", bw, o, in, 3, &n)) != SSL3D_OK)
             goto fail;
         n->iarg[0] = training ? 1 : 0;
         n->iarg[1] = count;
@@ -132,6 +159,20 @@ fail:
     free(h);
     ssl3d_tensor_release(o);
     return st;
+}
+
+ssl3d_status ssl3d_batch_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gamma, ssl3d_tensor *beta,
+                              ssl3d_tensor *running_mean, ssl3d_tensor *running_var, int32_t training,
+                              float momentum, float eps, ssl3d_tensor **y) {
+    return batch_norm(ctx, "ssl3d_batch_norm", x, gamma, beta, running_mean, running_var, training, momentum, eps,
+                      0, y);
+}
+
+ssl3d_status ssl3d_batch_norm_relu(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor *gamma, ssl3d_tensor *beta,
+                                   ssl3d_tensor *running_mean, ssl3d_tensor *running_var, int32_t training,
+                                   float momentum, float eps, ssl3d_tensor **y) {
+    return batch_norm(ctx, "ssl3d_batch_norm_relu", x, gamma, beta, running_mean, running_var, training, momentum,
+                      eps, 1, y);
 }
 
 /* ---- handle */
@@ -211,9 +252,23 @@ static ssl3d_status group_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     return SSL3D_OK;
 }
 
-ssl3d_status ssl3d_group_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t groups, ssl3d_tensor *gamma,
-                              ssl3d_tensor *beta, float eps, ssl3d_tensor **y) {
-    static const char *fn = "ssl3d_group_norm";
+static ssl3d_status group_norm_relu_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
+    ssl3d_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C), G = n->iarg[0];
+    float *dx = NULL, *dg = NULL, *db = NULL;
+    if (x->requires_grad && !(dx = ssl3d_grad_of(ctx, x))) return SSL3D_ERR_NOMEM;
+    if (gamma->requires_grad && !(dg = ssl3d_grad_of(ctx, gamma))) return SSL3D_ERR_NOMEM;
+    if (beta->requires_grad && !(db = ssl3d_grad_of(ctx, beta))) return SSL3D_ERR_NOMEM;
+    const float *mean = n->saved, *invstd = (const float *)n->saved + N * G;
+    ssl3d_kctx k = ssl3d_kctx_of(ctx);
+    ctx->be->layer->groupnorm_relu_backward(&k, ssl3d_f32(x), ssl3d_f32(n->out), n->out->grad, N, C, S, G, mean,
+                                            invstd, ssl3d_f32(gamma), dx, dg, db);
+    return SSL3D_OK;
+}
+
+/* ssl3d_group_norm, followed by a ReLU when relu != 0 (fused as batch_norm's). */
+static ssl3d_status group_norm(ssl3d_ctx *ctx, const char *fn, ssl3d_tensor *x, int32_t groups, ssl3d_tensor *gamma,
+                               ssl3d_tensor *beta, float eps, int relu, ssl3d_tensor **y) {
     SSL3D_CHECK_CTX(ctx);
     SSL3D_CHECK(check_image(ctx, x, fn));
     const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C);
@@ -225,19 +280,28 @@ ssl3d_status ssl3d_group_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t groups, s
     SSL3D_CHECK_ARG(ctx, y, "%s: y is NULL", fn);
     SSL3D_CHECK_ARG(ctx, eps > 0.0f && isfinite(eps), "%s: eps must be > 0, is %g", fn, (double)eps);
     SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_GROUPNORM, fn));
+    if (relu) SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_ACTIVATION, fn));
+    if (relu && (!ctx->be->layer->groupnorm_relu_forward || !ctx->be->layer->groupnorm_relu_backward)) {
+        ssl3d_tensor *t = NULL;
+        SSL3D_CHECK(group_norm(ctx, fn, x, groups, gamma, beta, eps, 0, &t));
+        ssl3d_status st = ssl3d_relu(ctx, t, y);
+        ssl3d_tensor_release(t);
+        return st;
+    }
     const int64_t G = groups;
     float *stats = ssl3d_be_alloc(ctx, (size_t)(2 * N * G) * sizeof(float));
     if (!stats) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     ssl3d_tensor *o;
-    ssl3d_status st = ssl3d_tensor_new_like(ctx, x, &o);
+    ssl3d_status st = ssl3d_tensor_new_uninit_like(ctx, x, &o);
     if (st != SSL3D_OK) { ssl3d_be_free(ctx, stats); return st; }
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
-    ctx->be->layer->groupnorm_forward(&k, ssl3d_f32(x), ssl3d_f32(o), N, C, S, G, eps, ssl3d_f32(gamma),
-                                      ssl3d_f32(beta), stats, stats + N * G);
+    (relu ? ctx->be->layer->groupnorm_relu_forward : ctx->be->layer->groupnorm_forward)(
+        &k, ssl3d_f32(x), ssl3d_f32(o), N, C, S, G, eps, ssl3d_f32(gamma), ssl3d_f32(beta), stats, stats + N * G);
     ssl3d_tensor *in[3] = { x, gamma, beta };
     if (ssl3d_tape_wants(ctx, in, 3)) {
         ssl3d_node *n;
-        st = ssl3d_tape_record(ctx, "group_norm", group_norm_backward, o, in, 3, &n);
+        st = ssl3d_tape_record(ctx, relu ? "group_norm_relu" : "group_norm",
+                               relu ? group_norm_relu_backward : group_norm_backward, o, in, 3, &n);
         if (st != SSL3D_OK) { ssl3d_be_free(ctx, stats); ssl3d_tensor_release(o); return st; }
         n->iarg[0] = G;
         n->saved = stats; n->free_saved = free_be;
@@ -246,6 +310,16 @@ ssl3d_status ssl3d_group_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t groups, s
     ssl3d_be_free(ctx, stats);
     *y = o;
     return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_group_norm(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t groups, ssl3d_tensor *gamma,
+                              ssl3d_tensor *beta, float eps, ssl3d_tensor **y) {
+    return group_norm(ctx, "ssl3d_group_norm", x, groups, gamma, beta, eps, 0, y);
+}
+
+ssl3d_status ssl3d_group_norm_relu(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t groups, ssl3d_tensor *gamma,
+                                   ssl3d_tensor *beta, float eps, ssl3d_tensor **y) {
+    return group_norm(ctx, "ssl3d_group_norm_relu", x, groups, gamma, beta, eps, 1, y);
 }
 
 /* ---- handle */

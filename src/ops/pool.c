@@ -47,8 +47,8 @@ ssl3d_status ssl3d_maxpool2(ssl3d_ctx *ctx, ssl3d_tensor *x, ssl3d_tensor **out)
     int64_t shape[5] = { x->shape[0], x->shape[1], 0, 0, 0 };
     for (int32_t i = 2; i < x->ndim; i++) shape[i] = x->shape[i] / 2;
     ssl3d_tensor *y;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, x->ndim, shape, &y));
-    int32_t *argmax = ssl3d_be_alloc(ctx, (size_t)y->numel * sizeof *argmax);
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, x->ndim, shape, &y));   /* every window is written */
+    int32_t *argmax = ssl3d_be_alloc_uninit(ctx, (size_t)y->numel * sizeof *argmax);
     if (!argmax) { ssl3d_tensor_release(y); return SSL3D_ERR_NOMEM; }
     int64_t in[3];
     spatial3(x, in);

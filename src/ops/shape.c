@@ -77,7 +77,7 @@ ssl3d_status ssl3d_concat(ssl3d_ctx *ctx, ssl3d_tensor *const *tensors, int32_t 
     }
     SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_CONCAT, fn));
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, t0->ndim, shape, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, t0->ndim, shape, &o));   /* the blocks tile it */
     int64_t outer, inner;
     split_axis(o, axis, &outer, &inner);
     const int64_t total = shape[axis] * inner;
@@ -137,7 +137,7 @@ ssl3d_status ssl3d_narrow(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t axis, int64_t
     memcpy(shape, x->shape, sizeof shape);
     shape[axis] = length;
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, x->ndim, shape, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, SSL3D_F32, x->ndim, shape, &o));
     int64_t outer, inner;
     split_axis(x, axis, &outer, &inner);
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
@@ -201,7 +201,7 @@ ssl3d_status ssl3d_reshape(ssl3d_ctx *ctx, ssl3d_tensor *x, int32_t ndim, const 
                       ssl3d_shape_str(x, s, sizeof s), (long long)x->numel);
     SSL3D_CHECK(ssl3d_check_supported(ctx, SSL3D_OP_CONCAT, fn));
     ssl3d_tensor *o;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, x->dtype, ndim, sh, &o));
+    SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, x->dtype, ndim, sh, &o));
     ctx->be->copy(ctx->be_state, o->data, x->data, (size_t)x->numel * 4u);
     if (x->dtype == SSL3D_F32 && ssl3d_tape_wants(ctx, &x, 1)) {
         ssl3d_status st = ssl3d_tape_record(ctx, "reshape", reshape_backward, o, &x, 1, NULL);

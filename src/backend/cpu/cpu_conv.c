@@ -231,8 +231,9 @@ static int use_direct(const ssl3d_conv_geom *g) {
     return !is_pointwise(g) && g->cin >= 4 && g->cout >= 8;
 }
 
-/* Few input channels (the first layer): the weight gradient is a direct kernel vectorised
- * along W (the forward stays on im2col + SGEMM, which measured as fast there). */
+/* Few input channels (the first layer): forward and weight gradient are direct kernels
+ * vectorised along W. The forward used to be im2col + SGEMM, whose speed then depended on
+ * OpenBLAS's kernel choice (2.2x PyTorch's time with OPENBLAS_CORETYPE=Haswell). */
 static int use_small(const ssl3d_conv_geom *g) {
     return !is_pointwise(g) && g->cin < 4 && g->stride[2] == 1;
 }
@@ -303,6 +304,7 @@ static const float *tile_cols(const ssl3d_conv_geom *g, const conv_scratch *s, c
 static ssl3d_status conv_forward_impl(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                       const float *w, const float *b, float *y, int accumulate) {
     if (use_direct(g)) return cpu_isa_for(cpu_isa_of(k), g->cout)->direct_forward(k, g, x, w, b, y, accumulate);
+    if (use_small(g) && g->cin * vol3(g->k) <= 27 * 4) return cpu_isa_of(k)->small_forward(k, g, x, w, b, y, accumulate);
     const int64_t P = vol3(g->out);
     conv_scratch s;
     ssl3d_status st = scratch_init(k, g, x, w, &s);

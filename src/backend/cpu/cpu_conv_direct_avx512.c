@@ -4,7 +4,7 @@
 #define MR 12
 #define NG 12
 #define ISA_NAME "avx512"
-#define ISA_KERNELS "direct conv: 12x32 zmm FMA micro-kernels (<= 16 channels: the AVX2 6x16 ones)"
-#define ISA_NARROW &cpu_conv_isa_avx2
+#define ISA_KERNELS "direct conv: 12x32 zmm FMA micro-kernels (<= 16 channels: 16x16 zmm)"
+#define ISA_NARROW &cpu_conv_isa_narrow_avx512
 #define KN(name) name##_avx512
 #include "cpu_conv_direct_kern.h"

@@ -1,10 +1,13 @@
 /* Direct convolution kernels (no im2col, no BLAS), written once for any SIMD width and
  * compiled once per instruction set: cpu_conv_direct_avx512.c (VW = 16, -mavx512f ...),
+ * cpu_conv_direct_narrow_avx512.c (VW = 16, NV = 1: layers of <= 16 output channels),
  * cpu_conv_direct_avx2.c (VW = 8, -mavx2 -mfma), cpu_conv_direct_generic.c (VW = 4, no
  * ISA flags: SSE2 on x86-64, NEON etc. elsewhere). The including file defines
  *   VW        floats per vector,
+ *   NV        vectors per output block (optional, default 2; NB = NV*VW channels),
  *   MR, NG    positions per forward tile, input channels per weight-gradient tile
- *             (MR x 2 and NG x 2 vector accumulators: 6 for 16 registers, 12 for 32),
+ *             (MR x NV and NG x NV vector accumulators: 6 x 2 for 16 registers, 12 x 2
+ *             or 16 x 1 for 32),
  *   ISA_NAME, ISA_KERNELS  the table's name ("avx2") and one-line description,
  *   ISA_NARROW  NULL or the table used for layers of at most its block's channels,
  *   KN(name)  the name with the ISA suffix (every function here, static ones too, carries
@@ -35,7 +38,10 @@
 #include "cpu_isa.h"
 #include "cpu_memory.h"
 
-#define NB (2 * VW)
+#ifndef NV
+#define NV 2      /* vectors per output block */
+#endif
+#define NB (NV * VW)
 typedef float KN(vf) __attribute__((vector_size(VW * 4)));
 #define vf KN(vf)
 
@@ -147,25 +153,24 @@ static void KN(tap_offsets)(const dgeom *d, int64_t *off) {
  * in registers: the loops over r are fully unrolled. */
 static void KN(fwd_micro)(const float *const xb[MR], const int64_t *off, int64_t kvol, int64_t cin,
                           const float *wpanel, float out[MR][NB]) {
-    vf acc[MR][2];
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
+    vf acc[MR][NV];
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (vf){ 0 };
     for (int64_t t = 0; t < kvol; t++) {
         const float *p[MR];
-        _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) p[r] = xb[r] + off[t];
+        _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) p[r] = xb[r] + off[t];
         const float *wt = wpanel + t * cin * NB;
         for (int64_t ci = 0; ci < cin; ci++) {
-            const vf b0 = KN(vload)(wt + ci * NB), b1 = KN(vload)(wt + ci * NB + VW);
-            _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
+            vf b[NV];
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(wt + ci * NB + v * VW);
+            _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) {
                 const float a = p[r][ci];
-                acc[r][0] += a * b0;
-                acc[r][1] += a * b1;
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];
             }
         }
     }
-    _Pragma("GCC unroll 16") for (int r = 0; r < MR; r++) {
-        KN(vstore)(out[r], acc[r][0]);
-        KN(vstore)(out[r] + VW, acc[r][1]);
-    }
+    _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) KN(vstore)(out[r] + v * VW, acc[r][v]);
 }
 
 /* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
@@ -278,8 +283,9 @@ static ssl3d_status KN(backward_input)(const ssl3d_kctx *k, const ssl3d_conv_geo
  * channel Cin-1 again for the missing ones (results dropped). */
 static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
                            int64_t tapoff, int64_t ci0, int64_t cb, float out[NG][NB]) {
-    vf acc[NG][2];
-    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) acc[r][0] = acc[r][1] = (vf){ 0 };
+    vf acc[NG][NV];
+    _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (vf){ 0 };
     const int64_t C = d->cin, CP = d->cb * NB, ps = d->sw * C;
     const int full = ci0 + NG <= C;
     int64_t o[NG];
@@ -291,27 +297,23 @@ static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, in
         if (full) {
             for (int64_t ow = 0; ow < d->Wo; ow++) {
                 const float *xq = xr + ow * ps;
-                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
-                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
-                    acc[r][0] += xq[r] * b0;
-                    acc[r][1] += xq[r] * b1;
-                }
+                vf b[NV];
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
+                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[r] * b[v];
             }
         } else {
             for (int64_t ow = 0; ow < d->Wo; ow++) {
                 const float *xq = xr + ow * ps;
-                const vf b0 = KN(vload)(dr + ow * CP), b1 = KN(vload)(dr + ow * CP + VW);
-                _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
-                    acc[r][0] += xq[o[r]] * b0;
-                    acc[r][1] += xq[o[r]] * b1;
-                }
+                vf b[NV];
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
+                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[o[r]] * b[v];
             }
         }
     }
-    _Pragma("GCC unroll 16") for (int r = 0; r < NG; r++) {
-        KN(vstore)(out[r], acc[r][0]);
-        KN(vstore)(out[r] + VW, acc[r][1]);
-    }
+    _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) KN(vstore)(out[r] + v * VW, acc[r][v]);
 }
 
 /* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over position blocks. */
@@ -515,6 +517,62 @@ static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_
     return SSL3D_OK;
 }
 
+/* y (= or +=) conv(x, w) + b for few input channels (the first layer), stride 1 along W:
+ * vectorised along W like the weight gradient above. Per task (sample, output plane) and
+ * block of SCO output channels, SCO vector accumulators hold VW consecutive positions of a
+ * row; per tap one (unaligned) load of the padded input row serves SCO FMAs with the
+ * broadcast weights. Each output is summed over (ci, a, b, c) in that order by one thread,
+ * so the result does not depend on the thread count. */
+#define SCO (VW >= 16 ? 16 : 8)
+static ssl3d_status KN(small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
+                                      const float *b, float *y, int accumulate) {
+    const dgeom d = KN(dgeom_of)(g);
+    float *xq = KN(pad_ncdhw)(k, g, &d, x);
+    if (!xq) return SSL3D_ERR_NOMEM;
+    const int64_t vol = d.Dp * d.Hp * d.Wp, taps = d.cin * d.kvol, tasks = d.n * d.Do;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < tasks; t++) {
+        const int64_t ni = t / d.Do, od = t % d.Do;
+        for (int64_t co0 = 0; co0 < d.cout; co0 += SCO) {
+            const int64_t nco = KN(min64)(SCO, d.cout - co0);
+            float wt[27 * 4 * SCO];   /* (tap, co) for this block; taps <= 27*3 checked by the caller */
+            for (int64_t tp = 0; tp < taps; tp++)
+                for (int64_t j = 0; j < SCO; j++)
+                    wt[tp * SCO + j] = j < nco ? w[(co0 + j) * taps + tp] : 0.0f;
+            for (int64_t oh = 0; oh < d.Ho; oh++) {
+                const int64_t ro = (od * d.Ho + oh) * d.Wo;
+                for (int64_t ow = 0; ow < d.Wo; ow += VW) {
+                    const int64_t len = KN(min64)(VW, d.Wo - ow);
+                    vf acc[SCO];
+                    for (int j = 0; j < SCO; j++) acc[j] = (vf){ 0 };
+                    int64_t tp = 0;
+                    for (int64_t ci = 0; ci < d.cin; ci++)
+                    for (int64_t a = 0; a < d.kd; a++)
+                    for (int64_t bb = 0; bb < d.kh; bb++) {
+                        const float *xr = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh * d.sh + bb) * d.Wp + ow;
+                        for (int64_t c = 0; c < d.kw; c++, tp++) {
+                            const vf xv = KN(vload)(xr + c);
+                            const float *wp = wt + tp * SCO;
+                            _Pragma("GCC unroll 16") for (int j = 0; j < SCO; j++) acc[j] += wp[j] * xv;
+                        }
+                    }
+                    for (int64_t j = 0; j < nco; j++) {
+                        float o[VW];
+                        KN(vstore)(o, acc[j]);
+                        const float bv = b ? b[co0 + j] : 0.0f;
+                        float *yo = y + (ni * d.cout + co0 + j) * d.P + ro + ow;
+                        if (accumulate) for (int64_t r = 0; r < len; r++) yo[r] += o[r] + bv;
+                        else for (int64_t r = 0; r < len; r++) yo[r] = o[r] + bv;
+                    }
+                }
+            }
+        }
+    }
+    KN(release)(k, xq);
+    return SSL3D_OK;
+}
+#undef SCO
+
 const cpu_conv_isa KN(cpu_conv_isa) = {
     .name = ISA_NAME,
     .kernels = ISA_KERNELS,
@@ -524,6 +582,9 @@ const cpu_conv_isa KN(cpu_conv_isa) = {
     .direct_backward_input = KN(backward_input),
     .direct_backward_weights = KN(backward_weights),
     .small_backward_weights = KN(small_backward_weights),
+    .small_forward = KN(small_forward),
 };
 #undef vf
 #undef dgeom
+#undef NB
+#undef NV

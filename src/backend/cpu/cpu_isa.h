@@ -16,7 +16,7 @@ typedef struct cpu_conv_isa {
     int block;               /* output channels per direct-kernel block */
     /* Tables of narrower kernels for layers whose (transposed) output channels fit one of
      * their blocks: a 32-wide AVX-512 block would be half padding for 16 channels, the
-     * AVX2 kernels' 16-wide block is not (NULL: none). */
+     * 16-wide one-zmm block of cpu_conv_direct_narrow_avx512.c is not (NULL: none). */
     const struct cpu_conv_isa *narrow;
     /* y = (accumulate ? y : 0) + conv(x, w) + b  (b may be NULL) */
     ssl3d_status (*direct_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
@@ -31,9 +31,14 @@ typedef struct cpu_conv_isa {
     /* dw += dL/dw for few input channels, vectorised along W (stride 1 along W) */
     ssl3d_status (*small_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                            const float *dy, float *dw);
+    /* y = (accumulate ? y : 0) + conv(x, w) + b for few input channels (Cin*kvol <= 108),
+     * vectorised along W (stride 1 along W) */
+    ssl3d_status (*small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                  const float *w, const float *b, float *y, int accumulate);
 } cpu_conv_isa;
 
 extern const cpu_conv_isa cpu_conv_isa_generic, cpu_conv_isa_avx2, cpu_conv_isa_avx512;
+extern const cpu_conv_isa cpu_conv_isa_narrow_avx512;   /* avx512's table for <= 16 output channels */
 
 /* The table for a new context: SSL3D_CPU_ISA if set, else the best this CPU supports.
  * NULL, with the reason in msg, when SSL3D_CPU_ISA is unknown or not supported here. */

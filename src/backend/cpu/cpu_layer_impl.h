@@ -26,6 +26,21 @@ void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy
                             const float *invstd, const float *gamma, float *dx, float *dgamma,
                             float *dbeta);
 
+void cpu_batchnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                                int64_t S, const float *mean, const float *invstd, const float *gamma,
+                                const float *beta);
+void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                                 int64_t N, int64_t C, int64_t S, const float *mean, const float *invstd,
+                                 const float *gamma, int32_t training, float *dx, float *dgamma,
+                                 float *dbeta);
+void cpu_groupnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                                int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
+                                float *mean, float *invstd);
+void cpu_groupnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                                 int64_t N, int64_t C, int64_t S, int64_t G, const float *mean,
+                                 const float *invstd, const float *gamma, float *dx, float *dgamma,
+                                 float *dbeta);
+
 /* cpu_layer_linear.c */
 void cpu_linear_forward(const ssl3d_kctx *k, const float *x, const float *w, const float *b,
                         float *y, int64_t M, int64_t In, int64_t Out);

@@ -30,6 +30,22 @@ static inline void grad_sums(const float *dy, const float *x, int64_t n, float m
     }
 }
 
+/* grad_sums with dy masked by the ReLU that followed the norm: dz = dy where y > 0, else 0
+ * (y > 0 exactly where the norm's output was > 0). */
+static inline void relu_grad_sums(const float *dy, const float *y, const float *x, int64_t n, float mean,
+                                  double *s, double *sdx) {
+    for (int64_t i0 = 0; i0 < n; i0 += CPU_LAYER_CHUNK) {
+        int64_t i1 = i0 + CPU_LAYER_CHUNK < n ? i0 + CPU_LAYER_CHUNK : n;
+        float fs = 0.0f, fsx = 0.0f;
+        #pragma omp simd reduction(+:fs, fsx)
+        for (int64_t i = i0; i < i1; i++) {
+            const float d = dy[i], dz = y[i] > 0.0f ? d : 0.0f;
+            fs += dz; fsx += dz * (x[i] - mean);
+        }
+        *s += fs; *sdx += fsx;
+    }
+}
+
 /* ---------------------------------------------------------------- batch norm */
 
 /* mean[c], var[c] (biased) over the N*S elements of channel c of x (N,C,S). */
@@ -60,6 +76,25 @@ void cpu_batchnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_
         float *yp = y + nc * S;
         #pragma omp simd
         for (int64_t i = 0; i < S; i++) yp[i] = (xp[i] - mu) * a + b;
+    }
+}
+
+/* y = relu((x - mean[c]) * a[c] + beta[c]): batchnorm_forward and the ReLU in one pass,
+ * the same float operations in the same order (so the same bits). */
+void cpu_batchnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                                int64_t S, const float *mean, const float *invstd, const float *gamma,
+                                const float *beta) {
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t nc = 0; nc < N * C; nc++) {
+        const int64_t c = nc % C;
+        const float a = invstd[c] * gamma[c], b = beta[c], mu = mean[c];
+        const float *xp = x + nc * S;
+        float *yp = y + nc * S;
+        #pragma omp simd
+        for (int64_t i = 0; i < S; i++) {
+            const float v = (xp[i] - mu) * a + b;
+            yp[i] = v > 0.0f ? v : 0.0f;
+        }
     }
 }
 
@@ -95,13 +130,50 @@ void cpu_batchnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy
     }
 }
 
+/* The backward of y = relu(batchnorm(x)): batchnorm_backward with dy replaced by
+ * dz = (y > 0 ? dy : 0), without materialising dz (one pass less over the activation, and
+ * no ReLU gradient buffer). */
+void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                                 int64_t N, int64_t C, int64_t S, const float *mean, const float *invstd,
+                                 const float *gamma, int32_t training, float *dx, float *dgamma,
+                                 float *dbeta) {
+    const int need_sums = dgamma || dbeta || (dx && training);
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t c = 0; c < C; c++) {
+        const float mu = mean[c], is = invstd[c];
+        double s = 0.0, sdx = 0.0;
+        if (need_sums)
+            for (int64_t n = 0; n < N; n++) {
+                const int64_t o = (n * C + c) * S;
+                relu_grad_sums(dy + o, y + o, x + o, S, mu, &s, &sdx);
+            }
+        if (dbeta) dbeta[c] += (float)s;
+        if (dgamma) dgamma[c] += (float)(sdx * is);
+        if (!dx) continue;
+        const double M = (double)N * (double)S;
+        const float g = gamma[c] * is;
+        const float mdy = training ? (float)(s / M) : 0.0f;
+        const float proj = training ? (float)(sdx / M * is * is) : 0.0f;
+        for (int64_t n = 0; n < N; n++) {
+            const int64_t o = (n * C + c) * S;
+            const float *xp = x + o, *dp = dy + o, *yp = y + o;
+            float *gp = dx + o;
+            #pragma omp simd
+            for (int64_t i = 0; i < S; i++) {
+                const float d = dp[i], dz = yp[i] > 0.0f ? d : 0.0f;
+                gp[i] += g * (dz - mdy - (xp[i] - mu) * proj);
+            }
+        }
+    }
+}
+
 /* ---------------------------------------------------------------- group norm */
 
 /* Group g of sample n is the contiguous block of (C/G)*S elements starting at
  * (n*C + g*C/G)*S. */
-void cpu_groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
-                           int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
-                           float *mean, float *invstd) {
+static void groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                              int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
+                              float *mean, float *invstd, int relu) {
     const int64_t cg = C / G, M = cg * S;
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t ng = 0; ng < N * G; ng++) {
@@ -119,20 +191,41 @@ void cpu_groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_
             const float a = is * gamma[c0 + j], b = beta[c0 + j];
             const float *xq = xp + j * S;
             float *yq = yp + j * S;
-            #pragma omp simd
-            for (int64_t i = 0; i < S; i++) yq[i] = (xq[i] - mu) * a + b;
+            if (relu) {
+                #pragma omp simd
+                for (int64_t i = 0; i < S; i++) {
+                    const float z = (xq[i] - mu) * a + b;
+                    yq[i] = z > 0.0f ? z : 0.0f;
+                }
+            } else {
+                #pragma omp simd
+                for (int64_t i = 0; i < S; i++) yq[i] = (xq[i] - mu) * a + b;
+            }
         }
     }
+}
+
+void cpu_groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                           int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
+                           float *mean, float *invstd) {
+    groupnorm_forward(k, x, y, N, C, S, G, eps, gamma, beta, mean, invstd, 0);
+}
+
+/* y = relu(groupnorm(x)) in one pass; the same bits as the two kernels. */
+void cpu_groupnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                                int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
+                                float *mean, float *invstd) {
+    groupnorm_forward(k, x, y, N, C, S, G, eps, gamma, beta, mean, invstd, 1);
 }
 
 /* dx: per (n, g), with dxhat = dy*gamma[c] and M = (C/G)*S:
  *   dx += invstd * (dxhat - sum(dxhat)/M - xhat * sum(dxhat*xhat)/M)
  * dgamma[c] += sum_{n,s} dy*xhat, dbeta[c] += sum_{n,s} dy: a second loop over
  * channels so that each channel's sum is owned by one thread. */
-void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
-                            int64_t C, int64_t S, int64_t G, const float *mean,
-                            const float *invstd, const float *gamma, float *dx, float *dgamma,
-                            float *dbeta) {
+static void groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                               int64_t N, int64_t C, int64_t S, int64_t G, const float *mean,
+                               const float *invstd, const float *gamma, float *dx, float *dgamma,
+                               float *dbeta) {
     const int64_t cg = C / G, M = cg * S;
     if (dx) {
         #pragma omp parallel for num_threads(k->threads) schedule(static)
@@ -143,7 +236,9 @@ void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy
             double s = 0.0, sdx = 0.0;
             for (int64_t j = 0; j < cg; j++) {
                 double sj = 0.0, sdxj = 0.0;
-                grad_sums(dy + ng * M + j * S, x + ng * M + j * S, S, mu, &sj, &sdxj);
+                const int64_t o = ng * M + j * S;
+                if (y) relu_grad_sums(dy + o, y + o, x + o, S, mu, &sj, &sdxj);
+                else grad_sums(dy + o, x + o, S, mu, &sj, &sdxj);
                 s += sj * gamma[c0 + j]; sdx += sdxj * gamma[c0 + j];
             }
             const float mdy = (float)(s / (double)M);
@@ -152,8 +247,17 @@ void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy
                 const float gm = gamma[c0 + j];
                 const float *xp = x + ng * M + j * S, *dp = dy + ng * M + j * S;
                 float *gp = dx + ng * M + j * S;
-                #pragma omp simd
-                for (int64_t i = 0; i < S; i++) gp[i] += is * (gm * dp[i] - mdy - (xp[i] - mu) * proj);
+                if (y) {
+                    const float *yp = y + ng * M + j * S;
+                    #pragma omp simd
+                    for (int64_t i = 0; i < S; i++) {
+                        const float d = dp[i], dz = yp[i] > 0.0f ? d : 0.0f;
+                        gp[i] += is * (gm * dz - mdy - (xp[i] - mu) * proj);
+                    }
+                } else {
+                    #pragma omp simd
+                    for (int64_t i = 0; i < S; i++) gp[i] += is * (gm * dp[i] - mdy - (xp[i] - mu) * proj);
+                }
             }
         }
     }
@@ -164,11 +268,28 @@ void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy
             for (int64_t n = 0; n < N; n++) {
                 const int64_t ng = n * G + c / cg;
                 double s = 0.0, sdx = 0.0;
-                grad_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, mean[ng], &s, &sdx);
+                const int64_t o = (n * C + c) * S;
+                if (y) relu_grad_sums(dy + o, y + o, x + o, S, mean[ng], &s, &sdx);
+                else grad_sums(dy + o, x + o, S, mean[ng], &s, &sdx);
                 sb += s; sg += sdx * invstd[ng];
             }
             if (dbeta) dbeta[c] += (float)sb;
             if (dgamma) dgamma[c] += (float)sg;
         }
     }
+}
+
+void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
+                            int64_t C, int64_t S, int64_t G, const float *mean,
+                            const float *invstd, const float *gamma, float *dx, float *dgamma,
+                            float *dbeta) {
+    groupnorm_backward(k, x, NULL, dy, N, C, S, G, mean, invstd, gamma, dx, dgamma, dbeta);
+}
+
+/* The backward of y = relu(groupnorm(x)), dy masked by y > 0 on the fly. */
+void cpu_groupnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                                 int64_t N, int64_t C, int64_t S, int64_t G, const float *mean,
+                                 const float *invstd, const float *gamma, float *dx, float *dgamma,
+                                 float *dbeta) {
+    groupnorm_backward(k, x, y, dy, N, C, S, G, mean, invstd, gamma, dx, dgamma, dbeta);
 }

@@ -21,6 +21,7 @@ struct cpu_state {
     cached slots[CACHE_SLOTS];
     int32_t n;
     size_t bytes, limit;
+    size_t live, peak;                  /* bytes of cacheable blocks in use now, and at most so far */
     const cpu_conv_isa *isa;            /* the context's kernel instruction set (cpu_isa.c) */
 };
 
@@ -35,12 +36,13 @@ ssl3d_status cpu_state_init(void **state, char *msg, size_t cap) {
     if (!s) return SSL3D_ERR_NOMEM;
     s->isa = isa;
     const char *forced = getenv("SSL3D_CPU_ISA");
-    snprintf(msg, cap, "%s kernels (%s): %s; im2col + OpenBLAS %s SGEMM for Cin < 4 forward, 1x1, strided dx, "
+    snprintf(msg, cap, "%s kernels (%s): %s; im2col + OpenBLAS %s SGEMM for 1x1, strided dx, "
              "transposed conv", isa->name, forced && *forced ? "SSL3D_CPU_ISA" : "cpuid", isa->kernels,
              openblas_get_corename());
-    /* At most 256 MiB of freed blocks kept: cached blocks count towards the peak resident
-     * memory, so the cache holds roughly one step's worth of the sizes that recur. */
-    s->limit = (size_t)256 << 20;
+    /* At most 1 GiB of freed blocks kept (and, see cpu_alloc_uninit, live + cached at most
+     * 1.5x the live blocks' peak): a training step asks again for the blocks of the step
+     * before it, up to its peak; whatever the cache cannot hold is faulted in afresh. */
+    s->limit = (size_t)1024 << 20;
     *state = s;
     return SSL3D_OK;
 }
@@ -89,11 +91,16 @@ void *cpu_alloc_uninit(void *state, size_t bytes) {
     if (base) {
         size = got;   /* the header keeps the block's real size */
     } else {
-        /* A miss: give back at least as many cached bytes as are now needed, so that
-         * live + cached memory grows only when the cache is empty. The cache then never
-         * raises the peak resident memory above what the live tensors need. */
-        size_t given = 0;
-        while (s && s->n && given < size) { given += s->slots[0].size; cache_drop_oldest(s); }
+        /* A miss: give back the oldest cached blocks until live + cached + this block fits
+         * under 1.5x the most memory the live blocks have ever needed. Giving back as much
+         * as each miss asks for (so that live + cached never grew) made the odd miss of a
+         * step empty the cache block by block, and every step re-faulted and re-zeroed
+         * hundreds of MB (70,000 page faults per W3 step, 120,000 per W4 step). A step
+         * needs more blocks than its peak live set, because the mix of sizes changes
+         * between the forward and the backward pass: with half the peak as slack, W2-W5
+         * run without a page fault in the steady state and stay below PyTorch's peak
+         * memory (docs/performance.md, 2026-12-05 afternoon). */
+        while (s && s->n && s->live + s->bytes + size > s->peak + s->peak / 2) cache_drop_oldest(s);
         base = aligned_alloc(64, size + HEADER);
     }
     if (!base) {
@@ -103,6 +110,10 @@ void *cpu_alloc_uninit(void *state, size_t bytes) {
         if (!base) return NULL;
     }
     *(size_t *)base = size;
+    if (s && size >= CACHE_MIN_BYTES) {
+        s->live += size;
+        if (s->live > s->peak) s->peak = s->live;
+    }
     return (char *)base + HEADER;
 }
 
@@ -117,6 +128,7 @@ void cpu_free(void *state, void *p) {
     struct cpu_state *s = state;
     void *base = (char *)p - HEADER;
     size_t size = *(size_t *)base;
+    if (s && size >= CACHE_MIN_BYTES) s->live -= size;
     if (!s || size < CACHE_MIN_BYTES || size > s->limit) { free(base); return; }
     while (s->n && (s->n == CACHE_SLOTS || s->bytes + size > s->limit)) cache_drop_oldest(s);
     s->slots[s->n++] = (cached){ base, size };
