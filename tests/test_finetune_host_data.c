@@ -23,30 +23,6 @@ static const ft_case CASES[] = {
     { SSL3D_FT_CLASSIFY, 3, 0, "epochs=2,batch=3,seed=6" },
 };
 
-/* CSV set of 3D NIfTI volumes (8^3, one channel): a bright cube in the low (label 0) or
- * high (label 1) corner, over noise. */
-static int make_cls3d_set(const char *dir, int n_train, int n_val, int n_test) {
-    char p[1024];
-    snprintf(p, sizeof p, "%s/labels.csv", dir);
-    FILE *f = fopen(p, "w");
-    if (!f) return -1;
-    fprintf(f, "file,label,split\n");
-    float v[512];
-    uint32_t s = 12345u;
-    for (int c = 0; c < n_train + n_val + n_test; c++) {
-        int label = c % 2, o = label ? 4 : 0;
-        for (int i = 0; i < 512; i++) v[i] = 0.1f * (float)(tf_rand(&s) % 100) / 100.0f;
-        for (int z = o; z < o + 3; z++)
-            for (int y = o; y < o + 3; y++)
-                for (int x = o; x < o + 3; x++) v[(z * 8 + y) * 8 + x] = 1.0f;
-        int64_t dims[4] = { 3, 8, 8, 8 };
-        snprintf(p, sizeof p, "%s/v%03d.nii.gz", dir, c);
-        if (tn_write(p, 1, dims, DT_FLOAT32, v, &TF_GEOM)) { fclose(f); return -1; }
-        fprintf(f, "v%03d.nii.gz,%d,%s\n", c, label, c < n_train ? "train" : c < n_train + n_val ? "val" : "test");
-    }
-    return fclose(f) == 0 ? 0 : -1;
-}
-
 typedef struct epoch_log { char lines[4][512]; int n; } epoch_log;
 
 /* Epoch line without its wall-clock "seconds". */
@@ -131,7 +107,7 @@ TEST(finetune_with_data_in_a_host_context_gives_the_same_results_bitwise) {
     ssl3d_ctx *gen = th_ctx(1, 1);
     REQUIRE(tf_make_seg_set(seg, 5, 11) == 0);
     REQUIRE(tf_make_cls_set(gen, cls2, 12, 3, 12, 4, 6, 2) == 0);
-    REQUIRE(make_cls3d_set(cls3, 8, 4, 4) == 0);
+    REQUIRE(tf_make_cls3d_set(cls3, 8, 4, 4) == 0);
     ssl3d_ctx_release(gen);
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const ft_case *c = &CASES[i];
