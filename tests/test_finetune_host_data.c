@@ -4,12 +4,14 @@
  * read back (src/finetune/finetune_internal.h, ft_train_in / ft_evaluate_in). With two
  * CPU contexts the per-epoch losses and validation metrics, the trained weights and the
  * evaluation metrics must equal, bit for bit, the run with one context: segmentation
- * (with test-time mirroring) and classification (ordinal in 2D), 2D and 3D. */
+ * (with test-time mirroring) and classification (ordinal in 2D), 2D and 3D. The public
+ * calls are also run on an emulated device context (below). */
 #include <math.h>
 #include <string.h>
 #include "harness.h"
 #include "test_finetune_util.h"
 #include "../src/finetune/finetune_internal.h"
+#include "../src/backend/backend.h"
 
 typedef struct ft_case {
     int32_t kind, dims, ordinal;
@@ -168,4 +170,141 @@ TEST(ftmodel_inference_on_a_batch_from_another_context) {
     ssl3d_ftmodel_release(s);
     ssl3d_ctx_release(other);
     ssl3d_ctx_release(ctx);
+}
+
+/* ---- the device path itself, without a device: a CPU context whose backend table says
+ * its memory is not host-readable (host_memory 0, every kernel the CPU's) stands in for a
+ * CUDA context. ssl3d_tensor_host_data is NULL for its tensors, so any host access left in
+ * fine-tuning would fail; ssl3d_ft_train / ssl3d_ft_evaluate must take the device route
+ * (a private CPU data context, batches copied in, logits read back) and still give the
+ * losses, weights and metrics of a CPU run bit for bit. */
+static ssl3d_backend emulated_device;
+
+static ssl3d_ctx *emulated_device_ctx(uint64_t seed) {
+    ssl3d_ctx *ctx = th_ctx(1, seed);
+    emulated_device = *ctx->be;
+    emulated_device.host_memory = 0;
+    emulated_device.name = "emulated-device";
+    ctx->be = &emulated_device;
+    return ctx;
+}
+
+static float *read_weights(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, int64_t *n_out) {
+    int64_t n = 0, k = 0;
+    const ssl3d_module *mods[2] = { ssl3d_ftmodel_encoder(m), ssl3d_ftmodel_head(m) };
+    for (int j = 0; j < 2; j++)
+        for (int32_t i = 0; i < ssl3d_module_tensor_count(mods[j]); i++) n += ssl3d_tensor_numel(ssl3d_module_tensor(mods[j], i));
+    float *v = malloc((size_t)(n + 1) * 4);
+    for (int j = 0; j < 2; j++)
+        for (int32_t i = 0; i < ssl3d_module_tensor_count(mods[j]); i++) {
+            ssl3d_tensor *t = ssl3d_module_tensor(mods[j], i);
+            if (ssl3d_tensor_read(ctx, t, v + k, ssl3d_tensor_numel(t) * 4) != SSL3D_OK) { free(v); return NULL; }
+            k += ssl3d_tensor_numel(t);
+        }
+    *n_out = n;
+    return v;
+}
+
+static int run_public(const ft_case *c, const char *manifest, int emulated, ft_run *out) {
+    memset(out, 0, sizeof *out);
+    ssl3d_ctx *ctx = emulated ? emulated_device_ctx(7) : th_ctx(1, 7);
+    ssl3d_manifest *man = NULL;
+    ssl3d_ftmodel *m = NULL;
+    ssl3d_ftresult *r = NULL;
+    int ok = ssl3d_manifest_load(ctx, manifest, 0, &man) == SSL3D_OK &&
+             ssl3d_ftmodel_create(ctx, c->kind, c->dims, c->kind == SSL3D_FT_SEGMENT ? 1 : c->dims == 2 ? 3 : 1,
+                                  c->kind == SSL3D_FT_SEGMENT ? 3 : c->ordinal ? 3 : 2, 4, 2, SSL3D_NORM_BATCH, 8,
+                                  c->ordinal, &m) == SSL3D_OK;
+    ok = ok && ssl3d_ft_train(ctx, m, man, NULL, 0, c->opts, log_cb, &out->log) == SSL3D_OK;
+    if (ok) ok = (out->weights = read_weights(ctx, m, &out->n_weights)) != NULL;
+    int64_t cases[64], n = 0;
+    ok = ok && ssl3d_ft_select_cases(ctx, man, c->kind == SSL3D_FT_SEGMENT ? -1 : SSL3D_SPLIT_TEST, NULL, cases, 64,
+                                     &n) == SSL3D_OK;
+    if (ok && c->kind == SSL3D_FT_SEGMENT) ok = ssl3d_ftmodel_set_tta(ctx, m, c->dims == 3) == SSL3D_OK;
+    ok = ok && ssl3d_ft_evaluate(ctx, m, man, cases, n, -1, 0.5f, NULL, &r) == SSL3D_OK;
+    static const char *const seg_keys[4] = { "dice_mean", "dice_mean_sd", "dice.1", "dice.2" };
+    static const char *const cls_keys[4] = { "accuracy", "auc", "qwk", "cases" };
+    for (int k = 0; k < 4 && ok; k++)
+        ok = ssl3d_ftresult_get(ctx, r, c->kind == SSL3D_FT_SEGMENT ? seg_keys[k] : cls_keys[k], &out->metrics[k]) ==
+             SSL3D_OK;
+    if (!ok)
+        th_fail(__FILE__, __LINE__, "%s %dD on %s: %s", c->kind == SSL3D_FT_SEGMENT ? "segment" : "classify",
+                (int)c->dims, ssl3d_ctx_backend_name(ctx), ssl3d_ctx_last_error(ctx));
+    ssl3d_ftresult_release(r);
+    ssl3d_ftmodel_release(m);
+    ssl3d_manifest_release(man);
+    ssl3d_ctx_release(ctx);
+    return ok;
+}
+
+TEST(finetune_on_an_emulated_device_context_gives_the_cpu_results_bitwise) {
+    const char *dir = th_tmpdir();
+    char seg[300], cls2[300], cls3[300], p[700];
+    snprintf(seg, sizeof seg, "%s/seg", dir);
+    snprintf(cls2, sizeof cls2, "%s/cls2", dir);
+    snprintf(cls3, sizeof cls3, "%s/cls3", dir);
+    snprintf(p, sizeof p, "mkdir -p '%s' '%s'", cls2, cls3);
+    REQUIRE(system(p) == 0);
+    ssl3d_ctx *gen = th_ctx(1, 1);
+    REQUIRE(tf_make_seg_set(seg, 5, 11) == 0);
+    REQUIRE(tf_make_cls_set(gen, cls2, 12, 3, 12, 4, 6, 2) == 0);
+    REQUIRE(tf_make_cls3d_set(cls3, 8, 4, 4) == 0);
+    ssl3d_ctx_release(gen);
+    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
+        const ft_case *c = &CASES[i];
+        char man[400];
+        snprintf(man, sizeof man, "%s/%s", c->kind == SSL3D_FT_SEGMENT ? seg : c->dims == 2 ? cls2 : cls3,
+                 c->kind == SSL3D_FT_SEGMENT ? "dataset.json" : "labels.csv");
+        ft_run cpu, dev;
+        const char *what = c->kind == SSL3D_FT_SEGMENT ? "segment" : "classify";
+        if (run_public(c, man, 0, &cpu) && run_public(c, man, 1, &dev)) {
+            for (int e = 0; e < 2; e++)
+                CHECK_MSG(cpu.log.n == 2 && dev.log.n == 2 && !strcmp(cpu.log.lines[e], dev.log.lines[e]),
+                          "%s %dD epoch %d:\n  cpu:      %s\n  emulated: %s", what, (int)c->dims, e + 1,
+                          cpu.log.lines[e], dev.log.lines[e]);
+            CHECK_MSG(cpu.n_weights > 0 && cpu.n_weights == dev.n_weights &&
+                          !memcmp(cpu.weights, dev.weights, (size_t)cpu.n_weights * 4),
+                      "%s %dD: trained weights differ on the emulated device", what, (int)c->dims);
+            CHECK_MSG(same_bits(cpu.metrics, dev.metrics, 4), "%s %dD: evaluation %g %g %g %g vs %g %g %g %g", what,
+                      (int)c->dims, cpu.metrics[0], cpu.metrics[1], cpu.metrics[2], cpu.metrics[3], dev.metrics[0],
+                      dev.metrics[1], dev.metrics[2], dev.metrics[3]);
+        }
+        free(cpu.weights); free(dev.weights);
+    }
+}
+
+/* The public inference calls on the emulated device: inputs from a CPU context, results
+ * in the device context (read back), equal to the CPU's. */
+TEST(ftmodel_inference_on_an_emulated_device_context) {
+    ssl3d_ctx *cpu = th_ctx(1, 7), *dev = emulated_device_ctx(7);
+    ssl3d_ftmodel *c[2] = { NULL, NULL }, *s[2] = { NULL, NULL };
+    ssl3d_ctx *ctxs[2] = { cpu, dev };
+    for (int k = 0; k < 2; k++) {
+        REQUIRE_OK(ctxs[k], ssl3d_ftmodel_create(ctxs[k], SSL3D_FT_CLASSIFY, 2, 1, 3, 4, 2, SSL3D_NORM_BATCH, 8, 1, &c[k]));
+        REQUIRE_OK(ctxs[k], ssl3d_ftmodel_create(ctxs[k], SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &s[k]));
+        REQUIRE_OK(ctxs[k], ssl3d_ftmodel_set_tta(ctxs[k], s[k], 1));
+    }
+    int64_t xs[4] = { 3, 1, 8, 8 }, vs[4] = { 1, 6, 9, 7 };
+    ssl3d_tensor *x = th_randn(cpu, 4, xs, 0), *v = th_randn(cpu, 4, vs, 0);
+    enum { NV = 6 * 9 * 7 };
+    static float probs[2][9], segp[2][3 * NV];
+    static int32_t pred[2][3], segl[2][NV];
+    for (int k = 0; k < 2; k++) {
+        ssl3d_tensor *p = NULL, *y = NULL, *q = NULL, *l = NULL;
+        REQUIRE_OK(ctxs[k], ssl3d_ftmodel_classify(ctxs[k], c[k], x, &p, &y));
+        CHECK((ssl3d_tensor_host_data(p) == NULL) == (k == 1));
+        REQUIRE_OK(ctxs[k], ssl3d_tensor_read(ctxs[k], p, probs[k], 9 * 4));
+        REQUIRE_OK(ctxs[k], ssl3d_tensor_read(ctxs[k], y, pred[k], 3 * 4));
+        REQUIRE_OK(ctxs[k], ssl3d_ftmodel_segment(ctxs[k], s[k], v, 0, 0.5f, &q, &l));
+        CHECK((ssl3d_tensor_host_data(q) == NULL) == (k == 1));
+        REQUIRE_OK(ctxs[k], ssl3d_tensor_read(ctxs[k], q, segp[k], 3 * NV * 4));
+        REQUIRE_OK(ctxs[k], ssl3d_tensor_read(ctxs[k], l, segl[k], NV * 4));
+        ssl3d_tensor_release(p); ssl3d_tensor_release(y); ssl3d_tensor_release(q); ssl3d_tensor_release(l);
+    }
+    CHECK(!memcmp(probs[0], probs[1], sizeof probs[0]) && !memcmp(pred[0], pred[1], sizeof pred[0]));
+    CHECK(!memcmp(segp[0], segp[1], sizeof segp[0]) && !memcmp(segl[0], segl[1], sizeof segl[0]));
+    CHECK(fabsf(segp[0][0] + segp[0][NV] + segp[0][2 * NV] - 1.0f) < 1e-5f);
+    ssl3d_tensor_release(x); ssl3d_tensor_release(v);
+    for (int k = 0; k < 2; k++) { ssl3d_ftmodel_release(c[k]); ssl3d_ftmodel_release(s[k]); }
+    ssl3d_ctx_release(dev); ssl3d_ctx_release(cpu);
 }
