@@ -98,6 +98,30 @@ static inline int tf_make_cls_set(ssl3d_ctx *ctx, const char *dir, int size, int
     return rc;
 }
 
+/* CSV set of 3D NIfTI volumes (8^3, one channel): a bright cube in the low (label 0) or
+ * high (label 1) corner, over noise. */
+static inline int tf_make_cls3d_set(const char *dir, int n_train, int n_val, int n_test) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/labels.csv", dir);
+    FILE *f = fopen(p, "w");
+    if (!f) return -1;
+    fprintf(f, "file,label,split\n");
+    float v[512];
+    uint32_t s = 12345u;
+    for (int c = 0; c < n_train + n_val + n_test; c++) {
+        int label = c % 2, o = label ? 4 : 0;
+        for (int i = 0; i < 512; i++) v[i] = 0.1f * (float)(tf_rand(&s) % 100) / 100.0f;
+        for (int z = o; z < o + 3; z++)
+            for (int y = o; y < o + 3; y++)
+                for (int x = o; x < o + 3; x++) v[(z * 8 + y) * 8 + x] = 1.0f;
+        int64_t dims[4] = { 3, 8, 8, 8 };
+        snprintf(p, sizeof p, "%s/v%03d.nii.gz", dir, c);
+        if (tn_write(p, 1, dims, DT_FLOAT32, v, &TF_GEOM)) { fclose(f); return -1; }
+        fprintf(f, "v%03d.nii.gz,%d,%s\n", c, label, c < n_train ? "train" : c < n_train + n_val ? "val" : "test");
+    }
+    return fclose(f) == 0 ? 0 : -1;
+}
+
 /* Copy every tensor of a module out (numel*4 bytes each, concatenated). */
 static inline float *tf_module_values(const ssl3d_module *m, int64_t *n_out) {
     int64_t n = 0;

@@ -14,6 +14,10 @@
 #   cli/               `ssl3d pretrain --backend cpu|cuda` (CPC 2D, 5 steps, synthetic PNGs):
 #                      per-step losses compared (1e-3 relative), each checkpoint resumed on
 #                      the other backend, and the clear error of a bad --backend; cli.log
+#   ft/                `ssl3d finetune --backend cpu|cuda` (segmentation, synthetic 24^3 NIfTI,
+#                      3 epochs of 4 steps): per-epoch losses compared (1e-3 relative); each
+#                      model evaluated on both backends (and with --tta on cuda); a run
+#                      stopped after its first epoch continued with --resume on the other backend
 #   summary.json       one object: gpu, probe, pass/fail/skip counts, bench status
 # Usage: OUT=/path tools/gpu-check.sh        (run from anywhere; exits non-zero on a failure)
 set -uo pipefail
@@ -154,6 +158,127 @@ fi
 [ "$cli" = ok ] || status=1
 echo "cli: $cli"
 
+step "CLI: finetune / evaluate --backend cpu|cuda"
+ft="skipped"
+mkdir -p "$OUT/ft"
+cat >"$OUT/ft/gen_msd.c" <<'C'
+/* Synthetic MSD segmentation set for the fine-tuning smoke runs: N volumes of 24^3
+ * (uncompressed NIfTI-1 written by hand: float32 images, uint8 labels; no geometry) with a
+ * bright cube (label 1) and a dimmer box (label 2) over noise, and dataset.json.
+ * Usage: gen_msd DIR N */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#define S 24
+static int write_nii(const char *path, const void *data, int16_t datatype, int16_t bitpix) {
+    unsigned char h[352];
+    memset(h, 0, sizeof h);
+    int32_t sz = 348; memcpy(h, &sz, 4);
+    int16_t dim[8] = { 3, S, S, S, 1, 1, 1, 1 }; memcpy(h + 40, dim, 16);
+    memcpy(h + 70, &datatype, 2); memcpy(h + 72, &bitpix, 2);
+    float pixdim[8] = { 1, 1, 1, 1, 1, 1, 1, 1 }; memcpy(h + 76, pixdim, 32);
+    float off = 352; memcpy(h + 108, &off, 4);
+    memcpy(h + 344, "n+1", 4);
+    FILE *f = fopen(path, "wb");
+    if (!f) return 1;
+    size_t n = (size_t)S * S * S * (size_t)(bitpix / 8);
+    int bad = fwrite(h, 1, sizeof h, f) != sizeof h || fwrite(data, 1, n, f) != n;
+    return fclose(f) != 0 || bad;
+}
+int main(int argc, char **argv) {
+    if (argc < 3) return 2;
+    char p[4096];
+    snprintf(p, sizeof p, "mkdir -p '%s/imagesTr' '%s/labelsTr'", argv[1], argv[1]);
+    if (system(p) != 0) return 1;
+    snprintf(p, sizeof p, "%s/dataset.json", argv[1]);
+    FILE *js = fopen(p, "w");
+    if (!js) return 1;
+    fprintf(js, "{\"name\": \"synthetic\", \"modality\": {\"0\": \"MRI\"}, \"labels\": {\"0\": \"background\", "
+                "\"1\": \"cube\", \"2\": \"box\"}, \"training\": [");
+    static float img[S * S * S];
+    static uint8_t lab[S * S * S];
+    unsigned s = 7;
+    for (int c = 0; c < atoi(argv[2]); c++) {
+        int cx = 2 + c % 5, bx = 13 + (c * 3) % 6;
+        for (int i = 0; i < S * S * S; i++) {
+            s = s * 1664525u + 1013904223u;
+            int x = i % S, y = (i / S) % S, z = i / (S * S);
+            img[i] = 0.2f * (float)(s >> 8) / 16777216.0f;
+            lab[i] = 0;
+            if (x >= cx && x < cx + 7 && y >= 4 && y < 11 && z >= 5 && z < 12) { img[i] += 1.0f; lab[i] = 1; }
+            if (x >= bx && x < bx + 5 && y >= 12 && y < 20 && z >= 9 && z < 14) { img[i] += 0.6f; lab[i] = 2; }
+        }
+        snprintf(p, sizeof p, "%s/imagesTr/case%02d.nii", argv[1], c);
+        if (write_nii(p, img, 16, 32)) return 1;
+        snprintf(p, sizeof p, "%s/labelsTr/case%02d.nii", argv[1], c);
+        if (write_nii(p, lab, 2, 8)) return 1;
+        fprintf(js, "%s{\"image\": \"./imagesTr/case%02d.nii\", \"label\": \"./labelsTr/case%02d.nii\"}", c ? ", " : "", c, c);
+    }
+    fprintf(js, "], \"test\": []}\n");
+    return fclose(js) != 0;
+}
+C
+fin() {  # backend, out name, extra args: segmentation fine-tuning, 3 epochs
+  local b=$1 name=$2; shift 2
+  timeout 120 ./bin/ssl3d finetune --kind segment --data "$OUT/ft/msd/dataset.json" --filters 4 --levels 2 \
+    --patch 16 --batch 2 --seed 1 --threads 4 --out "$OUT/ft/$name.safetensors" --log "$OUT/ft/$name.jsonl" \
+    --backend "$b" "$@" >>"$OUT/ft/ft.log" 2>&1
+}
+eva() {  # backend, model name, extra args
+  local b=$1 name=$2; shift 2
+  timeout 60 ./bin/ssl3d evaluate --model "$OUT/ft/$name.safetensors" --data "$OUT/ft/msd/dataset.json" --json \
+    --threads 4 --backend "$b" "$@" >"$OUT/ft/eval_${name}_$b.json" 2>>"$OUT/ft/ft.log"
+}
+resumable() {  # backend, state file, log [bg]: 4 epochs of 40 steps, resumable; bg: exec (its pid is $!)
+  local run=; [ "${4:-}" = bg ] && run=exec
+  $run timeout 120 ./bin/ssl3d finetune --kind segment --data "$OUT/ft/msd/dataset.json" --filters 4 --levels 2 \
+    --patch 16 --batch 2 --seed 2 --threads 4 --epochs 4 --steps-per-epoch 40 --out "${2%.safetensors}_model.safetensors" \
+    --log "$3" --resume "$2" --backend "$1" >>"$OUT/ft/ft.log" 2>&1
+}
+cmp_losses() {  # two jsonl logs: per-epoch losses, relative difference <= 1e-3
+  awk -F'"loss":' 'FNR == 1 { f++ } NF > 1 { split($2, a, /[,}]/); l[f, ++n[f]] = a[1] }
+      END { bad = 0; for (i = 1; i <= n[1]; i++) { d = l[1, i] - l[2, i]; if (d < 0) d = -d;
+            r = l[1, i] < 0 ? -l[1, i] : l[1, i]; printf "epoch %d: %s %s\n", i, l[1, i], l[2, i];
+            if (!(d <= 1e-3 * r) || n[1] != n[2]) bad = 1 } exit bad }' "$1" "$2"
+}
+if cc "$OUT/ft/gen_msd.c" -o "$OUT/ft/gen_msd" 2>>"$OUT/ft/ft.log" && "$OUT/ft/gen_msd" "$OUT/ft/msd" 8 >>"$OUT/ft/ft.log" 2>&1; then
+  ft="ok"
+  fin cpu cpu --epochs 3 --steps-per-epoch 4 || ft="finetune cpu failed"
+  fin cuda cuda --epochs 3 --steps-per-epoch 4 || ft="finetune cuda failed"
+  [ "$ft" = ok ] && { cmp_losses "$OUT/ft/cpu.jsonl" "$OUT/ft/cuda.jsonl" >"$OUT/ft/losses.txt" 2>&1 || ft="finetune losses differ"; }
+  cat "$OUT/ft/losses.txt" 2>/dev/null
+  # evaluation on either backend of either model (and with test-time mirroring on cuda)
+  for m in cpu cuda; do for b in cpu cuda; do
+    [ "$ft" = ok ] && { eva $b $m || ft="evaluate --backend $b of the $m model failed"; }
+  done; done
+  [ "$ft" = ok ] && { eva cuda cuda --tta || ft="evaluate --backend cuda --tta failed"; }
+  head -c 300 "$OUT"/ft/eval_*.json 2>/dev/null; echo
+  # --resume across backends: a run stopped after its first epoch continues on the other backend
+  for pair in "cpu cuda" "cuda cpu"; do
+    set -- $pair
+    [ "$ft" = ok ] || break
+    st="$OUT/ft/state_$1_$2.safetensors"; lg="$OUT/ft/resume_$1_$2.jsonl"
+    resumable "$1" "$st" "$lg" bg &
+    pid=$!
+    for _ in $(seq 1000); do   # until its first epoch is logged (its state is written just before)
+      [ "$(cat "$lg" 2>/dev/null | wc -l)" -ge 1 ] && break; kill -0 "$pid" 2>/dev/null || break; sleep 0.1
+    done
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
+    done_first=$(grep -c '^{"epoch"' "$lg" 2>/dev/null)
+    resumable "$2" "$st" "$lg" || { ft="--resume of a $1 state on $2 failed"; break; }
+    epochs=$(grep -c '^{"epoch"' "$lg")
+    echo "resume $1 -> $2: $done_first epoch(s) on $1, $epochs in all" | tee -a "$OUT/ft/losses.txt"
+    [ "$epochs" -eq 4 ] && [ "$done_first" -ge 1 ] && [ "$done_first" -lt 4 ] ||
+      ft="--resume $1 -> $2: $done_first then $epochs epochs (expected 1-3 before the stop, then 4)"
+  done
+  tail -3 "$OUT/ft/ft.log"
+else
+  ft="data generation failed"
+fi
+[ "$ft" = ok ] || status=1
+echo "finetune: $ft"
+
 count_in() { local c; c=$(grep -c "^$2 " "$OUT/$1" 2>/dev/null); echo "${c:-0}"; }
 count() { count_in tests-all.log "$1"; }
 count_cuda() { count_in tests-cuda.log "$1"; }
@@ -162,7 +287,7 @@ cat >"$OUT/summary.json" <<JSON
 {"gpu": "${gpu:-none}", "probe_ok": $probe_ok, "cuda_probe": "${cuda_probe}",
  "cuda_tests": {"pass": $(count_cuda PASS), "fail": $(count_cuda FAIL), "skip": $(count_cuda SKIP)},
  "all_tests": {"pass": $(count PASS), "fail": $(count FAIL), "skip": $(count SKIP)},
- "bench": "$bench", "cli": "$cli", "seconds": $(($(date +%s) - t0)), "status": $status}
+ "bench": "$bench", "cli": "$cli", "finetune": "$ft", "seconds": $(($(date +%s) - t0)), "status": $status}
 JSON
 cat "$OUT/summary.json"
 exit $status

@@ -132,7 +132,9 @@ SSL3D_API ssl3d_status ssl3d_ftmodel_prepare_image(ssl3d_ctx *ctx, const ssl3d_f
  * volume) with the given overlap in [0, 1), softmax probabilities averaged where
  * windows overlap. A 2D model runs slice by slice (window applies to H and W).
  * probs (may be NULL): new float32 (K,D,H,W) softmax probabilities; labels (may be
- * NULL): new int32 (D,H,W) argmax (lowest class on ties). Runs without recording. */
+ * NULL): new int32 (D,H,W) argmax (lowest class on ties). Runs without recording.
+ * x may belong to any context; probs and labels are made in ctx. On a device context the
+ * windows run on the device and the softmax averaging, mirroring and argmax on the host. */
 SSL3D_API ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
                                              int32_t window, float overlap, ssl3d_tensor **probs,
                                              ssl3d_tensor **labels);
@@ -149,7 +151,8 @@ SSL3D_API int32_t ssl3d_ftmodel_tta(const ssl3d_ftmodel *m);
  * scores of ssl3d_ordinal_class_scores from the sigmoids s_j = P(y > j): 1 - s_0,
  * max(0, s_{k-1} - s_k), s_{K-2} (probabilities summing to 1 when the s_j decrease);
  * pred (may be NULL): new int32 (N) predicted classes (argmax, lowest on ties; ordinal:
- * ssl3d_ordinal_decode, the number of s_j > 0.5). Runs without recording. */
+ * ssl3d_ordinal_decode, the number of s_j > 0.5). Runs without recording. x may belong to
+ * any context (it is copied to ctx when elsewhere); probs and pred are made in ctx. */
 SSL3D_API ssl3d_status ssl3d_ftmodel_classify(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *x,
                                               ssl3d_tensor **probs, ssl3d_tensor **pred);
 
@@ -282,7 +285,11 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  * Validation is split by cases: each rank loads and evaluates its share of the validation
  * cases and the per-case results are gathered, so every rank logs the metrics of all of
  * them and keeps the same best weights; resume= is written by rank 0 and read by every
- * rank; the caller writes its own files on one rank. */
+ * rank; the caller writes its own files on one rank.
+ * Backends: ctx may be a device context (CUDA). The cases, crops, augmentation and
+ * validation metrics stay in host memory (a private CPU context with ctx's thread count);
+ * each batch is copied to ctx, where the model, loss and optimiser run. On a CPU context
+ * nothing is copied. ssl3d_ft_evaluate works the same way. */
 SSL3D_API ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
                                       const int64_t *pool_cases, int64_t n_pool, const char *options,
                                       ssl3d_ft_epoch_fn epoch_cb, void *user);

@@ -41,7 +41,7 @@ static void usage(FILE *f) {
         "  --backend cpu|cuda   where the model runs (default cpu); cuda needs the CUDA plugin, a\n"
         "                       driver and a device (`ssl3d info --backends`, docs/cuda.md); no\n"
         "                       fall-back to the CPU\n"
-        "                       (not yet on a device: fine-tuning refuses a CUDA context, clearly)\n"
+        "                       (the model runs there; images and metrics stay on the host)\n"
         "  --help               this text\n");
 }
 

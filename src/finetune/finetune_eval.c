@@ -100,15 +100,16 @@ int32_t ft_auto_window(const ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t wi
     return vol > (m->dims == 2 ? 16 : 8) * pv ? m->patch : 0;
 }
 
-ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, const ssl3d_tensor *truth,
-                             int32_t window, float overlap, double *dice, ssl3d_tensor **pred_out) {
+ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
+                             const ssl3d_tensor *truth, int32_t window, float overlap, double *dice,
+                             ssl3d_tensor **pred_out) {
     ssl3d_tensor *pred = NULL;
-    SSL3D_CHECK(ssl3d_ftmodel_segment(ctx, m, x, ft_auto_window(m, x, window), overlap, NULL, &pred));
+    SSL3D_CHECK(ft_segment_in(ctx, dctx, m, x, ft_auto_window(m, x, window), overlap, NULL, &pred));
     if (pred->numel != truth->numel) {
         ssl3d_tensor_release(pred);
         return ssl3d_set_error(ctx, SSL3D_ERR_SHAPE, "evaluation: prediction and label map differ in size");
     }
-    ssl3d_status st = ssl3d_dice_per_class_tensor(ctx, pred, truth, m->classes, dice + 1);
+    ssl3d_status st = ssl3d_dice_per_class_tensor(dctx, pred, truth, m->classes, dice + 1);
     if (st == SSL3D_OK && pred_out) *pred_out = pred;
     else ssl3d_tensor_release(pred);
     return st;
@@ -185,9 +186,10 @@ ssl3d_status ft_class_metrics(ssl3d_ctx *ctx, const float *probs, const int32_t 
     return SSL3D_OK;
 }
 
-/* Classify prepared images xs[0..n) in batches: probs (n,K) and pred (n). */
-ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *const *xs, int64_t n, float *probs,
-                              int32_t *pred) {
+/* Classify prepared images xs[0..n) in batches: probs (n,K) and pred (n). Each batch is
+ * assembled in dctx and copied to the model's context by ft_classify_in. */
+ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, ssl3d_tensor *const *xs, int64_t n,
+                              float *probs, int32_t *pred) {
     const int64_t B = 32;
     for (int64_t i0 = 0; i0 < n; i0 += B) {
         int64_t b = n - i0 < B ? n - i0 : B;
@@ -196,7 +198,7 @@ ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *co
         int32_t nd = 5;
         if (m->dims == 2) { shp[2] = x0->shape[2]; shp[3] = x0->shape[3]; nd = 4; }
         ssl3d_tensor *bt = NULL, *pt = NULL, *yt = NULL;
-        SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, nd, shp, &bt));
+        SSL3D_CHECK(ssl3d_tensor_new(dctx, SSL3D_F32, nd, shp, &bt));
         float *bv = ssl3d_tensor_host_data(bt);
         for (int64_t j = 0; j < b; j++) {
             if (xs[i0 + j]->numel != x0->numel) {
@@ -207,7 +209,7 @@ ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *co
             }
             memcpy(bv + j * x0->numel, xs[i0 + j]->data, (size_t)x0->numel * 4);
         }
-        ssl3d_status st = ssl3d_ftmodel_classify(ctx, m, bt, &pt, &yt);
+        ssl3d_status st = ft_classify_in(ctx, dctx, m, bt, &pt, &yt);
         ssl3d_tensor_release(bt);
         if (st != SSL3D_OK) return st;
         memcpy(probs + i0 * m->classes, pt->data, (size_t)(b * m->classes) * 4);
@@ -222,7 +224,15 @@ ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_man
                                int64_t n_cases, int32_t window, float overlap, const char *pred_dir,
                                ssl3d_ftresult **out) {
     SSL3D_CHECK_CTX(ctx);
-    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ft_evaluate"));
+    ssl3d_ctx *dctx = NULL;
+    SSL3D_CHECK(ft_data_ctx(ctx, &dctx));
+    ssl3d_status st = ft_evaluate_in(ctx, dctx, m, man, cases, n_cases, window, overlap, pred_dir, out);
+    return ft_data_ctx_done(ctx, dctx, st);
+}
+
+ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
+                            const int64_t *cases, int64_t n_cases, int32_t window, float overlap, const char *pred_dir,
+                            ssl3d_ftresult **out) {
     SSL3D_CHECK_ARG(ctx, m && man && out, "ssl3d_ft_evaluate: %s is NULL", !m ? "model" : !man ? "manifest" : "out");
     SSL3D_CHECK_ARG(ctx, n_cases >= 1 && cases, "ssl3d_ft_evaluate: no cases to evaluate");
     for (int64_t i = 0; i < n_cases; i++)
@@ -244,9 +254,9 @@ ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_man
         for (int64_t i = 0; i < n_cases && st == SSL3D_OK; i++) {
             ssl3d_image *img = NULL;
             ssl3d_tensor *x = NULL, *lab = NULL, *pred = NULL;
-            st = ft_load_case(ctx, m, man, cases[i], &img, &x, &lab, NULL);
-            if (st == SSL3D_OK) st = ft_segment_case(ctx, m, x, lab, window, overlap, dice + i * K, pred_dir ? &pred : NULL);
-            if (st == SSL3D_OK && pred_dir) st = write_prediction(ctx, pred_dir, img, pred, K);
+            st = ft_load_case(dctx, m, man, cases[i], &img, &x, &lab, NULL);
+            if (st == SSL3D_OK) st = ft_segment_case(ctx, dctx, m, x, lab, window, overlap, dice + i * K, pred_dir ? &pred : NULL);
+            if (st == SSL3D_OK && pred_dir) st = write_prediction(dctx, pred_dir, img, pred, K);
             if (st == SSL3D_OK) {
                 double s = 0;
                 for (int32_t k = 1; k < K; k++) s += dice[i * K + k];
@@ -266,8 +276,8 @@ ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_man
         float *probs = calloc((size_t)(n_cases * K), sizeof *probs);
         if (!xs || !truth || !pred || !probs) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_evaluate: out of memory");
         for (int64_t i = 0; i < n_cases && st == SSL3D_OK; i++)
-            st = ft_load_case(ctx, m, man, cases[i], NULL, &xs[i], NULL, &truth[i]);
-        if (st == SSL3D_OK) st = ft_classify_many(ctx, m, xs, n_cases, probs, pred);
+            st = ft_load_case(dctx, m, man, cases[i], NULL, &xs[i], NULL, &truth[i]);
+        if (st == SSL3D_OK) st = ft_classify_many(ctx, dctx, m, xs, n_cases, probs, pred);
         if (st == SSL3D_OK) st = ft_class_metrics(ctx, probs, pred, truth, n_cases, K, &r->accuracy, &r->auc, &r->qwk);
         for (int64_t i = 0; xs && i < n_cases; i++) ssl3d_tensor_release(xs[i]);
         free(xs); free(truth); free(pred); free(probs);

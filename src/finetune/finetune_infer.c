@@ -11,11 +11,26 @@ static ssl3d_status reshaped(ssl3d_ctx *ctx, const ssl3d_tensor *t, int32_t ndim
     return ssl3d_tensor_from_data(ctx, t->dtype, ndim, shape, t->data, out);
 }
 
+static ssl3d_status prepare_host(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_image *img, ssl3d_tensor **out);
+
 ssl3d_status ssl3d_ftmodel_prepare_image(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_image *img,
                                          ssl3d_tensor **out) {
     SSL3D_CHECK_CTX(ctx);
     SSL3D_CHECK_ARG(ctx, m && img && out, "ssl3d_ftmodel_prepare_image: %s is NULL",
                     !m ? "model" : !img ? "image" : "out");
+    if (ctx->be->host_memory) return prepare_host(ctx, m, img, out);
+    /* A device context: prepared on the host, then copied to the device. */
+    ssl3d_ctx *h = NULL;
+    ssl3d_tensor *x = NULL;
+    SSL3D_CHECK(ft_data_ctx(ctx, &h));
+    ssl3d_status st = prepare_host(h, m, img, &x);
+    if (st == SSL3D_OK) st = ssl3d_tensor_copy_to(ctx, x, out);
+    ssl3d_tensor_release(x);
+    return ft_data_ctx_done(ctx, h, st);
+}
+
+/* ssl3d_ftmodel_prepare_image in a host-memory context. */
+static ssl3d_status prepare_host(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_image *img, ssl3d_tensor **out) {
     int64_t d[4];
     SSL3D_CHECK(ssl3d_image_dims(ctx, img, d));
     if (d[0] != m->in_channels)
@@ -80,12 +95,11 @@ static int32_t window_starts(int64_t P, int64_t w, float overlap, int64_t *start
 
 /* One pass without test-time mirroring (ssl3d_ftmodel_segment in finetune_tta.c adds
  * the mirrored passes). */
-ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window, float overlap,
-                              ssl3d_tensor **probs, ssl3d_tensor **labels) {
+ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
+                              int32_t window, float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels) {
     SSL3D_CHECK_CTX(ctx);
-    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ftmodel_segment"));
     SSL3D_CHECK_ARG(ctx, m && m->kind == SSL3D_FT_SEGMENT, "ssl3d_ftmodel_segment: model is NULL or not a segmenter");
-    SSL3D_CHECK(ssl3d_check_f32(ctx, x, "ssl3d_ftmodel_segment", "x"));
+    SSL3D_CHECK(ssl3d_check_f32(dctx, x, "ssl3d_ftmodel_segment", "x"));
     char sb[96];
     SSL3D_CHECK_SHAPE(ctx, x->ndim == 4 && x->shape[0] == m->in_channels,
                       "ssl3d_ftmodel_segment: x %s, expected (%d,D,H,W)", ssl3d_shape_str(x, sb, sizeof sb),
@@ -97,7 +111,7 @@ ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tens
     SSL3D_CHECK_ARG(ctx, overlap >= 0 && overlap < 1, "ssl3d_ftmodel_segment: overlap %g must be in [0, 1)",
                     (double)overlap);
     const float *src = ssl3d_tensor_host_data((ssl3d_tensor *)x);
-    if (!src) return ssl3d_set_error(ctx, SSL3D_ERR_UNSUPPORTED, "ssl3d_ftmodel_segment: host tensors required");
+    if (!src) return ssl3d_set_error(ctx, SSL3D_ERR_UNSUPPORTED, "ssl3d_ftmodel_segment: x must be in host memory here");
     const int64_t C = x->shape[0], D = x->shape[1], H = x->shape[2], W = x->shape[3];
     const int32_t K = m->classes;
     const int is2d = m->dims == 2;
@@ -187,8 +201,8 @@ ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tens
     {
         int64_t ps[4] = { K, D, H, W }, ls[3] = { D, H, W };
         ssl3d_tensor *pt = NULL, *lt = NULL;
-        st = ssl3d_tensor_new(ctx, SSL3D_F32, 4, ps, &pt);
-        if (st == SSL3D_OK) st = ssl3d_tensor_new(ctx, SSL3D_I32, 3, ls, &lt);
+        st = ssl3d_tensor_new(dctx, SSL3D_F32, 4, ps, &pt);
+        if (st == SSL3D_OK) st = ssl3d_tensor_new(dctx, SSL3D_I32, 3, ls, &lt);
         if (st != SSL3D_OK) { ssl3d_tensor_release(pt); goto done; }
         float *pv = ssl3d_tensor_host_data(pt);
         int32_t *lv = ssl3d_tensor_host_data(lt);
@@ -219,31 +233,36 @@ done:
 
 ssl3d_status ssl3d_ftmodel_classify(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *x, ssl3d_tensor **probs,
                                     ssl3d_tensor **pred) {
+    return ft_classify_in(ctx, ctx, m, x, probs, pred);
+}
+
+ssl3d_status ft_classify_in(ssl3d_ctx *ctx, ssl3d_ctx *octx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
+                            ssl3d_tensor **probs, ssl3d_tensor **pred) {
     SSL3D_CHECK_CTX(ctx);
-    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ftmodel_classify"));
     SSL3D_CHECK_ARG(ctx, m && m->kind == SSL3D_FT_CLASSIFY, "ssl3d_ftmodel_classify: model is NULL or not a classifier");
-    SSL3D_CHECK(ssl3d_check_f32(ctx, x, "ssl3d_ftmodel_classify", "x"));
+    SSL3D_CHECK(ft_check_f32_any(ctx, x, "ssl3d_ftmodel_classify"));
+    /* The batch goes to the model's context; the logits come back to the host. */
+    ssl3d_tensor *xm = ssl3d_tensor_retain((ssl3d_tensor *)x), *lt = NULL;
+    ssl3d_status st = ft_to_ctx(ctx, &xm);
+    if (st != SSL3D_OK) { ssl3d_tensor_release(xm); return st; }
     int32_t prev = ssl3d_set_grad_enabled(ctx, 0);
-    ssl3d_tensor *lt = NULL;
-    ssl3d_status st = ssl3d_ftmodel_forward(ctx, m, x, 0, 0, &lt);
+    st = ssl3d_ftmodel_forward(ctx, m, xm, 0, 0, &lt);
     ssl3d_set_grad_enabled(ctx, prev);
+    ssl3d_tensor_release(xm);
     if (st != SSL3D_OK) return st;
     const int64_t N = lt->shape[0];
     const int32_t K = m->classes, O = ssl3d_ftmodel_outputs(m);
     int64_t ps[2] = { N, K }, ls[1] = { N };
-    ssl3d_tensor *pt = NULL, *yt = NULL;
-    st = ssl3d_tensor_new(ctx, SSL3D_F32, 2, ps, &pt);
-    if (st == SSL3D_OK) st = ssl3d_tensor_new(ctx, SSL3D_I32, 1, ls, &yt);
-    if (st != SSL3D_OK) { ssl3d_tensor_release(lt); ssl3d_tensor_release(pt); return st; }
-    const float *l = ssl3d_tensor_host_data(lt);
-    float *p = ssl3d_tensor_host_data(pt);
-    int32_t *y = ssl3d_tensor_host_data(yt);
-    if (m->ordinal) {
+    float *l = malloc((size_t)lt->numel * sizeof *l), *p = malloc((size_t)(N * K) * sizeof *p);
+    int32_t *y = malloc((size_t)N * sizeof *y);
+    if (!l || !p || !y) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ftmodel_classify: out of memory");
+    if (st == SSL3D_OK) st = ssl3d_tensor_read(ctx, lt, l, lt->numel * 4);
+    ssl3d_tensor_release(lt);
+    if (st == SSL3D_OK && m->ordinal) {
         /* s_j = sigmoid(logit_j) = P(y > j): class scores and grades as ssl3d/metrics.h. */
         st = ssl3d_ordinal_class_scores(ctx, l, N, K, 1, p);
         if (st == SSL3D_OK) st = ssl3d_ordinal_decode(ctx, l, N, K, 1, y, NULL);
-        if (st != SSL3D_OK) { ssl3d_tensor_release(lt); ssl3d_tensor_release(pt); ssl3d_tensor_release(yt); return st; }
-    } else {
+    } else if (st == SSL3D_OK) {
         for (int64_t n = 0; n < N; n++) {
             const float *ln = l + n * O;
             float *pn = p + n * K;
@@ -256,7 +275,11 @@ ssl3d_status ssl3d_ftmodel_classify(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tens
             y[n] = best;
         }
     }
-    ssl3d_tensor_release(lt);
+    ssl3d_tensor *pt = NULL, *yt = NULL;
+    if (st == SSL3D_OK) st = ssl3d_tensor_from_data(octx, SSL3D_F32, 2, ps, p, &pt);
+    if (st == SSL3D_OK) st = ssl3d_tensor_from_data(octx, SSL3D_I32, 1, ls, y, &yt);
+    free(l); free(p); free(y);
+    if (st != SSL3D_OK) { ssl3d_tensor_release(pt); ssl3d_tensor_release(yt); return st; }
     if (probs) *probs = pt; else ssl3d_tensor_release(pt);
     if (pred) *pred = yt; else ssl3d_tensor_release(yt);
     return SSL3D_OK;

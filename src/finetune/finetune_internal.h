@@ -44,25 +44,55 @@ struct ssl3d_ftresult {
 };
 ssl3d_status ft_result_finish(ssl3d_ctx *ctx, ssl3d_ftresult *r);
 
-/* ssl3d_ftmodel_segment without test-time mirroring (finetune_infer.c). */
-ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window, float overlap,
-                              ssl3d_tensor **probs, ssl3d_tensor **labels);
+/* Host/device split. Fine-tuning builds its batches, augments, samples patches and computes
+ * its metrics in host memory: in a "data context" dctx, which is the model's context ctx
+ * itself when ctx keeps tensors in host memory (the CPU: nothing is copied), else a
+ * private CPU context (ft_data_ctx). Each batch goes to ctx with ssl3d_tensor_copy_to /
+ * ssl3d_tensor_from_data and logits come back with ssl3d_tensor_read; the model, loss and
+ * optimiser run in ctx. The *_in functions take both contexts (tests pass two CPU
+ * contexts to check that the split changes nothing, bit for bit). */
+/* *dctx = ctx when it keeps host memory, else a new CPU context with ctx's threads and seed. */
+ssl3d_status ft_data_ctx(ssl3d_ctx *ctx, ssl3d_ctx **dctx);
+/* Release a context of ft_data_ctx (not ctx itself); an error left on it by a failed call
+ * is moved to ctx when st is a failure. Returns st. */
+ssl3d_status ft_data_ctx_done(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_status st);
+/* x is a float32 tensor of any context (it is copied where it is needed). */
+ssl3d_status ft_check_f32_any(ssl3d_ctx *ctx, const ssl3d_tensor *x, const char *fn);
+/* *t (any context) replaced by its copy in ctx, unless it is in ctx already. */
+ssl3d_status ft_to_ctx(ssl3d_ctx *ctx, ssl3d_tensor **t);
+
+ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
+                         const int64_t *pool_cases, int64_t n_pool, const char *options, ssl3d_ft_epoch_fn epoch_cb,
+                         void *user);
+ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
+                            const int64_t *cases, int64_t n_cases, int32_t window, float overlap, const char *pred_dir,
+                            ssl3d_ftresult **out);
+
+/* ssl3d_ftmodel_segment with x (C,D,H,W) in host memory (dctx) and probs / labels made in
+ * dctx; the windows run on the model in ctx. ft_segment_plain: without test-time mirroring
+ * (finetune_infer.c); ft_segment_in adds the mirrored passes (finetune_tta.c). */
+ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
+                              int32_t window, float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels);
+ssl3d_status ft_segment_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
+                           float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels);
+/* ssl3d_ftmodel_classify with x (any context; copied to ctx when elsewhere) and probs /
+ * pred made in octx (host or device). */
+ssl3d_status ft_classify_in(ssl3d_ctx *ctx, ssl3d_ctx *octx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
+                            ssl3d_tensor **probs, ssl3d_tensor **pred);
 
 /* finetune_eval.c helpers shared with training. */
 int32_t ft_auto_window(const ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window);
-/* Read and prepare case i: image (optional out), x (C,D,H,W), and the label map
- * (segment, int32 (D,H,W)) or the class label (classify). */
-ssl3d_status ft_load_case(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ssl3d_manifest *man, int64_t i,
+/* Read and prepare case i in dctx (host memory): image (optional out), x (C,D,H,W), and the
+ * label map (segment, int32 (D,H,W)) or the class label (classify). */
+ssl3d_status ft_load_case(ssl3d_ctx *dctx, const ssl3d_ftmodel *m, const ssl3d_manifest *man, int64_t i,
                           ssl3d_image **img_out, ssl3d_tensor **x, ssl3d_tensor **label_map, int32_t *label);
-/* Segment a prepared volume and write Dice per foreground class into dice[1..K). */
-ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, const ssl3d_tensor *truth,
-                             int32_t window, float overlap, double *dice, ssl3d_tensor **pred_out);
+/* Segment a prepared volume (in dctx) and write Dice per foreground class into dice[1..K). */
+ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
+                             const ssl3d_tensor *truth, int32_t window, float overlap, double *dice,
+                             ssl3d_tensor **pred_out);
 ssl3d_status ft_class_metrics(ssl3d_ctx *ctx, const float *probs, const int32_t *pred, const int32_t *truth, int64_t n,
                               int32_t K, double *acc, double *auc, double *qwk);
-/* SSL3D_ERR_UNSUPPORTED naming fn and the backend unless ctx keeps tensors in host memory:
- * fine-tuning still builds its batches and reads its predictions in host memory
- * (docs/cuda.md, "Not done yet"), so a device context is refused up front, cleanly. */
-ssl3d_status ft_need_host(ssl3d_ctx *ctx, const char *fn);
-ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_tensor *const *xs, int64_t n, float *probs,
-                              int32_t *pred);
+/* Classify prepared images xs[0..n) (in dctx) in batches: probs (n,K) and pred (n). */
+ssl3d_status ft_classify_many(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, ssl3d_tensor *const *xs, int64_t n,
+                              float *probs, int32_t *pred);
 #endif

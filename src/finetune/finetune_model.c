@@ -214,21 +214,26 @@ ssl3d_status ssl3d_ftmodel_loss(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, ssl3d_te
     SSL3D_CHECK_SHAPE(ctx, logits->ndim == 2 && logits->shape[0] == N && logits->shape[1] == M,
                       "ssl3d_ftmodel_loss: ordinal logits %s do not fit labels %s (expected (N,%d))",
                       ssl3d_shape_str(logits, sa, sizeof sa), ssl3d_shape_str(labels, sb, sizeof sb), (int)M);
-    ssl3d_tensor *t;
-    SSL3D_CHECK(ssl3d_tensor_new(ctx, SSL3D_F32, 2, logits->shape, &t));
-    float *tv = ssl3d_tensor_host_data(t);
-    const int32_t *y = ssl3d_tensor_host_data((ssl3d_tensor *)labels);
-    if (!tv || !y) { ssl3d_tensor_release(t); return ssl3d_set_error(ctx, SSL3D_ERR_UNSUPPORTED, "ssl3d_ftmodel_loss: host tensors required"); }
-    for (int64_t n = 0; n < N; n++) {
-        if (y[n] < 0 || y[n] > M) {
-            ssl3d_tensor_release(t);
-            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ftmodel_loss: label %d of sample %lld is "
-                                   "outside [0,%d)", (int)y[n], (long long)n, (int)m->classes);
-        }
-        for (int64_t j = 0; j < M; j++) tv[n * M + j] = y[n] > j ? 1.0f : 0.0f;
+    /* Cumulative targets [y > j] built on the host (labels read back from a device). */
+    int32_t *y = malloc((size_t)N * sizeof *y);
+    float *tv = malloc((size_t)(N * M) * sizeof *tv + 1);
+    ssl3d_status st = (y && tv) ? SSL3D_OK : ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ftmodel_loss: out of memory");
+    if (st == SSL3D_OK) {
+        if (labels->ctx == ctx) st = ssl3d_tensor_read(ctx, labels, y, N * 4);
+        else if (ssl3d_tensor_host_data((ssl3d_tensor *)labels)) memcpy(y, labels->data, (size_t)N * 4);
+        else st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ftmodel_loss: labels belong to another context");
     }
-    ssl3d_status st = ssl3d_bce_with_logits(ctx, logits, t, loss);
+    for (int64_t n = 0; n < N && st == SSL3D_OK; n++) {
+        if (y[n] < 0 || y[n] > M)
+            st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ftmodel_loss: label %d of sample %lld is "
+                                 "outside [0,%d)", (int)y[n], (long long)n, (int)m->classes);
+        for (int64_t j = 0; j < M && st == SSL3D_OK; j++) tv[n * M + j] = y[n] > j ? 1.0f : 0.0f;
+    }
+    ssl3d_tensor *t = NULL;
+    if (st == SSL3D_OK) st = ssl3d_tensor_from_data(ctx, SSL3D_F32, 2, logits->shape, tv, &t);
+    if (st == SSL3D_OK) st = ssl3d_bce_with_logits(ctx, logits, t, loss);
     ssl3d_tensor_release(t);
+    free(y); free(tv);
     return st;
 }
 
@@ -373,9 +378,43 @@ void ft_snapshot_free(ft_snapshot *s) {
     memset(s, 0, sizeof *s);
 }
 
-ssl3d_status ft_need_host(ssl3d_ctx *ctx, const char *fn) {
-    if (ctx->be->host_memory) return SSL3D_OK;
-    return ssl3d_set_error(ctx, SSL3D_ERR_UNSUPPORTED,
-                           "%s: fine-tuning does not run on the %s backend yet (its batches and predictions "
-                           "are built in host memory); use a CPU context", fn, ctx->be->name);
+ssl3d_status ft_data_ctx(ssl3d_ctx *ctx, ssl3d_ctx **dctx) {
+    if (ctx->be->host_memory) { *dctx = ctx; return SSL3D_OK; }
+    ssl3d_ctx *d = NULL;
+    ssl3d_status st = ssl3d_ctx_create(SSL3D_BACKEND_CPU, &d);
+    if (st != SSL3D_OK)
+        return ssl3d_set_error(ctx, st, "fine-tuning: cannot create the host context for its data (%s)",
+                               ssl3d_status_string(st));
+    st = ssl3d_ctx_set_threads(d, ctx->threads);
+    if (st == SSL3D_OK) st = ssl3d_ctx_set_seed(d, ctx->seed);
+    if (st != SSL3D_OK) {
+        ssl3d_status s2 = ssl3d_set_error(ctx, st, "fine-tuning: host context: %s", ssl3d_ctx_last_error(d));
+        ssl3d_ctx_release(d);
+        return s2;
+    }
+    *dctx = d;
+    return SSL3D_OK;
+}
+
+ssl3d_status ft_data_ctx_done(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_status st) {
+    if (dctx == ctx || !dctx) return st;
+    const char *e = ssl3d_ctx_last_error(dctx);
+    if (st != SSL3D_OK && e && e[0]) ssl3d_set_error(ctx, st, "%s", e);
+    ssl3d_ctx_release(dctx);
+    return st;
+}
+
+ssl3d_status ft_check_f32_any(ssl3d_ctx *ctx, const ssl3d_tensor *x, const char *fn) {
+    if (!x) return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: x is NULL", fn);
+    if (x->dtype != SSL3D_F32) return ssl3d_set_error(ctx, SSL3D_ERR_DTYPE, "%s: x must be float32, got int32", fn);
+    return SSL3D_OK;
+}
+
+ssl3d_status ft_to_ctx(ssl3d_ctx *ctx, ssl3d_tensor **t) {
+    if ((*t)->ctx == ctx) return SSL3D_OK;
+    ssl3d_tensor *moved = NULL;
+    SSL3D_CHECK(ssl3d_tensor_copy_to(ctx, *t, &moved));
+    ssl3d_tensor_release(*t);
+    *t = moved;
+    return SSL3D_OK;
 }

@@ -285,8 +285,8 @@ static ssl3d_status cls_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
  * [first, first + count) of the cases (the ones it loaded); the per-case results (mean
  * foreground Dice; class probabilities and predictions) are gathered on every rank, which
  * then computes the metrics from all of them, in case order, as one process does. */
-static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *v, const ft_opts *o, int64_t first,
-                             int64_t count, double *met) {
+static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ft_set *v, const ft_opts *o,
+                             int64_t first, int64_t count, double *met) {
     met[0] = met[1] = met[2] = NAN;
     if (v->n == 0) return SSL3D_OK;
     const int32_t K = m->classes;
@@ -295,7 +295,7 @@ static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *v, 
         double *dice = calloc((size_t)K, sizeof *dice), *per_case = calloc((size_t)v->n, sizeof *per_case);
         if (!dice || !per_case) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
         for (int64_t i = first; i < first + count && st == SSL3D_OK; i++) {
-            st = ft_segment_case(ctx, m, v->x[i], v->y[i], o->window, (float)o->overlap, dice, NULL);
+            st = ft_segment_case(ctx, dctx, m, v->x[i], v->y[i], o->window, (float)o->overlap, dice, NULL);
             double s = 0;
             for (int32_t k = 1; k < K; k++) s += dice[k];
             per_case[i] = s / (K - 1);
@@ -312,7 +312,7 @@ static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_set *v, 
     float *probs = malloc((size_t)(v->n * K) * sizeof *probs);
     int32_t *pred = malloc((size_t)v->n * sizeof *pred);
     if (!probs || !pred) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
-    if (st == SSL3D_OK && count > 0) st = ft_classify_many(ctx, m, v->x + first, count, probs + first * K, pred + first);
+    if (st == SSL3D_OK && count > 0) st = ft_classify_many(ctx, dctx, m, v->x + first, count, probs + first * K, pred + first);
     if (st == SSL3D_OK) st = ft_dist_gather(ctx, probs, v->n, (size_t)K * sizeof *probs);
     if (st == SSL3D_OK) st = ft_dist_gather(ctx, pred, v->n, sizeof *pred);
     if (st == SSL3D_OK) st = ft_class_metrics(ctx, probs, pred, v->cls, v->n, K, &met[0], &met[1], &met[2]);
@@ -448,7 +448,17 @@ static void json_num(char *buf, size_t cap, const char *key, double v) {
 ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manifest *man, const int64_t *pool_cases,
                             int64_t n_pool, const char *options, ssl3d_ft_epoch_fn epoch_cb, void *user) {
     SSL3D_CHECK_CTX(ctx);
-    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ft_train"));
+    ssl3d_ctx *dctx = NULL;
+    SSL3D_CHECK(ft_data_ctx(ctx, &dctx));
+    ssl3d_status st = ft_train_in(ctx, dctx, m, man, pool_cases, n_pool, options, epoch_cb, user);
+    return ft_data_ctx_done(ctx, dctx, st);
+}
+
+/* The cases, their batches (crops, augmentation) and the validation metrics live in dctx
+ * (host memory); each batch is copied to ctx, where the model, loss and optimiser run. */
+ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
+                         const int64_t *pool_cases, int64_t n_pool, const char *options, ssl3d_ft_epoch_fn epoch_cb,
+                         void *user) {
     SSL3D_CHECK_ARG(ctx, m && man, "ssl3d_ft_train: %s is NULL", m ? "manifest" : "model");
     SSL3D_CHECK_ARG(ctx, !pool_cases || n_pool >= 1, "ssl3d_ft_train: n_pool must be >= 1 with pool_cases");
     ft_opts o;
@@ -470,8 +480,8 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
     ssl3d_status st = split_cases(ctx, man, pool_cases, n_pool, &o, &train, &val);
     int64_t val_first = 0, val_count = 0;   /* this rank's validation share */
     ft_dist_share(ctx, val.n, &val_first, &val_count);
-    if (st == SSL3D_OK) st = set_load(ctx, m, man, &train, 0, train.n);
-    if (st == SSL3D_OK) st = set_load(ctx, m, man, &val, val_first, val_first + val_count);
+    if (st == SSL3D_OK) st = set_load(dctx, m, man, &train, 0, train.n);
+    if (st == SSL3D_OK) st = set_load(dctx, m, man, &val, val_first, val_first + val_count);
     if (st == SSL3D_OK) st = resolve_sizes(ctx, m, &train, &o);
     order = malloc((size_t)(train.n + 1) * sizeof *order);
     if (st == SSL3D_OK && !order) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
@@ -536,8 +546,10 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
         for (int64_t s = 0; s < steps && st == SSL3D_OK; s++, step_id++) {
             ssl3d_tensor *xb = NULL, *yb = NULL, *lg = NULL, *loss = NULL;
             int64_t first = s * o.batch;
-            st = m->kind == SSL3D_FT_SEGMENT ? seg_batch(ctx, m, &train, &o, order, first, step_id, &xb, &yb)
-                                             : cls_batch(ctx, m, &train, &o, order, first, step_id, &xb, &yb);
+            st = m->kind == SSL3D_FT_SEGMENT ? seg_batch(dctx, m, &train, &o, order, first, step_id, &xb, &yb)
+                                             : cls_batch(dctx, m, &train, &o, order, first, step_id, &xb, &yb);
+            if (st == SSL3D_OK) st = ft_to_ctx(ctx, &xb);   /* the batch goes to the model once per step */
+            if (st == SSL3D_OK) st = ft_to_ctx(ctx, &yb);
             if (st == SSL3D_OK) st = ft_dist_shard(ctx, &xb, &yb);
             lr_now = ssl3d_lr_at(sched, step_id);
             if (st == SSL3D_OK) st = ssl3d_optim_set_lr(ctx, opt, (float)lr_now);
@@ -561,7 +573,7 @@ ssl3d_status ssl3d_ft_train(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manife
         /* Validation every val_every epochs and after the last one. */
         const int validated = (epoch + 1) % o.rc.val_every == 0 || epoch + 1 == o.epochs;
         double met[3] = { NAN, NAN, NAN };
-        if (validated) st = validate(ctx, m, &val, &o, val_first, val_count, met);
+        if (validated) st = validate(ctx, dctx, m, &val, &o, val_first, val_count, met);
         if (st != SSL3D_OK) break;
         double sel = o.select == SELECT_DICE || o.select == SELECT_ACC ? met[0] : o.select == SELECT_AUC ? met[1] : met[2];
         double tie = o.select == SELECT_ACC ? met[1] : o.select == SELECT_AUC ? met[0] : -INFINITY;

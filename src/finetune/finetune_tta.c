@@ -33,10 +33,29 @@ static ssl3d_status flip_mask(ssl3d_ctx *ctx, const ssl3d_tensor *x, int mask, s
 ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
                                    float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels) {
     SSL3D_CHECK_CTX(ctx);
-    SSL3D_CHECK(ft_need_host(ctx, "ssl3d_ftmodel_segment"));
+    if (ctx->be->host_memory && x && x->ctx == ctx) return ft_segment_in(ctx, ctx, m, x, window, overlap, probs, labels);
+    /* x elsewhere, or a device context: x is copied to a host context (ctx itself on the
+     * CPU), the windows go to the model, and the results are copied to ctx. */
+    SSL3D_CHECK(ft_check_f32_any(ctx, x, "ssl3d_ftmodel_segment"));
+    ssl3d_ctx *h = NULL;
+    ssl3d_tensor *hx = NULL, *hp = NULL, *hl = NULL;
+    SSL3D_CHECK(ft_data_ctx(ctx, &h));
+    ssl3d_status st = ssl3d_tensor_copy_to(h, x, &hx);
+    if (st == SSL3D_OK) st = ft_segment_in(ctx, h, m, hx, window, overlap, probs ? &hp : NULL, labels ? &hl : NULL);
+    if (st == SSL3D_OK && hp) st = ft_to_ctx(ctx, &hp);
+    if (st == SSL3D_OK && hl) st = ft_to_ctx(ctx, &hl);
+    ssl3d_tensor_release(hx);
+    if (st != SSL3D_OK) { ssl3d_tensor_release(hp); ssl3d_tensor_release(hl); return ft_data_ctx_done(ctx, h, st); }
+    if (probs) *probs = hp;
+    if (labels) *labels = hl;
+    return ft_data_ctx_done(ctx, h, st);
+}
+
+ssl3d_status ft_segment_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
+                           float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels) {
     SSL3D_CHECK_ARG(ctx, m && m->kind == SSL3D_FT_SEGMENT, "ssl3d_ftmodel_segment: model is NULL or not a segmenter");
-    if (!m->tta) return ft_segment_plain(ctx, m, x, window, overlap, probs, labels);
-    SSL3D_CHECK(ssl3d_check_f32(ctx, x, "ssl3d_ftmodel_segment", "x"));
+    if (!m->tta) return ft_segment_plain(ctx, dctx, m, x, window, overlap, probs, labels);
+    SSL3D_CHECK(ssl3d_check_f32(dctx, x, "ssl3d_ftmodel_segment", "x"));
     SSL3D_CHECK_SHAPE(ctx, x->ndim == 4, "ssl3d_ftmodel_segment: x must be (C,D,H,W)");
     /* 2D models: mirror H and W (spatial axes 1 and 2), never across slices. */
     const int axes = m->dims == 2 ? 6 : 7;
@@ -46,9 +65,9 @@ ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d
     for (int mask = 0; mask < 8 && st == SSL3D_OK; mask++) {
         if (mask & ~axes) continue;
         ssl3d_tensor *xf = NULL, *pf = NULL, *pb = NULL;
-        st = flip_mask(ctx, x, mask, &xf);
-        if (st == SSL3D_OK) st = ft_segment_plain(ctx, m, xf, window, overlap, &pf, NULL);
-        if (st == SSL3D_OK) st = flip_mask(ctx, pf, mask, &pb);
+        st = flip_mask(dctx, x, mask, &xf);
+        if (st == SSL3D_OK) st = ft_segment_plain(ctx, dctx, m, xf, window, overlap, &pf, NULL);
+        if (st == SSL3D_OK) st = flip_mask(dctx, pf, mask, &pb);
         if (st == SSL3D_OK) {
             if (!sum) sum = ssl3d_tensor_retain(pb);
             else {
@@ -68,7 +87,7 @@ ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d
     if (labels) {
         int64_t ls[3] = { sum->shape[1], sum->shape[2], sum->shape[3] };
         ssl3d_tensor *lt = NULL;
-        st = ssl3d_tensor_new(ctx, SSL3D_I32, 3, ls, &lt);
+        st = ssl3d_tensor_new(dctx, SSL3D_I32, 3, ls, &lt);
         if (st != SSL3D_OK) { ssl3d_tensor_release(sum); return st; }
         int32_t *lv = ssl3d_tensor_host_data(lt);
         for (int64_t v = 0; v < V; v++) {
