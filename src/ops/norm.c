@@ -30,13 +30,20 @@ static ssl3d_status check_image(ssl3d_ctx *ctx, const ssl3d_tensor *x, const cha
 
 /* ================================================================ batch norm */
 
+/* The gradient buffers of a norm node's x, gamma, beta (NULL where not needed). */
+static ssl3d_status norm_grads(ssl3d_ctx *ctx, ssl3d_node *n, float **dx, float **dg, float **db) {
+    *dx = *dg = *db = NULL;
+    if (n->in[0]->requires_grad && !(*dx = ssl3d_grad_of(ctx, n->in[0]))) return SSL3D_ERR_NOMEM;
+    if (n->in[1]->requires_grad && !(*dg = ssl3d_grad_of(ctx, n->in[1]))) return SSL3D_ERR_NOMEM;
+    if (n->in[2]->requires_grad && !(*db = ssl3d_grad_of(ctx, n->in[2]))) return SSL3D_ERR_NOMEM;
+    return SSL3D_OK;
+}
+
 static ssl3d_status batch_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
-    ssl3d_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    ssl3d_tensor *x = n->in[0], *gamma = n->in[1];
     const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C);
-    float *dx = NULL, *dg = NULL, *db = NULL;
-    if (x->requires_grad && !(dx = ssl3d_grad_of(ctx, x))) return SSL3D_ERR_NOMEM;
-    if (gamma->requires_grad && !(dg = ssl3d_grad_of(ctx, gamma))) return SSL3D_ERR_NOMEM;
-    if (beta->requires_grad && !(db = ssl3d_grad_of(ctx, beta))) return SSL3D_ERR_NOMEM;
+    float *dx, *dg, *db;
+    if (norm_grads(ctx, n, &dx, &dg, &db) != SSL3D_OK) return SSL3D_ERR_NOMEM;
     const float *mean = n->saved, *invstd = (const float *)n->saved + C;
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->batchnorm_backward(&k, ssl3d_f32(x), n->out->grad, N, C, S, mean, invstd,
@@ -46,12 +53,10 @@ static ssl3d_status batch_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
 
 /* y = relu(batch_norm(x)) as one node: the saved output y gives the ReLU's mask. */
 static ssl3d_status batch_norm_relu_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
-    ssl3d_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+    ssl3d_tensor *x = n->in[0], *gamma = n->in[1];
     const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C);
-    float *dx = NULL, *dg = NULL, *db = NULL;
-    if (x->requires_grad && !(dx = ssl3d_grad_of(ctx, x))) return SSL3D_ERR_NOMEM;
-    if (gamma->requires_grad && !(dg = ssl3d_grad_of(ctx, gamma))) return SSL3D_ERR_NOMEM;
-    if (beta->requires_grad && !(db = ssl3d_grad_of(ctx, beta))) return SSL3D_ERR_NOMEM;
+    float *dx, *dg, *db;
+    if (norm_grads(ctx, n, &dx, &dg, &db) != SSL3D_OK) return SSL3D_ERR_NOMEM;
     const float *mean = n->saved, *invstd = (const float *)n->saved + C;
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     ctx->be->layer->batchnorm_relu_backward(&k, ssl3d_f32(x), ssl3d_f32(n->out), n->out->grad, N, C, S, mean,

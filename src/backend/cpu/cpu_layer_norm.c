@@ -63,27 +63,13 @@ void cpu_batchnorm_stats(const ssl3d_kctx *k, const float *x, int64_t N, int64_t
     }
 }
 
-/* y (N,C,S) = (x - mean[c]) * a[c] + beta[c] with a = invstd*gamma. Subtracting the
- * mean first (rather than folding it into the offset) keeps precision when |mean| >> std. */
-void cpu_batchnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
-                           int64_t S, const float *mean, const float *invstd, const float *gamma,
-                           const float *beta) {
-    #pragma omp parallel for num_threads(k->threads) schedule(static)
-    for (int64_t nc = 0; nc < N * C; nc++) {
-        const int64_t c = nc % C;
-        const float a = invstd[c] * gamma[c], b = beta[c], mu = mean[c];
-        const float *xp = x + nc * S;
-        float *yp = y + nc * S;
-        #pragma omp simd
-        for (int64_t i = 0; i < S; i++) yp[i] = (xp[i] - mu) * a + b;
-    }
-}
-
-/* y = relu((x - mean[c]) * a[c] + beta[c]): batchnorm_forward and the ReLU in one pass,
- * the same float operations in the same order (so the same bits). */
-void cpu_batchnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
-                                int64_t S, const float *mean, const float *invstd, const float *gamma,
-                                const float *beta) {
+/* y (N,C,S) = (x - mean[c]) * a[c] + beta[c] with a = invstd*gamma, then max(y, 0) when
+ * `relu`. Subtracting the mean first (rather than folding it into the offset) keeps
+ * precision when |mean| >> std. Inlined with a constant `relu` into both kernels below, so
+ * the fused one does the same float operations in the same order (the same bits). */
+static inline void batchnorm_apply(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                                   int64_t S, const float *mean, const float *invstd, const float *gamma,
+                                   const float *beta, const int relu) {
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t nc = 0; nc < N * C; nc++) {
         const int64_t c = nc % C;
@@ -93,9 +79,22 @@ void cpu_batchnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, i
         #pragma omp simd
         for (int64_t i = 0; i < S; i++) {
             const float v = (xp[i] - mu) * a + b;
-            yp[i] = v > 0.0f ? v : 0.0f;
+            yp[i] = relu ? (v > 0.0f ? v : 0.0f) : v;
         }
     }
+}
+
+void cpu_batchnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                           int64_t S, const float *mean, const float *invstd, const float *gamma,
+                           const float *beta) {
+    batchnorm_apply(k, x, y, N, C, S, mean, invstd, gamma, beta, 0);
+}
+
+/* y = relu(batchnorm_forward(x)) in one pass. */
+void cpu_batchnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                                int64_t S, const float *mean, const float *invstd, const float *gamma,
+                                const float *beta) {
+    batchnorm_apply(k, x, y, N, C, S, mean, invstd, gamma, beta, 1);
 }
 
 /* With xhat = (x - mean)*invstd and M = N*S:
