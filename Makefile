@@ -152,6 +152,11 @@ $(SHLIB): $(LIB_OBJ) src/ssl3d.map
 
 # The plugin's C files see the CUDA headers as system headers (their warnings are not ours).
 $(CUDA_C_SRC:%.c=$(OBJDIR)/%.o): CPPFLAGS += -isystem $(CUDA_HOME)/include -DSSL3D_CUDA_MIN_CC=$(CUDA_MIN_CC)
+# Objects compiled differently with and without NCCL are rebuilt when NCCL_ON changes.
+NCCL_STAMP := $(OBJDIR)/.nccl-$(NCCL_ON)
+$(NCCL_STAMP):
+	@mkdir -p $(OBJDIR) && rm -f $(OBJDIR)/.nccl-* && touch $@
+$(OBJDIR)/src/backend/cuda/cuda_backend.o $(OBJDIR)/tests/test_comm_device.o: $(NCCL_STAMP)
 ifeq ($(NCCL_ON),1)
 $(OBJDIR)/src/backend/cuda/cuda_backend.o: CPPFLAGS += -DSSL3D_WITH_NCCL
 $(OBJDIR)/src/backend/cuda/cuda_nccl.o: CPPFLAGS += -isystem $(dir $(NCCL_H)) -DSSL3D_NCCL_LIBDIR='"$(NCCL_LIBDIR)"'
