@@ -384,3 +384,21 @@ TEST(comm_nccl_one_rank_on_a_cuda_device) {
     ssl3d_comm_destroy(c);
     ssl3d_ctx_release(ctx);
 }
+
+/* Device choice for ranks (ssl3d_ctx_create_on_device, ssl3d_backend_device_count): the CPU
+ * is one device; out of range is refused and leaves *out alone. */
+TEST(ctx_create_on_device_and_device_count) {
+    int32_t n = -1;
+    char msg[256];
+    CHECK(ssl3d_backend_device_count(SSL3D_BACKEND_CPU, &n, msg, sizeof msg) == SSL3D_OK && n == 1);
+    CHECK(ssl3d_backend_device_count(7, &n, msg, sizeof msg) == SSL3D_ERR_BACKEND_UNAVAILABLE && n == 0);
+    CHECK_MSG(strstr(msg, "unknown backend kind 7"), "%s", msg);
+    CHECK(ssl3d_backend_device_count(SSL3D_BACKEND_CPU, NULL, msg, sizeof msg) == SSL3D_ERR_INVALID_ARG);
+    ssl3d_ctx *ctx = (ssl3d_ctx *)0x1;
+    CHECK(ssl3d_ctx_create_on_device(SSL3D_BACKEND_CPU, 1, &ctx) == SSL3D_ERR_INVALID_ARG);
+    CHECK(ssl3d_ctx_create_on_device(SSL3D_BACKEND_CPU, -1, &ctx) == SSL3D_ERR_INVALID_ARG);
+    CHECK(ctx == (ssl3d_ctx *)0x1);
+    REQUIRE(ssl3d_ctx_create_on_device(SSL3D_BACKEND_CPU, 0, &ctx) == SSL3D_OK);
+    CHECK(!strcmp(ssl3d_ctx_backend_name(ctx), "cpu"));
+    ssl3d_ctx_release(ctx);
+}
