@@ -66,7 +66,20 @@ CUDA_MIN_CC := $(firstword $(sort $(CUDA_ARCHS)))
 CUDA_LIBDIR := $(firstword $(wildcard $(CUDA_HOME)/lib64 $(CUDA_HOME)/lib) $(CUDA_HOME)/lib64)
 CUDA_GENCODE := $(foreach a,$(CUDA_ARCHS),-gencode arch=compute_$(a),code=sm_$(a)) \
                 -gencode arch=compute_$(lastword $(sort $(CUDA_ARCHS))),code=compute_$(lastword $(sort $(CUDA_ARCHS)))
+# NCCL (multi-GPU data parallelism, docs/distributed.md): the plugin's NCCL communicator
+# (src/backend/cuda/cuda_nccl.c) is compiled when nccl.h is found (NCCL=auto, the default;
+# NCCL=1 requires it, NCCL=0 leaves it out). libnccl.so.2 is dlopen()ed when first used,
+# never linked, so the plugin still loads where NCCL is absent.
+NCCL        ?= auto
+NCCL_HOME   ?= $(CUDA_HOME)
+NCCL_H      := $(firstword $(wildcard $(NCCL_HOME)/include/nccl.h /usr/include/nccl.h))
+NCCL_ON     := $(if $(filter 1,$(NCCL)),1,$(if $(filter auto,$(NCCL)),$(if $(NCCL_H),1,0),0))
+NCCL_LIBDIR := $(patsubst %/,%,$(dir $(firstword $(wildcard $(NCCL_HOME)/lib64/libnccl.so.2 \
+                 $(NCCL_HOME)/lib/libnccl.so.2 /usr/lib/x86_64-linux-gnu/libnccl.so.2))))
 CUDA_C_SRC  := $(sort $(wildcard src/backend/cuda/*.c))
+ifneq ($(NCCL_ON),1)
+CUDA_C_SRC  := $(filter-out src/backend/cuda/cuda_nccl.c,$(CUDA_C_SRC))
+endif
 CUDA_CU_SRC := $(sort $(wildcard src/backend/cuda/*.cu))
 CUDA_OBJ    := $(CUDA_C_SRC:%.c=$(OBJDIR)/%.o) $(CUDA_CU_SRC:%.cu=$(OBJDIR)/%.cu.o)
 CUDA_PLUGIN := lib/libssl3d-cuda.so.$(VERSION)
@@ -80,6 +93,9 @@ NVCC_WARN   := -Xcompiler -Wall,-Wextra,-Wno-unused-parameter $(if $(WERROR),-We
 
 ifeq ($(CUDA)$(wildcard $(NVCC)),1)
 $(error CUDA=1 but nvcc is not at '$(NVCC)': set CUDA_HOME or NVCC, or build with CUDA=0)
+endif
+ifeq ($(NCCL)$(NCCL_H),1)
+$(error NCCL=1 but nccl.h is not in $(NCCL_HOME)/include or /usr/include: set NCCL_HOME, or build with NCCL=0)
 endif
 
 .PHONY: all test check bench demo deps deps-bench deps-mpi install uninstall clean help fuzz cuda
@@ -97,7 +113,8 @@ help:
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libraries, ssl3d.pc"
 	@echo "make fuzz       short libFuzzer runs of the file readers (clang)"
 	@echo "make cuda       the CUDA backend plugin lib/libssl3d-cuda.so.0 (also part of make when nvcc"
-	@echo "                is found; CUDA=0 skips it, CUDA=1 requires it; docs/cuda.md)"
+	@echo "                is found; CUDA=0 skips it, CUDA=1 requires it; docs/cuda.md); with the NCCL"
+	@echo "                communicator when nccl.h is found (NCCL=auto|0|1, NCCL_HOME; docs/distributed.md)"
 
 # ---- Debian packages: install what is missing (needs root), else say what to install.
 define need_pkgs
@@ -135,6 +152,15 @@ $(SHLIB): $(LIB_OBJ) src/ssl3d.map
 
 # The plugin's C files see the CUDA headers as system headers (their warnings are not ours).
 $(CUDA_C_SRC:%.c=$(OBJDIR)/%.o): CPPFLAGS += -isystem $(CUDA_HOME)/include -DSSL3D_CUDA_MIN_CC=$(CUDA_MIN_CC)
+# Objects compiled differently with and without NCCL are rebuilt when NCCL_ON changes.
+NCCL_STAMP := $(OBJDIR)/.nccl-$(NCCL_ON)
+$(NCCL_STAMP):
+	@mkdir -p $(OBJDIR) && rm -f $(OBJDIR)/.nccl-* && touch $@
+$(OBJDIR)/src/backend/cuda/cuda_backend.o $(OBJDIR)/tests/test_comm_device.o: $(NCCL_STAMP)
+ifeq ($(NCCL_ON),1)
+$(OBJDIR)/src/backend/cuda/cuda_backend.o: CPPFLAGS += -DSSL3D_WITH_NCCL
+$(OBJDIR)/src/backend/cuda/cuda_nccl.o: CPPFLAGS += -isystem $(dir $(NCCL_H)) -DSSL3D_NCCL_LIBDIR='"$(NCCL_LIBDIR)"'
+endif
 $(OBJDIR)/%.cu.o: %.cu
 	@mkdir -p $(dir $@)
 	@test -x "$(NVCC)" || { echo "nvcc not found at '$(NVCC)' (set CUDA_HOME or NVCC, or build with CUDA=0)"; exit 1; }
@@ -142,7 +168,8 @@ $(OBJDIR)/%.cu.o: %.cu
 	@$(NVCC) -std=c++17 $(NVCCFLAGS) $(CUDA_GENCODE) -Iinclude -Xcompiler -fPIC,-fvisibility=hidden \
 	    $(NVCC_WARN) -MMD -MP -c $< -o $@
 
-# Exports only its entry point (src/backend/cuda/plugin.map); links cuDNN, cuBLAS, cudart.
+# Exports only its entry point (src/backend/cuda/plugin.map); links cuDNN, cuBLAS, cudart
+# (and dlopen()s libnccl.so.2 when built with NCCL).
 $(CUDA_PLUGIN): $(CUDA_OBJ) src/backend/cuda/plugin.map
 	@mkdir -p lib
 	$(CXX) -shared -Wl,-soname,libssl3d-cuda.so.$(SOVERSION) -Wl,--version-script=src/backend/cuda/plugin.map \
@@ -163,6 +190,8 @@ $(TEST_PLUGIN_DIR)/stub/libcudnn_fake.so.99:
 	@mkdir -p $(dir $@)
 	printf 'int ssl3d_fake_stub(void) { return 1; }\n' | $(CC) -shared -fPIC -x c -Wl,-soname,libcudnn_fake.so.99 -o $@ -
 $(OBJDIR)/tests/test_backend_plugin.o: CPPFLAGS += -DSSL3D_TEST_PLUGIN_DIR='"$(abspath $(TEST_PLUGIN_DIR))"'
+# Whether the CUDA plugin of this build has the NCCL communicator (tests/test_comm_device.c).
+$(OBJDIR)/tests/test_comm_device.o: CPPFLAGS += -DSSL3D_TEST_NCCL=$(if $(filter 1,$(CUDA)),$(NCCL_ON),0)
 
 $(STLIB): $(LIB_OBJ)
 	@mkdir -p lib

@@ -10,85 +10,7 @@
 #include "harness.h"
 #include "test_finetune_util.h"
 
-#define RANKS 2       /* the world of most tests here */
-#define MAX_RANKS 4
-
-/* ---------------------------------------------------------------- fake communicator */
-
-typedef struct fake_world {
-    pthread_barrier_t bar;
-    void *slot[MAX_RANKS];
-    int64_t len[MAX_RANKS];
-    int mismatch;          /* ranks called a collective with different sizes */
-    int fail_code;         /* non-zero: every allreduce returns it */
-    int size;              /* ranks (0: RANKS) */
-} fake_world;
-
-static int world_size(const fake_world *w) { return w->size ? w->size : RANKS; }
-
-typedef struct fake_rank {
-    fake_world *w;
-    int32_t rank;
-    int allreduces, broadcasts;
-    int64_t largest;       /* largest allreduce, floats */
-    int rooted;            /* broadcasts this rank was the root of */
-} fake_rank;
-
-static int32_t f_rank(void *u) { return ((fake_rank *)u)->rank; }
-static int32_t f_size(void *u) { return world_size(((fake_rank *)u)->w); }
-
-static int32_t f_allreduce(void *u, float *buf, int64_t n) {
-    fake_rank *r = u;
-    fake_world *w = r->w;
-    r->allreduces++;
-    if (n > r->largest) r->largest = n;
-    if (w->fail_code) return w->fail_code;
-    w->slot[r->rank] = buf;
-    w->len[r->rank] = n;
-    pthread_barrier_wait(&w->bar);
-    for (int k = 0; k < world_size(w); k++) if (w->len[k] != n) w->mismatch = 1;
-    float *sum = calloc((size_t)n + 1, sizeof *sum);
-    for (int k = 0; k < world_size(w); k++)
-        for (int64_t i = 0; i < n && w->len[k] == n; i++) sum[i] += ((float *)w->slot[k])[i];
-    pthread_barrier_wait(&w->bar);   /* everyone has read every buffer */
-    memcpy(buf, sum, (size_t)n * sizeof *buf);
-    free(sum);
-    pthread_barrier_wait(&w->bar);
-    return 0;
-}
-
-static int32_t f_broadcast(void *u, void *buf, int64_t bytes, int32_t root) {
-    fake_rank *r = u;
-    fake_world *w = r->w;
-    r->broadcasts++;
-    r->rooted += r->rank == root;
-    w->slot[r->rank] = buf;
-    w->len[r->rank] = bytes;
-    pthread_barrier_wait(&w->bar);
-    for (int k = 0; k < world_size(w); k++) if (w->len[k] != bytes) w->mismatch = 1;
-    if (r->rank != root) memcpy(buf, w->slot[root], (size_t)bytes);
-    pthread_barrier_wait(&w->bar);
-    return 0;
-}
-
-static int32_t f_barrier(void *u) {
-    pthread_barrier_wait(&((fake_rank *)u)->w->bar);
-    return 0;
-}
-
-static ssl3d_comm fake_comm(fake_rank *r) {
-    ssl3d_comm c = { SSL3D_COMM_ABI, r, f_rank, f_size, f_allreduce, f_broadcast, f_barrier };
-    return c;
-}
-
-/* Run fn(arg[r]) on n threads. */
-static void run_n_ranks(void *(*fn)(void *), void *args, size_t arg_size, int n) {
-    pthread_t th[MAX_RANKS];
-    for (int r = 0; r < n; r++) pthread_create(&th[r], NULL, fn, (char *)args + (size_t)r * arg_size);
-    for (int r = 0; r < n; r++) pthread_join(th[r], NULL);
-}
-
-static void run_ranks(void *(*fn)(void *), void *args, size_t arg_size) { run_n_ranks(fn, args, arg_size, RANKS); }
+#include "fake_comm.h"
 
 /* ---------------------------------------------------------------- averaging */
 
@@ -439,6 +361,18 @@ TEST(comm_set_and_errors) {
     CHECK_ST(ctx, ssl3d_ctx_set_comm(ctx, &c), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "abi"));
     c = fake_comm(&fr);
+    c.memory = 5;
+    CHECK_ST(ctx, ssl3d_ctx_set_comm(ctx, &c), SSL3D_ERR_INVALID_ARG);
+    CHECK(strstr(ssl3d_ctx_last_error(ctx), "memory is 5"));
+    /* A table of ABI 1 ends at barrier: what follows is not read (host memory). */
+    c = fake_comm(&fr);
+    c.abi = 1;
+    c.memory = 5;
+    c.last_error = NULL;
+    REQUIRE_OK(ctx, ssl3d_ctx_set_comm(ctx, &c));
+    CHECK(ssl3d_ctx_comm_size(ctx) == RANKS);
+    REQUIRE_OK(ctx, ssl3d_ctx_set_comm(ctx, NULL));
+    c = fake_comm(&fr);
     c.broadcast = NULL;
     CHECK_ST(ctx, ssl3d_ctx_set_comm(ctx, &c), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "broadcast"));
@@ -455,6 +389,11 @@ TEST(comm_set_and_errors) {
     float x[3] = { 1, 2, 3 };
     CHECK_ST(ctx, ssl3d_comm_allreduce_sum(ctx, x, 3), SSL3D_ERR_IO);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "allreduce") && strstr(ssl3d_ctx_last_error(ctx), "42"));
+    /* ...with the communicator's own text when it has one (ABI 2's last_error). */
+    w.error = "fake: link down";
+    CHECK_ST(ctx, ssl3d_comm_allreduce_sum(ctx, x, 3), SSL3D_ERR_IO);
+    CHECK_MSG(strstr(ssl3d_ctx_last_error(ctx), "(code 42): fake: link down"), "%s", ssl3d_ctx_last_error(ctx));
+    w.error = NULL;
     int64_t shp[1] = { 3 };
     ssl3d_tensor *p = th_randn(ctx, 1, shp, 1);
     CHECK_ST(ctx, ssl3d_comm_average_grads(ctx, &p, 1, NULL, 0), SSL3D_ERR_IO);

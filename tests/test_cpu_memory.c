@@ -23,7 +23,7 @@ static void step(void *s, void *p[3]) {
 TEST(cpu_memory_cache_keeps_a_steps_blocks_across_misses) {
     char msg[256];
     void *s = NULL;
-    REQUIRE(cpu_state_init(&s, msg, sizeof msg) == SSL3D_OK);
+    REQUIRE(cpu_state_init(&s, 0, msg, sizeof msg) == SSL3D_OK);
     void *a[3], *b[3];
     step(s, a);
     REQUIRE(a[0] && a[1] && a[2]);

@@ -452,3 +452,27 @@ TEST(mpi_rank_failure_stops_the_job_naming_the_file) {
     snprintf(p, sizeof p, "%s/bad.safetensors", d);
     CHECK(access(p, F_OK) != 0);   /* no checkpoint from a failed job */
 }
+
+/* --comm: a bad name is a usage error (2); nccl on a CPU context stops the whole job with
+ * one message per rank, in bounded time (auto on a CPU context is MPI: every other test). */
+TEST(mpi_comm_option_errors) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char man[1024], cmd[4096], out[16384];
+    REQUIRE(tl_write_dataset(d, 4, 18, 20, 17, man, sizeof man) == 0);
+#define SMALL "pretrain --task rotation --dims 3 --batch 2 --threads 1 --val-fraction 0 --steps 2 " \
+              "--opt filters=4,levels=2,input_size=16,hidden=8"
+    snprintf(cmd, sizeof cmd, BIN " " SMALL " --data %s --out %s/c.safetensors --comm gloo", man, d);
+    CHECK(th_run(cmd, out, sizeof out) == 2);
+    CHECK_MSG(strstr(out, "--comm") && strstr(out, "gloo"), "%s", out);
+    snprintf(cmd, sizeof cmd, BIN " finetune --kind segment --data %s --out %s/f.safetensors --comm gloo", man, d);
+    CHECK(th_run(cmd, out, sizeof out) == 2);
+    CHECK_MSG(strstr(out, "--comm must be mpi, nccl or auto, got 'gloo'"), "%s", out);
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " SMALL " --data %s --out %s/n.safetensors --comm nccl", man, d);
+    int rc = th_run(cmd, out, sizeof out);
+    CHECK_MSG(rc != 0 && rc != 124, "exit status %d: %s", rc, out);
+    CHECK_MSG(strstr(out, "--comm nccl needs --backend cuda"), "%s", out);
+    snprintf(cmd, sizeof cmd, "%s/n.safetensors", d);
+    CHECK(access(cmd, F_OK) != 0);
+#undef SMALL
+}

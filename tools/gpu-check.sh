@@ -18,6 +18,11 @@
 #                      3 epochs of 4 steps): per-epoch losses compared (1e-3 relative); each
 #                      model evaluated on both backends (and with --tta on cuda); a run
 #                      stopped after its first epoch continued with --resume on the other backend
+#   nccl/              the NCCL communicator (docs/distributed.md): `ssl3d info --backends`
+#                      (libnccl found), the 1-rank test on device buffers (allreduce = input,
+#                      broadcast, barrier; a skip is a failure here), and with >= 2 GPUs and
+#                      mpirun: `mpirun -np 2 ssl3d pretrain --backend cuda --comm nccl` against
+#                      1 rank (rotation 2D, group norm, 5 steps: losses to 1e-4 relative); nccl.log
 #   summary.json       one object: gpu, probe, pass/fail/skip counts, bench status
 # Usage: OUT=/path tools/gpu-check.sh        (run from anywhere; exits non-zero on a failure)
 set -uo pipefail
@@ -39,7 +44,7 @@ if ! timeout 240 make -j"$jobs" CUDA=1 WERROR=1 all bin/test_ssl3d >"$OUT/build.
 fi
 
 step "plugin link check"
-tools/check-cuda-plugin.sh >"$OUT/plugin-check.log" 2>&1 || status=1
+EXPECT_NCCL=$([ -e "${CUDA_HOME:-/usr/local/cuda}/include/nccl.h" ] && echo 1 || echo 0) tools/check-cuda-plugin.sh >"$OUT/plugin-check.log" 2>&1 || status=1
 
 step "probe"
 cat >"$OUT/probe.c" <<'C'
@@ -157,6 +162,37 @@ else
 fi
 [ "$cli" = ok ] || status=1
 echo "cli: $cli"
+
+step "NCCL"
+nccl="ok"
+mkdir -p "$OUT/nccl"
+./bin/ssl3d info --backends >"$OUT/nccl/nccl.log" 2>&1
+grep -q '^nccl  available' "$OUT/nccl/nccl.log" || nccl="libnccl not found (see nccl.log)"
+timeout 60 ./bin/test_ssl3d comm_nccl_one_rank >>"$OUT/nccl/nccl.log" 2>&1
+grep -q '^PASS comm_nccl_one_rank_on_a_cuda_device' "$OUT/nccl/nccl.log" || nccl="1-rank NCCL test did not pass"
+ngpu=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU')
+if [ "$nccl" = ok ] && [ "${ngpu:-0}" -ge 2 ] && command -v mpirun >/dev/null && [ -e lib/ssl3d-mpi.so ]; then
+  rot() {  # name, launcher...: rotation 2D with group norm on the CLI's synthetic PNGs, 5 steps, cuda
+    local name=$1; shift   # (--comm is ignored by a single process)
+    timeout 120 "$@" ./bin/ssl3d pretrain --task rotation --dims 2 --data "$OUT/cli/manifest.csv" --batch 4 \
+      --threads 2 --steps 5 --val-fraction 0 --opt filters=8,levels=2,norm=group --backend cuda --comm nccl \
+      --out "$OUT/nccl/$name.safetensors" --log "$OUT/nccl/$name.jsonl" >>"$OUT/nccl/nccl.log" 2>&1
+  }
+  rot one env || nccl="1-rank cuda run failed"
+  [ "$nccl" = ok ] && { rot two mpirun --allow-run-as-root -np 2 || nccl="2-rank --comm nccl run failed"; }
+  [ "$nccl" = ok ] && { awk -F'"loss":' 'FNR == 1 { f++ } NF > 1 { split($2, a, /[,}]/); l[f, ++n[f]] = a[1] }
+      END { bad = 0; for (i = 1; i <= n[1]; i++) { d = l[1, i] - l[2, i]; if (d < 0) d = -d;
+            r = l[1, i] < 0 ? -l[1, i] : l[1, i]; printf "step %d: 1 rank %s, 2 ranks nccl %s\n", i, l[1, i], l[2, i];
+            if (!(d <= 1e-4 * r) || n[1] != n[2] || n[1] == 0) bad = 1 } exit bad }' \
+      "$OUT/nccl/one.jsonl" "$OUT/nccl/two.jsonl" >"$OUT/nccl/losses.txt" 2>&1 || nccl="2 ranks (nccl) and 1 rank differ"; }
+  cat "$OUT/nccl/losses.txt" 2>/dev/null
+elif [ "$nccl" = ok ]; then
+  echo "2-rank NCCL run skipped: ${ngpu:-0} GPU(s), mpirun $(command -v mpirun >/dev/null && echo found || echo missing)" \
+    | tee -a "$OUT/nccl/nccl.log"
+fi
+tail -3 "$OUT/nccl/nccl.log"
+[ "$nccl" = ok ] || status=1
+echo "nccl: $nccl"
 
 step "CLI: finetune / evaluate --backend cpu|cuda"
 ft="skipped"
@@ -287,7 +323,7 @@ cat >"$OUT/summary.json" <<JSON
 {"gpu": "${gpu:-none}", "probe_ok": $probe_ok, "cuda_probe": "${cuda_probe}",
  "cuda_tests": {"pass": $(count_cuda PASS), "fail": $(count_cuda FAIL), "skip": $(count_cuda SKIP)},
  "all_tests": {"pass": $(count PASS), "fail": $(count FAIL), "skip": $(count SKIP)},
- "bench": "$bench", "cli": "$cli", "finetune": "$ft", "seconds": $(($(date +%s) - t0)), "status": $status}
+ "bench": "$bench", "cli": "$cli", "nccl": "$nccl", "finetune": "$ft", "seconds": $(($(date +%s) - t0)), "status": $status}
 JSON
 cat "$OUT/summary.json"
 exit $status

@@ -76,6 +76,10 @@ typedef struct ssl3d_ctx ssl3d_ctx;
 /* Create a context on `backend` (ssl3d_backend_kind). Defaults: threads = number of
  * online cores, seed = 0, gradient recording on. */
 SSL3D_API ssl3d_status ssl3d_ctx_create(int32_t backend, ssl3d_ctx **out);
+/* ssl3d_ctx_create on device `device` of `backend` (0 .. ssl3d_backend_device_count - 1;
+ * ssl3d_ctx_create takes device 0). For a CUDA device the numbering is the CUDA runtime's,
+ * after CUDA_VISIBLE_DEVICES. A device out of range is SSL3D_ERR_INVALID_ARG. */
+SSL3D_API ssl3d_status ssl3d_ctx_create_on_device(int32_t backend, int32_t device, ssl3d_ctx **out);
 /* Release a context. All tensors and handles made with it must be released first;
  * NULL is accepted. */
 SSL3D_API void ssl3d_ctx_release(ssl3d_ctx *ctx);
@@ -89,6 +93,10 @@ SSL3D_API void ssl3d_ctx_release(ssl3d_ctx *ctx);
  * driver, cuDNN and cuBLAS versions). The CUDA backend is a plugin, libssl3d-cuda.so.0,
  * loaded on first use (docs/cuda.md); $SSL3D_CUDA_PLUGIN names its file explicitly. */
 SSL3D_API ssl3d_status ssl3d_backend_probe(int32_t backend, char *msg, size_t cap);
+/* Number of devices of `backend` this process can use, without creating a context: 1 for
+ * the CPU; for CUDA the devices the runtime sees. SSL3D_ERR_BACKEND_UNAVAILABLE with the
+ * reason in msg (as ssl3d_backend_probe's) when there is none. msg may be NULL. */
+SSL3D_API ssl3d_status ssl3d_backend_device_count(int32_t backend, int32_t *count, char *msg, size_t cap);
 /* Name of the context's backend ("cpu", "cuda"). */
 SSL3D_API const char *ssl3d_ctx_backend_name(const ssl3d_ctx *ctx);
 /* Threads used by this context's kernels (OpenMP and BLAS), >= 1. */

@@ -22,7 +22,7 @@
 #include "ssl3d.h"
 
 /* Bump when a slot is added, removed or changes meaning. */
-#define SSL3D_BACKEND_ABI_VERSION 4
+#define SSL3D_BACKEND_ABI_VERSION 5
 
 /* Operation families a backend may or may not support (supports_op). */
 typedef enum ssl3d_op {
@@ -57,6 +57,22 @@ struct ssl3d_loss_kernels;
 struct ssl3d_optim_kernels;
 struct ssl3d_rows_kernels;
 
+/* A backend's own communicator for its device memory (ABI 5): NCCL in the CUDA plugin
+ * (src/backend/cuda/cuda_nccl.c). The library wraps it as ssl3d_comm_create_nccl and
+ * ssl3d_comm_probe_nccl (src/core/comm_device.c). */
+typedef struct ssl3d_device_comm_ops {
+    const char *name;   /* "nccl" */
+    /* Whether the communication library can be loaded here; touches no device. SSL3D_OK
+     * with "NAME VERSION (file)" in msg, or SSL3D_ERR_BACKEND_UNAVAILABLE with the reason. */
+    ssl3d_status (*probe)(char *msg, size_t cap);
+    /* On every rank: a communicator over the device of context state `state`, set up
+     * through the host-memory communicator `bootstrap` (rank, size, and the broadcast of
+     * the library's unique id from rank 0). Fills *out completely (abi SSL3D_COMM_ABI,
+     * memory SSL3D_COMM_DEVICE_MEMORY, destroy set). On failure a status and one line in
+     * msg naming the call that failed. */
+    ssl3d_status (*create)(void *state, const ssl3d_comm *bootstrap, ssl3d_comm *out, char *msg, size_t cap);
+} ssl3d_device_comm_ops;
+
 typedef struct ssl3d_backend {
     uint32_t abi_version;      /* SSL3D_BACKEND_ABI_VERSION the table was built for */
     const char *name;          /* "cpu", "cuda" */
@@ -67,8 +83,9 @@ typedef struct ssl3d_backend {
      * SSL3D_ERR_UNSUPPORTED instead of falling back to another backend. */
     int (*supports_op)(int32_t op);
 
-    /* Backend state: create / destroy per context (CUDA: device, stream, handles). */
-    ssl3d_status (*init)(void **state, char *msg, size_t cap);
+    /* Backend state: create / destroy per context (CUDA: device, stream, handles) on
+     * device `device` (0 .. device_count-1; ABI 5). */
+    ssl3d_status (*init)(void **state, int32_t device, char *msg, size_t cap);
     void (*shutdown)(void *state);
 
     /* Memory. alloc returns zeroed memory or NULL; alloc_uninit leaves the contents
@@ -106,6 +123,13 @@ typedef struct ssl3d_backend {
     ssl3d_status (*sync)(void *state, char *msg, size_t cap);
 
     const struct ssl3d_rows_kernels *rows;   /* (ABI 4) */
+
+    /* Devices this process can use (CUDA: cudaGetDeviceCount, no context made); on
+     * failure the reason in msg. NULL: one device (CPU). (ABI 5) */
+    ssl3d_status (*device_count)(int32_t *count, char *msg, size_t cap);
+    /* The backend's device-memory communicator; NULL when it has none (the CPU backend,
+     * or the CUDA plugin built without NCCL). (ABI 5) */
+    const ssl3d_device_comm_ops *device_comm;
 } ssl3d_backend;
 
 /* The table for `kind`: built in (CPU) or loaded from its plugin on first use (CUDA,

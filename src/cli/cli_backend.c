@@ -2,6 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "cli_backend.h"
+#include "cli_dist.h"
 #include "cli_util.h"
 
 int cli_backend_parse(const char *cmd, const char *name, int32_t *kind) {
@@ -15,7 +16,8 @@ const char *cli_backend_name(int32_t kind) { return kind == SSL3D_BACKEND_CUDA ?
 
 int cli_backend_ctx(const char *cmd, int32_t kind, ssl3d_ctx **ctx) {
     *ctx = NULL;
-    ssl3d_status st = ssl3d_ctx_create(kind, ctx);
+    /* Under mpirun each rank of a node takes its own device (local rank modulo devices). */
+    ssl3d_status st = ssl3d_ctx_create_on_device(kind, cli_dist_device(kind), ctx);
     if (st == SSL3D_OK) return 0;
     char why[1024] = "";
     /* The probe repeats the attempt and says why it failed (plugin, driver, device...). */

@@ -25,6 +25,7 @@ static struct {
     int active;
     int32_t rank, size, local_size;
     ssl3d_comm comm;
+    ssl3d_comm *nccl;   /* made from comm by cli_dist_attach for a cuda context, or NULL */
     abort_fn abort_job;
     close_fn close;
     char tag[48];
@@ -100,9 +101,63 @@ int cli_dist_start(const char *cmd) {
     return 0;
 }
 
-int cli_dist_attach(const char *cmd, ssl3d_ctx *ctx, int threads_given) {
+int cli_dist_comm_parse(const char *cmd, const char *name) {
+    if (name && (!strcmp(name, "mpi") || !strcmp(name, "nccl") || !strcmp(name, "auto"))) return 0;
+    fprintf(stderr, "ssl3d %s: --comm must be mpi, nccl or auto, got '%s'\n", cmd, name ? name : "");
+    return 2;
+}
+
+static int32_t launched_local_rank(void) {
+    int32_t r = env_int("OMPI_COMM_WORLD_LOCAL_RANK");
+    if (!r) r = env_int("SLURM_LOCALID");
+    if (!r) r = env_int("MPI_LOCALRANKID");
+    return r;   /* 0 also when unset */
+}
+
+int32_t cli_dist_device(int32_t backend) {
+    if (!g.active || backend == SSL3D_BACKEND_CPU) return 0;
+    int32_t n = 0;
+    if (ssl3d_backend_device_count(backend, &n, NULL, 0) != SSL3D_OK || n < 1) return 0;   /* creation says why */
+    return launched_local_rank() % n;
+}
+
+/* NCCL over g.comm for a cuda context: 0 and *use_mpi = 0 when registered; with `auto`,
+ * *use_mpi = 1 when NCCL is not there on every rank (the ranks agree on that inside
+ * ssl3d_comm_create_nccl, so they all fall back together); else 1 after the message. */
+static int attach_nccl(const char *cmd, ssl3d_ctx *ctx, int forced, int *use_mpi) {
+    *use_mpi = 0;
+    ssl3d_status st = ssl3d_comm_create_nccl(ctx, &g.comm, &g.nccl);
+    if (st == SSL3D_OK && (st = ssl3d_ctx_set_comm(ctx, g.nccl)) == SSL3D_OK) return 0;
+    if (!forced && !g.nccl && (st == SSL3D_ERR_UNSUPPORTED || st == SSL3D_ERR_BACKEND_UNAVAILABLE)) {
+        if (g.rank == 0)
+            fprintf(stderr, "ssl3d %s: note: averaging gradients over MPI, not NCCL (%s)\n", cmd, ssl3d_ctx_last_error(ctx));
+        *use_mpi = 1;
+        return 0;
+    }
+    fprintf(stderr, "ssl3d %s%s: --comm %s: %s\n", cmd, g.tag, forced ? "nccl" : "auto", ssl3d_ctx_last_error(ctx));
+    ssl3d_comm_destroy(g.nccl);
+    g.nccl = NULL;
+    return 1;
+}
+
+void cli_dist_detach(ssl3d_ctx *ctx) {
+    if (!g.active || !ctx) return;
+    ssl3d_ctx_set_comm(ctx, NULL);
+    ssl3d_comm_destroy(g.nccl);
+    g.nccl = NULL;
+}
+
+int cli_dist_attach(const char *cmd, ssl3d_ctx *ctx, int threads_given, const char *comm) {
     if (!g.active) return 0;
-    if (ssl3d_ctx_set_comm(ctx, &g.comm) != SSL3D_OK) {
+    const int cuda = !strcmp(ssl3d_ctx_backend_name(ctx), "cuda");
+    const int want_nccl = comm && !strcmp(comm, "nccl");
+    if (want_nccl && !cuda) {
+        fprintf(stderr, "ssl3d %s%s: --comm nccl needs --backend cuda (NCCL reduces device memory)\n", cmd, g.tag);
+        return 1;
+    }
+    int use_mpi = !cuda || (comm && !strcmp(comm, "mpi"));
+    if (!use_mpi && attach_nccl(cmd, ctx, want_nccl, &use_mpi)) return 1;
+    if (use_mpi && ssl3d_ctx_set_comm(ctx, &g.comm) != SSL3D_OK) {
         fprintf(stderr, "ssl3d %s%s: %s\n", cmd, g.tag, ssl3d_ctx_last_error(ctx));
         return 1;
     }

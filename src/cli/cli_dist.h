@@ -11,10 +11,23 @@
 /* Start MPI if this process was launched as one of several ranks. Returns 0, or 1 after
  * printing why the launch cannot work (plugin missing, MPI_Init failed). */
 int cli_dist_start(const char *cmd);
-/* Register the job's communicator on ctx (no-op for a single process) and, unless the
- * user chose --threads, give each rank its share of the node's cores. Returns 0 or 1
- * after printing the error. */
-int cli_dist_attach(const char *cmd, ssl3d_ctx *ctx, int threads_given);
+/* Help text of --comm, shared by the training commands. */
+#define CLI_COMM_HELP "under mpirun: gradients averaged over MPI (host memory) or NCCL\n" \
+                      "(device memory, --backend cuda; the CUDA plugin built with NCCL);\n" \
+                      "auto (default): nccl for --backend cuda when available, else mpi"
+/* Check a --comm value (mpi|nccl|auto). Returns 0, or 2 after printing the usage error. */
+int cli_dist_comm_parse(const char *cmd, const char *name);
+/* The device a rank of this job uses for `backend`: the launcher's local rank
+ * (OMPI_COMM_WORLD_LOCAL_RANK, SLURM_LOCALID, MPI_LOCALRANKID) modulo the devices this
+ * process sees; 0 for a single process or when the count is unknown. */
+int32_t cli_dist_device(int32_t backend);
+/* Register the job's communicator on ctx (no-op for a single process): MPI's, or NCCL's
+ * made from it (`comm`: "mpi", "nccl" or "auto", see CLI_COMM_HELP); and, unless the user
+ * chose --threads, give each rank its share of the node's cores. Returns 0 or 1 after
+ * printing the error. Undo with cli_dist_detach before releasing ctx. */
+int cli_dist_attach(const char *cmd, ssl3d_ctx *ctx, int threads_given, const char *comm);
+/* Unregister the communicator from ctx and free the NCCL one, if any (before ctx goes). */
+void cli_dist_detach(ssl3d_ctx *ctx);
 int32_t cli_dist_rank(void);
 int32_t cli_dist_size(void);
 /* Whether this process writes logs and checkpoints (rank 0, or a single process). */

@@ -131,6 +131,10 @@ static void usage(FILE *f) {
         "                           the ranks; rank 0 writes the log and the model\n"
         "  --sync-bn                batch norm statistics of the global batch, not of each\n"
         "                           rank's share\n"
+        "  --comm mpi|nccl|auto     how gradients are averaged: MPI (host memory) or NCCL (device\n"
+        "                           memory, --backend cuda, the CUDA plugin built with NCCL);\n"
+        "                           auto (default): nccl for --backend cuda when available, else\n"
+        "                           mpi. Each rank uses device (local rank mod devices)\n"
         "  --help                   this text\n");
 }
 
@@ -241,7 +245,7 @@ static int fail(ssl3d_ctx *ctx, const char *what) {
 }
 
 int cmd_finetune(int argc, char **argv) {
-    const char *select_s = NULL, *resume = NULL, *backend_name = "cpu";
+    const char *select_s = NULL, *resume = NULL, *backend_name = "cpu", *comm_name = "auto";
     const char *kind_s = NULL, *data = NULL, *out = NULL, *init = NULL, *log_path = NULL, *cases_file = NULL;
     long dims = 0, filters = 0, levels = 4, classes = 0, hidden = 256, threads = 0, norm = 0;
     int ordinal = 0, quiet = 0, norm_given = 0, filters_given = 0, levels_given = 0, sync_bn = 0;
@@ -284,6 +288,7 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--ordinal")) ordinal = 1;
         else if (!strcmp(a, "--quiet")) quiet = 1;
         else if (!strcmp(a, "--sync-bn")) sync_bn = 1;
+        else if (!strcmp(a, "--comm")) { NEED_ARG(); comm_name = argv[++i]; }
         else if (!strcmp(a, "--no-flip")) ADD_OPT("flip=0,");
         else if (!strcmp(a, "--flip")) ADD_OPT("flip=1,");
         else if (!strcmp(a, "--mode")) { NEED_ARG(); ADD_OPT("mode=%s,", argv[++i]); }
@@ -364,6 +369,7 @@ int cmd_finetune(int argc, char **argv) {
     ssl3d_ctx *ctx = NULL;
     int32_t backend = SSL3D_BACKEND_CPU;
     { int brc = cli_backend_parse("finetune", backend_name, &backend); if (brc) return brc; }
+    if (cli_dist_comm_parse("finetune", comm_name)) return 2;
     if (cli_backend_ctx("finetune", backend, &ctx)) return 1;
     if (threads > 0) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
@@ -377,7 +383,7 @@ int cmd_finetune(int argc, char **argv) {
     ls.quiet = quiet || !cli_dist_is_root();
     /* Under mpirun: --batch is the global batch, split over the ranks by ssl3d_ft_train;
      * rank 0 alone writes the log and the model. */
-    if (cli_dist_attach("finetune", ctx, threads > 0)) goto done;
+    if (cli_dist_attach("finetune", ctx, threads > 0, comm_name)) goto done;
     ssl3d_ctx_set_sync_batch_norm(ctx, sync_bn);
     if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK) { rc = fail(ctx, "--data"); goto done; }
     if (kind == SSL3D_FT_SEGMENT && ssl3d_manifest_kind(man) != SSL3D_MANIFEST_MSD) {
@@ -501,6 +507,7 @@ done:
     ssl3d_ftmodel_release(m);
     ssl3d_checkpoint_release(ick);
     ssl3d_manifest_release(man);
+    cli_dist_detach(ctx);
     ssl3d_ctx_release(ctx);
     return rc;
 }

@@ -21,7 +21,10 @@ static void usage(FILE *f) {
             "\n"
             "  --backends  list the compute backends: cpu with the kernels it runs here (AVX-512,\n"
             "           AVX2+FMA or portable, picked at run time; SSL3D_CPU_ISA=generic|avx2|avx512\n"
-            "           forces one) and cuda, each available or not with the reason\n"
+            "           forces one) and cuda, each available or not with the reason; then\n"
+            "           nccl, the CUDA plugin's multi-GPU communicator (libnccl.so.2, loaded at\n"
+            "           run time; $SSL3D_NCCL_LIBRARY names it): available with its version or\n"
+            "           why not (docs/distributed.md)\n"
             "  --json   one JSON object: {\"dims\": [...], \"spacing\": [...], \"datatype\": \"...\",\n"
             "           \"min\": x, \"max\": x, \"format\": ..., \"shape\": [C,D,H,W], \"orientation\": ...,\n"
             "           \"nonfinite\": n}\n"
@@ -74,9 +77,18 @@ static int print_backends(int json) {
             printf("%-5s %s: %s\n", kinds[i].name, ok ? "available" : "unavailable", msg[0] ? msg : "-");
         }
     }
+    /* Not a backend but the CUDA backend's communicator: ssl3d_comm_probe_nccl touches no
+     * device, so it answers on a machine without a GPU too. */
+    char nmsg[512] = "";
+    const int nccl_ok = ssl3d_comm_probe_nccl(nmsg, sizeof nmsg) == SSL3D_OK;
+    if (!json) printf("%-5s %s: %s\n", "nccl", nccl_ok ? "available" : "unavailable", nmsg[0] ? nmsg : "-");
     if (json) {
         cJSON *o = cJSON_CreateObject();
         cJSON_AddItemToObject(o, "backends", arr);
+        cJSON *n = cJSON_CreateObject();
+        cJSON_AddBoolToObject(n, "available", nccl_ok);
+        cJSON_AddStringToObject(n, nccl_ok ? "library" : "reason", nmsg);
+        cJSON_AddItemToObject(o, "nccl", n);
         char *s = cJSON_PrintUnformatted(o);
         cJSON_Delete(o);
         if (!s) return 1;

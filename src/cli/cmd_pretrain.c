@@ -87,7 +87,7 @@ static int64_t task_default_batch(int32_t kind, int64_t dims) {
 int cmd_pretrain(int argc, char **argv) {
     const char *task_name = NULL, *data = NULL, *out = NULL, *log_path = NULL, *opts = NULL, *resume = NULL;
     const char *cases_file = NULL;
-    const char *schedule = "constant", *normalisation = "zscore", *backend_name = "cpu";
+    const char *schedule = "constant", *normalisation = "zscore", *backend_name = "cpu", *comm_name = "auto";
     int64_t dims = 0, epochs = 0, steps = 0, batch = 0, seed = 0, threads = 0, loader_threads = 1, eval_every = 0;
     int64_t save_every = 0, warmup = 0, split_seed = 0, val_rounds = 4, print_every = 10, val_max = 256;
     double lr = 1e-3, wd = 0, val_fraction = 0.1, spacing = 0, max_seconds = 0;
@@ -121,6 +121,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "save-every", CLI_INT, &save_every, "N", "also write the checkpoint every N steps", 1, 1e12, NULL, 0 },
         { "normalisation", CLI_CHOICE, &normalisation, NULL, "per-image intensity normalisation (default zscore: over the\nnon-zero voxels; minmax: to [0,1], for binary masks)", 0, 0, "zscore|minmax|none", 0 },
         { "spacing", CLI_DOUBLE, &spacing, "MM", "resample the images to this isotropic voxel spacing", 0, 100, NULL, 0 },
+        { "comm", CLI_CHOICE, &comm_name, NULL, CLI_COMM_HELP " (docs/distributed.md)", 0, 0, "mpi|nccl|auto", 0 },
         { "sync-bn", CLI_FLAG, &sync_bn, NULL, "under mpirun: batch norm statistics of the global batch, not of\neach rank's share (docs/distributed.md)", 0, 0, NULL, 0 },
         { "print-every", CLI_INT, &print_every, "N", "progress line every N steps when not on a terminal (default 10)", 1, 1e12, NULL, 0 },
     };
@@ -151,15 +152,12 @@ int cmd_pretrain(int argc, char **argv) {
     ssl3d_task_kind_parse(task_name, &kind);
     if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
-    if (cli_dist_attach(CMD, ctx, threads != 0)) { rc = 1; goto done; }
+    if (cli_dist_attach(CMD, ctx, threads != 0, comm_name)) { rc = 1; goto done; }
     ssl3d_ctx_set_sync_batch_norm(ctx, sync_bn);
     /* Images are decoded, prepared and cut into samples in host memory: on a device
      * backend they live in a CPU context of their own and each batch is uploaded. */
     if (backend == SSL3D_BACKEND_CPU) dctx = ctx;
-    else if (cli_dist_size() > 1) {
-        rc = cli_error(CMD, "--backend %s under mpirun is not supported yet (docs/cuda.md)", backend_name);
-        goto done;
-    } else if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &dctx) != SSL3D_OK) {
+    else if (ssl3d_ctx_create(SSL3D_BACKEND_CPU, &dctx) != SSL3D_OK) {
         rc = cli_error(CMD, "cannot create a host context for the images");
         goto done;
     } else if (threads) ssl3d_ctx_set_threads(dctx, (int32_t)threads);
@@ -277,6 +275,7 @@ done:
     ssl3d_loader_release(train);
     ssl3d_loader_release(val);
     if (dctx != ctx) ssl3d_ctx_release(dctx);
+    cli_dist_detach(ctx);
     ssl3d_ctx_release(ctx);
     return rc;
 }

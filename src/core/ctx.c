@@ -11,7 +11,7 @@ ssl3d_status ssl3d_backend_probe(int32_t backend, char *msg, size_t cap) {
     ssl3d_status st = ssl3d_backend_acquire(backend, &be, buf, sizeof buf);
     if (st == SSL3D_OK) {
         void *state = NULL;
-        st = be->init(&state, buf, sizeof buf);
+        st = be->init(&state, 0, buf, sizeof buf);
         if (st == SSL3D_OK) {
             be->shutdown(state);
             if (!buf[0]) snprintf(buf, sizeof buf, "%s backend built in", be->name);
@@ -27,15 +27,43 @@ ssl3d_status ssl3d_backend_probe(int32_t backend, char *msg, size_t cap) {
     return st;
 }
 
-ssl3d_status ssl3d_ctx_create(int32_t backend, ssl3d_ctx **out) {
-    if (!out) return SSL3D_ERR_INVALID_ARG;
+ssl3d_status ssl3d_backend_device_count(int32_t backend, int32_t *count, char *msg, size_t cap) {
+    char buf[1024] = "";
+    const ssl3d_backend *be = NULL;
+    ssl3d_status st = count ? ssl3d_backend_acquire(backend, &be, buf, sizeof buf) : SSL3D_ERR_INVALID_ARG;
+    if (st == SSL3D_OK) {
+        if (be->device_count) st = be->device_count(count, buf, sizeof buf);
+        else *count = 1;
+        if (st == SSL3D_OK && *count < 1) {
+            st = SSL3D_ERR_BACKEND_UNAVAILABLE;
+            snprintf(buf, sizeof buf, "no %s device", be->name);
+        }
+    }
+    if (count && st != SSL3D_OK) *count = 0;
+    if (msg && cap) {
+        strncpy(msg, st == SSL3D_OK ? "" : buf, cap - 1);
+        msg[cap - 1] = '\0';
+    }
+    return st;
+}
+
+ssl3d_status ssl3d_ctx_create(int32_t backend, ssl3d_ctx **out) { return ssl3d_ctx_create_on_device(backend, 0, out); }
+
+ssl3d_status ssl3d_ctx_create_on_device(int32_t backend, int32_t device, ssl3d_ctx **out) {
+    if (!out) return SSL3D_ERR_INVALID_ARG;   /* *out is left alone on failure */
     const ssl3d_backend *be = NULL;
     if (ssl3d_backend_acquire(backend, &be, NULL, 0) != SSL3D_OK) return SSL3D_ERR_BACKEND_UNAVAILABLE;
+    if (device != 0) {   /* device 0 needs no count: init says why it is absent */
+        int32_t n = 0;
+        ssl3d_status cst = ssl3d_backend_device_count(backend, &n, NULL, 0);
+        if (cst != SSL3D_OK) return cst;
+        if (device < 0 || device >= n) return SSL3D_ERR_INVALID_ARG;
+    }
     ssl3d_ctx *ctx = calloc(1, sizeof *ctx);
     if (!ctx) return SSL3D_ERR_NOMEM;
     ctx->be = be;
     char msg[256];
-    ssl3d_status st = be->init(&ctx->be_state, msg, sizeof msg);
+    ssl3d_status st = be->init(&ctx->be_state, device, msg, sizeof msg);
     if (st != SSL3D_OK) {
         free(ctx);
         /* No device, driver too old, ...: the backend is unavailable; only an allocation

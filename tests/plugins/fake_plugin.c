@@ -18,7 +18,8 @@ static int fake_supports(int32_t op) {
     return 0;
 #endif
 }
-static ssl3d_status fake_init(void **state, char *msg, size_t cap) {
+static ssl3d_status fake_init(void **state, int32_t device, char *msg, size_t cap) {
+    (void)device;
     *state = NULL;
     snprintf(msg, cap, "no CUDA device: fake plugin for tests");
     return SSL3D_ERR_BACKEND_UNAVAILABLE;

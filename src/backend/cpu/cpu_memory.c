@@ -29,7 +29,8 @@ const struct cpu_conv_isa *cpu_state_isa(const void *state) {
     return state ? ((const struct cpu_state *)state)->isa : NULL;
 }
 
-ssl3d_status cpu_state_init(void **state, char *msg, size_t cap) {
+ssl3d_status cpu_state_init(void **state, int32_t device, char *msg, size_t cap) {
+    (void)device;   /* one device: the library checks it is 0 */
     const cpu_conv_isa *isa = cpu_isa_select(msg, cap);
     if (!isa) return SSL3D_ERR_BACKEND_UNAVAILABLE;
     struct cpu_state *s = calloc(1, sizeof *s);

@@ -5,7 +5,7 @@
 #include "ssl3d.h"
 /* Fails (SSL3D_ERR_BACKEND_UNAVAILABLE, reason in msg) when SSL3D_CPU_ISA names an
  * instruction set this CPU lacks; on success msg names the kernels chosen. */
-ssl3d_status cpu_state_init(void **state, char *msg, size_t cap);
+ssl3d_status cpu_state_init(void **state, int32_t device, char *msg, size_t cap);
 void cpu_state_shutdown(void *state);
 void *cpu_alloc_uninit(void *state, size_t bytes);
 void *cpu_alloc_zeroed(void *state, size_t bytes);

@@ -7,6 +7,8 @@
  * the row gathers and candidate scores of the contrastive tasks.
  * supports_op still lists the families one by one, so a family left out in the future
  * reports SSL3D_ERR_UNSUPPORTED naming the op and "cuda" rather than falling back.
+ * When built with NCCL (the Makefile's NCCL=auto finds nccl.h), device_comm points at
+ * the NCCL communicator (cuda_nccl.c); libnccl itself is loaded only when used.
  * None of it has run on a GPU yet (docs/cuda.md). */
 #include "cuda_plugin.h"
 
@@ -92,6 +94,12 @@ static const ssl3d_backend cuda_backend = {
     .optim = &cuda_optim_kernels,
     .sync = cuda_sync,
     .rows = &cuda_rows_kernels,
+    .device_count = cuda_device_count,
+#ifdef SSL3D_WITH_NCCL
+    .device_comm = &cuda_nccl_ops,
+#else
+    .device_comm = NULL,
+#endif
 };
 
 /* The plugin's only export: no CUDA call happens here, so loading the plugin on a

@@ -28,9 +28,10 @@ static void raw_free(void *user, void *p) {
     cudaFree(p);
 }
 
-/* The hardware side: driver, device, compute capability. */
-static ssl3d_status check_device(int *device, struct cudaDeviceProp *prop, char *msg, size_t cap) {
-    int drv = 0, rt = 0, n = 0;
+/* The driver and the number of devices it shows this process. */
+static ssl3d_status count_devices(int *n, char *msg, size_t cap) {
+    int drv = 0, rt = 0;
+    *n = 0;
     cudaError_t e = cudaDriverGetVersion(&drv);
     cudaRuntimeGetVersion(&rt);
     if (e != cudaSuccess || drv == 0) {
@@ -38,28 +39,48 @@ static ssl3d_status check_device(int *device, struct cudaDeviceProp *prop, char 
                  e != cudaSuccess ? cudaGetErrorString(e) : "no driver installed");
         return SSL3D_ERR_BACKEND_UNAVAILABLE;
     }
-    e = cudaGetDeviceCount(&n);
+    e = cudaGetDeviceCount(n);
     if (e == cudaErrorInsufficientDriver) {
         snprintf(msg, cap, "driver too old: it supports CUDA %d.%d, the plugin's runtime is CUDA %d.%d",
                  drv / 1000, drv % 1000 / 10, rt / 1000, rt % 1000 / 10);
         return SSL3D_ERR_BACKEND_UNAVAILABLE;
     }
-    if (e != cudaSuccess || n == 0) {
+    if (e != cudaSuccess || *n == 0) {
         snprintf(msg, cap, "no CUDA device: cudaGetDeviceCount: %s (CUDA_VISIBLE_DEVICES=%s)",
                  e != cudaSuccess ? cudaGetErrorString(e) : "0 devices", getenv("CUDA_VISIBLE_DEVICES")
                  ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
         cudaGetLastError();
+        *n = 0;
         return SSL3D_ERR_BACKEND_UNAVAILABLE;
     }
-    *device = 0;
-    e = cudaGetDeviceProperties(prop, *device);
+    return SSL3D_OK;
+}
+
+ssl3d_status cuda_device_count(int32_t *count, char *msg, size_t cap) {
+    int n = 0;
+    ssl3d_status st = count_devices(&n, msg, cap);
+    *count = (int32_t)n;
+    return st;
+}
+
+/* The hardware side: driver, device `*device`, compute capability. */
+static ssl3d_status check_device(int *device, struct cudaDeviceProp *prop, char *msg, size_t cap) {
+    int n = 0;
+    ssl3d_status st = count_devices(&n, msg, cap);
+    if (st != SSL3D_OK) return st;
+    if (*device < 0 || *device >= n) {
+        snprintf(msg, cap, "no CUDA device: device %d asked for, %d visible (CUDA_VISIBLE_DEVICES=%s)", *device, n,
+                 getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset");
+        return SSL3D_ERR_BACKEND_UNAVAILABLE;
+    }
+    cudaError_t e = cudaGetDeviceProperties(prop, *device);
     if (e != cudaSuccess) {
-        snprintf(msg, cap, "no CUDA device: cudaGetDeviceProperties(0): %s", cudaGetErrorString(e));
+        snprintf(msg, cap, "no CUDA device: cudaGetDeviceProperties(%d): %s", *device, cudaGetErrorString(e));
         return SSL3D_ERR_BACKEND_UNAVAILABLE;
     }
     if (prop->major * 10 + prop->minor < SSL3D_CUDA_MIN_CC) {
-        snprintf(msg, cap, "compute capability too old: device 0 (%s) has %d.%d, the plugin was built for "
-                 ">= %d.%d (rebuild with CUDA_ARCHS=%d%d)", prop->name, prop->major, prop->minor,
+        snprintf(msg, cap, "compute capability too old: device %d (%s) has %d.%d, the plugin was built for "
+                 ">= %d.%d (rebuild with CUDA_ARCHS=%d%d)", *device, prop->name, prop->major, prop->minor,
                  SSL3D_CUDA_MIN_CC / 10, SSL3D_CUDA_MIN_CC % 10, prop->major, prop->minor);
         return SSL3D_ERR_BACKEND_UNAVAILABLE;
     }
@@ -89,9 +110,9 @@ void cuda_state_shutdown(void *state) {
 /* Failure after the device was found: a library call that should not fail. */
 #define INIT_TRY(ok, ...) do { if (!(ok)) { snprintf(msg, cap, __VA_ARGS__); goto fail; } } while (0)
 
-ssl3d_status cuda_state_init(void **state, char *msg, size_t cap) {
+ssl3d_status cuda_state_init(void **state, int32_t device_index, char *msg, size_t cap) {
     *state = NULL;
-    int device = 0;
+    int device = (int)device_index;
     struct cudaDeviceProp prop;
     ssl3d_status st = check_device(&device, &prop, msg, cap);
     if (st != SSL3D_OK) return st;
@@ -136,8 +157,8 @@ ssl3d_status cuda_state_init(void **state, char *msg, size_t cap) {
     cublasGetVersion(s->blas, &blas_v);
     int drv = 0;
     cudaDriverGetVersion(&drv);
-    snprintf(msg, cap, "device 0: %s, compute capability %d.%d, %.1f GiB, driver CUDA %d.%d, cuDNN %zu.%zu.%zu, "
-             "cuBLAS %d.%d.%d", prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
+    snprintf(msg, cap, "device %d: %s, compute capability %d.%d, %.1f GiB, driver CUDA %d.%d, cuDNN %zu.%zu.%zu, "
+             "cuBLAS %d.%d.%d", device, prop.name, prop.major, prop.minor, (double)prop.totalGlobalMem / (1 << 30),
              drv / 1000, drv % 1000 / 10, dnn_v / 10000, dnn_v % 10000 / 100, dnn_v % 100, blas_v / 10000,
              blas_v % 10000 / 100, blas_v % 100);
     cuda_leave(s, prev);

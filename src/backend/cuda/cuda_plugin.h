@@ -14,9 +14,13 @@ extern "C" {
 #endif
 
 /* cuda_init.c */
-ssl3d_status cuda_state_init(void **state, char *msg, size_t cap);
+ssl3d_status cuda_state_init(void **state, int32_t device, char *msg, size_t cap);
+ssl3d_status cuda_device_count(int32_t *count, char *msg, size_t cap);
 void cuda_state_shutdown(void *state);
 ssl3d_status cuda_sync(void *state, char *msg, size_t cap);
+
+/* cuda_nccl.c (built when NCCL is found; the table's device_comm slot is NULL otherwise) */
+extern const ssl3d_device_comm_ops cuda_nccl_ops;
 
 /* cuda_memory.c */
 void *cuda_alloc_zeroed(void *state, size_t bytes);

@@ -16,7 +16,7 @@ extern "C" {
 struct cuda_conv_plan;
 
 typedef struct cuda_state {
-    int device;                   /* the context's device (0: CUDA_VISIBLE_DEVICES chooses) */
+    int device;                   /* the context's device (ssl3d_ctx_create_on_device) */
     cudaStream_t stream;          /* all of the context's work, in order */
     cublasHandle_t blas;
     cudnnHandle_t dnn;

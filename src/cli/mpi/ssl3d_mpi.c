@@ -65,7 +65,8 @@ EXPORT int ssl3d_mpi_plugin_open(ssl3d_comm *out, char *err, size_t cap) {
         return 1;
     }
     MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
-    ssl3d_comm c = { SSL3D_COMM_ABI, NULL, comm_rank, comm_size, comm_allreduce, comm_broadcast, comm_barrier };
+    ssl3d_comm c = { .abi = SSL3D_COMM_ABI, .rank = comm_rank, .size = comm_size, .allreduce_sum_f32 = comm_allreduce,
+                     .broadcast = comm_broadcast, .barrier = comm_barrier, .memory = SSL3D_COMM_HOST_MEMORY };
     *out = c;
     return 0;
 }
