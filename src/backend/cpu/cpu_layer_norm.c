@@ -37,6 +37,18 @@ static inline void grad_sums(const float *dy, const float *y, const float *x, in
     }
 }
 
+/* gp[i] += a * (gm*dz - mdy - (x - mu)*proj) over n elements, dz as in grad_sums (inlined
+ * with a constant `relu` the same way). Batch norm passes gm = 1 (exact: the same bits as
+ * without the product). */
+static inline void norm_dx_row(float *gp, const float *xp, const float *dp, const float *yp, int64_t n,
+                               float a, float gm, float mu, float mdy, float proj, const int relu) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float d = dp[i], dz = relu ? (yp[i] > 0.0f ? d : 0.0f) : d;
+        gp[i] += a * (gm * dz - mdy - (xp[i] - mu) * proj);
+    }
+}
+
 /* ---------------------------------------------------------------- batch norm */
 
 /* mean[c], var[c] (biased) over the N*S elements of channel c of x (N,C,S). */
@@ -89,44 +101,14 @@ void cpu_batchnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, i
 }
 
 /* With xhat = (x - mean)*invstd and M = N*S:
- *   dbeta  += sum dy,   dgamma += sum dy*xhat
- *   training: dx += gamma*invstd * (dy - sum(dy)/M - xhat * sum(dy*xhat)/M)
- *   eval:     dx += gamma*invstd * dy  (mean and invstd are constants) */
-void cpu_batchnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
-                            int64_t C, int64_t S, const float *mean, const float *invstd,
-                            const float *gamma, int32_t training, float *dx, float *dgamma,
-                            float *dbeta) {
-    const int need_sums = dgamma || dbeta || (dx && training);
-    #pragma omp parallel for num_threads(k->threads) schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = mean[c], is = invstd[c];
-        double s = 0.0, sdx = 0.0;
-        if (need_sums)
-            for (int64_t n = 0; n < N; n++)
-                grad_sums(dy + (n * C + c) * S, NULL, x + (n * C + c) * S, S, mu, 0, &s, &sdx);
-        if (dbeta) dbeta[c] += (float)s;
-        if (dgamma) dgamma[c] += (float)(sdx * is);
-        if (!dx) continue;
-        const double M = (double)N * (double)S;
-        const float g = gamma[c] * is;
-        const float mdy = training ? (float)(s / M) : 0.0f;
-        const float proj = training ? (float)(sdx / M * is * is) : 0.0f;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + c) * S, *dp = dy + (n * C + c) * S;
-            float *gp = dx + (n * C + c) * S;
-            #pragma omp simd
-            for (int64_t i = 0; i < S; i++) gp[i] += g * (dp[i] - mdy - (xp[i] - mu) * proj);
-        }
-    }
-}
-
-/* The backward of y = relu(batchnorm(x)): batchnorm_backward with dy replaced by
- * dz = (y > 0 ? dy : 0), without materialising dz (one pass less over the activation, and
- * no ReLU gradient buffer). */
-void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
-                                 int64_t N, int64_t C, int64_t S, const float *mean, const float *invstd,
-                                 const float *gamma, int32_t training, float *dx, float *dgamma,
-                                 float *dbeta) {
+ *   dbeta  += sum dz,   dgamma += sum dz*xhat
+ *   training: dx += gamma*invstd * (dz - sum(dz)/M - xhat * sum(dz*xhat)/M)
+ *   eval:     dx += gamma*invstd * dz  (mean and invstd are constants)
+ * with dz = dy, or where y (the fused ReLU's output) is given, dy masked by y > 0 without
+ * materialising dz (one pass less over the activation, and no ReLU gradient buffer). */
+static void batchnorm_grad(const ssl3d_kctx *k, const float *x, const float *y, const float *dy, int64_t N,
+                           int64_t C, int64_t S, const float *mean, const float *invstd, const float *gamma,
+                           int32_t training, float *dx, float *dgamma, float *dbeta) {
     const int need_sums = dgamma || dbeta || (dx && training);
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t c = 0; c < C; c++) {
@@ -135,7 +117,8 @@ void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const floa
         if (need_sums)
             for (int64_t n = 0; n < N; n++) {
                 const int64_t o = (n * C + c) * S;
-                grad_sums(dy + o, y + o, x + o, S, mu, 1, &s, &sdx);
+                if (y) grad_sums(dy + o, y + o, x + o, S, mu, 1, &s, &sdx);
+                else grad_sums(dy + o, NULL, x + o, S, mu, 0, &s, &sdx);
             }
         if (dbeta) dbeta[c] += (float)s;
         if (dgamma) dgamma[c] += (float)(sdx * is);
@@ -146,15 +129,25 @@ void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const floa
         const float proj = training ? (float)(sdx / M * is * is) : 0.0f;
         for (int64_t n = 0; n < N; n++) {
             const int64_t o = (n * C + c) * S;
-            const float *xp = x + o, *dp = dy + o, *yp = y + o;
-            float *gp = dx + o;
-            #pragma omp simd
-            for (int64_t i = 0; i < S; i++) {
-                const float d = dp[i], dz = yp[i] > 0.0f ? d : 0.0f;
-                gp[i] += g * (dz - mdy - (xp[i] - mu) * proj);
-            }
+            if (y) norm_dx_row(dx + o, x + o, dy + o, y + o, S, g, 1.0f, mu, mdy, proj, 1);
+            else norm_dx_row(dx + o, x + o, dy + o, NULL, S, g, 1.0f, mu, mdy, proj, 0);
         }
     }
+}
+
+void cpu_batchnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
+                            int64_t C, int64_t S, const float *mean, const float *invstd,
+                            const float *gamma, int32_t training, float *dx, float *dgamma,
+                            float *dbeta) {
+    batchnorm_grad(k, x, NULL, dy, N, C, S, mean, invstd, gamma, training, dx, dgamma, dbeta);
+}
+
+/* The backward of y = relu(batchnorm(x)), dy masked by y > 0 on the fly. */
+void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                                 int64_t N, int64_t C, int64_t S, const float *mean, const float *invstd,
+                                 const float *gamma, int32_t training, float *dx, float *dgamma,
+                                 float *dbeta) {
+    batchnorm_grad(k, x, y, dy, N, C, S, mean, invstd, gamma, training, dx, dgamma, dbeta);
 }
 
 /* ---------------------------------------------------------------- group norm */
@@ -205,17 +198,6 @@ void cpu_groupnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, i
     groupnorm_apply(k, x, y, N, C, S, G, eps, gamma, beta, mean, invstd, 1);
 }
 
-/* gp[i] += is * (gm*dz - mdy - (x - mu)*proj) over one channel's n elements of a group,
- * dz as in grad_sums (inlined with a constant `relu` the same way). */
-static inline void groupnorm_dx_row(float *gp, const float *xp, const float *dp, const float *yp, int64_t n,
-                                    float is, float gm, float mu, float mdy, float proj, const int relu) {
-    #pragma omp simd
-    for (int64_t i = 0; i < n; i++) {
-        const float d = dp[i], dz = relu ? (yp[i] > 0.0f ? d : 0.0f) : d;
-        gp[i] += is * (gm * dz - mdy - (xp[i] - mu) * proj);
-    }
-}
-
 /* dx: per (n, g), with dxhat = dz*gamma[c] and M = (C/G)*S:
  *   dx += invstd * (dxhat - sum(dxhat)/M - xhat * sum(dxhat*xhat)/M)
  * dgamma[c] += sum_{n,s} dz*xhat, dbeta[c] += sum_{n,s} dz: a second loop over
@@ -244,8 +226,8 @@ static void groupnorm_grad(const ssl3d_kctx *k, const float *x, const float *y, 
             const float proj = (float)(sdx / (double)M * is * is);
             for (int64_t j = 0; j < cg; j++) {
                 const int64_t o = ng * M + j * S;
-                if (y) groupnorm_dx_row(dx + o, x + o, dy + o, y + o, S, is, gamma[c0 + j], mu, mdy, proj, 1);
-                else groupnorm_dx_row(dx + o, x + o, dy + o, NULL, S, is, gamma[c0 + j], mu, mdy, proj, 0);
+                if (y) norm_dx_row(dx + o, x + o, dy + o, y + o, S, is, gamma[c0 + j], mu, mdy, proj, 1);
+                else norm_dx_row(dx + o, x + o, dy + o, NULL, S, is, gamma[c0 + j], mu, mdy, proj, 0);
             }
         }
     }
