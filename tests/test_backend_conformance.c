@@ -684,23 +684,14 @@ static ssl3d_status ft5_run(ssl3d_ctx *ctx, const ft5_cfg *c, const char *manife
 }
 
 static void check_finetune5(ssl3d_ctx *other) {
-    const char *dir = th_tmpdir();
-    char seg[300], cls2[300], cls3[300], p[700];
-    snprintf(seg, sizeof seg, "%s/seg", dir);
-    snprintf(cls2, sizeof cls2, "%s/cls2", dir);
-    snprintf(cls3, sizeof cls3, "%s/cls3", dir);
-    snprintf(p, sizeof p, "mkdir -p '%s' '%s'", cls2, cls3);
-    REQUIRE(system(p) == 0);
     ssl3d_ctx *cpu = th_ctx(1, 11);
-    REQUIRE(tf_make_seg_set(seg, 5, 11) == 0);
-    REQUIRE(tf_make_cls_set(cpu, cls2, 12, 3, 12, 4, 6, 2) == 0);
-    REQUIRE(tf_make_cls3d_set(cls3, 8, 4, 4) == 0);
+    tf_sets sets;
+    REQUIRE(tf_make_sets(cpu, &sets) == 0);
     for (size_t k = 0; k < sizeof FT5 / sizeof FT5[0]; k++) {
         const ft5_cfg *c = &FT5[k];
         const char *what = c->kind == SSL3D_FT_SEGMENT ? "finetune segment" : "finetune classify";
         char man[400];
-        snprintf(man, sizeof man, "%s/%s", c->kind == SSL3D_FT_SEGMENT ? seg : c->dims == 2 ? cls2 : cls3,
-                 c->kind == SSL3D_FT_SEGMENT ? "dataset.json" : "labels.csv");
+        tf_sets_manifest(&sets, c->kind, c->dims, man, sizeof man);
         ft5_log a = { { 0 }, 0 }, b = { { 0 }, 0 };
         double ma = NAN, mb = NAN;
         if (ft5_run(cpu, c, man, &a, &ma) != SSL3D_OK || ft5_run(other, c, man, &b, &mb) != SSL3D_OK) {

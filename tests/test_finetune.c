@@ -57,10 +57,8 @@ TEST(finetune_select_cases) {
     ssl3d_ctx *ctx = th_ctx(1, 0);
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_cls_set(ctx, dir, 8, 2, 4, 2, 3, 1) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/labels.csv", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
     int64_t idx[16], n = 0;
     REQUIRE_OK(ctx, ssl3d_ft_select_cases(ctx, man, SSL3D_SPLIT_TEST, NULL, idx, 16, &n));
     CHECK(n == 3 && idx[0] == 6 && idx[2] == 8);
@@ -311,10 +309,8 @@ TEST(finetune_segment_learns_and_evaluates) {
     ssl3d_ctx *ctx = th_ctx(2, 5);
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_seg_set(dir, 10, 1) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
     ssl3d_ftmodel *m = tiny_seg(ctx, 3);
     REQUIRE(m);
     /* Pool: cases 3..9 (0..2 are held out for testing). */
@@ -361,6 +357,7 @@ TEST(finetune_segment_learns_and_evaluates) {
     ssl3d_ftresult_release(r);
     ssl3d_image *src = NULL, *pred = NULL;
     REQUIRE_OK(ctx, ssl3d_image_read(ctx, ssl3d_manifest_case_image(man, 1, 0), 0, &src));
+    char p[512];
     snprintf(p, sizeof p, "%s/case_001.nii.gz", pd);
     REQUIRE_OK(ctx, ssl3d_image_read(ctx, p, 0, &pred));
     int64_t sd1[8], sd2[8];
@@ -392,10 +389,8 @@ TEST(finetune_frozen_and_warmup_modes) {
     ssl3d_ctx *ctx = th_ctx(2, 6);
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_seg_set(dir, 5, 2) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
 
     /* frozen: every encoder tensor (weights and running statistics) bitwise unchanged. */
     ssl3d_ftmodel *m = tiny_seg(ctx, 3);
@@ -448,10 +443,8 @@ TEST(finetune_classify_2d_png_learns) {
     ssl3d_ctx *ctx = th_ctx(2, 7);
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_cls_set(ctx, dir, 14, 2, 32, 8, 16, 3) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/labels.csv", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
     ssl3d_ftmodel *m = NULL;
     REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_CLASSIFY, 2, 3, 2, 4, 2, SSL3D_NORM_BATCH, 16, 0, &m));
     enc_watch w = { .m = m };
@@ -482,8 +475,7 @@ TEST(finetune_classify_2d_png_learns) {
     snprintf(d3, sizeof d3, "%s/ord", dir);
     REQUIRE(mkdir(d3, 0777) == 0);
     REQUIRE(tf_make_cls_set(ctx, d3, 12, 3, 36, 9, 15, 4) == 0);
-    snprintf(p, sizeof p, "%s/labels.csv", d3);
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, d3, "labels.csv", &man));
     REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_CLASSIFY, 2, 3, 3, 4, 2, SSL3D_NORM_BATCH, 16, 1, &m));
     REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, "epochs=8,batch=6,lr=0.01,patch=16", NULL, NULL));
     CHECK(ssl3d_ftmodel_patch(m) == 16);
@@ -529,10 +521,8 @@ TEST(finetune_misuse) {
     /* Training options and manifests. */
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_seg_set(dir, 3, 9) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
     const char *bad[] = { "epochs=0", "mode=thawed", "fraction=0", "fraction=2", "patch=10", "lr=-1", "nonsense=1",
                           "batch", "frozen_norm=maybe", "select=acc", "seed=-3", "window=6" };
     const char *want[] = { "epochs", "mode", "fraction", "fraction", "patch", "lr", "nonsense", "batch", "frozen_norm",

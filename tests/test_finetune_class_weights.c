@@ -150,10 +150,8 @@ TEST(finetune_class_weights_auto_and_options) {
     /* through ssl3d_ft_train: the count must match the classes; segmentation refuses it */
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_cls_set(ctx, dir, 12, 3, 6, 3, 3, 4) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/labels.csv", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
     ssl3d_ftmodel *m = cls_model(ctx, 3, 0), *seg = NULL;
     REQUIRE(m);
     CHECK_ST(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, "epochs=1,class_weights=1:2", NULL, NULL), SSL3D_ERR_INVALID_ARG);
@@ -181,10 +179,8 @@ TEST(finetune_class_weights_train) {
     REQUIRE(ctx);
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_cls_set(ctx, dir, 12, 3, 12, 3, 3, 5) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/labels.csv", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
     const char *extra[4] = { "", ",class_weights=1:1:1", ",class_weights=auto", ",class_weights=1:1:4" };
     double loss[4];
     for (int i = 0; i < 4; i++) {

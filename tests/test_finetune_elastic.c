@@ -292,11 +292,9 @@ TEST(finetune_elastic_options) {
     /* through ssl3d_ft_train: refused before any work, naming the option */
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_seg_set(dir, 4, 2) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
     ssl3d_manifest *man = NULL;
     ssl3d_ftmodel *m = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
     REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &m));
     CHECK_ST(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, "epochs=1,elastic_sigma_lo=0.25", NULL, NULL),
              SSL3D_ERR_INVALID_ARG);
@@ -320,10 +318,8 @@ TEST(finetune_elastic_trains_2d_and_3d) {
     REQUIRE(ctx);
     const char *dir = th_tmpdir();
     REQUIRE(tf_make_seg_set(dir, 6, 3) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
     ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
     const char *opts = "epochs=1,batch=2,patch=8,seed=3,steps_per_epoch=2,val_fraction=0.34,"
                        "elastic_prob=1,elastic_alpha=3,elastic_sigma_lo=2,elastic_sigma_hi=3,rot_prob=1";
     for (int dims = 3; dims >= 2; dims--) {

@@ -46,21 +46,57 @@ typedef struct ft_run {
     double metrics[4];
 } ft_run;
 
-static float *all_weights(const ssl3d_ftmodel *m, int64_t *n) {
-    int64_t ne = 0, nh = 0;
-    float *e = tf_module_values(ssl3d_ftmodel_encoder(m), &ne), *h = tf_module_values(ssl3d_ftmodel_head(m), &nh);
-    float *v = malloc((size_t)(ne + nh + 1) * 4);
-    memcpy(v, e, (size_t)ne * 4);
-    memcpy(v + ne, h, (size_t)nh * 4);
-    free(e); free(h);
-    *n = ne + nh;
+static int same_bits(const double *a, const double *b, int n) {
+    for (int i = 0; i < n; i++)
+        if (memcmp(&a[i], &b[i], sizeof a[i]) && !(isnan(a[i]) && isnan(b[i]))) return 0;
+    return 1;
+}
+
+/* The device path itself, without a device: a CPU context whose backend table says its
+ * memory is not host-readable (host_memory 0, every kernel the CPU's) stands in for a
+ * CUDA context. ssl3d_tensor_host_data is NULL for its tensors, so any host access left in
+ * fine-tuning would fail; ssl3d_ft_train / ssl3d_ft_evaluate must take the device route
+ * (a private CPU data context, batches copied in, logits read back) and still give the
+ * losses, weights and metrics of a CPU run bit for bit. */
+static ssl3d_backend emulated_device;
+
+static ssl3d_ctx *emulated_device_ctx(uint64_t seed) {
+    ssl3d_ctx *ctx = th_ctx(1, seed);
+    emulated_device = *ctx->be;
+    emulated_device.host_memory = 0;
+    emulated_device.name = "emulated-device";
+    ctx->be = &emulated_device;
+    return ctx;
+}
+
+static float *read_weights(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, int64_t *n_out) {
+    int64_t n = 0, k = 0;
+    const ssl3d_module *mods[2] = { ssl3d_ftmodel_encoder(m), ssl3d_ftmodel_head(m) };
+    for (int j = 0; j < 2; j++)
+        for (int32_t i = 0; i < ssl3d_module_tensor_count(mods[j]); i++) n += ssl3d_tensor_numel(ssl3d_module_tensor(mods[j], i));
+    float *v = malloc((size_t)(n + 1) * 4);
+    for (int j = 0; j < 2; j++)
+        for (int32_t i = 0; i < ssl3d_module_tensor_count(mods[j]); i++) {
+            ssl3d_tensor *t = ssl3d_module_tensor(mods[j], i);
+            if (ssl3d_tensor_read(ctx, t, v + k, ssl3d_tensor_numel(t) * 4) != SSL3D_OK) { free(v); return NULL; }
+            k += ssl3d_tensor_numel(t);
+        }
+    *n_out = n;
     return v;
 }
 
-/* Train and evaluate (test split / every case) with the data in dctx (ctx when !separate). */
-static int run_ft(const ft_case *c, const char *manifest, int separate, ft_run *out) {
+/* How run_case trains and evaluates: with the internal ft_train_in / ft_evaluate_in, the
+ * data in the model's context or in another CPU context; or with the public calls, in a
+ * CPU context or in the emulated device context. */
+typedef enum { RUN_ONE_CONTEXT, RUN_DATA_CONTEXT, RUN_CPU, RUN_EMULATED_DEVICE } run_mode;
+static const char *const RUN_NAMES[4] = { "one context", "data in another context", "cpu", "emulated device" };
+
+/* Train and evaluate (test split / every case): epoch lines, trained weights, metrics. */
+static int run_case(const ft_case *c, const char *manifest, run_mode mode, ft_run *out) {
     memset(out, 0, sizeof *out);
-    ssl3d_ctx *ctx = th_ctx(1, 7), *dctx = separate ? th_ctx(1, 99) : ctx;
+    ssl3d_ctx *ctx = mode == RUN_EMULATED_DEVICE ? emulated_device_ctx(7) : th_ctx(1, 7);
+    ssl3d_ctx *dctx = mode == RUN_DATA_CONTEXT ? th_ctx(1, 99) : ctx;
+    const int internal = mode == RUN_ONE_CONTEXT || mode == RUN_DATA_CONTEXT;
     ssl3d_manifest *man = NULL;
     ssl3d_ftmodel *m = NULL;
     ssl3d_ftresult *r = NULL;
@@ -68,22 +104,24 @@ static int run_ft(const ft_case *c, const char *manifest, int separate, ft_run *
              ssl3d_ftmodel_create(ctx, c->kind, c->dims, c->kind == SSL3D_FT_SEGMENT ? 1 : c->dims == 2 ? 3 : 1,
                                   c->kind == SSL3D_FT_SEGMENT ? 3 : c->ordinal ? 3 : 2, 4, 2, SSL3D_NORM_BATCH, 8,
                                   c->ordinal, &m) == SSL3D_OK;
-    ok = ok && ft_train_in(ctx, dctx, m, man, NULL, 0, c->opts, log_cb, &out->log) == SSL3D_OK;
-    if (ok) out->weights = all_weights(m, &out->n_weights);
+    ok = ok && (internal ? ft_train_in(ctx, dctx, m, man, NULL, 0, c->opts, log_cb, &out->log)
+                         : ssl3d_ft_train(ctx, m, man, NULL, 0, c->opts, log_cb, &out->log)) == SSL3D_OK;
+    if (ok) ok = (out->weights = read_weights(ctx, m, &out->n_weights)) != NULL;
     int64_t cases[64], n = 0;
     ok = ok && ssl3d_ft_select_cases(ctx, man, c->kind == SSL3D_FT_SEGMENT ? -1 : SSL3D_SPLIT_TEST, NULL, cases, 64,
                                      &n) == SSL3D_OK;
     if (ok && c->kind == SSL3D_FT_SEGMENT) ok = ssl3d_ftmodel_set_tta(ctx, m, c->dims == 3) == SSL3D_OK;
-    ok = ok && ft_evaluate_in(ctx, dctx, m, man, cases, n, -1, 0.5f, NULL, &r) == SSL3D_OK;
+    ok = ok && (internal ? ft_evaluate_in(ctx, dctx, m, man, cases, n, -1, 0.5f, NULL, &r)
+                         : ssl3d_ft_evaluate(ctx, m, man, cases, n, -1, 0.5f, NULL, &r)) == SSL3D_OK;
     static const char *const seg_keys[4] = { "dice_mean", "dice_mean_sd", "dice.1", "dice.2" };
     static const char *const cls_keys[4] = { "accuracy", "auc", "qwk", "cases" };
     for (int k = 0; k < 4 && ok; k++)
         ok = ssl3d_ftresult_get(ctx, r, c->kind == SSL3D_FT_SEGMENT ? seg_keys[k] : cls_keys[k], &out->metrics[k]) ==
              SSL3D_OK;
     if (!ok)
-        th_fail(__FILE__, __LINE__, "%s %dD%s: %s | data context: %s", c->kind == SSL3D_FT_SEGMENT ? "segment" : "classify",
-                (int)c->dims, separate ? " (data in another context)" : "", ssl3d_ctx_last_error(ctx),
-                ssl3d_ctx_last_error(dctx));
+        th_fail(__FILE__, __LINE__, "%s %dD (%s, on %s): %s | data context: %s",
+                c->kind == SSL3D_FT_SEGMENT ? "segment" : "classify", (int)c->dims, RUN_NAMES[mode],
+                ssl3d_ctx_backend_name(ctx), ssl3d_ctx_last_error(ctx), ssl3d_ctx_last_error(dctx));
     ssl3d_ftresult_release(r);
     ssl3d_ftmodel_release(m);
     ssl3d_manifest_release(man);
@@ -92,52 +130,46 @@ static int run_ft(const ft_case *c, const char *manifest, int separate, ft_run *
     return ok;
 }
 
-static int same_bits(const double *a, const double *b, int n) {
-    for (int i = 0; i < n; i++)
-        if (memcmp(&a[i], &b[i], sizeof a[i]) && !(isnan(a[i]) && isnan(b[i]))) return 0;
-    return 1;
-}
-
-TEST(finetune_with_data_in_a_host_context_gives_the_same_results_bitwise) {
-    const char *dir = th_tmpdir();
-    char seg[300], cls2[300], cls3[300], p[700];
-    snprintf(seg, sizeof seg, "%s/seg", dir);
-    snprintf(cls2, sizeof cls2, "%s/cls2", dir);
-    snprintf(cls3, sizeof cls3, "%s/cls3", dir);
-    snprintf(p, sizeof p, "mkdir -p '%s' '%s'", cls2, cls3);
-    REQUIRE(system(p) == 0);
+/* Every case of CASES run in modes a and b: the same epoch lines (but their seconds),
+ * trained weights and evaluation metrics, bit for bit; and the runs are not degenerate. */
+static void check_same_runs(run_mode a, run_mode b) {
+    tf_sets sets;
     ssl3d_ctx *gen = th_ctx(1, 1);
-    REQUIRE(tf_make_seg_set(seg, 5, 11) == 0);
-    REQUIRE(tf_make_cls_set(gen, cls2, 12, 3, 12, 4, 6, 2) == 0);
-    REQUIRE(tf_make_cls3d_set(cls3, 8, 4, 4) == 0);
+    const int made = tf_make_sets(gen, &sets) == 0;
     ssl3d_ctx_release(gen);
+    REQUIRE(made);
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const ft_case *c = &CASES[i];
         char man[400];
-        snprintf(man, sizeof man, "%s/%s", c->kind == SSL3D_FT_SEGMENT ? seg : c->dims == 2 ? cls2 : cls3,
-                 c->kind == SSL3D_FT_SEGMENT ? "dataset.json" : "labels.csv");
-        ft_run one, two;
-        int ok = run_ft(c, man, 0, &one) && run_ft(c, man, 1, &two);
+        tf_sets_manifest(&sets, c->kind, c->dims, man, sizeof man);
+        ft_run ra, rb;
+        memset(&rb, 0, sizeof rb);   /* run_case clears it only when it runs */
         const char *what = c->kind == SSL3D_FT_SEGMENT ? "segment" : "classify";
-        if (ok) {
-            CHECK_MSG(one.log.n == 2 && two.log.n == 2, "%s %dD: %d / %d epoch lines", what, (int)c->dims, one.log.n,
-                      two.log.n);
-            for (int e = 0; e < one.log.n && e < two.log.n; e++)
-                CHECK_MSG(!strcmp(one.log.lines[e], two.log.lines[e]), "%s %dD epoch %d:\n  one context: %s\n  two:         %s",
-                          what, (int)c->dims, e + 1, one.log.lines[e], two.log.lines[e]);
-            CHECK_MSG(one.n_weights > 0 && one.n_weights == two.n_weights &&
-                          !memcmp(one.weights, two.weights, (size_t)one.n_weights * 4),
-                      "%s %dD: trained weights differ with the data in another context", what, (int)c->dims);
-            CHECK_MSG(same_bits(one.metrics, two.metrics, 4), "%s %dD: evaluation %g %g %g %g vs %g %g %g %g", what,
-                      (int)c->dims, one.metrics[0], one.metrics[1], one.metrics[2], one.metrics[3], two.metrics[0],
-                      two.metrics[1], two.metrics[2], two.metrics[3]);
+        if (run_case(c, man, a, &ra) && run_case(c, man, b, &rb)) {
+            CHECK_MSG(ra.log.n == 2 && rb.log.n == 2, "%s %dD: %d / %d epoch lines", what, (int)c->dims, ra.log.n,
+                      rb.log.n);
+            for (int e = 0; e < ra.log.n && e < rb.log.n; e++)
+                CHECK_MSG(!strcmp(ra.log.lines[e], rb.log.lines[e]), "%s %dD epoch %d:\n  %s: %s\n  %s: %s", what,
+                          (int)c->dims, e + 1, RUN_NAMES[a], ra.log.lines[e], RUN_NAMES[b], rb.log.lines[e]);
+            CHECK_MSG(ra.n_weights > 0 && ra.n_weights == rb.n_weights &&
+                          !memcmp(ra.weights, rb.weights, (size_t)ra.n_weights * 4),
+                      "%s %dD: trained weights differ (%s, %s)", what, (int)c->dims, RUN_NAMES[a], RUN_NAMES[b]);
+            CHECK_MSG(same_bits(ra.metrics, rb.metrics, 4), "%s %dD: evaluation %g %g %g %g vs %g %g %g %g", what,
+                      (int)c->dims, ra.metrics[0], ra.metrics[1], ra.metrics[2], ra.metrics[3], rb.metrics[0],
+                      rb.metrics[1], rb.metrics[2], rb.metrics[3]);
             /* The runs are not degenerate: a loss and a metric came out. */
-            CHECK_MSG(strstr(one.log.lines[0], "\"loss\": ") && !strstr(one.log.lines[0], "\"loss\": null") &&
-                          isfinite(one.metrics[0]),
-                      "%s %dD: %s", what, (int)c->dims, one.log.lines[0]);
+            CHECK_MSG(strstr(ra.log.lines[0], "\"loss\": ") && !strstr(ra.log.lines[0], "\"loss\": null") &&
+                          isfinite(ra.metrics[0]),
+                      "%s %dD: %s", what, (int)c->dims, ra.log.lines[0]);
         }
-        free(one.weights); free(two.weights);
+        free(ra.weights); free(rb.weights);
     }
+}
+
+/* ft_train_in / ft_evaluate_in with the data in another CPU context give the results of
+ * one context. */
+TEST(finetune_with_data_in_a_host_context_gives_the_same_results_bitwise) {
+    check_same_runs(RUN_ONE_CONTEXT, RUN_DATA_CONTEXT);
 }
 
 /* ssl3d_ftmodel_classify takes a batch from another context (copied to the model's) and
@@ -172,105 +204,10 @@ TEST(ftmodel_inference_on_a_batch_from_another_context) {
     ssl3d_ctx_release(ctx);
 }
 
-/* ---- the device path itself, without a device: a CPU context whose backend table says
- * its memory is not host-readable (host_memory 0, every kernel the CPU's) stands in for a
- * CUDA context. ssl3d_tensor_host_data is NULL for its tensors, so any host access left in
- * fine-tuning would fail; ssl3d_ft_train / ssl3d_ft_evaluate must take the device route
- * (a private CPU data context, batches copied in, logits read back) and still give the
- * losses, weights and metrics of a CPU run bit for bit. */
-static ssl3d_backend emulated_device;
-
-static ssl3d_ctx *emulated_device_ctx(uint64_t seed) {
-    ssl3d_ctx *ctx = th_ctx(1, seed);
-    emulated_device = *ctx->be;
-    emulated_device.host_memory = 0;
-    emulated_device.name = "emulated-device";
-    ctx->be = &emulated_device;
-    return ctx;
-}
-
-static float *read_weights(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, int64_t *n_out) {
-    int64_t n = 0, k = 0;
-    const ssl3d_module *mods[2] = { ssl3d_ftmodel_encoder(m), ssl3d_ftmodel_head(m) };
-    for (int j = 0; j < 2; j++)
-        for (int32_t i = 0; i < ssl3d_module_tensor_count(mods[j]); i++) n += ssl3d_tensor_numel(ssl3d_module_tensor(mods[j], i));
-    float *v = malloc((size_t)(n + 1) * 4);
-    for (int j = 0; j < 2; j++)
-        for (int32_t i = 0; i < ssl3d_module_tensor_count(mods[j]); i++) {
-            ssl3d_tensor *t = ssl3d_module_tensor(mods[j], i);
-            if (ssl3d_tensor_read(ctx, t, v + k, ssl3d_tensor_numel(t) * 4) != SSL3D_OK) { free(v); return NULL; }
-            k += ssl3d_tensor_numel(t);
-        }
-    *n_out = n;
-    return v;
-}
-
-static int run_public(const ft_case *c, const char *manifest, int emulated, ft_run *out) {
-    memset(out, 0, sizeof *out);
-    ssl3d_ctx *ctx = emulated ? emulated_device_ctx(7) : th_ctx(1, 7);
-    ssl3d_manifest *man = NULL;
-    ssl3d_ftmodel *m = NULL;
-    ssl3d_ftresult *r = NULL;
-    int ok = ssl3d_manifest_load(ctx, manifest, 0, &man) == SSL3D_OK &&
-             ssl3d_ftmodel_create(ctx, c->kind, c->dims, c->kind == SSL3D_FT_SEGMENT ? 1 : c->dims == 2 ? 3 : 1,
-                                  c->kind == SSL3D_FT_SEGMENT ? 3 : c->ordinal ? 3 : 2, 4, 2, SSL3D_NORM_BATCH, 8,
-                                  c->ordinal, &m) == SSL3D_OK;
-    ok = ok && ssl3d_ft_train(ctx, m, man, NULL, 0, c->opts, log_cb, &out->log) == SSL3D_OK;
-    if (ok) ok = (out->weights = read_weights(ctx, m, &out->n_weights)) != NULL;
-    int64_t cases[64], n = 0;
-    ok = ok && ssl3d_ft_select_cases(ctx, man, c->kind == SSL3D_FT_SEGMENT ? -1 : SSL3D_SPLIT_TEST, NULL, cases, 64,
-                                     &n) == SSL3D_OK;
-    if (ok && c->kind == SSL3D_FT_SEGMENT) ok = ssl3d_ftmodel_set_tta(ctx, m, c->dims == 3) == SSL3D_OK;
-    ok = ok && ssl3d_ft_evaluate(ctx, m, man, cases, n, -1, 0.5f, NULL, &r) == SSL3D_OK;
-    static const char *const seg_keys[4] = { "dice_mean", "dice_mean_sd", "dice.1", "dice.2" };
-    static const char *const cls_keys[4] = { "accuracy", "auc", "qwk", "cases" };
-    for (int k = 0; k < 4 && ok; k++)
-        ok = ssl3d_ftresult_get(ctx, r, c->kind == SSL3D_FT_SEGMENT ? seg_keys[k] : cls_keys[k], &out->metrics[k]) ==
-             SSL3D_OK;
-    if (!ok)
-        th_fail(__FILE__, __LINE__, "%s %dD on %s: %s", c->kind == SSL3D_FT_SEGMENT ? "segment" : "classify",
-                (int)c->dims, ssl3d_ctx_backend_name(ctx), ssl3d_ctx_last_error(ctx));
-    ssl3d_ftresult_release(r);
-    ssl3d_ftmodel_release(m);
-    ssl3d_manifest_release(man);
-    ssl3d_ctx_release(ctx);
-    return ok;
-}
-
+/* ssl3d_ft_train / ssl3d_ft_evaluate on the emulated device context (above) give the
+ * results of the same calls on a CPU context. */
 TEST(finetune_on_an_emulated_device_context_gives_the_cpu_results_bitwise) {
-    const char *dir = th_tmpdir();
-    char seg[300], cls2[300], cls3[300], p[700];
-    snprintf(seg, sizeof seg, "%s/seg", dir);
-    snprintf(cls2, sizeof cls2, "%s/cls2", dir);
-    snprintf(cls3, sizeof cls3, "%s/cls3", dir);
-    snprintf(p, sizeof p, "mkdir -p '%s' '%s'", cls2, cls3);
-    REQUIRE(system(p) == 0);
-    ssl3d_ctx *gen = th_ctx(1, 1);
-    REQUIRE(tf_make_seg_set(seg, 5, 11) == 0);
-    REQUIRE(tf_make_cls_set(gen, cls2, 12, 3, 12, 4, 6, 2) == 0);
-    REQUIRE(tf_make_cls3d_set(cls3, 8, 4, 4) == 0);
-    ssl3d_ctx_release(gen);
-    for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
-        const ft_case *c = &CASES[i];
-        char man[400];
-        snprintf(man, sizeof man, "%s/%s", c->kind == SSL3D_FT_SEGMENT ? seg : c->dims == 2 ? cls2 : cls3,
-                 c->kind == SSL3D_FT_SEGMENT ? "dataset.json" : "labels.csv");
-        ft_run cpu, dev;
-        const char *what = c->kind == SSL3D_FT_SEGMENT ? "segment" : "classify";
-        if (run_public(c, man, 0, &cpu) && run_public(c, man, 1, &dev)) {
-            for (int e = 0; e < 2; e++)
-                CHECK_MSG(cpu.log.n == 2 && dev.log.n == 2 && !strcmp(cpu.log.lines[e], dev.log.lines[e]),
-                          "%s %dD epoch %d:\n  cpu:      %s\n  emulated: %s", what, (int)c->dims, e + 1,
-                          cpu.log.lines[e], dev.log.lines[e]);
-            CHECK_MSG(cpu.n_weights > 0 && cpu.n_weights == dev.n_weights &&
-                          !memcmp(cpu.weights, dev.weights, (size_t)cpu.n_weights * 4),
-                      "%s %dD: trained weights differ on the emulated device", what, (int)c->dims);
-            CHECK_MSG(same_bits(cpu.metrics, dev.metrics, 4), "%s %dD: evaluation %g %g %g %g vs %g %g %g %g", what,
-                      (int)c->dims, cpu.metrics[0], cpu.metrics[1], cpu.metrics[2], cpu.metrics[3], dev.metrics[0],
-                      dev.metrics[1], dev.metrics[2], dev.metrics[3]);
-        }
-        free(cpu.weights); free(dev.weights);
-    }
+    check_same_runs(RUN_CPU, RUN_EMULATED_DEVICE);
 }
 
 /* The public inference calls on the emulated device: inputs from a CPU context, results

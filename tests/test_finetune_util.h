@@ -136,4 +136,36 @@ static inline float *tf_module_values(const ssl3d_module *m, int64_t *n_out) {
     *n_out = n;
     return v;
 }
+/* Load the manifest dir/file: "dataset.json" of tf_make_seg_set, "labels.csv" of
+ * tf_make_cls_set and tf_make_cls3d_set. */
+static inline ssl3d_status tf_load_manifest(ssl3d_ctx *ctx, const char *dir, const char *file, ssl3d_manifest **man) {
+    char p[1024];
+    snprintf(p, sizeof p, "%s/%s", dir, file);
+    return ssl3d_manifest_load(ctx, p, 0, man);
+}
+
+/* The data sets of the bit-for-bit fine-tuning comparisons (test_finetune_host_data.c,
+ * test_backend_conformance.c), under th_tmpdir(): seg/ (5 MSD cases), cls2/ (3-class 2D
+ * PNGs, 12 train / 4 val / 6 test) and cls3/ (2-class 3D NIfTI, 8 / 4 / 4). ctx writes the
+ * PNGs. Returns 0 on success. */
+typedef struct tf_sets { char seg[300], cls2[300], cls3[300]; } tf_sets;
+
+static inline int tf_make_sets(ssl3d_ctx *ctx, tf_sets *s) {
+    const char *dir = th_tmpdir();
+    char p[1024];
+    snprintf(s->seg, sizeof s->seg, "%s/seg", dir);
+    snprintf(s->cls2, sizeof s->cls2, "%s/cls2", dir);
+    snprintf(s->cls3, sizeof s->cls3, "%s/cls3", dir);
+    snprintf(p, sizeof p, "mkdir -p '%s' '%s'", s->cls2, s->cls3);
+    if (system(p) != 0) return -1;
+    if (tf_make_seg_set(s->seg, 5, 11) != 0) return -1;
+    if (tf_make_cls_set(ctx, s->cls2, 12, 3, 12, 4, 6, 2) != 0) return -1;
+    return tf_make_cls3d_set(s->cls3, 8, 4, 4);
+}
+
+/* The manifest of s for a model of kind / dims: seg/dataset.json, cls2/ or cls3/labels.csv. */
+static inline void tf_sets_manifest(const tf_sets *s, int32_t kind, int32_t dims, char *out, size_t cap) {
+    snprintf(out, cap, "%s/%s", kind == SSL3D_FT_SEGMENT ? s->seg : dims == 2 ? s->cls2 : s->cls3,
+             kind == SSL3D_FT_SEGMENT ? "dataset.json" : "labels.csv");
+}
 #endif

@@ -94,15 +94,9 @@ ssl3d_status ssl3d_metric_accum_add_dice(ssl3d_ctx *ctx, ssl3d_metric_accum *acc
     SSL3D_CHECK_ARG(ctx, acc, "%s: acc is NULL", fn);
     SSL3D_CHECK(ssl3d_check_i32(ctx, pred, fn, "pred"));
     SSL3D_CHECK(ssl3d_check_i32(ctx, ref, fn, "ref"));
-    char sp[96], sr[96];
-    int same = pred->ndim == ref->ndim;
-    for (int d = 0; same && d < pred->ndim; d++) same = pred->shape[d] == ref->shape[d];
-    SSL3D_CHECK_SHAPE(ctx, same, "%s: pred %s and ref %s differ in shape", fn,
-                      ssl3d_shape_str(pred, sp, sizeof sp), ssl3d_shape_str(ref, sr, sizeof sr));
     const int32_t *p = NULL, *r = NULL;
     int32_t *po = NULL, *ro = NULL;
-    SSL3D_CHECK(ssl3d_metrics_host_i32(ctx, pred, &p, &po));
-    ssl3d_status st = ssl3d_metrics_host_i32(ctx, ref, &r, &ro);
+    ssl3d_status st = ssl3d_metrics_host_pair(ctx, fn, pred, ref, &p, &r, &po, &ro);
     int64_t nvol = pred->shape[0], per = pred->numel / nvol;
     int32_t k = acc->slots + 1;
     double *d = st == SSL3D_OK ? malloc((size_t)nvol * (size_t)acc->slots * sizeof *d) : NULL;

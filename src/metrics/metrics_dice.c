@@ -14,8 +14,9 @@ ssl3d_status ssl3d_metrics_check_labels(ssl3d_ctx *ctx, const int32_t *a, int64_
     return SSL3D_OK;
 }
 
-ssl3d_status ssl3d_metrics_host_i32(ssl3d_ctx *ctx, const ssl3d_tensor *t, const int32_t **view,
-                                    int32_t **owned) {
+/* Host view of an int32 tensor's values: the tensor's own memory when it lives on the
+ * host (*owned = NULL), else a malloc'd copy that the caller frees (*owned = copy). */
+static ssl3d_status host_i32(ssl3d_ctx *ctx, const ssl3d_tensor *t, const int32_t **view, int32_t **owned) {
     *owned = NULL;
     void *h = ssl3d_tensor_host_data((ssl3d_tensor *)t);
     if (h) { *view = h; return SSL3D_OK; }
@@ -27,6 +28,19 @@ ssl3d_status ssl3d_metrics_host_i32(ssl3d_ctx *ctx, const ssl3d_tensor *t, const
     *view = copy;
     *owned = copy;
     return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_metrics_host_pair(ssl3d_ctx *ctx, const char *fn, const ssl3d_tensor *pred,
+                                     const ssl3d_tensor *ref, const int32_t **p, const int32_t **r, int32_t **po,
+                                     int32_t **ro) {
+    *po = *ro = NULL;
+    char sp[96], sr[96];
+    int same = pred->ndim == ref->ndim;
+    for (int d = 0; same && d < pred->ndim; d++) same = pred->shape[d] == ref->shape[d];
+    SSL3D_CHECK_SHAPE(ctx, same, "%s: pred %s and ref %s differ in shape", fn,
+                      ssl3d_shape_str(pred, sp, sizeof sp), ssl3d_shape_str(ref, sr, sizeof sr));
+    SSL3D_CHECK(host_i32(ctx, pred, p, po));
+    return host_i32(ctx, ref, r, ro);
 }
 
 /* Counts for classes 0..k-1 after range checks; dice[c-1] for c = 1..k-1. */
@@ -68,15 +82,9 @@ ssl3d_status ssl3d_dice_per_class_tensor(ssl3d_ctx *ctx, const ssl3d_tensor *pre
     SSL3D_CHECK(ssl3d_check_i32(ctx, ref, fn, "ref"));
     SSL3D_CHECK_ARG(ctx, dice, "%s: dice is NULL", fn);
     SSL3D_CHECK_ARG(ctx, num_classes >= 2, "%s: num_classes = %d, need >= 2", fn, (int)num_classes);
-    char sp[96], sr[96];
-    int same = pred->ndim == ref->ndim;
-    for (int d = 0; same && d < pred->ndim; d++) same = pred->shape[d] == ref->shape[d];
-    SSL3D_CHECK_SHAPE(ctx, same, "%s: pred %s and ref %s differ in shape", fn,
-                      ssl3d_shape_str(pred, sp, sizeof sp), ssl3d_shape_str(ref, sr, sizeof sr));
     const int32_t *p = NULL, *r = NULL;
     int32_t *po = NULL, *ro = NULL;
-    SSL3D_CHECK(ssl3d_metrics_host_i32(ctx, pred, &p, &po));
-    ssl3d_status st = ssl3d_metrics_host_i32(ctx, ref, &r, &ro);
+    ssl3d_status st = ssl3d_metrics_host_pair(ctx, fn, pred, ref, &p, &r, &po, &ro);
     if (st == SSL3D_OK) st = dice_counts(ctx, p, r, pred->numel, num_classes, dice, fn);
     free(po);
     free(ro);

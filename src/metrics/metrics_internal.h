@@ -9,10 +9,12 @@
 ssl3d_status ssl3d_metrics_check_labels(ssl3d_ctx *ctx, const int32_t *a, int64_t n, int32_t k,
                                         const char *fn, const char *what);
 
-/* Host view of an int32 tensor's values: the tensor's own memory when it lives on the
- * host (*owned = NULL), else a malloc'd copy that the caller frees (*owned = copy). */
-ssl3d_status ssl3d_metrics_host_i32(ssl3d_ctx *ctx, const ssl3d_tensor *t, const int32_t **view,
-                                    int32_t **owned);
+/* Host views of pred and ref, int32 tensors that must have one shape (else a shape error
+ * naming both, from fn): each the tensor's own memory when it lives on the host, else a
+ * malloc'd copy in *po / *ro (NULL otherwise), which the caller frees, also on error. */
+ssl3d_status ssl3d_metrics_host_pair(ssl3d_ctx *ctx, const char *fn, const ssl3d_tensor *pred,
+                                     const ssl3d_tensor *ref, const int32_t **p, const int32_t **r, int32_t **po,
+                                     int32_t **ro);
 
 /* Dice of one class/region from counts; 1 when both are empty. */
 static inline double ssl3d_metrics_dice_of(int64_t inter, int64_t np, int64_t nr) {

@@ -28,9 +28,8 @@ static ssl3d_status check_image(ssl3d_ctx *ctx, const ssl3d_tensor *x, const cha
     return SSL3D_OK;
 }
 
-/* ================================================================ batch norm */
-
-/* The gradient buffers of a norm node's x, gamma, beta (NULL where not needed). */
+/* The gradient buffers of a norm node's x, gamma, beta (NULL where not needed); batch and
+ * group norm, plain or fused with a ReLU. */
 static ssl3d_status norm_grads(ssl3d_ctx *ctx, ssl3d_node *n, float **dx, float **dg, float **db) {
     *dx = *dg = *db = NULL;
     if (n->in[0]->requires_grad && !(*dx = ssl3d_grad_of(ctx, n->in[0]))) return SSL3D_ERR_NOMEM;
@@ -39,30 +38,28 @@ static ssl3d_status norm_grads(ssl3d_ctx *ctx, ssl3d_node *n, float **dx, float 
     return SSL3D_OK;
 }
 
-static ssl3d_status batch_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
+/* ================================================================ batch norm */
+
+/* The backward of batch_norm, or of batch_norm_relu when `relu` (one node: the saved
+ * output y gives the ReLU's mask). */
+static ssl3d_status batch_norm_grad(ssl3d_ctx *ctx, ssl3d_node *n, int relu) {
     ssl3d_tensor *x = n->in[0], *gamma = n->in[1];
     const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C);
     float *dx, *dg, *db;
     if (norm_grads(ctx, n, &dx, &dg, &db) != SSL3D_OK) return SSL3D_ERR_NOMEM;
     const float *mean = n->saved, *invstd = (const float *)n->saved + C;
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
-    ctx->be->layer->batchnorm_backward(&k, ssl3d_f32(x), n->out->grad, N, C, S, mean, invstd,
-                                       ssl3d_f32(gamma), (int32_t)n->iarg[0], dx, dg, db);
+    if (relu)
+        ctx->be->layer->batchnorm_relu_backward(&k, ssl3d_f32(x), ssl3d_f32(n->out), n->out->grad, N, C, S, mean,
+                                                invstd, ssl3d_f32(gamma), (int32_t)n->iarg[0], dx, dg, db);
+    else
+        ctx->be->layer->batchnorm_backward(&k, ssl3d_f32(x), n->out->grad, N, C, S, mean, invstd,
+                                           ssl3d_f32(gamma), (int32_t)n->iarg[0], dx, dg, db);
     return SSL3D_OK;
 }
 
-/* y = relu(batch_norm(x)) as one node: the saved output y gives the ReLU's mask. */
-static ssl3d_status batch_norm_relu_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
-    ssl3d_tensor *x = n->in[0], *gamma = n->in[1];
-    const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C);
-    float *dx, *dg, *db;
-    if (norm_grads(ctx, n, &dx, &dg, &db) != SSL3D_OK) return SSL3D_ERR_NOMEM;
-    const float *mean = n->saved, *invstd = (const float *)n->saved + C;
-    ssl3d_kctx k = ssl3d_kctx_of(ctx);
-    ctx->be->layer->batchnorm_relu_backward(&k, ssl3d_f32(x), ssl3d_f32(n->out), n->out->grad, N, C, S, mean,
-                                            invstd, ssl3d_f32(gamma), (int32_t)n->iarg[0], dx, dg, db);
-    return SSL3D_OK;
-}
+static ssl3d_status batch_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) { return batch_norm_grad(ctx, n, 0); }
+static ssl3d_status batch_norm_relu_backward(ssl3d_ctx *ctx, ssl3d_node *n) { return batch_norm_grad(ctx, n, 1); }
 
 /* ssl3d_batch_norm, followed by a ReLU when relu != 0: fused into one kernel and one tape
  * node where the backend has the fused slots (not with synchronised statistics, whose
@@ -243,33 +240,25 @@ int32_t ssl3d_batchnorm_tensor_trainable(const ssl3d_batchnorm *bn, int32_t i) {
 
 /* ================================================================ group norm */
 
-static ssl3d_status group_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
-    ssl3d_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
+/* The backward of group_norm, or of group_norm_relu when `relu` (as batch_norm_grad). */
+static ssl3d_status group_norm_grad(ssl3d_ctx *ctx, ssl3d_node *n, int relu) {
+    ssl3d_tensor *x = n->in[0], *gamma = n->in[1];
     const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C), G = n->iarg[0];
-    float *dx = NULL, *dg = NULL, *db = NULL;
-    if (x->requires_grad && !(dx = ssl3d_grad_of(ctx, x))) return SSL3D_ERR_NOMEM;
-    if (gamma->requires_grad && !(dg = ssl3d_grad_of(ctx, gamma))) return SSL3D_ERR_NOMEM;
-    if (beta->requires_grad && !(db = ssl3d_grad_of(ctx, beta))) return SSL3D_ERR_NOMEM;
+    float *dx, *dg, *db;
+    if (norm_grads(ctx, n, &dx, &dg, &db) != SSL3D_OK) return SSL3D_ERR_NOMEM;
     const float *mean = n->saved, *invstd = (const float *)n->saved + N * G;
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
-    ctx->be->layer->groupnorm_backward(&k, ssl3d_f32(x), n->out->grad, N, C, S, G, mean, invstd,
-                                       ssl3d_f32(gamma), dx, dg, db);
+    if (relu)
+        ctx->be->layer->groupnorm_relu_backward(&k, ssl3d_f32(x), ssl3d_f32(n->out), n->out->grad, N, C, S, G,
+                                                mean, invstd, ssl3d_f32(gamma), dx, dg, db);
+    else
+        ctx->be->layer->groupnorm_backward(&k, ssl3d_f32(x), n->out->grad, N, C, S, G, mean, invstd,
+                                           ssl3d_f32(gamma), dx, dg, db);
     return SSL3D_OK;
 }
 
-static ssl3d_status group_norm_relu_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
-    ssl3d_tensor *x = n->in[0], *gamma = n->in[1], *beta = n->in[2];
-    const int64_t N = x->shape[0], C = x->shape[1], S = x->numel / (N * C), G = n->iarg[0];
-    float *dx = NULL, *dg = NULL, *db = NULL;
-    if (x->requires_grad && !(dx = ssl3d_grad_of(ctx, x))) return SSL3D_ERR_NOMEM;
-    if (gamma->requires_grad && !(dg = ssl3d_grad_of(ctx, gamma))) return SSL3D_ERR_NOMEM;
-    if (beta->requires_grad && !(db = ssl3d_grad_of(ctx, beta))) return SSL3D_ERR_NOMEM;
-    const float *mean = n->saved, *invstd = (const float *)n->saved + N * G;
-    ssl3d_kctx k = ssl3d_kctx_of(ctx);
-    ctx->be->layer->groupnorm_relu_backward(&k, ssl3d_f32(x), ssl3d_f32(n->out), n->out->grad, N, C, S, G, mean,
-                                            invstd, ssl3d_f32(gamma), dx, dg, db);
-    return SSL3D_OK;
-}
+static ssl3d_status group_norm_backward(ssl3d_ctx *ctx, ssl3d_node *n) { return group_norm_grad(ctx, n, 0); }
+static ssl3d_status group_norm_relu_backward(ssl3d_ctx *ctx, ssl3d_node *n) { return group_norm_grad(ctx, n, 1); }
 
 /* ssl3d_group_norm, followed by a ReLU when relu != 0 (fused as batch_norm's). */
 static ssl3d_status group_norm(ssl3d_ctx *ctx, const char *fn, ssl3d_tensor *x, int32_t groups, ssl3d_tensor *gamma,

@@ -1,10 +1,14 @@
 /* The n^dims grid of cells with jittered patch crops (RPL and Jigsaw). */
+#include <stdlib.h>
 #include <string.h>
 #include "sample_internal.h"
 #include "ssl3d/tasks.h"
 
-ssl3d_status grid_setup(ssl3d_ctx *ctx, const ssl3d_vol *v, int32_t n, int64_t cell, int64_t jitter, int32_t eval,
-                        ssl3d_rng *r, const char *fn, sample_grid *g) {
+ssl3d_status grid_new(ssl3d_ctx *ctx, const ssl3d_vol *v, int32_t n, int64_t cell, int64_t jitter, int32_t eval,
+                      uint64_t seed, uint64_t index, const char *fn, sample_grid **out, ssl3d_rng *r) {
+    ssl3d_rng_init(r, seed, data_stream(SSL3D_STREAM_GRID, index));
+    sample_grid *g = *out = malloc(sizeof *g);
+    if (!g) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
     SSL3D_CHECK_ARG(ctx, n >= 1 && n <= 16, "%s: grid n = %d outside [1, 16]", fn, (int)n);
     int64_t smin = INT64_MAX;
     for (int a = 3 - v->dims; a < 3; a++) smin = v->n[a] < smin ? v->n[a] : smin;
@@ -57,12 +61,10 @@ ssl3d_status ssl3d_grid_patches(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t n
     ssl3d_vol v;
     SSL3D_CHECK(vol_of_image(ctx, x, fn, "x", &v));
     SSL3D_CHECK_ARG(ctx, out, "%s: out is NULL", fn);
-    sample_grid *g = malloc(sizeof *g);
-    if (!g) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    sample_grid *g = NULL;
     ssl3d_rng r;
-    ssl3d_rng_init(&r, seed, data_stream(SSL3D_STREAM_GRID, index));
     ssl3d_tensor *t = NULL;
-    ssl3d_status st = grid_setup(ctx, &v, n, cell, jitter, eval, &r, fn, g);
+    ssl3d_status st = grid_new(ctx, &v, n, cell, jitter, eval, seed, index, fn, &g, &r);
     if (st == SSL3D_OK) st = patches_new(ctx, &v, g->cells, g->p, &t);
     if (st == SSL3D_OK) {
         #pragma omp parallel for num_threads(ctx->threads) schedule(static)

@@ -13,10 +13,12 @@ typedef struct sample_grid {
     int64_t origin[SSL3D_GRID_MAX_CELLS][3];  /* patch origins, internal axes */
 } sample_grid;
 
-/* Validate (n, cell, jitter) against v and draw the patch origins of every cell in
- * raster order from r (no draws in eval mode). `fn` names the caller for errors. */
-ssl3d_status grid_setup(ssl3d_ctx *ctx, const ssl3d_vol *v, int32_t n, int64_t cell, int64_t jitter,
-                        int32_t eval, ssl3d_rng *r, const char *fn, sample_grid *g);
+/* A new grid in *g (malloc'd; the caller frees it, also on error): validate (n, cell,
+ * jitter) against v and draw the patch origins of every cell in raster order from r,
+ * which starts the grid stream of (seed, index) (no draws in eval mode; the caller goes
+ * on drawing from r). `fn` names the caller for errors. */
+ssl3d_status grid_new(ssl3d_ctx *ctx, const ssl3d_vol *v, int32_t n, int64_t cell, int64_t jitter, int32_t eval,
+                      uint64_t seed, uint64_t index, const char *fn, sample_grid **g, ssl3d_rng *r);
 /* New float tensor (K, C, p,p,p) / (K, C, p,p) for patches of side p of v. */
 ssl3d_status patches_new(ssl3d_ctx *ctx, const ssl3d_vol *v, int64_t K, int64_t p, ssl3d_tensor **out);
 /* Copy the cube of side p at internal origin o of v into slot `slot` of out. */

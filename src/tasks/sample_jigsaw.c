@@ -17,12 +17,10 @@ ssl3d_status ssl3d_jigsaw_sample(ssl3d_ctx *ctx, const ssl3d_tensor *x, const ss
     SSL3D_CHECK_SHAPE(ctx, perms->ndim == 2 && perms->shape[1] == cells,
                       "%s: perms %s must be (P, %lld) for a %d^%d grid", fn, ssl3d_shape_str(perms, s, sizeof s),
                       (long long)cells, (int)n, v.dims);
-    sample_grid *g = malloc(sizeof *g);
-    if (!g) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    sample_grid *g = NULL;
     ssl3d_rng r;
-    ssl3d_rng_init(&r, seed, data_stream(SSL3D_STREAM_GRID, index));
     ssl3d_tensor *t = NULL;
-    ssl3d_status st = grid_setup(ctx, &v, n, cell, jitter, eval, &r, fn, g);
+    ssl3d_status st = grid_new(ctx, &v, n, cell, jitter, eval, seed, index, fn, &g, &r);
     int32_t pi = 0;
     const int32_t *perm = NULL;
     if (st == SSL3D_OK) {

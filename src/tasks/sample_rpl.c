@@ -16,12 +16,10 @@ ssl3d_status ssl3d_rpl_sample(ssl3d_ctx *ctx, const ssl3d_tensor *x, int32_t n, 
     SSL3D_CHECK(vol_of_image(ctx, x, fn, "x", &v));
     SSL3D_CHECK_ARG(ctx, out && label, "%s: out and label must not be NULL", fn);
     SSL3D_CHECK_ARG(ctx, ssl3d_rpl_classes(v.dims, n) > 0, "%s: grid n = %d must be odd, 3..15", fn, (int)n);
-    sample_grid *g = malloc(sizeof *g);
-    if (!g) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    sample_grid *g = NULL;
     ssl3d_rng r;
-    ssl3d_rng_init(&r, seed, data_stream(SSL3D_STREAM_GRID, index));
     ssl3d_tensor *t = NULL;
-    ssl3d_status st = grid_setup(ctx, &v, n, cell, jitter, eval, &r, fn, g);
+    ssl3d_status st = grid_new(ctx, &v, n, cell, jitter, eval, seed, index, fn, &g, &r);
     if (st == SSL3D_OK) st = patches_new(ctx, &v, 2, g->p, &t);
     if (st == SSL3D_OK) {
         const int32_t centre = g->cells / 2;              /* (n/2, n/2, n/2) in raster order */

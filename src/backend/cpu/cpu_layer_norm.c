@@ -18,31 +18,34 @@ static inline void shifted_sums(const float *p, int64_t n, float shift, double *
     }
 }
 
-/* s += sum(dy), sdx += sum(dy * (x - mean)) over n elements. */
-static inline void grad_sums(const float *dy, const float *x, int64_t n, float mean, double *s,
-                             double *sdx) {
-    for (int64_t i0 = 0; i0 < n; i0 += CPU_LAYER_CHUNK) {
-        int64_t i1 = i0 + CPU_LAYER_CHUNK < n ? i0 + CPU_LAYER_CHUNK : n;
-        float fs = 0.0f, fsx = 0.0f;
-        #pragma omp simd reduction(+:fs, fsx)
-        for (int64_t i = i0; i < i1; i++) { fs += dy[i]; fsx += dy[i] * (x[i] - mean); }
-        *s += fs; *sdx += fsx;
-    }
-}
-
-/* grad_sums with dy masked by the ReLU that followed the norm: dz = dy where y > 0, else 0
- * (y > 0 exactly where the norm's output was > 0). */
-static inline void relu_grad_sums(const float *dy, const float *y, const float *x, int64_t n, float mean,
-                                  double *s, double *sdx) {
+/* s += sum(dz), sdx += sum(dz * (x - mean)) over n elements, with dz = dy, or when `relu`,
+ * dy masked by the ReLU that followed the norm: dz = (y > 0 ? dy : 0) (y > 0 exactly where
+ * the norm's output was > 0; y is not read otherwise). Every call passes a constant `relu`
+ * and is inlined, so each call site gets its own vectorised loop and the unmasked sums are
+ * the same float operations in the same order as without the mask (the same bits). */
+static inline void grad_sums(const float *dy, const float *y, const float *x, int64_t n, float mean,
+                             const int relu, double *s, double *sdx) {
     for (int64_t i0 = 0; i0 < n; i0 += CPU_LAYER_CHUNK) {
         int64_t i1 = i0 + CPU_LAYER_CHUNK < n ? i0 + CPU_LAYER_CHUNK : n;
         float fs = 0.0f, fsx = 0.0f;
         #pragma omp simd reduction(+:fs, fsx)
         for (int64_t i = i0; i < i1; i++) {
-            const float d = dy[i], dz = y[i] > 0.0f ? d : 0.0f;
+            const float d = dy[i], dz = relu ? (y[i] > 0.0f ? d : 0.0f) : d;
             fs += dz; fsx += dz * (x[i] - mean);
         }
         *s += fs; *sdx += fsx;
+    }
+}
+
+/* gp[i] += a * (gm*dz - mdy - (x - mu)*proj) over n elements, dz as in grad_sums (inlined
+ * with a constant `relu` the same way). Batch norm passes gm = 1 (exact: the same bits as
+ * without the product). */
+static inline void norm_dx_row(float *gp, const float *xp, const float *dp, const float *yp, int64_t n,
+                               float a, float gm, float mu, float mdy, float proj, const int relu) {
+    #pragma omp simd
+    for (int64_t i = 0; i < n; i++) {
+        const float d = dp[i], dz = relu ? (yp[i] > 0.0f ? d : 0.0f) : d;
+        gp[i] += a * (gm * dz - mdy - (xp[i] - mu) * proj);
     }
 }
 
@@ -98,44 +101,14 @@ void cpu_batchnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, i
 }
 
 /* With xhat = (x - mean)*invstd and M = N*S:
- *   dbeta  += sum dy,   dgamma += sum dy*xhat
- *   training: dx += gamma*invstd * (dy - sum(dy)/M - xhat * sum(dy*xhat)/M)
- *   eval:     dx += gamma*invstd * dy  (mean and invstd are constants) */
-void cpu_batchnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
-                            int64_t C, int64_t S, const float *mean, const float *invstd,
-                            const float *gamma, int32_t training, float *dx, float *dgamma,
-                            float *dbeta) {
-    const int need_sums = dgamma || dbeta || (dx && training);
-    #pragma omp parallel for num_threads(k->threads) schedule(static)
-    for (int64_t c = 0; c < C; c++) {
-        const float mu = mean[c], is = invstd[c];
-        double s = 0.0, sdx = 0.0;
-        if (need_sums)
-            for (int64_t n = 0; n < N; n++)
-                grad_sums(dy + (n * C + c) * S, x + (n * C + c) * S, S, mu, &s, &sdx);
-        if (dbeta) dbeta[c] += (float)s;
-        if (dgamma) dgamma[c] += (float)(sdx * is);
-        if (!dx) continue;
-        const double M = (double)N * (double)S;
-        const float g = gamma[c] * is;
-        const float mdy = training ? (float)(s / M) : 0.0f;
-        const float proj = training ? (float)(sdx / M * is * is) : 0.0f;
-        for (int64_t n = 0; n < N; n++) {
-            const float *xp = x + (n * C + c) * S, *dp = dy + (n * C + c) * S;
-            float *gp = dx + (n * C + c) * S;
-            #pragma omp simd
-            for (int64_t i = 0; i < S; i++) gp[i] += g * (dp[i] - mdy - (xp[i] - mu) * proj);
-        }
-    }
-}
-
-/* The backward of y = relu(batchnorm(x)): batchnorm_backward with dy replaced by
- * dz = (y > 0 ? dy : 0), without materialising dz (one pass less over the activation, and
- * no ReLU gradient buffer). */
-void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
-                                 int64_t N, int64_t C, int64_t S, const float *mean, const float *invstd,
-                                 const float *gamma, int32_t training, float *dx, float *dgamma,
-                                 float *dbeta) {
+ *   dbeta  += sum dz,   dgamma += sum dz*xhat
+ *   training: dx += gamma*invstd * (dz - sum(dz)/M - xhat * sum(dz*xhat)/M)
+ *   eval:     dx += gamma*invstd * dz  (mean and invstd are constants)
+ * with dz = dy, or where y (the fused ReLU's output) is given, dy masked by y > 0 without
+ * materialising dz (one pass less over the activation, and no ReLU gradient buffer). */
+static void batchnorm_grad(const ssl3d_kctx *k, const float *x, const float *y, const float *dy, int64_t N,
+                           int64_t C, int64_t S, const float *mean, const float *invstd, const float *gamma,
+                           int32_t training, float *dx, float *dgamma, float *dbeta) {
     const int need_sums = dgamma || dbeta || (dx && training);
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t c = 0; c < C; c++) {
@@ -144,7 +117,8 @@ void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const floa
         if (need_sums)
             for (int64_t n = 0; n < N; n++) {
                 const int64_t o = (n * C + c) * S;
-                relu_grad_sums(dy + o, y + o, x + o, S, mu, &s, &sdx);
+                if (y) grad_sums(dy + o, y + o, x + o, S, mu, 1, &s, &sdx);
+                else grad_sums(dy + o, NULL, x + o, S, mu, 0, &s, &sdx);
             }
         if (dbeta) dbeta[c] += (float)s;
         if (dgamma) dgamma[c] += (float)(sdx * is);
@@ -155,24 +129,36 @@ void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const floa
         const float proj = training ? (float)(sdx / M * is * is) : 0.0f;
         for (int64_t n = 0; n < N; n++) {
             const int64_t o = (n * C + c) * S;
-            const float *xp = x + o, *dp = dy + o, *yp = y + o;
-            float *gp = dx + o;
-            #pragma omp simd
-            for (int64_t i = 0; i < S; i++) {
-                const float d = dp[i], dz = yp[i] > 0.0f ? d : 0.0f;
-                gp[i] += g * (dz - mdy - (xp[i] - mu) * proj);
-            }
+            if (y) norm_dx_row(dx + o, x + o, dy + o, y + o, S, g, 1.0f, mu, mdy, proj, 1);
+            else norm_dx_row(dx + o, x + o, dy + o, NULL, S, g, 1.0f, mu, mdy, proj, 0);
         }
     }
+}
+
+void cpu_batchnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy, int64_t N,
+                            int64_t C, int64_t S, const float *mean, const float *invstd,
+                            const float *gamma, int32_t training, float *dx, float *dgamma,
+                            float *dbeta) {
+    batchnorm_grad(k, x, NULL, dy, N, C, S, mean, invstd, gamma, training, dx, dgamma, dbeta);
+}
+
+/* The backward of y = relu(batchnorm(x)), dy masked by y > 0 on the fly. */
+void cpu_batchnorm_relu_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                                 int64_t N, int64_t C, int64_t S, const float *mean, const float *invstd,
+                                 const float *gamma, int32_t training, float *dx, float *dgamma,
+                                 float *dbeta) {
+    batchnorm_grad(k, x, y, dy, N, C, S, mean, invstd, gamma, training, dx, dgamma, dbeta);
 }
 
 /* ---------------------------------------------------------------- group norm */
 
 /* Group g of sample n is the contiguous block of (C/G)*S elements starting at
- * (n*C + g*C/G)*S. */
-static void groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
-                              int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
-                              float *mean, float *invstd, int relu) {
+ * (n*C + g*C/G)*S: mean and invstd of each, and y = (x - mean) * invstd*gamma[c] + beta[c],
+ * then max(y, 0) when `relu`. Inlined with a constant `relu` into both kernels below, so
+ * the fused one does the same float operations in the same order (the same bits). */
+static inline void groupnorm_apply(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
+                                   int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
+                                   float *mean, float *invstd, const int relu) {
     const int64_t cg = C / G, M = cg * S;
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t ng = 0; ng < N * G; ng++) {
@@ -190,15 +176,10 @@ static void groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int
             const float a = is * gamma[c0 + j], b = beta[c0 + j];
             const float *xq = xp + j * S;
             float *yq = yp + j * S;
-            if (relu) {
-                #pragma omp simd
-                for (int64_t i = 0; i < S; i++) {
-                    const float z = (xq[i] - mu) * a + b;
-                    yq[i] = z > 0.0f ? z : 0.0f;
-                }
-            } else {
-                #pragma omp simd
-                for (int64_t i = 0; i < S; i++) yq[i] = (xq[i] - mu) * a + b;
+            #pragma omp simd
+            for (int64_t i = 0; i < S; i++) {
+                const float z = (xq[i] - mu) * a + b;
+                yq[i] = relu ? (z > 0.0f ? z : 0.0f) : z;
             }
         }
     }
@@ -207,24 +188,25 @@ static void groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int
 void cpu_groupnorm_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
                            int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
                            float *mean, float *invstd) {
-    groupnorm_forward(k, x, y, N, C, S, G, eps, gamma, beta, mean, invstd, 0);
+    groupnorm_apply(k, x, y, N, C, S, G, eps, gamma, beta, mean, invstd, 0);
 }
 
-/* y = relu(groupnorm(x)) in one pass; the same bits as the two kernels. */
+/* y = relu(groupnorm_forward(x)) in one pass. */
 void cpu_groupnorm_relu_forward(const ssl3d_kctx *k, const float *x, float *y, int64_t N, int64_t C,
                                 int64_t S, int64_t G, float eps, const float *gamma, const float *beta,
                                 float *mean, float *invstd) {
-    groupnorm_forward(k, x, y, N, C, S, G, eps, gamma, beta, mean, invstd, 1);
+    groupnorm_apply(k, x, y, N, C, S, G, eps, gamma, beta, mean, invstd, 1);
 }
 
-/* dx: per (n, g), with dxhat = dy*gamma[c] and M = (C/G)*S:
+/* dx: per (n, g), with dxhat = dz*gamma[c] and M = (C/G)*S:
  *   dx += invstd * (dxhat - sum(dxhat)/M - xhat * sum(dxhat*xhat)/M)
- * dgamma[c] += sum_{n,s} dy*xhat, dbeta[c] += sum_{n,s} dy: a second loop over
- * channels so that each channel's sum is owned by one thread. */
-static void groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
-                               int64_t N, int64_t C, int64_t S, int64_t G, const float *mean,
-                               const float *invstd, const float *gamma, float *dx, float *dgamma,
-                               float *dbeta) {
+ * dgamma[c] += sum_{n,s} dz*xhat, dbeta[c] += sum_{n,s} dz: a second loop over
+ * channels so that each channel's sum is owned by one thread. dz = dy, or where y (the
+ * fused ReLU's output) is given, dy masked by y > 0. */
+static void groupnorm_grad(const ssl3d_kctx *k, const float *x, const float *y, const float *dy,
+                           int64_t N, int64_t C, int64_t S, int64_t G, const float *mean,
+                           const float *invstd, const float *gamma, float *dx, float *dgamma,
+                           float *dbeta) {
     const int64_t cg = C / G, M = cg * S;
     if (dx) {
         #pragma omp parallel for num_threads(k->threads) schedule(static)
@@ -236,27 +218,16 @@ static void groupnorm_backward(const ssl3d_kctx *k, const float *x, const float 
             for (int64_t j = 0; j < cg; j++) {
                 double sj = 0.0, sdxj = 0.0;
                 const int64_t o = ng * M + j * S;
-                if (y) relu_grad_sums(dy + o, y + o, x + o, S, mu, &sj, &sdxj);
-                else grad_sums(dy + o, x + o, S, mu, &sj, &sdxj);
+                if (y) grad_sums(dy + o, y + o, x + o, S, mu, 1, &sj, &sdxj);
+                else grad_sums(dy + o, NULL, x + o, S, mu, 0, &sj, &sdxj);
                 s += sj * gamma[c0 + j]; sdx += sdxj * gamma[c0 + j];
             }
             const float mdy = (float)(s / (double)M);
             const float proj = (float)(sdx / (double)M * is * is);
             for (int64_t j = 0; j < cg; j++) {
-                const float gm = gamma[c0 + j];
-                const float *xp = x + ng * M + j * S, *dp = dy + ng * M + j * S;
-                float *gp = dx + ng * M + j * S;
-                if (y) {
-                    const float *yp = y + ng * M + j * S;
-                    #pragma omp simd
-                    for (int64_t i = 0; i < S; i++) {
-                        const float d = dp[i], dz = yp[i] > 0.0f ? d : 0.0f;
-                        gp[i] += is * (gm * dz - mdy - (xp[i] - mu) * proj);
-                    }
-                } else {
-                    #pragma omp simd
-                    for (int64_t i = 0; i < S; i++) gp[i] += is * (gm * dp[i] - mdy - (xp[i] - mu) * proj);
-                }
+                const int64_t o = ng * M + j * S;
+                if (y) norm_dx_row(dx + o, x + o, dy + o, y + o, S, is, gamma[c0 + j], mu, mdy, proj, 1);
+                else norm_dx_row(dx + o, x + o, dy + o, NULL, S, is, gamma[c0 + j], mu, mdy, proj, 0);
             }
         }
     }
@@ -268,8 +239,8 @@ static void groupnorm_backward(const ssl3d_kctx *k, const float *x, const float 
                 const int64_t ng = n * G + c / cg;
                 double s = 0.0, sdx = 0.0;
                 const int64_t o = (n * C + c) * S;
-                if (y) relu_grad_sums(dy + o, y + o, x + o, S, mean[ng], &s, &sdx);
-                else grad_sums(dy + o, x + o, S, mean[ng], &s, &sdx);
+                if (y) grad_sums(dy + o, y + o, x + o, S, mean[ng], 1, &s, &sdx);
+                else grad_sums(dy + o, NULL, x + o, S, mean[ng], 0, &s, &sdx);
                 sb += s; sg += sdx * invstd[ng];
             }
             if (dbeta) dbeta[c] += (float)sb;
@@ -282,7 +253,7 @@ void cpu_groupnorm_backward(const ssl3d_kctx *k, const float *x, const float *dy
                             int64_t C, int64_t S, int64_t G, const float *mean,
                             const float *invstd, const float *gamma, float *dx, float *dgamma,
                             float *dbeta) {
-    groupnorm_backward(k, x, NULL, dy, N, C, S, G, mean, invstd, gamma, dx, dgamma, dbeta);
+    groupnorm_grad(k, x, NULL, dy, N, C, S, G, mean, invstd, gamma, dx, dgamma, dbeta);
 }
 
 /* The backward of y = relu(groupnorm(x)), dy masked by y > 0 on the fly. */
@@ -290,5 +261,5 @@ void cpu_groupnorm_relu_backward(const ssl3d_kctx *k, const float *x, const floa
                                  int64_t N, int64_t C, int64_t S, int64_t G, const float *mean,
                                  const float *invstd, const float *gamma, float *dx, float *dgamma,
                                  float *dbeta) {
-    groupnorm_backward(k, x, y, dy, N, C, S, G, mean, invstd, gamma, dx, dgamma, dbeta);
+    groupnorm_grad(k, x, y, dy, N, C, S, G, mean, invstd, gamma, dx, dgamma, dbeta);
 }
