@@ -329,49 +329,52 @@ static ssl3d_status KN(backward_input)(const ssl3d_kctx *k, const ssl3d_conv_geo
     return KN(forward_strided)(k, gt, dy, w, kvol, gt->cout * kvol, 1, NULL, dx, 1);
 }
 
-/* out (NG input channels x NB output channels) = sum over the output rows rr0..rr1-1
- * (rows of all planes, flattened: rr = od*Ho + oh) of x[pos + tap][ci0 + r] * dycl[pos][NB]
- * for tap (ta, tb, tc) at offset tapoff, over the positions whose tap reads inside the
- * input: rows whose tap plane or row is padding are skipped, and along W only the columns
- * ow0..ow1-1 (tap_range over W) are summed (they add exact zeros otherwise, so the result
- * is the same). A full group reads channels ci0 + r at constant offsets; the last, partial
- * group reads channel Cin-1 again for the missing ones (results dropped). */
-static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
-                           int64_t ta, int64_t tb, int64_t ow0, int64_t ow1, int64_t tapoff, int64_t ci0,
-                           int64_t cb, float out[NG][NB]) {
+/* out (N input channels x NB output channels; N <= NG, a compile-time constant once
+ * inlined) = sum over the output rows rr0..rr1-1 (rows of all planes, flattened:
+ * rr = od*Ho + oh) of x[pos + tap][ci0 + r] * dycl[pos][NB] for tap (ta, tb, tc) at
+ * offset tapoff, over the positions whose tap reads inside the input: rows whose tap plane
+ * or row is padding are skipped, and along W only the columns ow0..ow1-1 are summed (the
+ * others add exact zeros, so the result is the same). */
+static inline __attribute__((always_inline)) void KN(wgrad_rows)(const int N, const dgeom *d, const float *xs,
+                                                                 const float *dys, int64_t rr0, int64_t rr1,
+                                                                 int64_t ta, int64_t tb, int64_t ow0, int64_t ow1,
+                                                                 int64_t tapoff, int64_t ci0, int64_t cb,
+                                                                 float out[NG][NB]) {
     vf acc[NG][NV];
     _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (vf){ 0 };
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) if (r < N) acc[r][v] = (vf){ 0 };
     const int64_t C = d->cin, CP = d->cb * NB, ps = d->sw * C;
-    const int full = ci0 + NG <= C;
-    int64_t o[NG];
-    for (int r = 0; r < NG; r++) o[r] = KN(min64)(r, C - 1 - ci0);
     int64_t od = rr0 / d->Ho, oh = rr0 - od * d->Ho;   /* advanced row by row, no division */
     for (int64_t rr = rr0; rr < rr1; rr++, oh = oh + 1 == d->Ho ? (od++, 0) : oh + 1) {
         const int64_t id = od * d->sd + ta - d->pd, ih = oh * d->sh + tb - d->ph;
         if (id < 0 || id >= d->D || ih < 0 || ih >= d->H) continue;
         const float *xr = xs + ((od * d->sd) * d->Hp + oh * d->sh) * d->Wp * C + tapoff + ci0;
         const float *dr = dys + ((od * d->Ho + oh) * d->Wo) * CP + cb * NB;
-        if (full) {
-            for (int64_t ow = ow0; ow < ow1; ow++) {
-                const float *xq = xr + ow * ps;
-                vf b[NV];
-                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
-                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[r] * b[v];
-            }
-        } else {
-            for (int64_t ow = ow0; ow < ow1; ow++) {
-                const float *xq = xr + ow * ps;
-                vf b[NV];
-                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
-                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[o[r]] * b[v];
-            }
+        for (int64_t ow = ow0; ow < ow1; ow++) {
+            const float *xq = xr + ow * ps;
+            vf b[NV];
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
+            _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) if (r < N) acc[r][v] += xq[r] * b[v];
         }
     }
     _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) KN(vstore)(out[r] + v * VW, acc[r][v]);
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) if (r < N) KN(vstore)(out[r] + v * VW, acc[r][v]);
+}
+
+/* wgrad_rows for a run-time group width n in [1, NG]: one specialised copy per width, so
+ * channel groups are cut to near-equal widths with no padded lanes (Cin = 32 in groups of
+ * 12 wasted 11% of the multiply-adds on a repeated channel). */
+static void KN(wgrad_rows_n)(int64_t n, const dgeom *d, const float *xs, const float *dys, int64_t rr0,
+                             int64_t rr1, int64_t ta, int64_t tb, int64_t ow0, int64_t ow1, int64_t tapoff,
+                             int64_t ci0, int64_t cb, float out[NG][NB]) {
+    switch (n) {
+#define KN_GRP(c) case c: if (c <= NG) KN(wgrad_rows)(c, d, xs, dys, rr0, rr1, ta, tb, ow0, ow1, tapoff, ci0, cb, out); break;
+    KN_GRP(1) KN_GRP(2) KN_GRP(3) KN_GRP(4) KN_GRP(5) KN_GRP(6) KN_GRP(7) KN_GRP(8)
+    KN_GRP(9) KN_GRP(10) KN_GRP(11) KN_GRP(12) KN_GRP(13) KN_GRP(14) KN_GRP(15) KN_GRP(16)
+#undef KN_GRP
+    default: break;
+    }
 }
 
 /* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over position blocks. */
@@ -408,9 +411,9 @@ static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, c
                 int64_t ow0, ow1;   /* columns whose tap tc reads inside the input */
                 ow0 = KN(min64)(d->Wo, KN(max64)(0, KN(ceil_div)(d->pw - tc, d->sw)));
                 ow1 = KN(max64)(ow0, KN(min64)(d->Wo, KN(ceil_div)(d->W + d->pw - tc, d->sw)));
-                for (int64_t gi = 0; gi < ngrp; gi++) {
-                    const int64_t ci0 = gi * NG, nci = KN(min64)(NG, d->cin - ci0);
-                    KN(wgrad_rows)(d, xp, dycl, c0, c1, ta, tb, ow0, ow1, off[tap], ci0, cb, out);
+                for (int64_t gi = 0; gi < ngrp; gi++) {   /* groups of near-equal width <= NG */
+                    const int64_t ci0 = gi * d->cin / ngrp, nci = (gi + 1) * d->cin / ngrp - ci0;
+                    KN(wgrad_rows_n)(nci, d, xp, dycl, c0, c1, ta, tb, ow0, ow1, off[tap], ci0, cb, out);
                     float *dst = pt + ((cb * d->kvol + tap) * d->cin + ci0) * NB;
                     if (first)
                         for (int64_t r = 0; r < nci; r++) memcpy(dst + r * NB, out[r], NB * sizeof *dst);
