@@ -49,19 +49,24 @@ static inline vf KN(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); retu
 static inline void KN(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline int64_t KN(min64)(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t KN(max64)(int64_t a, int64_t b) { return a > b ? a : b; }
-/* Scratch: 64-byte aligned, from malloc rather than the context's block cache: scratch
- * sizes that match no cached block would make the cache give back activation blocks, and
- * a 2D batch step then re-faulted and re-zeroed hundreds of MB (measured on W5). */
+/* Scratch: 64-byte aligned, from the context's arena (cpu_scratch_take: grown once, no
+ * page faults afterwards) when it is free, else from malloc; never from the block cache:
+ * scratch sizes that match no cached block would make the cache give back activation
+ * blocks, and a 2D batch step then re-faulted and re-zeroed hundreds of MB (measured on
+ * W5). A call that needs several buffers takes one block and cuts it (scratch_cut). */
 static inline float *KN(scratch)(const ssl3d_kctx *k, int64_t nfloats) {
-    (void)k;
-    return aligned_alloc(64, (size_t)((nfloats * 4 + 63) / 64 * 64));
+    const size_t bytes = (size_t)((nfloats * 4 + 63) / 64 * 64);
+    float *p = cpu_scratch_take(k->backend_state, bytes);
+    return p ? p : aligned_alloc(64, bytes);
 }
 static inline float *KN(scratch0)(const ssl3d_kctx *k, int64_t nfloats) {
     float *p = KN(scratch)(k, nfloats);
     if (p) memset(p, 0, (size_t)nfloats * sizeof *p);
     return p;
 }
-static inline void KN(release)(const ssl3d_kctx *k, void *p) { (void)k; free(p); }
+static inline void KN(release)(const ssl3d_kctx *k, void *p) { cpu_scratch_give(k->backend_state, p); }
+/* n floats rounded up to whole 64-byte lines, so that buffers cut from one block stay aligned */
+static inline int64_t KN(lines)(int64_t n) { return (n + 15) / 16 * 16; }
 
 typedef struct KN(dgeom) {
     int64_t n, cin, cout, cb;          /* cb = ceil(cout/NB) output blocks */
@@ -284,9 +289,10 @@ static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_ge
     const int32_t T = k->threads;
     const int per_sample = KN(by_sample)(k, g);
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, inv = d.D * d.H * d.W;
-    float *xp = KN(scratch)(k, (per_sample ? T : 1) * xpn), *wp = KN(scratch)(k, d.cb * d.kvol * d.cin * NB);
+    const int64_t nxp = KN(lines)((per_sample ? T : 1) * xpn);
+    float *xp = KN(scratch)(k, nxp + KN(lines)(d.cb * d.kvol * d.cin * NB)), *wp = xp + nxp;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
-    if (!xp || !wp || !off) { KN(release)(k, xp); KN(release)(k, wp); free(off); return SSL3D_ERR_NOMEM; }
+    if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
     KN(pack_weights)(k, &d, w, s_co, s_ci, flip, wp);
     KN(tap_offsets)(&d, off);
     if (per_sample) {
@@ -310,7 +316,7 @@ static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_ge
             }
         }
     }
-    KN(release)(k, xp); KN(release)(k, wp); free(off);
+    KN(release)(k, xp); free(off);
     return SSL3D_OK;
 }
 
@@ -439,13 +445,10 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
     const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
     const int per_sample = KN(by_sample)(k, g);
     const int64_t copies = per_sample ? T : 1;
-    float *xp = KN(scratch)(k, copies * xpn), *dycl = KN(scratch)(k, copies * d.P * CP);
-    float *part = KN(scratch)(k, T * wlen);
+    const int64_t nxp = KN(lines)(copies * xpn), ndy = KN(lines)(copies * d.P * CP);
+    float *xp = KN(scratch)(k, nxp + ndy + T * KN(lines)(wlen)), *dycl = xp + nxp, *part = dycl + ndy;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
-    if (!xp || !dycl || !part || !off) {
-        KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
-        return SSL3D_ERR_NOMEM;
-    }
+    if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
     KN(tap_offsets)(&d, off);
     const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T;
     if (per_sample) {   /* whole samples per thread, each into its own partial */
@@ -489,7 +492,7 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
             for (int64_t j = 0; j < nco; j++) dw[((cb * NB + j) * cn + ci) * kv + t] += src[j];
         }
     }
-    KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
+    KN(release)(k, xp); free(off);
     return SSL3D_OK;
 }
 
