@@ -22,12 +22,12 @@
  * wp (ceil(Cout/NB), kvol, Cin, NB) with NB = 2*VW output channels per block (zero for
  * padded channels).
  *
- * Forward micro-kernel: MR output positions (consecutive in the plane, a tile may span
- * rows) x NB output channels in 2*MR vector accumulators; per (tap, ci) it loads NB
- * weights (2 vectors) and broadcasts MR inputs: 2*MR FMAs per MR + 2 loads. Each weight
- * vector serves MR positions, so the weight panel streamed from L2 costs 4/MR bytes per
- * flop: MR = 12 with AVX-512's 32 registers (6 with 16).
- * Weight-gradient micro-kernel: NG input channels x NB output channels for one tap,
+ * Forward micro-kernel: up to MR output positions of one output row x NB output channels
+ * in NV*MR vector accumulators; per (tap, ci) it loads NB weights (NV vectors) and
+ * broadcasts one input per position. Each weight vector serves up to MR positions, so the
+ * weight panel streamed from L2 costs 4/MR bytes per flop: MR = 12 with AVX-512's 32
+ * registers (6 with 16). Taps that read only zero padding are skipped (fwd_tile).
+ * Weight-gradient micro-kernel: up to NG input channels x NB output channels for one tap,
  * reducing over the output positions of a task: per position 2 vectors of dY
  * (channels-last) and NG broadcast inputs -> 2*NG FMAs. Per-thread partials are summed in
  * thread order, so results are reproducible for a given ISA and thread count. */
