@@ -553,23 +553,21 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
                 KN(wgrad_task)(&d, xp, dycl, off, t * per, KN(min64)(t * per + per, rows), ni == 0, part + t * wlen);
         }
     }
-    /* partials summed in thread order into thread 0's (in packed order, contiguous), then
-     * dw (Cout, Cin, kvol) += that, unpacked with writes running along the taps */
-    if (T > 1) {
-        #pragma omp parallel for num_threads(T) schedule(static)
-        for (int64_t i = 0; i < wlen; i++) {
-            float acc = part[i];
-            for (int32_t th = 1; th < T; th++) acc += part[(int64_t)th * wlen + i];
-            part[i] = acc;
-        }
-    }
+    /* dw (Cout, Cin, kvol) += the partials summed in thread order, in one pass that reads
+     * them in packed order (NB contiguous floats per tap) and writes along the taps. A
+     * separate summing pass cost a write and a read of the packed weights (1.8 MB for
+     * 128 -> 128 channels, where the 2-thread step is 4 ms). */
     const int64_t kv = d.kvol, cn = d.cin;
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t bc = 0; bc < d.cb * cn; bc++) {   /* the inverse of pack_weights' tiles */
         const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d.cout - cb * NB);
         for (int64_t t = 0; t < kv; t++) {
             const float *src = part + ((cb * kv + t) * cn + ci) * NB;
-            for (int64_t j = 0; j < nco; j++) dw[((cb * NB + j) * cn + ci) * kv + t] += src[j];
+            float sum[NB];
+            for (int64_t j = 0; j < NB; j++) sum[j] = src[j];
+            for (int32_t th = 1; th < T; th++)
+                for (int64_t j = 0; j < NB; j++) sum[j] += src[(int64_t)th * wlen + j];
+            for (int64_t j = 0; j < nco; j++) dw[((cb * NB + j) * cn + ci) * kv + t] += sum[j];
         }
     }
     KN(release)(k, xp); free(off);
