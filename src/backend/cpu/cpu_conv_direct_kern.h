@@ -485,7 +485,12 @@ static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const floa
  * range zero-fills it). */
 static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, const int64_t *off, int64_t r0,
                            int64_t r1, int store, float *pt) {
-    const int64_t ngrp = (d->cin + NG - 1) / NG, chunk_rows = KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
+    /* a sample whose padded input and dY fit in half of a 1 MB L2 is one chunk: the partial
+     * (Cin*Cout*kvol floats, 1.8 MB at 128 -> 128 channels) is then written once per sample
+     * instead of once per 128 positions */
+    const int64_t xpn = d->Dp * d->Hp * d->Wp * d->cin, small = (xpn + d->P * d->cb * NB) * 4 <= (512 << 10);
+    const int64_t ngrp = (d->cin + NG - 1) / NG;
+    const int64_t chunk_rows = small ? r1 - r0 : KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
     if (store && r0 >= r1) { memset(pt, 0, (size_t)(d->cb * d->kvol * d->cin * NB) * sizeof *pt); return; }
     float out[NG][NB];
     for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
