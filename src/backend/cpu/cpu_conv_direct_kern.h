@@ -479,10 +479,10 @@ static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const floa
 }
 
 /* pt (packed partial) = (store ? 0 : pt) + the weight gradient of output rows r0..r1-1 of
- * one sample, swept in chunks of ~128 positions whose input rows and dY stay in L1/L2 while
- * every (block, tap, channel group) reads them. With `store` the first chunk writes its
- * sums instead of adding them, so the partial needs no zero-filling first (an empty row
- * range zero-fills it). */
+ * one sample, swept in chunks of ~128 positions (or the whole sample, when small) whose
+ * input rows and dY stay in L1/L2 while every (block, tap, channel group) reads them. With
+ * `store` the first chunk writes its sums instead of adding them, so the partial needs no
+ * zero-filling first (an empty row range zero-fills it). */
 static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, const int64_t *off, int64_t r0,
                            int64_t r1, int store, float *pt) {
     /* a sample whose padded input and dY fit in half of a 1 MB L2 is one chunk: the partial
