@@ -188,6 +188,12 @@ static const conv_case isa_cases[] = {
     { 3, 5, 6, 10,  { 3, 4, 7 },   { 3, 3, 3 }, 1, 1, 1 },
     { 2, 6, 17, 33, { 1, 9, 10 },  { 3, 3, 3 }, 1, 1, 1 },
     { 3, 4, 8, 16,  { 4, 6, 5 },   { 3, 3, 3 }, 2, 1, 0 },
+    /* rows cut into tiles of unequal width (25 = 8+8+9 at 12 per tile, 5 tiles of 5 at 6),
+     * channel groups of unequal width (13 = 6+7 at 12, 4+4+5 at 6), padding taps skipped */
+    { 3, 2, 13, 40, { 3, 5, 25 },  { 3, 3, 3 }, 1, 1, 1 },
+    /* pad 2 > k/2: whole taps in the padding, and taps that are padding for both ends of a tile */
+    { 3, 2, 8, 9,   { 2, 3, 4 },   { 3, 3, 3 }, 1, 2, 1 },
+    { 2, 2, 12, 33, { 1, 6, 3 },   { 3, 3, 3 }, 2, 2, 1 },
 };
 
 static void check_isa(const char *isa) {

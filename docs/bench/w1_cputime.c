@@ -3,10 +3,12 @@
  * per step with 1 thread is what stays comparable between runs. Pair with w1_cputime.py.
  *   cc -O2 -Iinclude -o /tmp/w1_cputime docs/bench/w1_cputime.c lib/libssl3d.a -fopenmp \
  *      -lopenblas -lcjson -lnifti2 -lznz -lpng -lz -lm
- *   SSL3D_CPU_ISA=avx512 OMP_WAIT_POLICY=passive /tmp/w1_cputime 7 1     (repeat, threads) */
+ *   SSL3D_CPU_ISA=avx512 OMP_WAIT_POLICY=passive /tmp/w1_cputime 7 1     (repeat, threads)
+ *   W1_ONLY=W1c,W1d,W1e picks workloads (both programs). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+#include <string.h>
 #include "ssl3d.h"
 
 static double cpu_ms(void) {
@@ -34,7 +36,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "no CPU context: %s\n", why);
         return 1;
     }
+    const char *only = getenv("W1_ONLY");
     for (int i = 0; i < 5; i++) {
+        if (only && !strstr(only, wl[i].name)) continue;
         const int64_t xs[5] = { 2, wl[i].ci, wl[i].d, wl[i].h, wl[i].w }, ws[5] = { wl[i].co, wl[i].ci, 3, 3, 3 };
         const int64_t bs[1] = { wl[i].co }, gs[1] = { 2 * wl[i].co * wl[i].d * wl[i].h * wl[i].w };
         ssl3d_tensor *x = NULL, *w = NULL, *b = NULL, *g = NULL;

@@ -22,12 +22,12 @@
  * wp (ceil(Cout/NB), kvol, Cin, NB) with NB = 2*VW output channels per block (zero for
  * padded channels).
  *
- * Forward micro-kernel: MR output positions (consecutive in the plane, a tile may span
- * rows) x NB output channels in 2*MR vector accumulators; per (tap, ci) it loads NB
- * weights (2 vectors) and broadcasts MR inputs: 2*MR FMAs per MR + 2 loads. Each weight
- * vector serves MR positions, so the weight panel streamed from L2 costs 4/MR bytes per
- * flop: MR = 12 with AVX-512's 32 registers (6 with 16).
- * Weight-gradient micro-kernel: NG input channels x NB output channels for one tap,
+ * Forward micro-kernel: up to MR output positions of one output row x NB output channels
+ * in NV*MR vector accumulators; per (tap, ci) it loads NB weights (NV vectors) and
+ * broadcasts one input per position. Each weight vector serves up to MR positions, so the
+ * weight panel streamed from L2 costs 4/MR bytes per flop: MR = 12 with AVX-512's 32
+ * registers (6 with 16). Taps that read only zero padding are skipped (fwd_tile).
+ * Weight-gradient micro-kernel: up to NG input channels x NB output channels for one tap,
  * reducing over the output positions of a task: per position 2 vectors of dY
  * (channels-last) and NG broadcast inputs -> 2*NG FMAs. Per-thread partials are summed in
  * thread order, so results are reproducible for a given ISA and thread count. */
@@ -49,19 +49,24 @@ static inline vf KN(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); retu
 static inline void KN(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
 static inline int64_t KN(min64)(int64_t a, int64_t b) { return a < b ? a : b; }
 static inline int64_t KN(max64)(int64_t a, int64_t b) { return a > b ? a : b; }
-/* Scratch: 64-byte aligned, from malloc rather than the context's block cache: scratch
- * sizes that match no cached block would make the cache give back activation blocks, and
- * a 2D batch step then re-faulted and re-zeroed hundreds of MB (measured on W5). */
+/* Scratch: 64-byte aligned, from the context's arena (cpu_scratch_take: grown once, no
+ * page faults afterwards) when it is free, else from malloc; never from the block cache:
+ * scratch sizes that match no cached block would make the cache give back activation
+ * blocks, and a 2D batch step then re-faulted and re-zeroed hundreds of MB (measured on
+ * W5). A call that needs several buffers takes one block and cuts it (scratch_cut). */
 static inline float *KN(scratch)(const ssl3d_kctx *k, int64_t nfloats) {
-    (void)k;
-    return aligned_alloc(64, (size_t)((nfloats * 4 + 63) / 64 * 64));
+    const size_t bytes = (size_t)((nfloats * 4 + 63) / 64 * 64);
+    float *p = cpu_scratch_take(k->backend_state, bytes);
+    return p ? p : aligned_alloc(64, bytes);
 }
 static inline float *KN(scratch0)(const ssl3d_kctx *k, int64_t nfloats) {
     float *p = KN(scratch)(k, nfloats);
     if (p) memset(p, 0, (size_t)nfloats * sizeof *p);
     return p;
 }
-static inline void KN(release)(const ssl3d_kctx *k, void *p) { (void)k; free(p); }
+static inline void KN(release)(const ssl3d_kctx *k, void *p) { cpu_scratch_give(k->backend_state, p); }
+/* n floats rounded up to whole 64-byte lines, so that buffers cut from one block stay aligned */
+static inline int64_t KN(lines)(int64_t n) { return (n + 15) / 16 * 16; }
 
 typedef struct KN(dgeom) {
     int64_t n, cin, cout, cb;          /* cb = ceil(cout/NB) output blocks */
@@ -69,6 +74,7 @@ typedef struct KN(dgeom) {
     int64_t Do, Ho, Wo, P;
     int64_t kd, kh, kw, kvol;
     int64_t sd, sh, sw;
+    int64_t pd, ph, pw;
 } KN(dgeom);
 #define dgeom KN(dgeom)
 
@@ -80,33 +86,107 @@ static dgeom KN(dgeom_of)(const ssl3d_conv_geom *g) {
     d.Do = g->out[0]; d.Ho = g->out[1]; d.Wo = g->out[2]; d.P = d.Do * d.Ho * d.Wo;
     d.kd = g->k[0]; d.kh = g->k[1]; d.kw = g->k[2]; d.kvol = d.kd * d.kh * d.kw;
     d.sd = g->stride[0]; d.sh = g->stride[1]; d.sw = g->stride[2];
+    d.pd = g->pad[0]; d.ph = g->pad[1]; d.pw = g->pad[2];
     return d;
 }
 
-/* xp (Dp, Hp, Wp, C) <- x (C, D, H, W) of one sample with zero borders; parallel over d. */
+/* r[i][l] <-> r[l][i]: a VW x VW block transposed in registers, log2(VW) stages; the
+ * stage of distance h swaps the off-diagonal h x h blocks of every 2h x 2h block (one
+ * two-input shuffle per output row). The channels-last copies below move VW x VW blocks
+ * this way instead of one float at a time (they were 9% of a W1c step). */
+typedef int32_t KN(vi) __attribute__((vector_size(VW * 4)));
+#if VW == 16
+#define KN_LANES(F) { F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15) }
+#elif VW == 8
+#define KN_LANES(F) { F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7) }
+#else
+#define KN_LANES(F) { F(0), F(1), F(2), F(3) }
+#endif
+#define KN_STAGE(H)                                                                                     \
+    {                                                                                                   \
+        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wshadow\"")                 \
+        const KN(vi) lo = KN_LANES(KN_LO##H), hi = KN_LANES(KN_HI##H);                                  \
+        _Pragma("GCC diagnostic pop")                                                                   \
+        _Pragma("GCC unroll 16") for (int i = 0; i < VW; i++) if (!(i & (H))) {                         \
+            const vf a = r[i], b = r[i + (H)];                                                          \
+            r[i] = __builtin_shuffle(a, b, lo);                                                         \
+            r[i + (H)] = __builtin_shuffle(a, b, hi);                                                   \
+        }                                                                                               \
+    }
+/* lane l of the new row i: a[l] or b[l-h]; of the new row i+h: a[l+h] or b[l] (b's lanes are VW..2VW-1) */
+#define KN_LO8(l) (((l) & 8) ? VW + (l) - 8 : (l))
+#define KN_HI8(l) (((l) & 8) ? VW + (l) : (l) + 8)
+#define KN_LO4(l) (((l) & 4) ? VW + (l) - 4 : (l))
+#define KN_HI4(l) (((l) & 4) ? VW + (l) : (l) + 4)
+#define KN_LO2(l) (((l) & 2) ? VW + (l) - 2 : (l))
+#define KN_HI2(l) (((l) & 2) ? VW + (l) : (l) + 2)
+#define KN_LO1(l) (((l) & 1) ? VW + (l) - 1 : (l))
+#define KN_HI1(l) (((l) & 1) ? VW + (l) : (l) + 1)
+static inline void KN(transpose)(vf r[VW]) {
+#if VW >= 16
+    KN_STAGE(8)
+#endif
+#if VW >= 8
+    KN_STAGE(4)
+#endif
+    KN_STAGE(2)
+    KN_STAGE(1)
+}
+
+/* dst[i][c0 .. c0+nc) <- src[c*cs + i] for positions i < VW (c = c0 ..): one channel run of
+ * VW consecutive positions per source row, written as one VW-channel vector per position.
+ * nc = VW moves whole blocks; fewer channels go one at a time. */
+static inline void KN(block_to_channels_last)(const float *src, int64_t cs, int64_t nc, float *const dst[VW]) {
+    if (nc == VW) {
+        vf r[VW];
+        _Pragma("GCC unroll 16") for (int i = 0; i < VW; i++) r[i] = KN(vload)(src + i * cs);
+        KN(transpose)(r);
+        _Pragma("GCC unroll 16") for (int i = 0; i < VW; i++) KN(vstore)(dst[i], r[i]);
+    } else {
+        for (int64_t c = 0; c < nc; c++)
+            for (int i = 0; i < VW; i++) dst[i][c] = src[c * cs + i];
+    }
+}
+
+/* xp (Dp, Hp, Wp, C) <- x (C, D, H, W) of one sample with zero borders; parallel over d.
+ * The interior of a plane is moved in blocks of VW positions (consecutive in the H*W plane,
+ * so a block may span rows) x VW channels. */
 static void KN(pad_channels_last)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x,
                                   float *xp) {
     const int64_t C = d->cin, pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
-    const int64_t plane = d->Hp * d->Wp * C;
+    const int64_t plane = d->Hp * d->Wp * C, HW = d->H * d->W, cstride = d->D * HW;
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t dp = 0; dp < d->Dp; dp++) {
         const int64_t id = dp - pd;
         float *o = xp + dp * plane;
         if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); continue; }
-        /* zero the border rows/columns, then transpose the interior row by row */
+        /* zero the border rows and columns */
         for (int64_t hp = 0; hp < d->Hp; hp++) {
             const int64_t ih = hp - ph;
             float *orow = o + hp * d->Wp * C;
             if (ih < 0 || ih >= d->H) { memset(orow, 0, (size_t)(d->Wp * C) * sizeof *o); continue; }
             memset(orow, 0, (size_t)(pw * C) * sizeof *o);
             memset(orow + (pw + d->W) * C, 0, (size_t)((d->Wp - pw - d->W) * C) * sizeof *o);
-            const float *xs = x + id * d->H * d->W + ih * d->W;
-            const int64_t cstride = d->D * d->H * d->W;
-            float *oi = orow + pw * C;
-            for (int64_t c = 0; c < C; c++) {
-                const float *r = xs + c * cstride;
-                for (int64_t iw = 0; iw < d->W; iw++) oi[iw * C + c] = r[iw];
+        }
+        /* the interior: position q = ih*W + iw of the plane goes to (ih+ph, iw+pw) */
+        const float *xs = x + id * HW;
+        int64_t q = 0, ih = 0, iw = 0;
+        for (; q + VW <= HW; q += VW) {
+            float *dst[VW];
+            for (int i = 0; i < VW; i++) {
+                dst[i] = o + ((ih + ph) * d->Wp + iw + pw) * C;
+                if (++iw == d->W) { iw = 0; ih++; }
             }
+            for (int64_t c0 = 0; c0 < C; c0 += VW) {
+                float *dc[VW];
+                for (int i = 0; i < VW; i++) dc[i] = dst[i] + c0;
+                KN(block_to_channels_last)(xs + c0 * cstride + q, cstride, KN(min64)(VW, C - c0), dc);
+            }
+        }
+        for (; q < HW; q++) {
+            float *dst = o + ((ih + ph) * d->Wp + iw + pw) * C;
+            for (int64_t c = 0; c < C; c++) dst[c] = xs[c * cstride + q];
+            if (++iw == d->W) { iw = 0; ih++; }
         }
     }
 }
@@ -148,29 +228,74 @@ static void KN(tap_offsets)(const dgeom *d, int64_t *off) {
             for (int64_t c = 0; c < d->kw; c++) off[t++] = ((a * d->Hp + b) * d->Wp + c) * d->cin;
 }
 
-/* out (MR positions x NB channels) = sum over taps t and ci of x_r[off[t] + ci] * wpanel[t][ci][0..NB),
- * x_r = xb[r] the tap-(0,0,0) pointer of position r. The accumulators (MR x 2 vectors) stay
- * in registers: the loops over r are fully unrolled. */
-static void KN(fwd_micro)(const float *const xb[MR], const int64_t *off, int64_t kvol, int64_t cin,
-                          const float *wpanel, float out[MR][NB]) {
+/* Taps t in [0, k) along one axis that read inside the input (0 <= o*s + t - p < n) for
+ * output coordinate o: [*lo, *hi), empty when *hi <= *lo. The others read only the zero
+ * padding and are skipped: at 6x8x6 (W1e) 28% of a 3x3x3 layer's multiply-adds fall on
+ * the padding, at 12x16x12 15%, at 24x32x24 8% (oneDNN skips them too). */
+static inline void KN(tap_range)(int64_t o, int64_t s, int64_t p, int64_t n, int64_t k, int64_t *lo, int64_t *hi) {
+    const int64_t base = o * s - p;
+    *lo = KN(max64)(0, -base);
+    *hi = KN(min64)(k, n - base);
+}
+
+/* ceil(a / s) for s > 0 and any sign of a */
+static inline int64_t KN(ceil_div)(int64_t a, int64_t s) { return a >= 0 ? (a + s - 1) / s : -((-a) / s); }
+
+/* out[r][0..NB) for the N (<= MR, a compile-time constant once inlined) consecutive
+ * output positions r of one output row = sum over the taps (a, b, c) with a in [a0, a1),
+ * b in [b0, b1), c in [0, kw), and over ci, of x[r][tap][ci] * wpanel[tap][ci][0..NB).
+ * Position r's tap-(0,0,0) input is x0 + r*ps; iw0 is the input column of position 0 at
+ * tap c = 0 (ow0*sw - pw). Along W a tap whose column is padding for the first (or the
+ * last) position of the tile skips that position: one of three copies of the inner loop,
+ * chosen per tap, with the position set fixed at compile time; a tap that is padding for
+ * every position is skipped, any other mix reads the zero padding. The accumulators
+ * (N x NV vectors) stay in registers: the loops over r are fully unrolled. */
+static inline __attribute__((always_inline)) void KN(fwd_tile)(const int N, const dgeom *d, const float *x0,
+                                                               int64_t ps, const int64_t *off, const float *wpanel,
+                                                               int64_t a0, int64_t a1, int64_t b0, int64_t b1,
+                                                               int64_t iw0, float out[MR][NB]) {
     vf acc[MR][NV];
     _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)
-        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (vf){ 0 };
-    for (int64_t t = 0; t < kvol; t++) {
-        const float *p[MR];
-        _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) p[r] = xb[r] + off[t];
-        const float *wt = wpanel + t * cin * NB;
-        for (int64_t ci = 0; ci < cin; ci++) {
-            vf b[NV];
-            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(wt + ci * NB + v * VW);
-            _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) {
-                const float a = p[r][ci];
-                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += a * b[v];
-            }
-        }
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) if (r < N) acc[r][v] = (vf){ 0 };
+    const int64_t cin = d->cin;
+#define KN_FWD_CI(LO, HI)                                                                                 \
+    for (int64_t ci = 0; ci < cin; ci++) {                                                               \
+        vf bw[NV];                                                                                        \
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) bw[v] = KN(vload)(wt + ci * NB + v * VW);   \
+        _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++) if (r < N && r >= (LO) && r < N - (HI)) {  \
+            const float xv = xt[r * ps + ci];                                                             \
+            _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) acc[r][v] += xv * bw[v];                 \
+        }                                                                                                 \
     }
+    for (int64_t a = a0; a < a1; a++)
+        for (int64_t b = b0; b < b1; b++)
+            for (int64_t c = 0; c < d->kw; c++) {
+                const int64_t t = (a * d->kh + b) * d->kw + c, col = iw0 + c;
+                const float *xt = x0 + off[t], *wt = wpanel + t * cin * NB;
+                /* positions r < lo read column < 0, positions r >= N - hi column >= W */
+                const int64_t lo = KN(max64)(0, KN(ceil_div)(-col, d->sw));
+                const int64_t hi = KN(max64)(0, N - KN(max64)(0, KN(ceil_div)(d->W - col, d->sw)));
+                if (lo + hi >= N) continue;
+                if (lo == 1 && hi == 0) { KN_FWD_CI(1, 0) }
+                else if (lo == 0 && hi == 1) { KN_FWD_CI(0, 1) }
+                else { KN_FWD_CI(0, 0) }
+            }
+#undef KN_FWD_CI
     _Pragma("GCC unroll 32") for (int r = 0; r < MR; r++)
-        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) KN(vstore)(out[r] + v * VW, acc[r][v]);
+        _Pragma("GCC unroll 4") for (int v = 0; v < NV; v++) if (r < N) KN(vstore)(out[r] + v * VW, acc[r][v]);
+}
+
+/* fwd_tile for a run-time n in [1, MR]: one specialised copy per tile width. */
+static void KN(fwd_tile_n)(int64_t n, const dgeom *d, const float *x0, int64_t ps, const int64_t *off,
+                           const float *wpanel, int64_t a0, int64_t a1, int64_t b0, int64_t b1, int64_t iw0,
+                           float out[MR][NB]) {
+    switch (n) {
+#define KN_TILE(c) case c: if (c <= MR) KN(fwd_tile)(c, d, x0, ps, off, wpanel, a0, a1, b0, b1, iw0, out); break;
+    KN_TILE(1) KN_TILE(2) KN_TILE(3) KN_TILE(4) KN_TILE(5) KN_TILE(6) KN_TILE(7) KN_TILE(8)
+    KN_TILE(9) KN_TILE(10) KN_TILE(11) KN_TILE(12) KN_TILE(13) KN_TILE(14) KN_TILE(15) KN_TILE(16)
+#undef KN_TILE
+    default: break;
+    }
 }
 
 /* Tasks of one sample: (output plane, block of rb rows), at least ~4 per thread. */
@@ -181,29 +306,34 @@ static void KN(task_split)(const dgeom *d, int32_t threads, int64_t *rb, int64_t
     *nrb = (d->Ho + *rb - 1) / *rb;
 }
 
-/* One forward task of sample ni: output plane od, rows r0..r1-1, every output block. */
+/* One forward task of sample ni: output plane od, rows r0..r1-1, every output block. A row
+ * of Wo positions is cut into ceil(Wo/MR) tiles of near-equal width (a tile never spans
+ * rows, so whole rows of taps that read padding along D and H are skipped). Output blocks
+ * are the outer loop so that one packed weight panel (kvol*Cin*NB floats) stays in L2
+ * across the task's positions. */
 static void KN(fwd_task)(const dgeom *d, const float *xp, const float *wp, const int64_t *off, const float *b,
                          float *y, int accumulate, int64_t ni, int64_t od, int64_t r0, int64_t r1) {
     float out[MR][NB];
-    const int64_t q0 = r0 * d->Wo, q1 = r1 * d->Wo;   /* positions of the task in plane od */
+    const int64_t nt = (d->Wo + MR - 1) / MR, ps = d->sw * d->cin;
+    int64_t a0, a1;
+    KN(tap_range)(od, d->sd, d->pd, d->D, d->kd, &a0, &a1);
     for (int64_t cb = 0; cb < d->cb; cb++) {
         const float *panel = wp + cb * d->kvol * d->cin * NB;
         const int64_t nco = KN(min64)(NB, d->cout - cb * NB);
         float *yplane = y + (ni * d->cout + cb * NB) * d->P + od * d->Ho * d->Wo;
-        for (int64_t q = q0; q < q1; q += MR) {
-            const int64_t nr = KN(min64)(MR, q1 - q);
-            /* a tile may span rows; a short last tile recomputes its last position */
-            const float *xb[MR];
-            for (int64_t r = 0; r < MR; r++) {
-                const int64_t qq = q + KN(min64)(r, nr - 1), oh = qq / d->Wo, ow = qq - oh * d->Wo;
-                xb[r] = xp + (((od * d->sd) * d->Hp + oh * d->sh) * d->Wp + ow * d->sw) * d->cin;
-            }
-            KN(fwd_micro)(xb, off, d->kvol, d->cin, panel, out);
-            for (int64_t j = 0; j < nco; j++) {
-                float *yo = yplane + j * d->P + q;
-                const float bv = b ? b[cb * NB + j] : 0.0f;
-                if (accumulate) for (int64_t r = 0; r < nr; r++) yo[r] += out[r][j] + bv;
-                else for (int64_t r = 0; r < nr; r++) yo[r] = out[r][j] + bv;
+        for (int64_t oh = r0; oh < r1; oh++) {
+            int64_t b0, b1;
+            KN(tap_range)(oh, d->sh, d->ph, d->H, d->kh, &b0, &b1);
+            const float *xrow = xp + ((od * d->sd) * d->Hp + oh * d->sh) * d->Wp * d->cin;
+            for (int64_t ti = 0; ti < nt; ti++) {
+                const int64_t ow0 = ti * d->Wo / nt, n = (ti + 1) * d->Wo / nt - ow0;
+                KN(fwd_tile_n)(n, d, xrow + ow0 * ps, ps, off, panel, a0, a1, b0, b1, ow0 * d->sw - d->pw, out);
+                for (int64_t j = 0; j < nco; j++) {
+                    float *yo = yplane + j * d->P + oh * d->Wo + ow0;
+                    const float bv = b ? b[cb * NB + j] : 0.0f;
+                    if (accumulate) for (int64_t r = 0; r < n; r++) yo[r] += out[r][j] + bv;
+                    else for (int64_t r = 0; r < n; r++) yo[r] = out[r][j] + bv;
+                }
             }
         }
     }
@@ -232,9 +362,10 @@ static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_ge
     const int32_t T = k->threads;
     const int per_sample = KN(by_sample)(k, g);
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, inv = d.D * d.H * d.W;
-    float *xp = KN(scratch)(k, (per_sample ? T : 1) * xpn), *wp = KN(scratch)(k, d.cb * d.kvol * d.cin * NB);
+    const int64_t nxp = KN(lines)((per_sample ? T : 1) * xpn);
+    float *xp = KN(scratch)(k, nxp + KN(lines)(d.cb * d.kvol * d.cin * NB)), *wp = xp + nxp;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
-    if (!xp || !wp || !off) { KN(release)(k, xp); KN(release)(k, wp); free(off); return SSL3D_ERR_NOMEM; }
+    if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
     KN(pack_weights)(k, &d, w, s_co, s_ci, flip, wp);
     KN(tap_offsets)(&d, off);
     if (per_sample) {
@@ -258,7 +389,7 @@ static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_ge
             }
         }
     }
-    KN(release)(k, xp); KN(release)(k, wp); free(off);
+    KN(release)(k, xp); free(off);
     return SSL3D_OK;
 }
 
@@ -277,78 +408,111 @@ static ssl3d_status KN(backward_input)(const ssl3d_kctx *k, const ssl3d_conv_geo
     return KN(forward_strided)(k, gt, dy, w, kvol, gt->cout * kvol, 1, NULL, dx, 1);
 }
 
-/* out (NG input channels x NB output channels) = sum over the output rows rr0..rr1-1
- * (rows of all planes, flattened: rr = od*Ho + oh) of x[pos + tapoff][ci0 + r] * dycl[pos][NB].
- * A full group reads channels ci0 + r at constant offsets; the last, partial group reads
- * channel Cin-1 again for the missing ones (results dropped). */
-static void KN(wgrad_rows)(const dgeom *d, const float *xs, const float *dys, int64_t rr0, int64_t rr1,
-                           int64_t tapoff, int64_t ci0, int64_t cb, float out[NG][NB]) {
+/* out (N input channels x NB output channels; N <= NG, a compile-time constant once
+ * inlined) = sum over the output rows rr0..rr1-1 (rows of all planes, flattened:
+ * rr = od*Ho + oh) of x[pos + tap][ci0 + r] * dycl[pos][NB] for tap (ta, tb, tc) at
+ * offset tapoff, over the positions whose tap reads inside the input: rows whose tap plane
+ * or row is padding are skipped, and along W only the columns ow0..ow1-1 are summed (the
+ * others add exact zeros, so the result is the same). */
+static inline __attribute__((always_inline)) void KN(wgrad_rows)(const int N, const dgeom *d, const float *xs,
+                                                                 const float *dys, int64_t rr0, int64_t rr1,
+                                                                 int64_t ta, int64_t tb, int64_t ow0, int64_t ow1,
+                                                                 int64_t tapoff, int64_t ci0, int64_t cb,
+                                                                 float out[NG][NB]) {
     vf acc[NG][NV];
     _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] = (vf){ 0 };
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) if (r < N) acc[r][v] = (vf){ 0 };
     const int64_t C = d->cin, CP = d->cb * NB, ps = d->sw * C;
-    const int full = ci0 + NG <= C;
-    int64_t o[NG];
-    for (int r = 0; r < NG; r++) o[r] = KN(min64)(r, C - 1 - ci0);
-    for (int64_t rr = rr0; rr < rr1; rr++) {
-        const int64_t od = rr / d->Ho, oh = rr - od * d->Ho;
+    int64_t od = rr0 / d->Ho, oh = rr0 - od * d->Ho;   /* advanced row by row, no division */
+    for (int64_t rr = rr0; rr < rr1; rr++, oh = oh + 1 == d->Ho ? (od++, 0) : oh + 1) {
+        const int64_t id = od * d->sd + ta - d->pd, ih = oh * d->sh + tb - d->ph;
+        if (id < 0 || id >= d->D || ih < 0 || ih >= d->H) continue;
         const float *xr = xs + ((od * d->sd) * d->Hp + oh * d->sh) * d->Wp * C + tapoff + ci0;
         const float *dr = dys + ((od * d->Ho + oh) * d->Wo) * CP + cb * NB;
-        if (full) {
-            for (int64_t ow = 0; ow < d->Wo; ow++) {
-                const float *xq = xr + ow * ps;
-                vf b[NV];
-                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
-                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[r] * b[v];
-            }
-        } else {
-            for (int64_t ow = 0; ow < d->Wo; ow++) {
-                const float *xq = xr + ow * ps;
-                vf b[NV];
-                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
-                _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-                    _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) acc[r][v] += xq[o[r]] * b[v];
-            }
+        for (int64_t ow = ow0; ow < ow1; ow++) {
+            const float *xq = xr + ow * ps;
+            vf b[NV];
+            _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) b[v] = KN(vload)(dr + ow * CP + v * VW);
+            _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
+                _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) if (r < N) acc[r][v] += xq[r] * b[v];
         }
     }
     _Pragma("GCC unroll 32") for (int r = 0; r < NG; r++)
-        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) KN(vstore)(out[r] + v * VW, acc[r][v]);
+        _Pragma("GCC unroll 2") for (int v = 0; v < NV; v++) if (r < N) KN(vstore)(out[r] + v * VW, acc[r][v]);
 }
 
-/* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over position blocks. */
+/* wgrad_rows for a run-time group width n in [1, NG]: one specialised copy per width, so
+ * channel groups are cut to near-equal widths with no padded lanes (Cin = 32 in groups of
+ * 12 wasted 11% of the multiply-adds on a repeated channel). */
+static void KN(wgrad_rows_n)(int64_t n, const dgeom *d, const float *xs, const float *dys, int64_t rr0,
+                             int64_t rr1, int64_t ta, int64_t tb, int64_t ow0, int64_t ow1, int64_t tapoff,
+                             int64_t ci0, int64_t cb, float out[NG][NB]) {
+    switch (n) {
+#define KN_GRP(c) case c: if (c <= NG) KN(wgrad_rows)(c, d, xs, dys, rr0, rr1, ta, tb, ow0, ow1, tapoff, ci0, cb, out); break;
+    KN_GRP(1) KN_GRP(2) KN_GRP(3) KN_GRP(4) KN_GRP(5) KN_GRP(6) KN_GRP(7) KN_GRP(8)
+    KN_GRP(9) KN_GRP(10) KN_GRP(11) KN_GRP(12) KN_GRP(13) KN_GRP(14) KN_GRP(15) KN_GRP(16)
+#undef KN_GRP
+    default: break;
+    }
+}
+
+/* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over
+ * blocks of VW positions, moved VW channels at a time (block_to_channels_last). */
 static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const float *dy, float *dycl) {
-    const int64_t CP = d->cb * NB, vb = 64, nb = (d->P + vb - 1) / vb;
+    const int64_t CP = d->cb * NB, nb = (d->P + VW - 1) / VW;
     #pragma omp parallel for num_threads(k->threads) schedule(static)
     for (int64_t t = 0; t < nb; t++) {
-        const int64_t p0 = t * vb, p1 = KN(min64)(p0 + vb, d->P);
+        const int64_t p0 = t * VW, p1 = KN(min64)(p0 + VW, d->P);
         if (CP != d->cout)
             for (int64_t p = p0; p < p1; p++) memset(dycl + p * CP + d->cout, 0, (size_t)(CP - d->cout) * sizeof *dycl);
-        for (int64_t co = 0; co < d->cout; co++) {
-            const float *r = dy + co * d->P;
-            for (int64_t p = p0; p < p1; p++) dycl[p * CP + co] = r[p];
+        if (p1 - p0 == VW) {
+            for (int64_t c0 = 0; c0 < d->cout; c0 += VW) {
+                float *dc[VW];
+                for (int i = 0; i < VW; i++) dc[i] = dycl + (p0 + i) * CP + c0;
+                KN(block_to_channels_last)(dy + c0 * d->P + p0, d->P, KN(min64)(VW, d->cout - c0), dc);
+            }
+        } else {
+            for (int64_t co = 0; co < d->cout; co++)
+                for (int64_t p = p0; p < p1; p++) dycl[p * CP + co] = dy[co * d->P + p];
         }
     }
 }
 
-/* pt (packed partial) += the weight gradient of output rows r0..r1-1 of one sample, swept
- * in chunks of ~128 positions whose input rows and dY stay in L1/L2 while every
- * (block, tap, channel group) reads them. */
+/* pt (packed partial) = (store ? 0 : pt) + the weight gradient of output rows r0..r1-1 of
+ * one sample, swept in chunks of ~128 positions (or the whole sample, when small) whose
+ * input rows and dY stay in L1/L2 while every (block, tap, channel group) reads them. With
+ * `store` the first chunk writes its sums instead of adding them, so the partial needs no
+ * zero-filling first (an empty row range zero-fills it). */
 static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, const int64_t *off, int64_t r0,
-                           int64_t r1, float *pt) {
-    const int64_t ngrp = (d->cin + NG - 1) / NG, chunk_rows = KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
+                           int64_t r1, int store, float *pt) {
+    /* a sample whose padded input and dY fit in half of a 1 MB L2 is one chunk: the partial
+     * (Cin*Cout*kvol floats, 1.8 MB at 128 -> 128 channels) is then written once per sample
+     * instead of once per 128 positions */
+    const int64_t xpn = d->Dp * d->Hp * d->Wp * d->cin, small = (xpn + d->P * d->cb * NB) * 4 <= (512 << 10);
+    const int64_t ngrp = (d->cin + NG - 1) / NG;
+    const int64_t chunk_rows = small ? r1 - r0 : KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
+    if (store && r0 >= r1) { memset(pt, 0, (size_t)(d->cb * d->kvol * d->cin * NB) * sizeof *pt); return; }
     float out[NG][NB];
     for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
         const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
+        const int first = store && c0 == r0;
         for (int64_t cb = 0; cb < d->cb; cb++)
-            for (int64_t tap = 0; tap < d->kvol; tap++)
-                for (int64_t gi = 0; gi < ngrp; gi++) {
-                    const int64_t ci0 = gi * NG, nci = KN(min64)(NG, d->cin - ci0);
-                    KN(wgrad_rows)(d, xp, dycl, c0, c1, off[tap], ci0, cb, out);
+            for (int64_t tap = 0; tap < d->kvol; tap++) {
+                const int64_t ta = tap / (d->kh * d->kw), tb = tap / d->kw % d->kh, tc = tap % d->kw;
+                int64_t ow0, ow1;   /* columns whose tap tc reads inside the input */
+                ow0 = KN(min64)(d->Wo, KN(max64)(0, KN(ceil_div)(d->pw - tc, d->sw)));
+                ow1 = KN(max64)(ow0, KN(min64)(d->Wo, KN(ceil_div)(d->W + d->pw - tc, d->sw)));
+                for (int64_t gi = 0; gi < ngrp; gi++) {   /* groups of near-equal width <= NG */
+                    const int64_t ci0 = gi * d->cin / ngrp, nci = (gi + 1) * d->cin / ngrp - ci0;
+                    KN(wgrad_rows_n)(nci, d, xp, dycl, c0, c1, ta, tb, ow0, ow1, off[tap], ci0, cb, out);
                     float *dst = pt + ((cb * d->kvol + tap) * d->cin + ci0) * NB;
-                    for (int64_t r = 0; r < nci; r++)
-                        for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
+                    if (first)
+                        for (int64_t r = 0; r < nci; r++) memcpy(dst + r * NB, out[r], NB * sizeof *dst);
+                    else
+                        for (int64_t r = 0; r < nci; r++)
+                            for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
                 }
+            }
     }
 }
 
@@ -366,24 +530,24 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
     const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
     const int per_sample = KN(by_sample)(k, g);
     const int64_t copies = per_sample ? T : 1;
-    float *xp = KN(scratch)(k, copies * xpn), *dycl = KN(scratch)(k, copies * d.P * CP);
-    float *part = KN(scratch0)(k, T * wlen);
+    const int64_t nxp = KN(lines)(copies * xpn), ndy = KN(lines)(copies * d.P * CP);
+    float *xp = KN(scratch)(k, nxp + ndy + T * KN(lines)(wlen)), *dycl = xp + nxp, *part = dycl + ndy;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
-    if (!xp || !dycl || !part || !off) {
-        KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
-        return SSL3D_ERR_NOMEM;
-    }
+    if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
     KN(tap_offsets)(&d, off);
     const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T;
     if (per_sample) {   /* whole samples per thread, each into its own partial */
         const ssl3d_kctx one = { 1, k->backend_state };
-        #pragma omp parallel for num_threads(T) schedule(static)
-        for (int64_t ni = 0; ni < g->n; ni++) {
-            const int64_t tid = omp_get_thread_num();
+        #pragma omp parallel num_threads(T)
+        {   /* thread tid takes samples n*tid/T .. n*(tid+1)/T - 1; the first one stores */
+            const int64_t tid = omp_get_thread_num(), s0 = g->n * tid / T, s1 = g->n * (tid + 1) / T;
             float *xpt = xp + tid * xpn, *dyt = dycl + tid * d.P * CP;
-            KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
-            KN(dy_channels_last)(&one, &d, dy + ni * d.cout * d.P, dyt);
-            KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, part + tid * wlen);
+            if (s0 >= s1) memset(part + tid * wlen, 0, (size_t)wlen * sizeof *part);
+            for (int64_t ni = s0; ni < s1; ni++) {
+                KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
+                KN(dy_channels_last)(&one, &d, dy + ni * d.cout * d.P, dyt);
+                KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, ni == s0, part + tid * wlen);
+            }
         }
     } else {
         for (int64_t ni = 0; ni < g->n; ni++) {
@@ -391,29 +555,27 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
             KN(dy_channels_last)(k, &d, dy + ni * d.cout * d.P, dycl);
             #pragma omp parallel for num_threads(T) schedule(static)
             for (int64_t t = 0; t < T; t++)
-                KN(wgrad_task)(&d, xp, dycl, off, t * per, KN(min64)(t * per + per, rows), part + t * wlen);
+                KN(wgrad_task)(&d, xp, dycl, off, t * per, KN(min64)(t * per + per, rows), ni == 0, part + t * wlen);
         }
     }
-    /* partials summed in thread order into thread 0's (in packed order, contiguous), then
-     * dw (Cout, Cin, kvol) += that, unpacked with writes running along the taps */
-    if (T > 1) {
-        #pragma omp parallel for num_threads(T) schedule(static)
-        for (int64_t i = 0; i < wlen; i++) {
-            float acc = part[i];
-            for (int32_t th = 1; th < T; th++) acc += part[(int64_t)th * wlen + i];
-            part[i] = acc;
-        }
-    }
+    /* dw (Cout, Cin, kvol) += the partials summed in thread order, in one pass that reads
+     * them in packed order (NB contiguous floats per tap) and writes along the taps. A
+     * separate summing pass cost a write and a read of the packed weights (1.8 MB for
+     * 128 -> 128 channels, where the 2-thread step is 4 ms). */
     const int64_t kv = d.kvol, cn = d.cin;
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t bc = 0; bc < d.cb * cn; bc++) {   /* the inverse of pack_weights' tiles */
         const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d.cout - cb * NB);
         for (int64_t t = 0; t < kv; t++) {
             const float *src = part + ((cb * kv + t) * cn + ci) * NB;
-            for (int64_t j = 0; j < nco; j++) dw[((cb * NB + j) * cn + ci) * kv + t] += src[j];
+            float sum[NB];
+            for (int64_t j = 0; j < NB; j++) sum[j] = src[j];
+            for (int32_t th = 1; th < T; th++)
+                for (int64_t j = 0; j < NB; j++) sum[j] += src[(int64_t)th * wlen + j];
+            for (int64_t j = 0; j < nco; j++) dw[((cb * NB + j) * cn + ci) * kv + t] += sum[j];
         }
     }
-    KN(release)(k, xp); KN(release)(k, dycl); KN(release)(k, part); free(off);
+    KN(release)(k, xp); free(off);
     return SSL3D_OK;
 }
 

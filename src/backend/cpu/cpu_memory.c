@@ -23,6 +23,9 @@ struct cpu_state {
     size_t bytes, limit;
     size_t live, peak;                  /* bytes of cacheable blocks in use now, and at most so far */
     const cpu_conv_isa *isa;            /* the context's kernel instruction set (cpu_isa.c) */
+    void *arena;                        /* scratch of the direct conv kernels (cpu_scratch_take) */
+    size_t arena_size;
+    int arena_busy;
 };
 
 const struct cpu_conv_isa *cpu_state_isa(const void *state) {
@@ -48,6 +51,8 @@ ssl3d_status cpu_state_init(void **state, int32_t device, char *msg, size_t cap)
     return SSL3D_OK;
 }
 
+static size_t rounded(size_t bytes);
+
 static void cache_drop_oldest(struct cpu_state *s) {
     free(s->slots[0].base);
     s->bytes -= s->slots[0].size;
@@ -59,7 +64,35 @@ void cpu_state_shutdown(void *state) {
     struct cpu_state *s = state;
     if (!s) return;
     while (s->n) cache_drop_oldest(s);
+    free(s->arena);
     free(s);
+}
+
+/* The direct convolution kernels need a few MB of scratch per call (the padded
+ * channels-last input, packed weights, weight-gradient partials), and the same sizes every
+ * step. From malloc they were mapped and faulted in afresh on every call (6% of a W1c
+ * step's CPU time in page faults); from the block cache their odd sizes would push out
+ * activation blocks. So each context keeps one arena, grown to the largest request and
+ * reused; a second taker while it is lent (nested or concurrent use) gets NULL and falls
+ * back to malloc. */
+void *cpu_scratch_take(void *state, size_t bytes) {
+    struct cpu_state *s = state;
+    if (!s || __atomic_exchange_n(&s->arena_busy, 1, __ATOMIC_ACQUIRE)) return NULL;
+    if (s->arena_size < bytes) {
+        free(s->arena);
+        const size_t size = rounded(bytes);
+        s->arena = size ? aligned_alloc(64, size) : NULL;
+        s->arena_size = s->arena ? size : 0;
+        if (!s->arena) { __atomic_store_n(&s->arena_busy, 0, __ATOMIC_RELEASE); return NULL; }
+    }
+    return s->arena;
+}
+
+void cpu_scratch_give(void *state, void *p) {
+    struct cpu_state *s = state;
+    if (!p) return;
+    if (s && p == s->arena) __atomic_store_n(&s->arena_busy, 0, __ATOMIC_RELEASE);
+    else free(p);
 }
 
 static size_t rounded(size_t bytes) {

@@ -10,6 +10,11 @@ void cpu_state_shutdown(void *state);
 void *cpu_alloc_uninit(void *state, size_t bytes);
 void *cpu_alloc_zeroed(void *state, size_t bytes);
 void cpu_free(void *state, void *p);
+/* The context's scratch arena (64-byte aligned, at least `bytes`), or NULL when it is lent
+ * out or cannot grow (then use malloc); give it (or a malloc'd fallback) back with
+ * cpu_scratch_give. */
+void *cpu_scratch_take(void *state, size_t bytes);
+void cpu_scratch_give(void *state, void *p);
 /* The kernel instruction-set table chosen when the state was created (cpu_isa.h). */
 struct cpu_conv_isa;
 const struct cpu_conv_isa *cpu_state_isa(const void *state);
