@@ -192,7 +192,7 @@ TEST(finetune_cli_classify_and_misuse) {
     ssl3d_ctx *ctx = th_ctx(1, 0);
     REQUIRE(tf_make_cls_set(ctx, dir, 12, 3, 12, 6, 6, 2) == 0);
     ssl3d_ctx_release(ctx);
-    char args[2048], out[8192], err[8192];
+    char args[2048], out[16384], err[8192];   /* --help is over 8 KiB */
     snprintf(args, sizeof args,
              "finetune --kind classify --data %s/labels.csv --out %s/c.safetensors --filters 4 --levels 2 --hidden 8 "
              "--epochs 1 --batch 4 --threads 2 --ordinal --elastic 0.5 --class-weights auto --log %s/c.jsonl --quiet", dir, dir, dir);
