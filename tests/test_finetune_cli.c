@@ -192,7 +192,7 @@ TEST(finetune_cli_classify_and_misuse) {
     ssl3d_ctx *ctx = th_ctx(1, 0);
     REQUIRE(tf_make_cls_set(ctx, dir, 12, 3, 12, 6, 6, 2) == 0);
     ssl3d_ctx_release(ctx);
-    char args[2048], out[8192], err[8192];
+    char args[2048], out[16384], err[8192];   /* --help is over 8 KiB */
     snprintf(args, sizeof args,
              "finetune --kind classify --data %s/labels.csv --out %s/c.safetensors --filters 4 --levels 2 --hidden 8 "
              "--epochs 1 --batch 4 --threads 2 --ordinal --elastic 0.5 --class-weights auto --log %s/c.jsonl --quiet", dir, dir, dir);
@@ -226,6 +226,7 @@ TEST(finetune_cli_classify_and_misuse) {
         { "finetune --kind segment --data x.json --out y --optimizer", 2, "--optimizer" },
         { "finetune --kind segment --data x.json --out y --aug 'rot_prob 1'", 2, "--aug" },
         { "finetune --kind segment --data x.json --out y --elastic 1.5", 2, "--elastic '1.5'" },
+        { "finetune --kind segment --data x.json --out y --deep-supervision yes", 2, "--deep-supervision 'yes'" },
         { "finetune --kind segment --data x.json --out y --elastic often", 2, "--elastic" },
         { "finetune --kind segment --data x.json --out y --elastic", 2, "--elastic" },
         { "finetune --kind classify --data x.csv --out y --class-weights 'auto x'", 2, "--class-weights" },
@@ -269,7 +270,8 @@ TEST(finetune_cli_classify_and_misuse) {
                            "--ordinal", "--val-fraction", "--log", "--cases", "--frozen-norm", "--window",
                            "--optimizer", "--momentum", "--no-nesterov", "--schedule", "--poly-power", "--lr-warmup",
                            "--augment", "--aug", "--balance", "--voxel-budget", "--val-every", "--tta", "--resume",
-                           "--elastic", "elastic_alpha", "elastic_sigma_lo", "--class-weights" };
+                           "--elastic", "elastic_alpha", "elastic_sigma_lo", "--class-weights",
+                           "--deep-supervision" };
     CHECK(rc == 0);
     for (size_t i = 0; i < sizeof opts / sizeof *opts; i++) CHECK_MSG(strstr(out, opts[i]) != NULL, "help lacks %s", opts[i]);
     rc = run_cli("evaluate --help", out, sizeof out, err, sizeof err);

@@ -16,13 +16,17 @@
 typedef struct ft_case {
     int32_t kind, dims, ordinal;
     const char *opts;
+    int32_t levels;     /* 0: 2 */
 } ft_case;
 
 static const ft_case CASES[] = {
-    { SSL3D_FT_SEGMENT, 3, 0, "epochs=2,batch=2,patch=8,seed=3,tta=1" },
-    { SSL3D_FT_SEGMENT, 2, 0, "epochs=2,batch=3,patch=8,seed=4" },
-    { SSL3D_FT_CLASSIFY, 2, 1, "epochs=2,batch=4,seed=5,augment=nnunet" },
-    { SSL3D_FT_CLASSIFY, 3, 0, "epochs=2,batch=3,seed=6" },
+    { SSL3D_FT_SEGMENT, 3, 0, "epochs=2,batch=2,patch=8,seed=3,tta=1", 0 },
+    { SSL3D_FT_SEGMENT, 2, 0, "epochs=2,batch=3,patch=8,seed=4", 0 },
+    { SSL3D_FT_CLASSIFY, 2, 1, "epochs=2,batch=4,seed=5,augment=nnunet", 0 },
+    { SSL3D_FT_CLASSIFY, 3, 0, "epochs=2,batch=3,seed=6", 0 },
+    /* deep supervision: its label maps are made in the data context, its heads run in ctx */
+    { SSL3D_FT_SEGMENT, 3, 0, "epochs=2,batch=2,patch=8,seed=3,deep_supervision=1", 3 },
+    { SSL3D_FT_SEGMENT, 2, 0, "epochs=2,batch=3,patch=8,seed=4,deep_supervision=1", 3 },
 };
 
 typedef struct epoch_log { char lines[4][512]; int n; } epoch_log;
@@ -102,7 +106,8 @@ static int run_case(const ft_case *c, const char *manifest, run_mode mode, ft_ru
     ssl3d_ftresult *r = NULL;
     int ok = ssl3d_manifest_load(dctx, manifest, 0, &man) == SSL3D_OK &&
              ssl3d_ftmodel_create(ctx, c->kind, c->dims, c->kind == SSL3D_FT_SEGMENT ? 1 : c->dims == 2 ? 3 : 1,
-                                  c->kind == SSL3D_FT_SEGMENT ? 3 : c->ordinal ? 3 : 2, 4, 2, SSL3D_NORM_BATCH, 8,
+                                  c->kind == SSL3D_FT_SEGMENT ? 3 : c->ordinal ? 3 : 2, 4, c->levels ? c->levels : 2,
+                                  SSL3D_NORM_BATCH, 8,
                                   c->ordinal, &m) == SSL3D_OK;
     ok = ok && (internal ? ft_train_in(ctx, dctx, m, man, NULL, 0, c->opts, log_cb, &out->log)
                          : ssl3d_ft_train(ctx, m, man, NULL, 0, c->opts, log_cb, &out->log)) == SSL3D_OK;

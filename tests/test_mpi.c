@@ -340,6 +340,34 @@ TEST(mpi_finetune_matches_one_process) {
     CHECK(check_same_weights("finetune", p, q) > 1000);
 }
 
+/* Deep supervision: its heads are parameters like the others (broadcast from rank 0, their
+ * gradients averaged), so 2 ranks still train what one process trains. Heads left out of
+ * the averaging drift apart per rank and the decoder's averaged gradient with them. */
+#define FTDS "finetune --kind segment --filters 2 --levels 3 --norm group --patch 8 --batch 4 --epochs 4 " \
+             "--steps-per-epoch 2 --lr 0.005 --threads 1 --seed 1 --quiet --deep-supervision on"
+
+TEST(mpi_finetune_deep_supervision_matches_one_process) {
+    need_mpi();
+    const char *d = th_tmpdir();
+    char cmd[4096], out[16384], p[1024], q[1024];
+    REQUIRE(tf_make_seg_set(d, 8, 5) == 0);
+    snprintf(cmd, sizeof cmd, BIN " " FTDS " --data %s/dataset.json --out %s/one.safetensors --log %s/one.jsonl", d, d, d);
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    snprintf(cmd, sizeof cmd, MPIRUN_T BIN " " FTDS " --data %s/dataset.json --out %s/two.safetensors --log %s/two.jsonl",
+             d, d, d);
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    double a[8], b[8];
+    snprintf(p, sizeof p, "%s/one.jsonl", d);
+    REQUIRE(read_log(p, "epoch", "loss", a, 8) == 5);   /* epochs 1..4 */
+    snprintf(p, sizeof p, "%s/two.jsonl", d);
+    REQUIRE(read_log(p, "epoch", "loss", b, 8) == 5);
+    check_losses("finetune --deep-supervision on", a + 1, b + 1, 4);
+    snprintf(p, sizeof p, "%s/one.safetensors", d);
+    snprintf(q, sizeof q, "%s/two.safetensors", d);
+    CHECK(check_same_weights("finetune --deep-supervision on", p, q) > 100);
+}
+#undef FTDS
+
 /* `key` of the log's final line ({"final": true, ...}) as text ("" when there is none). */
 static void read_final(const char *path, const char *key, char *v, size_t cap) {
     FILE *f = fopen(path, "r");

@@ -267,6 +267,11 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  *   val_every=N [1] (validation every N epochs and after the last)
  *   window=N [-1 = auto] overlap=X [0.5] (validation inference, as ssl3d_ftmodel_segment)
  *   tta=0|1 [0] (validation with test-time mirroring, ssl3d_ftmodel_set_tta)
+ *   deep_supervision=0|1 [0] (segment, levels >= 3: nnU-Net's deep supervision, 1x1 conv
+ *     heads on the decoder outputs at 1/2 .. 1/2^(levels-2) resolution, loss
+ *     sum_l w_l (Dice + CE) against the label map subsampled by 2^l, w_l ~ 1/2^l summing
+ *     to 1; the heads are created for the call and released at its end, never part of
+ *     `m` or its model file; docs/finetune.md)
  *   select=dice|acc|auc|qwk [dice segment; auc classify (accuracy breaks ties); qwk ordinal]
  *   normalisation=zscore|minmax|none [the model's]
  *   resume=PATH [none] (after every epoch the training state is written atomically to

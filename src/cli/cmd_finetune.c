@@ -56,6 +56,11 @@ static void usage(FILE *f) {
         "                           classify: pad/crop every image to N (default: as stored)\n"
         "  --voxel-budget N         voxels per training step for the auto patch/batch (default\n"
         "                           128000 for segment, 524288 for classify)\n"
+        "  --deep-supervision on|off   segment, --levels >= 3: nnU-Net's deep supervision (default\n"
+        "                           off): 1x1 conv heads on the decoder outputs at 1/2 .. 1/2^(L-2)\n"
+        "                           resolution, loss sum_l w_l (Dice+CE) against the label map\n"
+        "                           subsampled by 2^l, w_l ~ 1/2^l summing to 1; training-only\n"
+        "                           (inference and the model file use the full-resolution output)\n"
         "optimiser and schedule:\n"
         "  --optimizer adam|sgd     default adam; sgd: nnU-Net's SGD with Nesterov momentum\n"
         "  --lr X                   base learning rate (default adam 2e-3 segment, 1e-3 classify;\n"
@@ -296,6 +301,16 @@ int cmd_finetune(int argc, char **argv) {
         else if (!strcmp(a, "--normalisation") || !strcmp(a, "--normalization")) { NEED_ARG(); ADD_OPT("normalisation=%s,", argv[++i]); }
         else if (!strcmp(a, "--select")) { NEED_ARG(); select_s = argv[++i]; ADD_OPT("select=%s,", select_s); }
         else if (!strcmp(a, "--tta")) ADD_OPT("tta=1,");
+        else if (!strcmp(a, "--deep-supervision")) {
+            NEED_ARG();
+            const char *v = argv[++i];
+            if (strcmp(v, "on") && strcmp(v, "off")) {
+                fprintf(stderr, "ssl3d finetune: --deep-supervision '%s': expected on or off\n", v);
+                return 2;
+            }
+            /* off adds nothing: option strings (and resume files) of runs without it stay as they were */
+            if (!strcmp(v, "on")) ADD_OPT("deep_supervision=1,");
+        }
         else if (!strcmp(a, "--no-nesterov")) ADD_OPT("nesterov=0,");
         else if (!strcmp(a, "--augment") || !strcmp(a, "--optimizer") || !strcmp(a, "--optimiser") ||
                  !strcmp(a, "--schedule") || !strcmp(a, "--balance")) {

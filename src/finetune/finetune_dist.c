@@ -14,8 +14,8 @@ ssl3d_status ft_dist_begin(ssl3d_ctx *ctx, ssl3d_ftmodel *m, int32_t batch) {
     if (batch % size)
         return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "ssl3d_ft_train: batch=%d does not split evenly over "
                                "%d ranks (use a multiple of %d)", (int)batch, (int)size, (int)size);
-    ssl3d_module *mods[2] = { m->encoder, m->head };
-    return ssl3d_comm_broadcast_modules(ctx, mods, 2, 0);
+    ssl3d_module *mods[3] = { m->encoder, m->head, m->aux };
+    return ssl3d_comm_broadcast_modules(ctx, mods, m->aux ? 3 : 2, 0);
 }
 
 /* Rows [first, first + count) of t along dim 0, as a new tensor. */
@@ -26,6 +26,18 @@ static ssl3d_status rows(ssl3d_ctx *ctx, const ssl3d_tensor *t, int64_t first, i
     shape[0] = count;
     SSL3D_CHECK(ssl3d_tensor_new_uninit(ctx, t->dtype, t->ndim, shape, out));
     ctx->be->copy(ctx->be_state, (*out)->data, (const char *)t->data + first * row * 4, (size_t)(count * row) * 4);
+    return SSL3D_OK;
+}
+
+ssl3d_status ft_dist_shard_one(ssl3d_ctx *ctx, ssl3d_tensor **t) {
+    const int32_t size = ssl3d_ctx_comm_size(ctx);
+    if (size <= 1) return SSL3D_OK;
+    int64_t first = 0, count = 0;
+    SSL3D_CHECK(ssl3d_comm_shard((*t)->shape[0], ssl3d_ctx_comm_rank(ctx), size, &first, &count));
+    ssl3d_tensor *s = NULL;
+    SSL3D_CHECK(rows(ctx, *t, first, count, &s));
+    ssl3d_tensor_release(*t);
+    *t = s;
     return SSL3D_OK;
 }
 
@@ -46,8 +58,8 @@ ssl3d_status ft_dist_shard(ssl3d_ctx *ctx, ssl3d_tensor **xb, ssl3d_tensor **yb)
 }
 
 ssl3d_status ft_dist_average_grads(ssl3d_ctx *ctx, ssl3d_ftmodel *m) {
-    ssl3d_module *mods[2] = { m->encoder, m->head };
-    return ssl3d_comm_average_module_grads(ctx, mods, 2, NULL, 0);
+    ssl3d_module *mods[3] = { m->encoder, m->head, m->aux };   /* deep-supervision heads are parameters too */
+    return ssl3d_comm_average_module_grads(ctx, mods, m->aux ? 3 : 2, NULL, 0);
 }
 
 double ft_dist_mean(ssl3d_ctx *ctx, double v, ssl3d_status *st) {

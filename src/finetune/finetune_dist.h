@@ -7,11 +7,14 @@
 #include "finetune_internal.h"
 
 /* Before training: checks that the global batch splits evenly over the ranks and starts
- * every rank from rank 0's weights (all encoder and head tensors). */
+ * every rank from rank 0's weights (all encoder, head and deep-supervision head tensors). */
 ssl3d_status ft_dist_begin(ssl3d_ctx *ctx, ssl3d_ftmodel *m, int32_t batch);
 /* Replace the global batch xb (B,...) / yb (B,...) by this rank's share (B/size,...). */
 ssl3d_status ft_dist_shard(ssl3d_ctx *ctx, ssl3d_tensor **xb, ssl3d_tensor **yb);
-/* Average the gradients of the encoder and the head over the ranks. */
+/* The same for one tensor (the subsampled label maps of deep supervision). */
+ssl3d_status ft_dist_shard_one(ssl3d_ctx *ctx, ssl3d_tensor **t);
+/* Average the gradients of the encoder, the head and the deep-supervision heads over the
+ * ranks. */
 ssl3d_status ft_dist_average_grads(ssl3d_ctx *ctx, ssl3d_ftmodel *m);
 /* Mean of a per-rank value over the ranks (e.g. the epoch's summed loss). */
 double ft_dist_mean(ssl3d_ctx *ctx, double v, ssl3d_status *st);

@@ -12,6 +12,8 @@ struct ssl3d_ftmodel {
     int32_t tta;                 /* test-time mirroring (runtime setting, not saved) */
     ssl3d_module *encoder;
     ssl3d_module *head;          /* decoder (segment) or MLP (classify) */
+    ssl3d_module *aux;           /* deep-supervision heads while training with them, else NULL
+                                  * (finetune_deepsup.h; never saved in model files) */
 };
 
 /* Norm kind names "batch", "group", "instance", "none"; -1 when unknown. */

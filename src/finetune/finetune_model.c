@@ -54,6 +54,7 @@ void ssl3d_ftmodel_release(ssl3d_ftmodel *m) {
     if (!m) return;
     ssl3d_module_release(m->encoder);
     ssl3d_module_release(m->head);
+    ssl3d_module_release(m->aux);
     free(m);
 }
 

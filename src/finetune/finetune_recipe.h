@@ -37,6 +37,7 @@ typedef struct ft_recipe {
     double aug_over[FT_AUG_KEYS];    /* NaN = not given */
     int32_t optimizer, schedule, nesterov, lr_warmup, val_every, tta, balance;
     int32_t seg;                     /* the defaults' model kind is segment */
+    int32_t deep_supervision;        /* 0/1, finetune_deepsup.h (default 0) */
     double momentum, power, lr, weight_decay;   /* lr/weight_decay < 0: not given */
     double grad_clip;                /* global gradient-norm clip, 0 = off */
     int64_t voxel_budget;            /* auto patch/batch: voxels per step */

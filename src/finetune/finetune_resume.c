@@ -32,6 +32,11 @@ ssl3d_status ft_resume_save(ssl3d_ctx *ctx, const char *path, const char *option
         snprintf(name, sizeof name, "model.%d", (int)i);
         st = ssl3d_checkpoint_add_tensor(ctx, ck, name, model_tensor(m, i));
     }
+    /* Deep-supervision heads: part of the training state (never of the model file). */
+    for (int32_t i = 0; m->aux && i < ssl3d_module_tensor_count(m->aux) && st == SSL3D_OK; i++) {
+        snprintf(name, sizeof name, "aux.%d", (int)i);
+        st = ssl3d_checkpoint_add_tensor(ctx, ck, name, ssl3d_module_tensor(m->aux, i));
+    }
     for (int32_t i = 0; i < ssl3d_optim_num_state(opt) && st == SSL3D_OK; i++) {
         const char *sn = NULL;
         ssl3d_tensor *t = NULL;
@@ -110,6 +115,10 @@ ssl3d_status ft_resume_apply(ssl3d_ctx *ctx, const ssl3d_checkpoint *ck, ssl3d_f
     for (int32_t i = 0; i < model_tensor_count(m); i++) {
         snprintf(name, sizeof name, "model.%d", (int)i);
         SSL3D_CHECK(ssl3d_checkpoint_copy_into(ctx, ck, name, model_tensor(m, i)));
+    }
+    for (int32_t i = 0; m->aux && i < ssl3d_module_tensor_count(m->aux); i++) {
+        snprintf(name, sizeof name, "aux.%d", (int)i);
+        SSL3D_CHECK(ssl3d_checkpoint_copy_into(ctx, ck, name, ssl3d_module_tensor(m->aux, i)));
     }
     for (int32_t i = 0; i < ssl3d_optim_num_state(opt); i++) {
         const char *sn = NULL;

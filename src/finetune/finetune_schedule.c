@@ -36,6 +36,7 @@ void ft_recipe_defaults(ft_recipe *r, int32_t kind) {
     r->lr_warmup = -1;
     r->val_every = 1;
     r->tta = 0;
+    r->deep_supervision = 0;
     r->balance = FT_BALANCE_NONE;
     /* Segment: two 40^3 patches (hippocampus-sized); classify: whole small images, so a
      * larger batch amortises the per-step cost (32^3 volumes: 16 per step). */
@@ -101,6 +102,8 @@ int ft_recipe_parse(ssl3d_ctx *ctx, ft_recipe *r, const char *k, const char *v, 
         if (whole(v, 1, 1000000L, &l)) r->val_every = (int32_t)l; else *st = bad(ctx, k, v, "an integer >= 1");
     } else if (!strcmp(k, "tta")) {
         if (whole(v, 0, 1, &l)) r->tta = (int32_t)l; else *st = bad(ctx, k, v, "0 or 1");
+    } else if (!strcmp(k, "deep_supervision")) {
+        if (whole(v, 0, 1, &l)) r->deep_supervision = (int32_t)l; else *st = bad(ctx, k, v, "0 or 1");
     } else if (!strcmp(k, "resume")) {
         if (strlen(v) < sizeof r->resume) snprintf(r->resume, sizeof r->resume, "%s", v);
         else *st = bad(ctx, k, "...", "a path shorter than 1024 bytes");
@@ -171,15 +174,16 @@ ssl3d_status ft_make_optim(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ft_recipe *r,
     if (r->optimizer == FT_OPT_SGD)
         SSL3D_CHECK(ssl3d_optim_create_sgd(ctx, lr, (float)r->momentum, wd, r->nesterov && r->momentum > 0, &opt));
     else SSL3D_CHECK(ssl3d_optim_create_adam(ctx, lr, 0.9f, 0.999f, 1e-8f, wd, &opt));
-    ssl3d_module *mods[2] = { m->encoder, m->head };
+    /* Deep-supervision heads (training-only) join the decoder's group 1. */
+    ssl3d_module *mods[3] = { m->encoder, m->head, m->aux };
     ssl3d_status st = SSL3D_OK;
-    for (int g = 0; g < 2 && st == SSL3D_OK; g++) {
+    for (int g = 0; g < (m->aux ? 3 : 2) && st == SSL3D_OK; g++) {
         int32_t cnt = 0;
         st = ssl3d_module_params(ctx, mods[g], NULL, 0, &cnt);
         ssl3d_tensor **ps = st == SSL3D_OK ? calloc((size_t)cnt + 1, sizeof *ps) : NULL;
         if (st == SSL3D_OK && !ps) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
         if (st == SSL3D_OK) st = ssl3d_module_params(ctx, mods[g], ps, cnt, &cnt);
-        if (st == SSL3D_OK) st = ssl3d_optim_add_params(ctx, opt, ps, cnt, g);
+        if (st == SSL3D_OK) st = ssl3d_optim_add_params(ctx, opt, ps, cnt, g < 1 ? g : 1);
         free(ps);
     }
     if (st == SSL3D_OK) st = ssl3d_optim_set_group_frozen(ctx, opt, 0, freeze);

@@ -10,6 +10,7 @@
 #include "finetune_internal.h"
 #include "finetune_dist.h"
 #include "finetune_recipe.h"
+#include "finetune_deepsup.h"
 
 /* RNG streams of the loop (fixed so that runs are reproducible from the seed). */
 #define FT_EPOCH_STREAM 0xe90c0000ull
@@ -492,6 +493,11 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
         if (!strcmp(o.rc.class_weights, "auto")) ft_class_weights_auto(train.cls, train.n, m->classes, cw);
         else ft_class_weights_parse(o.rc.class_weights, m->classes, cw);
     }
+    /* Deep supervision: fresh heads for this run (training-only, released at the end). */
+    const int32_t ds_n = o.rc.deep_supervision ? ft_ds_outputs(m->levels) : 0;
+    double ds_w[16] = { 0 };
+    if (st == SSL3D_OK && o.rc.deep_supervision) st = ft_ds_create(ctx, m);
+    if (ds_n) ft_ds_weights(ds_n, ds_w);
     const int frozen_start = o.mode == SSL3D_FT_FROZEN || (o.mode == SSL3D_FT_WARMUP && o.warmup_epochs > 0);
     int frozen = frozen_start;
     if (st == SSL3D_OK) st = set_encoder_grad(ctx, m, !frozen);
@@ -545,17 +551,28 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
         else ft_permutation(o.seed, FT_EPOCH_STREAM + (uint64_t)epoch, train.n, order);
         for (int64_t s = 0; s < steps && st == SSL3D_OK; s++, step_id++) {
             ssl3d_tensor *xb = NULL, *yb = NULL, *lg = NULL, *loss = NULL;
+            ssl3d_tensor *ds_out[16] = { 0 }, *ds_lab[16] = { 0 };   /* deep supervision: [0] unused */
             int64_t first = s * o.batch;
             st = m->kind == SSL3D_FT_SEGMENT ? seg_batch(dctx, m, &train, &o, order, first, step_id, &xb, &yb)
                                              : cls_batch(dctx, m, &train, &o, order, first, step_id, &xb, &yb);
+            /* Label maps of the lower outputs: every 2^l-th voxel, made in host memory. */
+            for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ft_ds_labels(dctx, yb, 1 << l, &ds_lab[l]);
             if (st == SSL3D_OK) st = ft_to_ctx(ctx, &xb);   /* the batch goes to the model once per step */
             if (st == SSL3D_OK) st = ft_to_ctx(ctx, &yb);
+            for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ft_to_ctx(ctx, &ds_lab[l]);
             if (st == SSL3D_OK) st = ft_dist_shard(ctx, &xb, &yb);
+            for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ft_dist_shard_one(ctx, &ds_lab[l]);
             lr_now = ssl3d_lr_at(sched, step_id);
             if (st == SSL3D_OK) st = ssl3d_optim_set_lr(ctx, opt, (float)lr_now);
             if (st == SSL3D_OK) st = ssl3d_optim_zero_grad(ctx, opt);
-            if (st == SSL3D_OK) st = ssl3d_ftmodel_forward(ctx, m, xb, 1, enc_train, &lg);
-            if (st == SSL3D_OK) st = cw ? ft_weighted_loss(ctx, m, lg, yb, cw, &loss) : ssl3d_ftmodel_loss(ctx, m, lg, yb, &loss);
+            if (ds_n) {
+                if (st == SSL3D_OK) st = ft_ds_forward(ctx, m, xb, 1, enc_train, ds_out);
+                ds_lab[0] = yb;
+                if (st == SSL3D_OK) st = ft_ds_loss(ctx, ds_n, ds_out, ds_lab, ds_w, &loss);
+                ds_lab[0] = NULL;
+            } else if (st == SSL3D_OK) st = ssl3d_ftmodel_forward(ctx, m, xb, 1, enc_train, &lg);
+            if (st == SSL3D_OK && !ds_n)
+                st = cw ? ft_weighted_loss(ctx, m, lg, yb, cw, &loss) : ssl3d_ftmodel_loss(ctx, m, lg, yb, &loss);
             if (st == SSL3D_OK) {
                 float lv = 0;
                 st = ssl3d_tensor_read(ctx, loss, &lv, 4);
@@ -567,6 +584,7 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
             if (st == SSL3D_OK) st = ssl3d_optim_step(ctx, opt);
             ssl3d_tape_reset(ctx);
             ssl3d_tensor_release(xb); ssl3d_tensor_release(yb); ssl3d_tensor_release(lg); ssl3d_tensor_release(loss);
+            for (int32_t l = 0; l < ds_n; l++) { ssl3d_tensor_release(ds_out[l]); ssl3d_tensor_release(ds_lab[l]); }
         }
         loss_sum = ft_dist_mean(ctx, loss_sum, &st);
         if (st != SSL3D_OK) break;
@@ -624,6 +642,7 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
     ssl3d_status s3 = set_encoder_grad(ctx, m, 1);
     if (st == SSL3D_OK) st = s3;
     m->tta = prev_tta;
+    ft_ds_release(m);
     ft_snapshot_free(&best);
     ssl3d_lr_schedule_release(sched);
     ssl3d_optim_release(opt);

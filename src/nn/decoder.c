@@ -3,6 +3,7 @@
 #include <math.h>
 #include <stdio.h>
 #include "block.h"
+#include "deepsup.h"
 
 int32_t nn_encoder_filters(const ssl3d_module *enc, int32_t l);
 int32_t nn_encoder_norm(const ssl3d_module *enc);
@@ -66,9 +67,18 @@ ssl3d_status ssl3d_decoder_create(ssl3d_ctx *ctx, const ssl3d_module *encoder, i
 ssl3d_status ssl3d_decoder_forward(ssl3d_ctx *ctx, ssl3d_module *dec, ssl3d_tensor *bottleneck,
                                    ssl3d_tensor *const *skips, int32_t training, ssl3d_tensor **logits) {
     SSL3D_CHECK_CTX(ctx);
+    return nn_decoder_forward_feats(ctx, dec, bottleneck, skips, training, 0, NULL, logits);
+}
+
+ssl3d_status nn_decoder_forward_feats(ssl3d_ctx *ctx, ssl3d_module *dec, ssl3d_tensor *bottleneck,
+                                      ssl3d_tensor *const *skips, int32_t training, int32_t n_feats,
+                                      ssl3d_tensor **feats, ssl3d_tensor **logits) {
     SSL3D_CHECK_ARG(ctx, dec && dec->kind == SSL3D_MODULE_DECODER, "ssl3d_decoder_forward: module is NULL or not a decoder");
     SSL3D_CHECK_ARG(ctx, skips && logits, "ssl3d_decoder_forward: %s is NULL", skips ? "logits" : "skips");
     decoder_impl *d = dec->impl;
+    SSL3D_CHECK_ARG(ctx, n_feats >= 0 && n_feats < d->levels && (!n_feats || feats),
+                    "ssl3d_decoder_forward: %d supervised levels of %d", (int)n_feats, (int)d->levels);
+    for (int32_t i = 0; i < n_feats; i++) feats[i] = NULL;
     SSL3D_CHECK(ssl3d_check_f32(ctx, bottleneck, "ssl3d_decoder_forward", "bottleneck"));
     ssl3d_tensor *h = ssl3d_tensor_retain(bottleneck);
     ssl3d_status st = SSL3D_OK;
@@ -95,10 +105,12 @@ ssl3d_status ssl3d_decoder_forward(ssl3d_ctx *ctx, ssl3d_module *dec, ssl3d_tens
         ssl3d_tensor_release(cat);
         ssl3d_tensor_release(h);
         h = y;
+        if (st == SSL3D_OK && l >= 1 && l <= n_feats) feats[l - 1] = ssl3d_tensor_retain(h);
     }
     ssl3d_tensor *out = NULL;
     if (st == SSL3D_OK) st = ssl3d_conv(ctx, h, d->head.w, d->head.b, 1, 0, &out);
     ssl3d_tensor_release(h);
     if (st == SSL3D_OK) *logits = out;
+    for (int32_t i = 0; i < n_feats && st != SSL3D_OK; i++) { ssl3d_tensor_release(feats[i]); feats[i] = NULL; }
     return st;
 }
