@@ -94,23 +94,21 @@ static dgeom KN(dgeom_of)(const ssl3d_conv_geom *g) {
  * stage of distance h swaps the off-diagonal h x h blocks of every 2h x 2h block (one
  * two-input shuffle per output row). The channels-last copies below move VW x VW blocks
  * this way instead of one float at a time (they were 9% of a W1c step). */
-typedef int32_t KN(vi) __attribute__((vector_size(VW * 4)));
 #if VW == 16
-#define KN_LANES(F) { F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15) }
+#define KN_LANES(F) F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7), F(8), F(9), F(10), F(11), F(12), F(13), F(14), F(15)
 #elif VW == 8
-#define KN_LANES(F) { F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7) }
+#define KN_LANES(F) F(0), F(1), F(2), F(3), F(4), F(5), F(6), F(7)
 #else
-#define KN_LANES(F) { F(0), F(1), F(2), F(3) }
+#define KN_LANES(F) F(0), F(1), F(2), F(3)
 #endif
+/* __builtin_shufflevector (constant lane indices) is understood by GCC >= 12 and clang
+ * alike; the fuzz build compiles these kernels with clang. */
 #define KN_STAGE(H)                                                                                     \
     {                                                                                                   \
-        _Pragma("GCC diagnostic push") _Pragma("GCC diagnostic ignored \"-Wshadow\"")                 \
-        const KN(vi) lo = KN_LANES(KN_LO##H), hi = KN_LANES(KN_HI##H);                                  \
-        _Pragma("GCC diagnostic pop")                                                                   \
         _Pragma("GCC unroll 16") for (int i = 0; i < VW; i++) if (!(i & (H))) {                         \
             const vf a = r[i], b = r[i + (H)];                                                          \
-            r[i] = __builtin_shuffle(a, b, lo);                                                         \
-            r[i + (H)] = __builtin_shuffle(a, b, hi);                                                   \
+            r[i] = __builtin_shufflevector(a, b, KN_LANES(KN_LO##H));                                   \
+            r[i + (H)] = __builtin_shufflevector(a, b, KN_LANES(KN_HI##H));                             \
         }                                                                                               \
     }
 /* lane l of the new row i: a[l] or b[l-h]; of the new row i+h: a[l+h] or b[l] (b's lanes are VW..2VW-1) */
