@@ -147,12 +147,23 @@ methods_of() {
     esac
 }
 fractions_of() { case $1 in ret) echo 5,10,100 ;; *) echo 5,10,25 ;; esac; }
-# protocol_jobs SET: one job per method and seed (small jobs spread well over lanes and days)
+# protocol_jobs SET: one job per method, seed and fraction group (small jobs spread well over
+# lanes and days). The fractions the issue's target is about (5% and 10%) come first for every
+# seed, so that paired comparisons over several seeds exist as early as possible; the larger
+# fractions follow. (Until 2026-12-05, 22:20 UTC the jobs were seed-major over all three
+# fractions; a run's result does not depend on the order, only on its method, seed, fraction.)
 protocol_jobs() {
-    local m s
-    for s in ${SEEDS//,/ }; do
-        for m in $(methods_of "$1"); do echo "prot $1 $m $s $(fractions_of "$1")"; done
-        [ "$1" = hip3 ] && echo "prot hip3 scratch $s 100"
+    local m s f big
+    for f in 5,10 big; do
+        for s in ${SEEDS//,/ }; do
+            if [ "$f" = big ]; then
+                big=$(fractions_of "$1"); big=${big#5,10,}
+                for m in $(methods_of "$1"); do echo "prot $1 $m $s $big"; done
+                [ "$1" = hip3 ] && echo "prot hip3 scratch $s 100"
+            else
+                for m in $(methods_of "$1"); do echo "prot $1 $m $s $f"; done
+            fi
+        done
     done
 }
 # report_set SET: summary.md, comparisons.csv and plots over every finished run of the set
