@@ -116,7 +116,7 @@ static int run_case(const ft_case *c, const char *manifest, run_mode mode, ft_ru
     ok = ok && ssl3d_ft_select_cases(ctx, man, c->kind == SSL3D_FT_SEGMENT ? -1 : SSL3D_SPLIT_TEST, NULL, cases, 64,
                                      &n) == SSL3D_OK;
     if (ok && c->kind == SSL3D_FT_SEGMENT) ok = ssl3d_ftmodel_set_tta(ctx, m, c->dims == 3) == SSL3D_OK;
-    ok = ok && (internal ? ft_evaluate_in(ctx, dctx, m, man, cases, n, -1, 0.5f, NULL, &r)
+    ok = ok && (internal ? ft_evaluate_in(ctx, dctx, &m, 1, man, cases, n, -1, 0.5f, NULL, &r)
                          : ssl3d_ft_evaluate(ctx, m, man, cases, n, -1, 0.5f, NULL, &r)) == SSL3D_OK;
     static const char *const seg_keys[4] = { "dice_mean", "dice_mean_sd", "dice.1", "dice.2" };
     static const char *const cls_keys[4] = { "accuracy", "auc", "qwk", "cases" };

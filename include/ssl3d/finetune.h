@@ -146,6 +146,22 @@ SSL3D_API ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, c
 SSL3D_API ssl3d_status ssl3d_ftmodel_set_tta(ssl3d_ctx *ctx, ssl3d_ftmodel *m, int32_t mirror);
 SSL3D_API int32_t ssl3d_ftmodel_tta(const ssl3d_ftmodel *m);
 
+/* Segment x with an ensemble of n >= 1 segmentation models, as nnU-Net predicts its test
+ * sets with its cross-validation models: each model's softmax probabilities (its own
+ * sliding windows and, when its test-time mirroring is on, the average over its mirror
+ * images, as ssl3d_ftmodel_segment) are averaged over the models with equal weight, then
+ * the argmax (lowest class on ties) gives the labels. window: as ssl3d_ftmodel_segment,
+ * applied to every model (a positive window must be a multiple of each model's
+ * 2^levels), or < 0 to let each model choose as ssl3d_ft_evaluate does (its own patch
+ * size and levels). The models must agree on kind (segment), dims, in_channels, classes
+ * and input normalisation (SSL3D_ERR_INVALID_ARG naming the model index and the field);
+ * levels, filters, norm kind and patch may differ. n = 1 gives the results of
+ * ssl3d_ftmodel_segment bit for bit. probs / labels and contexts as ssl3d_ftmodel_segment;
+ * nothing is changed on failure. */
+SSL3D_API ssl3d_status ssl3d_ft_segment_ensemble(ssl3d_ctx *ctx, ssl3d_ftmodel *const *models, int32_t n,
+                                                 const ssl3d_tensor *x, int32_t window, float overlap,
+                                                 ssl3d_tensor **probs, ssl3d_tensor **labels);
+
 /* Classify a batch x (N,C,D,H,W) / (N,C,H,W) of prepared images: probs (may be NULL),
  * new float32 (N,K) class scores: softmax probabilities, or for ordinal models the class
  * scores of ssl3d_ordinal_class_scores from the sigmoids s_j = P(y > j): 1 - s_0,
@@ -200,17 +216,33 @@ typedef struct ssl3d_ftresult ssl3d_ftresult;
 SSL3D_API ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
                                          const int64_t *cases, int64_t n_cases, int32_t window, float overlap,
                                          const char *pred_dir, ssl3d_ftresult **out);
+/* ssl3d_ft_evaluate with an ensemble of n >= 1 models (ssl3d_ft_evaluate is the case
+ * n = 1, bit for bit). segment: each case is predicted by ssl3d_ft_segment_ensemble
+ * (probabilities averaged over the models and, per model with test-time mirroring on, over
+ * its mirror images; window < 0: each model's own choice). classify: the class
+ * probabilities (softmax) averaged over the models, argmax the prediction; each model
+ * prepares the images for itself (patch, levels); ensembles (n > 1) of ordinal
+ * classifiers are SSL3D_ERR_UNSUPPORTED. The models must agree on kind, dims,
+ * in_channels, classes and input normalisation (SSL3D_ERR_INVALID_ARG naming the model
+ * index and the field). The result reports "models" (ssl3d_ftresult_get; in the JSON
+ * when n > 1). */
+SSL3D_API ssl3d_status ssl3d_ft_evaluate_ensemble(ssl3d_ctx *ctx, ssl3d_ftmodel *const *models, int32_t n,
+                                                  const ssl3d_manifest *man, const int64_t *cases, int64_t n_cases,
+                                                  int32_t window, float overlap, const char *pred_dir,
+                                                  ssl3d_ftresult **out);
 SSL3D_API void ssl3d_ftresult_release(ssl3d_ftresult *r);
 /* The result as one JSON object (borrowed, valid while r lives):
  *   segment:  {"dice": {"1": m, "2": m, ...}, "dice_sd": {"1": s, ...}, "dice_mean": m,
  *              "dice_mean_sd": s, "cases": n}
  *   classify: {"accuracy": a, "auc": a, "qwk": k, "cases": n}
+ * followed by "models": n for an ensemble of n > 1 models (absent for one model, so that
+ * the object of ssl3d_ft_evaluate is unchanged).
  * Dice from ssl3d_dice_per_class; means and sample (n-1) standard deviations over
  * volumes; a class absent from both the label map and the prediction of a
  * volume counts as Dice 1 for that volume. */
 SSL3D_API const char *ssl3d_ftresult_json(const ssl3d_ftresult *r);
-/* One number of the result by key: "cases", "dice_mean", "dice_mean_sd", "dice.<k>",
- * "dice_sd.<k>", "accuracy", "auc", "qwk". SSL3D_ERR_NOT_FOUND for other keys. */
+/* One number of the result by key: "cases", "models", "dice_mean", "dice_mean_sd",
+ * "dice.<k>", "dice_sd.<k>", "accuracy", "auc", "qwk". SSL3D_ERR_NOT_FOUND for other keys. */
 SSL3D_API ssl3d_status ssl3d_ftresult_get(ssl3d_ctx *ctx, const ssl3d_ftresult *r, const char *key,
                                           double *value);
 

@@ -238,6 +238,7 @@ _PROTOS = {
     "ssl3d_ftmodel_create_from_checkpoint": (ST, [P, P, PP]),
     "ssl3d_ft_select_cases": (ST, [P, P, i32, STR, I64P, i64, I64P]),
     "ssl3d_ft_evaluate": (ST, [P, P, P, I64P, i64, i32, f32, STR, PP]),
+    "ssl3d_ft_evaluate_ensemble": (ST, [P, PP, i32, P, I64P, i64, i32, f32, STR, PP]),
     "ssl3d_ftresult_release": (None, [P]),
     "ssl3d_ftresult_json": (STR, [P]),
     "ssl3d_ft_train": (ST, [P, P, P, I64P, i64, STR, EPOCH_FN, C.c_void_p]),

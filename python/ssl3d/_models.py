@@ -415,16 +415,31 @@ def finetune(model, manifest, options=None, callback=None, pool_cases=None):
 
 def evaluate(model, manifest, cases=None, split="test", window=-1, overlap=0.5, pred_dir=None):
     """Evaluate ``model`` on cases of a manifest (default: the labelled cases of
-    ``split``) with ssl3d_ft_evaluate. Returns the result dict: segment {"dice": {...},
-    "dice_mean", "dice_sd", "cases", ...}; classify {"accuracy", "auc", "qwk", "cases"}."""
-    ctx = model.ctx
+    ``split``) with ssl3d_ft_evaluate. ``model`` may also be a list or tuple of models of
+    one context, evaluated as one ensemble (ssl3d_ft_evaluate_ensemble: the softmax
+    probabilities averaged over the models, as nnU-Net predicts with its cross-validation
+    models; the result gains "models": n for n > 1). Returns the result dict: segment
+    {"dice": {...}, "dice_mean", "dice_sd", "cases", ...}; classify {"accuracy", "auc",
+    "qwk", "cases"}."""
+    models = list(model) if isinstance(model, (list, tuple)) else [model]
+    if not models:
+        raise Error(ERR_INVALID_ARG, "evaluate: an empty list of models")
+    ctx = models[0].ctx
+    if any(m.ctx is not ctx for m in models):
+        raise Error(ERR_INVALID_ARG, "evaluate: the models of an ensemble must belong to one context")
     man = manifest if isinstance(manifest, Manifest) else Manifest(ctx, manifest)
     if cases is None:
         cases = man.select_cases(split)
     arr = (C.c_int64 * max(1, len(cases)))(*cases)
     r = C.c_void_p()
-    ctx.check(lib.ssl3d_ft_evaluate(ctx.ptr, model.ptr, man.ptr, arr, len(cases), window, overlap,
-                                    _s(pred_dir) if pred_dir else None, C.byref(r)))
+    pd = _s(pred_dir) if pred_dir else None
+    if isinstance(model, (list, tuple)):
+        ptrs = (C.c_void_p * len(models))(*[m.ptr for m in models])
+        ctx.check(lib.ssl3d_ft_evaluate_ensemble(ctx.ptr, ptrs, len(models), man.ptr, arr, len(cases), window,
+                                                 overlap, pd, C.byref(r)))
+    else:
+        ctx.check(lib.ssl3d_ft_evaluate(ctx.ptr, model.ptr, man.ptr, arr, len(cases), window, overlap, pd,
+                                        C.byref(r)))
     try:
         return json.loads(lib.ssl3d_ftresult_json(r.value).decode())
     finally:

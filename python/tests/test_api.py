@@ -266,6 +266,31 @@ def test_finetune_and_evaluate_match_cli(seg_dataset, tmp_path):
     assert cli["cases"] == res["cases"] and cli["dice_mean"] == pytest.approx(res["dice_mean"], abs=1e-12)
 
 
+def test_evaluate_ensemble_matches_cli(seg_dataset, tmp_path):
+    """A list of models is one ensemble (ssl3d_ft_evaluate_ensemble), as `ssl3d evaluate
+    --model A --model B`; a list of one is the model alone; models that disagree raise."""
+    need_bin()
+    with ssl3d.Context(threads=1, seed=3) as ctx:
+        a = ssl3d.FineTuneModel.create(ctx, "segment", 3, 1, 2, filters=4, levels=2, norm="instance")
+        b = ssl3d.FineTuneModel.create(ctx, "segment", 3, 1, 2, filters=6, levels=1, norm="instance")
+        a.save(tmp_path / "a.safetensors")
+        b.save(tmp_path / "b.safetensors")
+        alone, one = ssl3d.evaluate(a, seg_dataset), ssl3d.evaluate([a], seg_dataset)
+        both = ssl3d.evaluate((a, b), seg_dataset)
+        assert one == alone and "models" not in alone
+        assert both["models"] == 2 and both["cases"] == 6 and both["dice_mean"] != alone["dice_mean"]
+        three = ssl3d.FineTuneModel.create(ctx, "segment", 3, 1, 3, filters=4, levels=2)
+        with pytest.raises(ssl3d.Error, match="model 1 has classes 3"):
+            ssl3d.evaluate([a, three], seg_dataset)
+        with pytest.raises(ssl3d.Error, match="empty"):
+            ssl3d.evaluate([], seg_dataset)
+    r = subprocess.run([str(BIN), "evaluate", "--model", str(tmp_path / "a.safetensors"), "--model",
+                        str(tmp_path / "b.safetensors"), "--data", str(seg_dataset), "--json", "--threads", "1"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    assert json.loads(r.stdout) == both
+
+
 # ---------------------------------------------------------------- PyTorch -> libssl3d
 
 def test_torch_unet_and_encoder_export_load_in_the_library(tmp_path):

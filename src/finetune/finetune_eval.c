@@ -100,16 +100,20 @@ int32_t ft_auto_window(const ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t wi
     return vol > (m->dims == 2 ? 16 : 8) * pv ? m->patch : 0;
 }
 
-ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
-                             const ssl3d_tensor *truth, int32_t window, float overlap, double *dice,
-                             ssl3d_tensor **pred_out) {
+ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *const *models, int32_t n,
+                             const ssl3d_tensor *x, const ssl3d_tensor *truth, int32_t window, float overlap,
+                             double *dice, ssl3d_tensor **pred_out) {
     ssl3d_tensor *pred = NULL;
-    SSL3D_CHECK(ft_segment_in(ctx, dctx, m, x, ft_auto_window(m, x, window), overlap, NULL, &pred));
+    int32_t *windows = NULL;
+    SSL3D_CHECK(ft_ensemble_windows(ctx, models, n, x, window, &windows));
+    ssl3d_status st = ft_segment_ensemble_in(ctx, dctx, models, n, x, windows, overlap, NULL, &pred);
+    free(windows);
+    if (st != SSL3D_OK) return st;
     if (pred->numel != truth->numel) {
         ssl3d_tensor_release(pred);
         return ssl3d_set_error(ctx, SSL3D_ERR_SHAPE, "evaluation: prediction and label map differ in size");
     }
-    ssl3d_status st = ssl3d_dice_per_class_tensor(dctx, pred, truth, m->classes, dice + 1);
+    st = ssl3d_dice_per_class_tensor(dctx, pred, truth, models[0]->classes, dice + 1);
     if (st == SSL3D_OK && pred_out) *pred_out = pred;
     else ssl3d_tensor_release(pred);
     return st;
@@ -224,25 +228,68 @@ ssl3d_status ssl3d_ft_evaluate(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_man
                                int64_t n_cases, int32_t window, float overlap, const char *pred_dir,
                                ssl3d_ftresult **out) {
     SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, m, "ssl3d_ft_evaluate: model is NULL");
+    return ssl3d_ft_evaluate_ensemble(ctx, &m, 1, man, cases, n_cases, window, overlap, pred_dir, out);
+}
+
+ssl3d_status ssl3d_ft_evaluate_ensemble(ssl3d_ctx *ctx, ssl3d_ftmodel *const *models, int32_t n,
+                                        const ssl3d_manifest *man, const int64_t *cases, int64_t n_cases,
+                                        int32_t window, float overlap, const char *pred_dir, ssl3d_ftresult **out) {
+    SSL3D_CHECK_CTX(ctx);
     ssl3d_ctx *dctx = NULL;
     SSL3D_CHECK(ft_data_ctx(ctx, &dctx));
-    ssl3d_status st = ft_evaluate_in(ctx, dctx, m, man, cases, n_cases, window, overlap, pred_dir, out);
+    ssl3d_status st = ft_evaluate_in(ctx, dctx, models, n, man, cases, n_cases, window, overlap, pred_dir, out);
     return ft_data_ctx_done(ctx, dctx, st);
 }
 
-ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
-                            const int64_t *cases, int64_t n_cases, int32_t window, float overlap, const char *pred_dir,
-                            ssl3d_ftresult **out) {
-    SSL3D_CHECK_ARG(ctx, m && man && out, "ssl3d_ft_evaluate: %s is NULL", !m ? "model" : !man ? "manifest" : "out");
-    SSL3D_CHECK_ARG(ctx, n_cases >= 1 && cases, "ssl3d_ft_evaluate: no cases to evaluate");
+/* Classification of cases[0..n_cases) by the ensemble: probs (n_cases,K) averaged over
+ * the models, pred their argmax (n = 1: the model's own probabilities and predictions).
+ * Each model prepares the images for itself (its patch and levels decide the input size). */
+static ssl3d_status classify_cases(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *const *models, int32_t n,
+                                   const ssl3d_manifest *man, const int64_t *cases, int64_t n_cases, float *probs,
+                                   int32_t *pred, int32_t *truth) {
+    const int32_t K = models[0]->classes;
+    ssl3d_tensor **xs = calloc((size_t)n_cases, sizeof *xs);
+    float *pj = n > 1 ? malloc((size_t)(n_cases * K) * sizeof *pj) : NULL;
+    ssl3d_status st = SSL3D_OK;
+    if (!xs || (n > 1 && !pj)) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "evaluation: out of memory");
+    for (int32_t j = 0; j < n && st == SSL3D_OK; j++) {
+        for (int64_t i = 0; i < n_cases && st == SSL3D_OK; i++)
+            st = ft_load_case(dctx, models[j], man, cases[i], NULL, &xs[i], NULL, &truth[i]);
+        if (st == SSL3D_OK) st = ft_classify_many(ctx, dctx, models[j], xs, n_cases, j ? pj : probs, pred);
+        for (int64_t i = 0; st == SSL3D_OK && j > 0 && i < n_cases * K; i++) probs[i] += pj[i];
+        for (int64_t i = 0; i < n_cases; i++) { ssl3d_tensor_release(xs[i]); xs[i] = NULL; }
+    }
+    if (st == SSL3D_OK && n > 1)
+        for (int64_t i = 0; i < n_cases; i++) {
+            float *p = probs + i * K;
+            int32_t best = 0;
+            for (int32_t k = 0; k < K; k++) {
+                p[k] /= (float)n;
+                if (p[k] > p[best]) best = k;
+            }
+            pred[i] = best;
+        }
+    free(xs); free(pj);
+    return st;
+}
+
+ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *const *models, int32_t n,
+                            const ssl3d_manifest *man, const int64_t *cases, int64_t n_cases, int32_t window,
+                            float overlap, const char *pred_dir, ssl3d_ftresult **out) {
+    const char *fn = n == 1 ? "ssl3d_ft_evaluate" : "ssl3d_ft_evaluate_ensemble";
+    SSL3D_CHECK(ft_ensemble_check(ctx, fn, models, n, -1, window));
+    ssl3d_ftmodel *m = models[0];   /* kind, classes and the segmenters' input preparation: shared */
+    SSL3D_CHECK_ARG(ctx, man && out, "%s: %s is NULL", fn, !man ? "manifest" : "out");
+    SSL3D_CHECK_ARG(ctx, n_cases >= 1 && cases, "%s: no cases to evaluate", fn);
     for (int64_t i = 0; i < n_cases; i++)
         SSL3D_CHECK_ARG(ctx, cases[i] >= 0 && cases[i] < ssl3d_manifest_count(man),
-                        "ssl3d_ft_evaluate: case index %lld out of range", (long long)cases[i]);
+                        "%s: case index %lld out of range", fn, (long long)cases[i]);
     SSL3D_CHECK_ARG(ctx, !pred_dir || m->kind == SSL3D_FT_SEGMENT,
-                    "ssl3d_ft_evaluate: predictions are written for segmentation models only");
+                    "%s: predictions are written for segmentation models only", fn);
     ssl3d_ftresult *r = calloc(1, sizeof *r);
-    if (!r) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_evaluate: out of memory");
-    r->kind = m->kind; r->classes = m->classes; r->cases = n_cases;
+    if (!r) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+    r->kind = m->kind; r->classes = m->classes; r->cases = n_cases; r->models = n;
     r->dice_all = r->dice_all_sd = r->accuracy = r->auc = r->qwk = NAN;
     ssl3d_status st = SSL3D_OK;
     const int32_t K = m->classes;
@@ -250,12 +297,13 @@ ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, c
         double *dice = calloc((size_t)(n_cases * K), sizeof *dice), *dmean = calloc((size_t)n_cases, sizeof *dmean);
         r->dice_mean = calloc((size_t)K, sizeof(double));
         r->dice_sd = calloc((size_t)K, sizeof(double));
-        if (!dice || !dmean || !r->dice_mean || !r->dice_sd) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_evaluate: out of memory");
+        if (!dice || !dmean || !r->dice_mean || !r->dice_sd) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
         for (int64_t i = 0; i < n_cases && st == SSL3D_OK; i++) {
             ssl3d_image *img = NULL;
             ssl3d_tensor *x = NULL, *lab = NULL, *pred = NULL;
             st = ft_load_case(dctx, m, man, cases[i], &img, &x, &lab, NULL);
-            if (st == SSL3D_OK) st = ft_segment_case(ctx, dctx, m, x, lab, window, overlap, dice + i * K, pred_dir ? &pred : NULL);
+            if (st == SSL3D_OK)
+                st = ft_segment_case(ctx, dctx, models, n, x, lab, window, overlap, dice + i * K, pred_dir ? &pred : NULL);
             if (st == SSL3D_OK && pred_dir) st = write_prediction(dctx, pred_dir, img, pred, K);
             if (st == SSL3D_OK) {
                 double s = 0;
@@ -271,16 +319,12 @@ ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, c
         }
         free(dice); free(dmean);
     } else {
-        ssl3d_tensor **xs = calloc((size_t)n_cases, sizeof *xs);
         int32_t *truth = calloc((size_t)n_cases, sizeof *truth), *pred = calloc((size_t)n_cases, sizeof *pred);
         float *probs = calloc((size_t)(n_cases * K), sizeof *probs);
-        if (!xs || !truth || !pred || !probs) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_evaluate: out of memory");
-        for (int64_t i = 0; i < n_cases && st == SSL3D_OK; i++)
-            st = ft_load_case(dctx, m, man, cases[i], NULL, &xs[i], NULL, &truth[i]);
-        if (st == SSL3D_OK) st = ft_classify_many(ctx, dctx, m, xs, n_cases, probs, pred);
+        if (!truth || !pred || !probs) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of memory", fn);
+        if (st == SSL3D_OK) st = classify_cases(ctx, dctx, models, n, man, cases, n_cases, probs, pred, truth);
         if (st == SSL3D_OK) st = ft_class_metrics(ctx, probs, pred, truth, n_cases, K, &r->accuracy, &r->auc, &r->qwk);
-        for (int64_t i = 0; xs && i < n_cases; i++) ssl3d_tensor_release(xs[i]);
-        free(xs); free(truth); free(pred); free(probs);
+        free(truth); free(pred); free(probs);
     }
     if (st == SSL3D_OK) st = ft_result_finish(ctx, r);
     if (st != SSL3D_OK) { ssl3d_ftresult_release(r); return st; }

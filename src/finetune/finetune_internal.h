@@ -38,6 +38,7 @@ void ft_snapshot_free(ft_snapshot *s);
 /* Result construction (finetune_eval.c). */
 struct ssl3d_ftresult {
     int32_t kind, classes;
+    int32_t models;                 /* ensemble size (1: a single model) */
     int64_t cases;
     double *dice_mean, *dice_sd;    /* classes entries, [0] unused */
     double dice_all, dice_all_sd;
@@ -66,9 +67,10 @@ ssl3d_status ft_to_ctx(ssl3d_ctx *ctx, ssl3d_tensor **t);
 ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
                          const int64_t *pool_cases, int64_t n_pool, const char *options, ssl3d_ft_epoch_fn epoch_cb,
                          void *user);
-ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_manifest *man,
-                            const int64_t *cases, int64_t n_cases, int32_t window, float overlap, const char *pred_dir,
-                            ssl3d_ftresult **out);
+/* ssl3d_ft_evaluate_ensemble (ssl3d_ft_evaluate: n = 1) with the data in dctx. */
+ssl3d_status ft_evaluate_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *const *models, int32_t n,
+                            const ssl3d_manifest *man, const int64_t *cases, int64_t n_cases, int32_t window,
+                            float overlap, const char *pred_dir, ssl3d_ftresult **out);
 
 /* ssl3d_ftmodel_segment with x (C,D,H,W) in host memory (dctx) and probs / labels made in
  * dctx; the windows run on the model in ctx. ft_segment_plain: without test-time mirroring
@@ -77,6 +79,29 @@ ssl3d_status ft_segment_plain(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m,
                               int32_t window, float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels);
 ssl3d_status ft_segment_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
                            float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels);
+
+/* Ensembles (finetune_ensemble.c). ft_ensemble_check: models[0..n) non-NULL and agreeing on
+ * kind, dims, in_channels, classes and input normalisation (errors name fn, the model index
+ * and the field); kind >= 0 requires that kind; a positive window must be a multiple of
+ * every segmenter's 2^levels; n > 1 ordinal classifiers are unsupported. */
+ssl3d_status ft_ensemble_check(ssl3d_ctx *ctx, const char *fn, ssl3d_ftmodel *const *models, int32_t n, int32_t kind,
+                               int32_t window);
+/* *out = malloc'd window per model: ft_auto_window(models[i], x, window). */
+ssl3d_status ft_ensemble_windows(ssl3d_ctx *ctx, ssl3d_ftmodel *const *models, int32_t n, const ssl3d_tensor *x,
+                                 int32_t window, int32_t **out);
+/* Probabilities of models[0..n) averaged (n = 1: ft_segment_in itself), model i with
+ * windows[i]; x and the results in dctx as ft_segment_in. */
+ssl3d_status ft_segment_ensemble_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *const *models, int32_t n,
+                                    const ssl3d_tensor *x, const int32_t *windows, float overlap, ssl3d_tensor **probs,
+                                    ssl3d_tensor **labels);
+/* ft_segment_ensemble_in for x of any context and results in ctx (a host context's own
+ * tensors go straight through; otherwise through a data context). fn names the caller. */
+ssl3d_status ft_segment_route(ssl3d_ctx *ctx, ssl3d_ftmodel *const *models, int32_t n, const ssl3d_tensor *x,
+                              const int32_t *windows, float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels,
+                              const char *fn);
+/* labels: new int32 (D,H,W) in dctx, the argmax over classes of probs (K,D,H,W), host
+ * memory (lowest class on ties). */
+ssl3d_status ft_probs_argmax(ssl3d_ctx *dctx, const ssl3d_tensor *probs, ssl3d_tensor **labels);
 /* ssl3d_ftmodel_classify with x (any context; copied to ctx when elsewhere) and probs /
  * pred made in octx (host or device). */
 ssl3d_status ft_classify_in(ssl3d_ctx *ctx, ssl3d_ctx *octx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
@@ -88,10 +113,11 @@ int32_t ft_auto_window(const ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t wi
  * label map (segment, int32 (D,H,W)) or the class label (classify). */
 ssl3d_status ft_load_case(ssl3d_ctx *dctx, const ssl3d_ftmodel *m, const ssl3d_manifest *man, int64_t i,
                           ssl3d_image **img_out, ssl3d_tensor **x, ssl3d_tensor **label_map, int32_t *label);
-/* Segment a prepared volume (in dctx) and write Dice per foreground class into dice[1..K). */
-ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x,
-                             const ssl3d_tensor *truth, int32_t window, float overlap, double *dice,
-                             ssl3d_tensor **pred_out);
+/* Segment a prepared volume (in dctx) with the ensemble models[0..n) (window < 0: each
+ * model's ft_auto_window) and write Dice per foreground class into dice[1..K). */
+ssl3d_status ft_segment_case(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *const *models, int32_t n,
+                             const ssl3d_tensor *x, const ssl3d_tensor *truth, int32_t window, float overlap,
+                             double *dice, ssl3d_tensor **pred_out);
 ssl3d_status ft_class_metrics(ssl3d_ctx *ctx, const float *probs, const int32_t *pred, const int32_t *truth, int64_t n,
                               int32_t K, double *acc, double *auc, double *qwk);
 /* Classify prepared images xs[0..n) (in dctx) in batches: probs (n,K) and pred (n). */

@@ -48,6 +48,8 @@ ssl3d_status ft_result_finish(ssl3d_ctx *ctx, ssl3d_ftresult *r) {
         cJSON_AddItemToObject(o, "qwk", num(r->qwk));
     }
     cJSON_AddNumberToObject(o, "cases", (double)r->cases);
+    /* Only for ensembles: the object of a single model stays as it always was. */
+    if (r->models > 1) cJSON_AddNumberToObject(o, "models", (double)r->models);
     char *txt = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     if (!txt) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "evaluation: out of memory");
@@ -64,6 +66,7 @@ ssl3d_status ssl3d_ftresult_get(ssl3d_ctx *ctx, const ssl3d_ftresult *r, const c
     double v = NAN;
     int found = 1;
     if (!strcmp(key, "cases")) v = (double)r->cases;
+    else if (!strcmp(key, "models")) v = (double)r->models;
     else if (r->kind == SSL3D_FT_SEGMENT && !strcmp(key, "dice_mean")) v = r->dice_all;
     else if (r->kind == SSL3D_FT_SEGMENT && !strcmp(key, "dice_mean_sd")) v = r->dice_all_sd;
     else if (r->kind == SSL3D_FT_SEGMENT && (!strncmp(key, "dice.", 5) || !strncmp(key, "dice_sd.", 8))) {

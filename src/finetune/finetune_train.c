@@ -296,7 +296,7 @@ static ssl3d_status validate(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, 
         double *dice = calloc((size_t)K, sizeof *dice), *per_case = calloc((size_t)v->n, sizeof *per_case);
         if (!dice || !per_case) st = ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_ft_train: out of memory");
         for (int64_t i = first; i < first + count && st == SSL3D_OK; i++) {
-            st = ft_segment_case(ctx, dctx, m, v->x[i], v->y[i], o->window, (float)o->overlap, dice, NULL);
+            st = ft_segment_case(ctx, dctx, &m, 1, v->x[i], v->y[i], o->window, (float)o->overlap, dice, NULL);
             double s = 0;
             for (int32_t k = 1; k < K; k++) s += dice[k];
             per_case[i] = s / (K - 1);

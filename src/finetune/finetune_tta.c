@@ -32,23 +32,8 @@ static ssl3d_status flip_mask(ssl3d_ctx *ctx, const ssl3d_tensor *x, int mask, s
 
 ssl3d_status ssl3d_ftmodel_segment(ssl3d_ctx *ctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
                                    float overlap, ssl3d_tensor **probs, ssl3d_tensor **labels) {
-    SSL3D_CHECK_CTX(ctx);
-    if (ctx->be->host_memory && x && x->ctx == ctx) return ft_segment_in(ctx, ctx, m, x, window, overlap, probs, labels);
-    /* x elsewhere, or a device context: x is copied to a host context (ctx itself on the
-     * CPU), the windows go to the model, and the results are copied to ctx. */
-    SSL3D_CHECK(ft_check_f32_any(ctx, x, "ssl3d_ftmodel_segment"));
-    ssl3d_ctx *h = NULL;
-    ssl3d_tensor *hx = NULL, *hp = NULL, *hl = NULL;
-    SSL3D_CHECK(ft_data_ctx(ctx, &h));
-    ssl3d_status st = ssl3d_tensor_copy_to(h, x, &hx);
-    if (st == SSL3D_OK) st = ft_segment_in(ctx, h, m, hx, window, overlap, probs ? &hp : NULL, labels ? &hl : NULL);
-    if (st == SSL3D_OK && hp) st = ft_to_ctx(ctx, &hp);
-    if (st == SSL3D_OK && hl) st = ft_to_ctx(ctx, &hl);
-    ssl3d_tensor_release(hx);
-    if (st != SSL3D_OK) { ssl3d_tensor_release(hp); ssl3d_tensor_release(hl); return ft_data_ctx_done(ctx, h, st); }
-    if (probs) *probs = hp;
-    if (labels) *labels = hl;
-    return ft_data_ctx_done(ctx, h, st);
+    /* The ensemble of one (finetune_ensemble.c): the host/device routing, then ft_segment_in. */
+    return ft_segment_route(ctx, &m, 1, x, &window, overlap, probs, labels, "ssl3d_ftmodel_segment");
 }
 
 ssl3d_status ft_segment_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, const ssl3d_tensor *x, int32_t window,
@@ -82,20 +67,10 @@ ssl3d_status ft_segment_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, co
     if (st != SSL3D_OK) { ssl3d_tensor_release(sum); return st; }
     /* sum may alias the first pass's tensor, which nothing else holds now. */
     float *p = ssl3d_tensor_host_data(sum);
-    const int64_t K = sum->shape[0], V = sum->numel / K;
     for (int64_t i = 0; i < sum->numel; i++) p[i] /= (float)passes;
     if (labels) {
-        int64_t ls[3] = { sum->shape[1], sum->shape[2], sum->shape[3] };
-        ssl3d_tensor *lt = NULL;
-        st = ssl3d_tensor_new(dctx, SSL3D_I32, 3, ls, &lt);
+        st = ft_probs_argmax(dctx, sum, labels);
         if (st != SSL3D_OK) { ssl3d_tensor_release(sum); return st; }
-        int32_t *lv = ssl3d_tensor_host_data(lt);
-        for (int64_t v = 0; v < V; v++) {
-            int32_t best = 0;
-            for (int64_t k = 1; k < K; k++) if (p[k * V + v] > p[best * V + v]) best = (int32_t)k;
-            lv[v] = best;
-        }
-        *labels = lt;
     }
     if (probs) *probs = sum; else ssl3d_tensor_release(sum);
     return SSL3D_OK;
