@@ -21,6 +21,7 @@ enum { SELECT_DICE = 0, SELECT_ACC = 1, SELECT_AUC = 2, SELECT_QWK = 3 };
 typedef struct ft_opts {
     int32_t mode, warmup_epochs, epochs, batch, patch, flip, steps_per_epoch, frozen_norm_train, window;
     int32_t input_norm, select;
+    int32_t prefetch;        /* on a device: upload the next step's batch during this one (default 1) */
     double fraction, val_fraction, fg_prob, overlap;
     uint64_t seed;
     ft_recipe rc;
@@ -51,7 +52,7 @@ static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const cha
     memset(o, 0, sizeof *o);
     o->mode = SSL3D_FT_SCRATCH; o->warmup_epochs = 5; o->epochs = 20; o->batch = 0;
     o->fraction = 1; o->val_fraction = 0.2; o->patch = m->patch; o->flip = m->kind == SSL3D_FT_SEGMENT; o->fg_prob = 0.33;
-    o->overlap = 0.5; o->window = -1; o->input_norm = m->input_norm;
+    o->overlap = 0.5; o->window = -1; o->input_norm = m->input_norm; o->prefetch = 1;
     o->select = m->kind == SSL3D_FT_SEGMENT ? SELECT_DICE : m->ordinal ? SELECT_QWK : SELECT_AUC;
     ft_recipe_defaults(&o->rc, m->kind);
     if (!options) options = "";
@@ -79,6 +80,7 @@ static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const cha
         else if (!strcmp(k, "batch")) st = parse_int(ctx, k, v, 0, 65536, &o->batch);
         else if (!strcmp(k, "patch")) st = parse_int(ctx, k, v, 0, 65536, &o->patch);
         else if (!strcmp(k, "flip")) st = parse_int(ctx, k, v, 0, 1, &o->flip);
+        else if (!strcmp(k, "prefetch")) st = parse_int(ctx, k, v, 0, 1, &o->prefetch);
         else if (!strcmp(k, "steps_per_epoch")) st = parse_int(ctx, k, v, 0, 100000000, &o->steps_per_epoch);
         else if (!strcmp(k, "window")) st = parse_int(ctx, k, v, -1, 65536, &o->window);
         else if (!strcmp(k, "fraction")) st = parse_num(ctx, k, v, 0, 1, 1, &o->fraction);
@@ -588,7 +590,7 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
     }
     int32_t prev_grad = ssl3d_set_grad_enabled(ctx, 1);
     /* On a device the next step's batch is uploaded while this one computes (above). */
-    const int prefetch = dctx != ctx;
+    const int prefetch = dctx != ctx && o.prefetch;
     ft_upload next;
     int have_next = 0;
     memset(&next, 0, sizeof next);
