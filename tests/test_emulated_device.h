@@ -77,9 +77,9 @@ static void ea_to_host(void *state, void *dst, const void *src, size_t bytes) {
 
 static ssl3d_backend emulated_async_device;
 
-/* A fresh emulated device context; release it, then call emulated_async_done(). */
-static ssl3d_ctx *emulated_async_device_ctx(uint64_t seed) {
-    ssl3d_ctx *ctx = th_ctx(1, seed);
+/* Turn a fresh CPU context into an emulated device one (its tensors so far stay valid: the
+ * kernels and memory functions are the CPU's); after its release, emulated_async_done(). */
+static void emulated_async_attach(ssl3d_ctx *ctx) {
     emulated_async_device = *ctx->be;
     emulated_async_device.host_memory = 0;
     emulated_async_device.name = "emulated-device-async";
@@ -90,9 +90,14 @@ static ssl3d_ctx *emulated_async_device_ctx(uint64_t seed) {
     ctx->be = &emulated_async_device;
     memset(&emu_async, 0, sizeof emu_async);
     ssl3d_uploader_init(&emu_async.up, &EA_OPS, NULL, 0);
+}
+
+static inline ssl3d_ctx *emulated_async_device_ctx(uint64_t seed) {
+    ssl3d_ctx *ctx = th_ctx(1, seed);
+    emulated_async_attach(ctx);
     return ctx;
 }
 
 /* After the context's release: the pinned stand-ins go (copies still queued land first). */
-static void emulated_async_done(void) { ssl3d_uploader_destroy(&emu_async.up); }
+static inline void emulated_async_done(void) { ssl3d_uploader_destroy(&emu_async.up); }
 #endif
