@@ -28,7 +28,10 @@ static const ft_case CASES[] = {
     /* deep supervision: its label maps are made in the data context, its heads run in ctx */
     { SSL3D_FT_SEGMENT, 3, 0, "epochs=2,batch=2,patch=8,seed=3,deep_supervision=1", 3 },
     { SSL3D_FT_SEGMENT, 2, 0, "epochs=2,batch=3,patch=8,seed=4,deep_supervision=1", 3 },
+    /* uploads at step start (only the asynchronous-upload test runs it) */
+    { SSL3D_FT_SEGMENT, 3, 0, "epochs=2,batch=2,patch=8,seed=3,prefetch=0", 0 },
 };
+#define CASES_USUAL 0x3fu   /* all but the last */
 
 typedef struct epoch_log { char lines[4][512]; int n; } epoch_log;
 
@@ -179,7 +182,7 @@ static void check_same_runs(run_mode a, run_mode b, unsigned case_mask) {
 /* ft_train_in / ft_evaluate_in with the data in another CPU context give the results of
  * one context. */
 TEST(finetune_with_data_in_a_host_context_gives_the_same_results_bitwise) {
-    check_same_runs(RUN_ONE_CONTEXT, RUN_DATA_CONTEXT, ~0u);
+    check_same_runs(RUN_ONE_CONTEXT, RUN_DATA_CONTEXT, CASES_USUAL);
 }
 
 /* ssl3d_ftmodel_classify takes a batch from another context (copied to the model's) and
@@ -217,7 +220,7 @@ TEST(ftmodel_inference_on_a_batch_from_another_context) {
 /* ssl3d_ft_train / ssl3d_ft_evaluate on the emulated device context (above) give the
  * results of the same calls on a CPU context. */
 TEST(finetune_on_an_emulated_device_context_gives_the_cpu_results_bitwise) {
-    check_same_runs(RUN_CPU, RUN_EMULATED_DEVICE, ~0u);
+    check_same_runs(RUN_CPU, RUN_EMULATED_DEVICE, CASES_USUAL);
 }
 
 /* The public inference calls on the emulated device: inputs from a CPU context, results
@@ -266,4 +269,8 @@ TEST(finetune_with_asynchronous_uploads_gives_the_cpu_results_bitwise) {
               "%lld uploads, %lld begun during the previous step", (long long)emu_async.uploads,
               (long long)emu_async.overlapped);
     CHECK(emu_async.up.async_bytes > 0 && emu_async.up.sync_bytes == 0);
+    /* prefetch=0: every batch uploaded when its step starts, the same results */
+    check_same_runs(RUN_CPU, RUN_EMULATED_ASYNC, 1u << 6);
+    CHECK_MSG(emu_async.uploads > 0 && emu_async.overlapped == 0, "prefetch=0: %lld of %lld uploads begun a step ahead",
+              (long long)emu_async.overlapped, (long long)emu_async.uploads);
 }
