@@ -85,8 +85,8 @@ CUDA_OBJ    := $(CUDA_C_SRC:%.c=$(OBJDIR)/%.o) $(CUDA_CU_SRC:%.cu=$(OBJDIR)/%.cu
 CUDA_PLUGIN := lib/libssl3d-cuda.so.$(VERSION)
 CUDA_LDLIBS := -L$(CUDA_LIBDIR) -Wl,-rpath,$(CUDA_LIBDIR) -lcudnn -lcublas -lcudart
 # Host code of the plugin that needs no CUDA (the caching allocator, the pinned upload
-# staging) is also linked into the test program, so it is unit-tested on every machine.
-CUDA_HOSTONLY_SRC := src/backend/cuda/cuda_cache.c src/backend/cuda/cuda_staging.c
+# staging, the asynchronous batch uploads) is also linked into the test program, so it is unit-tested on every machine.
+CUDA_HOSTONLY_SRC := src/backend/cuda/cuda_cache.c src/backend/cuda/cuda_staging.c src/backend/cuda/cuda_upload.c
 CUDA_HOSTONLY_OBJ := $(CUDA_HOSTONLY_SRC:%.c=$(OBJDIR)/%.o)
 NVCCFLAGS   ?= -O3
 NVCC_WARN   := -Xcompiler -Wall,-Wextra,-Wno-unused-parameter $(if $(WERROR),-Werror all-warnings -Xcompiler -Werror)

@@ -147,6 +147,8 @@ TEST(backend_probe_cpu_and_unknown_kind) {
 
 extern const ssl3d_backend ssl3d_cpu_backend;
 
+static void no_upload_wait(void *state, int64_t ticket) { (void)state; (void)ticket; }
+
 TEST(backend_validate_names_the_missing_slot) {
     char msg[256];
     CHECK(ssl3d_backend_validate(&ssl3d_cpu_backend, SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_OK);
@@ -161,6 +163,10 @@ TEST(backend_validate_names_the_missing_slot) {
     t.optim = NULL;   /* the CPU claims OP_OPTIM */
     CHECK(ssl3d_backend_validate(&t, SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_ERR_BACKEND_UNAVAILABLE);
     CHECK_MSG(strstr(msg, "optim.*"), "%s", msg);
+    t = ssl3d_cpu_backend;
+    t.upload_wait = no_upload_wait;   /* an upload_wait without upload_begin */
+    CHECK(ssl3d_backend_validate(&t, SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_ERR_BACKEND_UNAVAILABLE);
+    CHECK_MSG(strstr(msg, "upload_begin/upload_wait"), "%s", msg);
     t = ssl3d_cpu_backend;
     t.abi_version = SSL3D_BACKEND_ABI_VERSION + 1;
     CHECK(ssl3d_backend_validate(&t, SSL3D_BACKEND_CPU, msg, sizeof msg) == SSL3D_ERR_BACKEND_UNAVAILABLE);

@@ -12,6 +12,7 @@
 #include "test_finetune_util.h"
 #include "../src/finetune/finetune_internal.h"
 #include "../src/backend/backend.h"
+#include "test_emulated_device.h"
 
 typedef struct ft_case {
     int32_t kind, dims, ordinal;
@@ -27,7 +28,10 @@ static const ft_case CASES[] = {
     /* deep supervision: its label maps are made in the data context, its heads run in ctx */
     { SSL3D_FT_SEGMENT, 3, 0, "epochs=2,batch=2,patch=8,seed=3,deep_supervision=1", 3 },
     { SSL3D_FT_SEGMENT, 2, 0, "epochs=2,batch=3,patch=8,seed=4,deep_supervision=1", 3 },
+    /* uploads at step start (only the asynchronous-upload test runs it) */
+    { SSL3D_FT_SEGMENT, 3, 0, "epochs=2,batch=2,patch=8,seed=3,prefetch=0", 0 },
 };
+#define CASES_USUAL 0x3fu   /* all but the last */
 
 typedef struct epoch_log { char lines[4][512]; int n; } epoch_log;
 
@@ -92,13 +96,15 @@ static float *read_weights(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, int64_t *n_ou
 /* How run_case trains and evaluates: with the internal ft_train_in / ft_evaluate_in, the
  * data in the model's context or in another CPU context; or with the public calls, in a
  * CPU context or in the emulated device context. */
-typedef enum { RUN_ONE_CONTEXT, RUN_DATA_CONTEXT, RUN_CPU, RUN_EMULATED_DEVICE } run_mode;
-static const char *const RUN_NAMES[4] = { "one context", "data in another context", "cpu", "emulated device" };
+typedef enum { RUN_ONE_CONTEXT, RUN_DATA_CONTEXT, RUN_CPU, RUN_EMULATED_DEVICE, RUN_EMULATED_ASYNC } run_mode;
+static const char *const RUN_NAMES[5] = { "one context", "data in another context", "cpu", "emulated device",
+                                          "emulated device with asynchronous uploads" };
 
 /* Train and evaluate (test split / every case): epoch lines, trained weights, metrics. */
 static int run_case(const ft_case *c, const char *manifest, run_mode mode, ft_run *out) {
     memset(out, 0, sizeof *out);
-    ssl3d_ctx *ctx = mode == RUN_EMULATED_DEVICE ? emulated_device_ctx(7) : th_ctx(1, 7);
+    ssl3d_ctx *ctx = mode == RUN_EMULATED_DEVICE ? emulated_device_ctx(7)
+                     : mode == RUN_EMULATED_ASYNC ? emulated_async_device_ctx(7) : th_ctx(1, 7);
     ssl3d_ctx *dctx = mode == RUN_DATA_CONTEXT ? th_ctx(1, 99) : ctx;
     const int internal = mode == RUN_ONE_CONTEXT || mode == RUN_DATA_CONTEXT;
     ssl3d_manifest *man = NULL;
@@ -132,12 +138,13 @@ static int run_case(const ft_case *c, const char *manifest, run_mode mode, ft_ru
     ssl3d_manifest_release(man);
     if (dctx != ctx) ssl3d_ctx_release(dctx);
     ssl3d_ctx_release(ctx);
+    if (mode == RUN_EMULATED_ASYNC) emulated_async_done();
     return ok;
 }
 
 /* Every case of CASES run in modes a and b: the same epoch lines (but their seconds),
  * trained weights and evaluation metrics, bit for bit; and the runs are not degenerate. */
-static void check_same_runs(run_mode a, run_mode b) {
+static void check_same_runs(run_mode a, run_mode b, unsigned case_mask) {
     tf_sets sets;
     ssl3d_ctx *gen = th_ctx(1, 1);
     const int made = tf_make_sets(gen, &sets) == 0;
@@ -145,6 +152,7 @@ static void check_same_runs(run_mode a, run_mode b) {
     REQUIRE(made);
     for (size_t i = 0; i < sizeof CASES / sizeof CASES[0]; i++) {
         const ft_case *c = &CASES[i];
+        if (!(case_mask >> i & 1u)) continue;
         char man[400];
         tf_sets_manifest(&sets, c->kind, c->dims, man, sizeof man);
         ft_run ra, rb;
@@ -174,7 +182,7 @@ static void check_same_runs(run_mode a, run_mode b) {
 /* ft_train_in / ft_evaluate_in with the data in another CPU context give the results of
  * one context. */
 TEST(finetune_with_data_in_a_host_context_gives_the_same_results_bitwise) {
-    check_same_runs(RUN_ONE_CONTEXT, RUN_DATA_CONTEXT);
+    check_same_runs(RUN_ONE_CONTEXT, RUN_DATA_CONTEXT, CASES_USUAL);
 }
 
 /* ssl3d_ftmodel_classify takes a batch from another context (copied to the model's) and
@@ -212,7 +220,7 @@ TEST(ftmodel_inference_on_a_batch_from_another_context) {
 /* ssl3d_ft_train / ssl3d_ft_evaluate on the emulated device context (above) give the
  * results of the same calls on a CPU context. */
 TEST(finetune_on_an_emulated_device_context_gives_the_cpu_results_bitwise) {
-    check_same_runs(RUN_CPU, RUN_EMULATED_DEVICE);
+    check_same_runs(RUN_CPU, RUN_EMULATED_DEVICE, CASES_USUAL);
 }
 
 /* The public inference calls on the emulated device: inputs from a CPU context, results
@@ -249,4 +257,20 @@ TEST(ftmodel_inference_on_an_emulated_device_context) {
     ssl3d_tensor_release(x); ssl3d_tensor_release(v);
     for (int k = 0; k < 2; k++) { ssl3d_ftmodel_release(c[k]); ssl3d_ftmodel_release(s[k]); }
     ssl3d_ctx_release(dev); ssl3d_ctx_release(cpu);
+}
+
+/* Fine-tuning with asynchronous uploads (each step's successor batch begun while the step
+ * computes, landing only when the device is made to wait for it) gives the CPU's losses,
+ * weights and metrics bit for bit: 3D segmentation with deep supervision (six tensors a
+ * step) and 3D classification. And the uploads did overlap: begun a step ahead. */
+TEST(finetune_with_asynchronous_uploads_gives_the_cpu_results_bitwise) {
+    check_same_runs(RUN_CPU, RUN_EMULATED_ASYNC, 1u << 3 | 1u << 4);
+    CHECK_MSG(emu_async.uploads > 0 && emu_async.overlapped > 0 && emu_async.overlapped < emu_async.uploads,
+              "%lld uploads, %lld begun during the previous step", (long long)emu_async.uploads,
+              (long long)emu_async.overlapped);
+    CHECK(emu_async.up.async_bytes > 0 && emu_async.up.sync_bytes == 0);
+    /* prefetch=0: every batch uploaded when its step starts, the same results */
+    check_same_runs(RUN_CPU, RUN_EMULATED_ASYNC, 1u << 6);
+    CHECK_MSG(emu_async.uploads > 0 && emu_async.overlapped == 0, "prefetch=0: %lld of %lld uploads begun a step ahead",
+              (long long)emu_async.overlapped, (long long)emu_async.uploads);
 }

@@ -7,6 +7,7 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "harness.h"
+#include "test_emulated_device.h"
 
 enum { POOL = 6, SIDE = 16, BATCH = 2, N_VAL = 3, MAX_REC = 16 };
 #define TASK_OPTS "filters=4,levels=2,input_size=16,hidden=8"
@@ -240,7 +241,9 @@ TEST(pretrain_run_resumes_bitwise) {
 
 /* Images in a context of their own (config.data_ctx: what a device-backend run passes, a
  * host context): the batch callback is asked for images in that context, and the losses
- * equal, bit for bit, those of the run with everything in one context. */
+ * equal, bit for bit, those of the run with everything in one context — also when the
+ * task's context is an emulated device with asynchronous uploads (test_emulated_device.h),
+ * where each step's samples are made and uploaded during the previous step. */
 typedef struct moved_pool {
     fixture *f;
     ssl3d_ctx *dctx;
@@ -258,14 +261,15 @@ static ssl3d_status moved_batch_fn(void *user, ssl3d_ctx *ctx, int64_t step, int
 TEST(pretrain_run_images_in_a_data_context_give_the_same_losses) {
     char out[512];
     snprintf(out, sizeof out, "%s/data_ctx.safetensors", th_tmpdir());
-    double base[8], moved[8];
-    int nb = 0, nm = 0;
-    for (int variant = 0; variant < 2; variant++) {
+    double base[8], moved[2][8];
+    int nb = 0, nm[2] = { 0, 0 };
+    for (int variant = 0; variant < 3; variant++) {
         fixture f;
         REQUIRE(fixture_init(&f, 5) == 0);
         moved_pool m = { .f = &f, .dctx = th_ctx(1, 99) };
         REQUIRE(m.dctx != NULL);
         for (int i = 0; i < POOL; i++) REQUIRE_OK(m.dctx, ssl3d_tensor_copy_to(m.dctx, f.pool[i], &m.pool[i]));
+        if (variant == 2) emulated_async_attach(f.ctx);
         ssl3d_pretrain_config c;
         config(&c, &f, out);
         c.steps = 4;
@@ -277,8 +281,8 @@ TEST(pretrain_run_images_in_a_data_context_give_the_same_losses) {
         }
         records r = { .stop_after = -1 };
         REQUIRE_OK(f.ctx, ssl3d_pretrain_run(f.ctx, f.task, &c, on_log, &r));
-        double *dst = variant ? moved : base;
-        int *n = variant ? &nm : &nb;
+        double *dst = variant ? moved[variant - 1] : base;
+        int *n = variant ? &nm[variant - 1] : &nb;
         for (int i = 0; i < r.n && *n < 8; i++)
             if (!cJSON_GetObjectItem(r.rec[i], "final")) dst[(*n)++] = cJSON_GetObjectItem(r.rec[i], "loss")->valuedouble;
         CHECK_MSG(m.wrong_ctx == 0, "the batch callback was given another context %d times", m.wrong_ctx);
@@ -286,7 +290,16 @@ TEST(pretrain_run_images_in_a_data_context_give_the_same_losses) {
         for (int i = 0; i < POOL; i++) ssl3d_tensor_release(m.pool[i]);
         ssl3d_ctx_release(m.dctx);
         fixture_free(&f);
+        if (variant == 2) {
+            /* x and labels of steps 1..3 begun during the step before */
+            CHECK_MSG(emu_async.overlapped >= 6 && emu_async.up.sync_bytes == 0, "%lld of %lld uploads begun a step ahead",
+                      (long long)emu_async.overlapped, (long long)emu_async.uploads);
+            emulated_async_done();
+        }
     }
-    REQUIRE(nb == 4 && nm == 4);
-    for (int s = 0; s < 4; s++) CHECK_MSG(base[s] == moved[s], "step %d: %.17g one context, %.17g data_ctx", s, base[s], moved[s]);
+    REQUIRE(nb == 4 && nm[0] == 4 && nm[1] == 4);
+    for (int v = 0; v < 2; v++)
+        for (int s = 0; s < 4; s++)
+            CHECK_MSG(base[s] == moved[v][s], "step %d: %.17g one context, %.17g data_ctx%s", s, base[s], moved[v][s],
+                      v ? " on an emulated device with asynchronous uploads" : "");
 }

@@ -23,6 +23,8 @@
 #                      broadcast, barrier; a skip is a failure here), and with >= 2 GPUs and
 #                      mpirun: `mpirun -np 2 ssl3d pretrain --backend cuda --comm nccl` against
 #                      1 rank (rotation 2D, group norm, 5 steps: losses to 1e-4 relative); nccl.log
+#   ft/overlap.txt     the same fine-tuning on cuda with batches uploaded ahead on the copy
+#                      stream (default) and with --no-prefetch: losses identical, seconds of both
 #   summary.json       one object: gpu, probe, pass/fail/skip counts, bench status
 # Usage: OUT=/path tools/gpu-check.sh        (run from anywhere; exits non-zero on a failure)
 set -uo pipefail
@@ -68,7 +70,7 @@ if cc -Iinclude "$OUT/probe.c" -Llib -lssl3d -Wl,-rpath,"$PWD/lib" -o "$OUT/prob
 cat "$OUT/probe.txt"
 
 step "CUDA tests"
-for t in conformance backend_plugin cuda_kernel cuda_cache cuda_staging rows_ops task_host_images tensor_copy; do
+for t in conformance backend_plugin cuda_kernel cuda_cache cuda_staging cuda_upload rows_ops task_host_images tensor_copy; do
   OMP_WAIT_POLICY=passive timeout 120 ./bin/test_ssl3d "$t" >>"$OUT/tests-cuda.log" 2>&1 || status=1
 done
 grep -E '^(PASS|FAIL|SKIP)|skipped:|\.c:[0-9]+:' "$OUT/tests-cuda.log" | head -80
@@ -315,6 +317,35 @@ fi
 [ "$ft" = ok ] || status=1
 echo "finetune: $ft"
 
+step "upload overlap: finetune --backend cuda, batches uploaded ahead (default) vs --no-prefetch"
+# The next step's batch is copied on the copy stream while a step computes (docs/cuda.md,
+# "Memory and ownership"); --no-prefetch uploads each batch when its step starts. The data
+# and the kernels are the same, so the per-epoch losses must be identical; the seconds of
+# both are recorded (overlap.txt).
+ovl="skipped"
+if [ -e "$OUT/ft/msd/dataset.json" ]; then
+  ovl="ok"
+  for mode in sync overlap; do
+    extra=; [ $mode = sync ] && extra=--no-prefetch
+    fin cuda "ovl_$mode" --epochs 2 --steps-per-epoch 30 --batch 8 --val-every 2 $extra || ovl="$mode run failed"
+  done
+  if [ "$ovl" = ok ]; then
+    grep -o '"loss": [^,]*' "$OUT/ft/ovl_sync.jsonl" >"$OUT/ft/ovl_sync.loss"
+    grep -o '"loss": [^,]*' "$OUT/ft/ovl_overlap.jsonl" >"$OUT/ft/ovl_overlap.loss"
+    { echo "losses (synchronous | overlapped):"; paste "$OUT/ft/ovl_sync.loss" "$OUT/ft/ovl_overlap.loss"
+      for mode in sync overlap; do
+        awk -F'"seconds":' -v m=$mode 'NF > 1 { split($2, a, /[,}]/); t += a[1]; n++ }
+          END { printf "%s: %d epochs, %.3f s in all (60 steps of batch 8, patch 16^3, one validation)\n", m, n, t }' \
+          "$OUT/ft/ovl_$mode.jsonl"
+      done; } >"$OUT/ft/overlap.txt"
+    [ -s "$OUT/ft/ovl_sync.loss" ] && cmp -s "$OUT/ft/ovl_sync.loss" "$OUT/ft/ovl_overlap.loss" ||
+      ovl="losses differ between overlapped and synchronous uploads"
+    cat "$OUT/ft/overlap.txt"
+  fi
+fi
+[ "$ovl" = ok ] || status=1
+echo "upload overlap: $ovl"
+
 count_in() { local c; c=$(grep -c "^$2 " "$OUT/$1" 2>/dev/null); echo "${c:-0}"; }
 count() { count_in tests-all.log "$1"; }
 count_cuda() { count_in tests-cuda.log "$1"; }
@@ -323,7 +354,7 @@ cat >"$OUT/summary.json" <<JSON
 {"gpu": "${gpu:-none}", "probe_ok": $probe_ok, "cuda_probe": "${cuda_probe}",
  "cuda_tests": {"pass": $(count_cuda PASS), "fail": $(count_cuda FAIL), "skip": $(count_cuda SKIP)},
  "all_tests": {"pass": $(count PASS), "fail": $(count FAIL), "skip": $(count SKIP)},
- "bench": "$bench", "cli": "$cli", "nccl": "$nccl", "finetune": "$ft", "seconds": $(($(date +%s) - t0)), "status": $status}
+ "bench": "$bench", "cli": "$cli", "nccl": "$nccl", "finetune": "$ft", "upload_overlap": "$ovl", "seconds": $(($(date +%s) - t0)), "status": $status}
 JSON
 cat "$OUT/summary.json"
 exit $status

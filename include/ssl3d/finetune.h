@@ -297,6 +297,9 @@ typedef int32_t (*ssl3d_ft_epoch_fn)(void *user, const char *json);
  *     the running statistics and changes no encoder tensor; train uses batch statistics
  *     and updates the running ones)
  *   val_every=N [1] (validation every N epochs and after the last)
+ *   prefetch=0|1 [1] (a device `ctx`: build the next step's batch and begin its upload while
+ *     a step computes; 0 uploads each batch when its step starts; the same results either
+ *     way, and no effect on a CPU `ctx`)
  *   window=N [-1 = auto] overlap=X [0.5] (validation inference, as ssl3d_ftmodel_segment)
  *   tta=0|1 [0] (validation with test-time mirroring, ssl3d_ftmodel_set_tta)
  *   deep_supervision=0|1 [0] (segment, levels >= 3: nnU-Net's deep supervision, 1x1 conv

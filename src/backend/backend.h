@@ -22,7 +22,7 @@
 #include "ssl3d.h"
 
 /* Bump when a slot is added, removed or changes meaning. */
-#define SSL3D_BACKEND_ABI_VERSION 5
+#define SSL3D_BACKEND_ABI_VERSION 6
 
 /* Operation families a backend may or may not support (supports_op). */
 typedef enum ssl3d_op {
@@ -130,6 +130,16 @@ typedef struct ssl3d_backend {
     /* The backend's device-memory communicator; NULL when it has none (the CPU backend,
      * or the CUDA plugin built without NCCL). (ABI 5) */
     const ssl3d_device_comm_ops *device_comm;
+
+    /* Asynchronous uploads (ABI 6): the training loops' next batch copied while the
+     * current step computes. Both NULL on a backend without them (the CPU: the library
+     * then uses from_host). upload_begin starts copying `bytes` from host memory src to dst
+     * and returns a ticket (0: the copy is complete already); src may be reused as soon as
+     * it returns, but dst must not be read, written or freed before upload_wait(ticket),
+     * after which the work the context queues sees the data (the host does not wait).
+     * Failures surface through sync. */
+    int64_t (*upload_begin)(void *state, void *dst, const void *src, size_t bytes);
+    void (*upload_wait)(void *state, int64_t ticket);
 } ssl3d_backend;
 
 /* The table for `kind`: built in (CPU) or loaded from its plugin on first use (CUDA,

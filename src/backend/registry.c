@@ -43,6 +43,7 @@ ssl3d_status ssl3d_backend_validate(const ssl3d_backend *be, int32_t kind, char 
     NEED(be->init && be->shutdown, "init/shutdown");
     NEED(be->alloc && be->alloc_uninit && be->free && be->memset0, "alloc/alloc_uninit/free/memset0");
     NEED(be->to_host && be->from_host && be->copy, "to_host/from_host/copy");
+    NEED(!be->upload_begin == !be->upload_wait, "upload_begin/upload_wait (both or neither)");
     NEED(be->fill && be->axpy && be->add_scalar && be->scale_add && be->dot,
          "fill/axpy/add_scalar/scale_add/dot");
     const struct ssl3d_conv_kernels *c = be->conv;

@@ -120,7 +120,10 @@ static void usage(FILE *f) {
         "                           a driver and a device (`ssl3d info --backends`, docs/cuda.md);\n"
         "                           no fall-back to the CPU\n"
         "                           (the model, loss and optimiser run there; data, augmentation\n"
-        "                           and metrics stay on the host, one batch copied per step)\n"
+        "                           and metrics stay on the host, one batch copied per step;\n"
+        "                           the next step's batch is uploaded while a step computes)\n"
+        "  --no-prefetch            with a device backend: upload each batch when its step starts\n"
+        "                           instead (same results; for timing the overlap)\n"
         "  --resume FILE            resumable run: the training state is written to FILE after\n"
         "                           every epoch; when FILE exists (same options), training\n"
         "                           continues after its last epoch, bitwise as uninterrupted,\n"
@@ -312,6 +315,7 @@ int cmd_finetune(int argc, char **argv) {
             if (!strcmp(v, "on")) ADD_OPT("deep_supervision=1,");
         }
         else if (!strcmp(a, "--no-nesterov")) ADD_OPT("nesterov=0,");
+        else if (!strcmp(a, "--no-prefetch")) ADD_OPT("prefetch=0,");
         else if (!strcmp(a, "--augment") || !strcmp(a, "--optimizer") || !strcmp(a, "--optimiser") ||
                  !strcmp(a, "--schedule") || !strcmp(a, "--balance")) {
             NEED_ARG();

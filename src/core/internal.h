@@ -110,6 +110,23 @@ static inline ssl3d_kctx ssl3d_kctx_of(const ssl3d_ctx *ctx) {
     return k;
 }
 
+/* ---- uploads begun ahead of use (tensor_copy.c): the training loops' next batch */
+/* A host-memory tensor on its way to a context. On a backend with asynchronous uploads
+ * (backend.h, upload_begin: CUDA's copy stream) the copy runs while the context's queued
+ * work computes; elsewhere it is complete when begun. Nothing may use the tensor before
+ * ssl3d_upload_take hands it out. */
+typedef struct ssl3d_upload ssl3d_upload;
+/* Start copying src (a tensor of a host-memory context, or of ctx itself: then nothing is
+ * copied) into a new tensor of ctx. src may be changed or released as soon as this
+ * returns. Errors: NULL src, src in a device context, out of memory (all reported now);
+ * a failing device copy is deferred (reported by the next sync: ssl3d_backward, a read). */
+ssl3d_status ssl3d_upload_begin(ssl3d_ctx *ctx, const ssl3d_tensor *src, ssl3d_upload **out);
+/* The uploaded tensor (the caller owns it; u is freed): the work ctx queues from now on
+ * sees its values — on a device the compute stream waits for the copy, the host does not. */
+ssl3d_tensor *ssl3d_upload_take(ssl3d_ctx *ctx, ssl3d_upload *u);
+/* Drop an upload never taken (NULL: nothing): its memory goes back only after its copy. */
+void ssl3d_upload_drop(ssl3d_ctx *ctx, ssl3d_upload *u);
+
 /* ---- tape */
 /* Whether an op with these inputs must be recorded. */
 int ssl3d_tape_wants(const ssl3d_ctx *ctx, ssl3d_tensor *const *in, int32_t n_in);

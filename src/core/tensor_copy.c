@@ -66,3 +66,50 @@ ssl3d_status ssl3d_tensor_copy_into(ssl3d_ctx *dst_ctx, ssl3d_tensor *dst, const
     }
     return copy_values(dst_ctx, dst, src, fn);
 }
+
+/* ---------------------------------------------------------------- uploads begun ahead */
+
+struct ssl3d_upload {
+    ssl3d_tensor *t;      /* in the destination context; not to be used before taken */
+    int64_t ticket;       /* the backend's upload_begin ticket (0: complete) */
+};
+
+ssl3d_status ssl3d_upload_begin(ssl3d_ctx *ctx, const ssl3d_tensor *src, ssl3d_upload **out) {
+    static const char fn[] = "ssl3d_upload_begin";
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, src && out, "%s: %s is NULL", fn, src ? "out" : "src");
+    SSL3D_CHECK_ARG(ctx, src->ctx == ctx || src->ctx->be->host_memory,
+                    "%s: src belongs to a %s context: uploads come from host memory", fn, src->ctx->be->name);
+    ssl3d_upload *u = calloc(1, sizeof *u);
+    if (!u) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "%s: out of host memory", fn);
+    if (src->ctx == ctx) {   /* already there (a host-memory model context): nothing to copy */
+        u->t = ssl3d_tensor_retain((ssl3d_tensor *)src);
+        *out = u;
+        return SSL3D_OK;
+    }
+    ssl3d_status st = ssl3d_tensor_new_uninit(ctx, src->dtype, src->ndim, src->shape, &u->t);
+    if (st != SSL3D_OK) { free(u); return st; }
+    const size_t bytes = (size_t)src->numel * 4u;
+    if (ctx->be->upload_begin) {
+        u->ticket = ctx->be->upload_begin(ctx->be_state, u->t->data, src->data, bytes);
+    } else {
+        ctx->be->from_host(ctx->be_state, u->t->data, src->data, bytes);
+        st = ssl3d_be_sync(ctx, fn);
+        if (st != SSL3D_OK) { ssl3d_tensor_release(u->t); free(u); return st; }
+    }
+    *out = u;
+    return SSL3D_OK;
+}
+
+ssl3d_tensor *ssl3d_upload_take(ssl3d_ctx *ctx, ssl3d_upload *u) {
+    if (!u) return NULL;
+    ssl3d_tensor *t = u->t;
+    if (u->ticket && ctx->be->upload_wait) ctx->be->upload_wait(ctx->be_state, u->ticket);
+    free(u);
+    return t;
+}
+
+void ssl3d_upload_drop(ssl3d_ctx *ctx, ssl3d_upload *u) {
+    /* Taken first, so the memory is reused only in order after the copy. */
+    ssl3d_tensor_release(ssl3d_upload_take(ctx, u));
+}

@@ -153,7 +153,9 @@ void ft_resume_options_key(const char *options, char *out, size_t cap) {
         size_t len = e ? (size_t)(e - p) : strlen(p);
         const char *q = p;
         while (q < p + len && *q == ' ') q++;
-        if (!(strncmp(q, "resume=", 7) == 0) && q < p + len && n + len + 2 < cap) {
+        /* resume= names the state itself; prefetch= changes when batches are uploaded, not
+         * what is computed: a run may continue with either. */
+        if (strncmp(q, "resume=", 7) != 0 && strncmp(q, "prefetch=", 9) != 0 && q < p + len && n + len + 2 < cap) {
             if (n) out[n++] = ',';
             memcpy(out + n, q, (size_t)(p + len - q));
             n += (size_t)(p + len - q);

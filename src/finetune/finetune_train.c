@@ -21,6 +21,7 @@ enum { SELECT_DICE = 0, SELECT_ACC = 1, SELECT_AUC = 2, SELECT_QWK = 3 };
 typedef struct ft_opts {
     int32_t mode, warmup_epochs, epochs, batch, patch, flip, steps_per_epoch, frozen_norm_train, window;
     int32_t input_norm, select;
+    int32_t prefetch;        /* on a device: upload the next step's batch during this one (default 1) */
     double fraction, val_fraction, fg_prob, overlap;
     uint64_t seed;
     ft_recipe rc;
@@ -51,7 +52,7 @@ static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const cha
     memset(o, 0, sizeof *o);
     o->mode = SSL3D_FT_SCRATCH; o->warmup_epochs = 5; o->epochs = 20; o->batch = 0;
     o->fraction = 1; o->val_fraction = 0.2; o->patch = m->patch; o->flip = m->kind == SSL3D_FT_SEGMENT; o->fg_prob = 0.33;
-    o->overlap = 0.5; o->window = -1; o->input_norm = m->input_norm;
+    o->overlap = 0.5; o->window = -1; o->input_norm = m->input_norm; o->prefetch = 1;
     o->select = m->kind == SSL3D_FT_SEGMENT ? SELECT_DICE : m->ordinal ? SELECT_QWK : SELECT_AUC;
     ft_recipe_defaults(&o->rc, m->kind);
     if (!options) options = "";
@@ -79,6 +80,7 @@ static ssl3d_status parse_opts(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const cha
         else if (!strcmp(k, "batch")) st = parse_int(ctx, k, v, 0, 65536, &o->batch);
         else if (!strcmp(k, "patch")) st = parse_int(ctx, k, v, 0, 65536, &o->patch);
         else if (!strcmp(k, "flip")) st = parse_int(ctx, k, v, 0, 1, &o->flip);
+        else if (!strcmp(k, "prefetch")) st = parse_int(ctx, k, v, 0, 1, &o->prefetch);
         else if (!strcmp(k, "steps_per_epoch")) st = parse_int(ctx, k, v, 0, 100000000, &o->steps_per_epoch);
         else if (!strcmp(k, "window")) st = parse_int(ctx, k, v, -1, 65536, &o->window);
         else if (!strcmp(k, "fraction")) st = parse_num(ctx, k, v, 0, 1, 1, &o->fraction);
@@ -278,6 +280,59 @@ static ssl3d_status cls_batch(ssl3d_ctx *ctx, const ssl3d_ftmodel *m, const ft_s
     }
     free(scratch);
     return SSL3D_OK;
+}
+
+/* ---------------------------------------------------------------- batches to the model
+
+ * Each step's batch (inputs, labels, deep supervision's label maps) is made in the data
+ * context and goes to the model's context once. On a device (data context != model
+ * context) the batch of step s + 1 is made and its upload begun while step s computes
+ * (after its forward is queued): on CUDA it is copied on the copy stream from pinned
+ * memory, and step s + 1's kernels wait for it on the device, the host does not. The
+ * batches are pure functions of (seed, step, order), so making one early changes no
+ * value. With one host context nothing is copied and the order of work is unchanged. */
+
+#define FT_MAX_DS 16
+
+typedef struct ft_upload {
+    ssl3d_upload *x, *y, *ds[FT_MAX_DS];   /* ds[0] unused */
+} ft_upload;
+
+static void upload_drop(ssl3d_ctx *ctx, ft_upload *u) {
+    ssl3d_upload_drop(ctx, u->x);
+    ssl3d_upload_drop(ctx, u->y);
+    for (int i = 0; i < FT_MAX_DS; i++) ssl3d_upload_drop(ctx, u->ds[i]);
+    memset(u, 0, sizeof *u);
+}
+
+/* Make step `step_id`'s batch (its samples from position `first` of order) in dctx and
+ * begin its upload to ctx; the host tensors are released. On failure nothing is left. */
+static ssl3d_status batch_begin(ssl3d_ctx *ctx, ssl3d_ctx *dctx, const ssl3d_ftmodel *m, const ft_set *s,
+                                const ft_opts *o, const int64_t *order, int64_t first, int64_t step_id, int32_t ds_n,
+                                ft_upload *u) {
+    ssl3d_tensor *xb = NULL, *yb = NULL, *ds[FT_MAX_DS] = { 0 };
+    memset(u, 0, sizeof *u);
+    ssl3d_status st = m->kind == SSL3D_FT_SEGMENT ? seg_batch(dctx, m, s, o, order, first, step_id, &xb, &yb)
+                                                  : cls_batch(dctx, m, s, o, order, first, step_id, &xb, &yb);
+    /* Label maps of the lower outputs: every 2^l-th voxel, made in host memory. */
+    for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ft_ds_labels(dctx, yb, 1 << l, &ds[l]);
+    if (st != SSL3D_OK && dctx != ctx) ssl3d_set_error(ctx, st, "%s", ssl3d_ctx_last_error(dctx));
+    if (st == SSL3D_OK) st = ssl3d_upload_begin(ctx, xb, &u->x);
+    if (st == SSL3D_OK) st = ssl3d_upload_begin(ctx, yb, &u->y);
+    for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ssl3d_upload_begin(ctx, ds[l], &u->ds[l]);
+    ssl3d_tensor_release(xb);
+    ssl3d_tensor_release(yb);
+    for (int32_t l = 0; l < FT_MAX_DS; l++) ssl3d_tensor_release(ds[l]);
+    if (st != SSL3D_OK) upload_drop(ctx, u);
+    return st;
+}
+
+/* The batch in ctx, for the work queued from now on. */
+static void batch_take(ssl3d_ctx *ctx, ft_upload *u, ssl3d_tensor **xb, ssl3d_tensor **yb, ssl3d_tensor **ds) {
+    *xb = ssl3d_upload_take(ctx, u->x);
+    *yb = ssl3d_upload_take(ctx, u->y);
+    for (int i = 1; i < FT_MAX_DS; i++) ds[i] = ssl3d_upload_take(ctx, u->ds[i]);
+    memset(u, 0, sizeof *u);
 }
 
 /* ---------------------------------------------------------------- validation */
@@ -534,6 +589,11 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
         }
     }
     int32_t prev_grad = ssl3d_set_grad_enabled(ctx, 1);
+    /* On a device the next step's batch is uploaded while this one computes (above). */
+    const int prefetch = dctx != ctx && o.prefetch;
+    ft_upload next;
+    int have_next = 0;
+    memset(&next, 0, sizeof next);
     for (int32_t epoch = start_epoch; epoch < o.epochs && st == SSL3D_OK; epoch++) {
         if (o.mode == SSL3D_FT_WARMUP && frozen && epoch >= o.warmup_epochs) {
             /* End of warm-up: all layers trained, with a fresh optimiser. */
@@ -551,15 +611,12 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
         else ft_permutation(o.seed, FT_EPOCH_STREAM + (uint64_t)epoch, train.n, order);
         for (int64_t s = 0; s < steps && st == SSL3D_OK; s++, step_id++) {
             ssl3d_tensor *xb = NULL, *yb = NULL, *lg = NULL, *loss = NULL;
-            ssl3d_tensor *ds_out[16] = { 0 }, *ds_lab[16] = { 0 };   /* deep supervision: [0] unused */
+            ssl3d_tensor *ds_out[FT_MAX_DS] = { 0 }, *ds_lab[FT_MAX_DS] = { 0 };   /* deep supervision: [0] unused */
             int64_t first = s * o.batch;
-            st = m->kind == SSL3D_FT_SEGMENT ? seg_batch(dctx, m, &train, &o, order, first, step_id, &xb, &yb)
-                                             : cls_batch(dctx, m, &train, &o, order, first, step_id, &xb, &yb);
-            /* Label maps of the lower outputs: every 2^l-th voxel, made in host memory. */
-            for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ft_ds_labels(dctx, yb, 1 << l, &ds_lab[l]);
-            if (st == SSL3D_OK) st = ft_to_ctx(ctx, &xb);   /* the batch goes to the model once per step */
-            if (st == SSL3D_OK) st = ft_to_ctx(ctx, &yb);
-            for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ft_to_ctx(ctx, &ds_lab[l]);
+            /* The batch goes to the model once per step: begun during the previous step, or now. */
+            if (!have_next) st = batch_begin(ctx, dctx, m, &train, &o, order, first, step_id, ds_n, &next);
+            if (st == SSL3D_OK) batch_take(ctx, &next, &xb, &yb, ds_lab);
+            have_next = 0;
             if (st == SSL3D_OK) st = ft_dist_shard(ctx, &xb, &yb);
             for (int32_t l = 1; l < ds_n && st == SSL3D_OK; l++) st = ft_dist_shard_one(ctx, &ds_lab[l]);
             lr_now = ssl3d_lr_at(sched, step_id);
@@ -573,6 +630,12 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
             } else if (st == SSL3D_OK) st = ssl3d_ftmodel_forward(ctx, m, xb, 1, enc_train, &lg);
             if (st == SSL3D_OK && !ds_n)
                 st = cw ? ft_weighted_loss(ctx, m, lg, yb, cw, &loss) : ssl3d_ftmodel_loss(ctx, m, lg, yb, &loss);
+            /* The forward is queued: make the next batch and begin its upload, so that it is
+             * copied while this step's backward and optimiser step run. */
+            if (st == SSL3D_OK && prefetch && s + 1 < steps) {
+                st = batch_begin(ctx, dctx, m, &train, &o, order, first + o.batch, step_id + 1, ds_n, &next);
+                have_next = st == SSL3D_OK;
+            }
             if (st == SSL3D_OK) {
                 float lv = 0;
                 st = ssl3d_tensor_read(ctx, loss, &lv, 4);
@@ -584,8 +647,9 @@ ssl3d_status ft_train_in(ssl3d_ctx *ctx, ssl3d_ctx *dctx, ssl3d_ftmodel *m, cons
             if (st == SSL3D_OK) st = ssl3d_optim_step(ctx, opt);
             ssl3d_tape_reset(ctx);
             ssl3d_tensor_release(xb); ssl3d_tensor_release(yb); ssl3d_tensor_release(lg); ssl3d_tensor_release(loss);
-            for (int32_t l = 0; l < ds_n; l++) { ssl3d_tensor_release(ds_out[l]); ssl3d_tensor_release(ds_lab[l]); }
+            for (int32_t l = 0; l < FT_MAX_DS; l++) { ssl3d_tensor_release(ds_out[l]); ssl3d_tensor_release(ds_lab[l]); }
         }
+        if (have_next) { upload_drop(ctx, &next); have_next = 0; }   /* a step failed after beginning it */
         loss_sum = ft_dist_mean(ctx, loss_sum, &st);
         if (st != SSL3D_OK) break;
         /* Validation every val_every epochs and after the last one. */

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 #include "../core/internal.h"
+#include "task_internal.h"
 #include "ssl3d/pretrain_run.h"
 #include "ssl3d/optim.h"
 #include "ssl3d/comm.h"
@@ -409,10 +410,18 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
     double train_time = 0;
     int64_t samples = 0, step = start;
     int stop = 0;
+    /* With the images in a data context of their own (a device run), the samples of step
+     * s + 1 are made, and their upload begun, once step s's forward is queued: on CUDA they
+     * are copied on the copy stream while step s computes (task_prefetch_begin). They are
+     * a function of (seed, s + 1) only, so the losses do not change. */
+    const int prefetch = c->data_ctx && c->data_ctx != ctx && task_can_prefetch(task);
+    task_prefetch *next = NULL;
     for (; st == SSL3D_OK && !stop && (c->max_seconds > 0 ? train_time < c->max_seconds && step < c->steps
                                                           : step < c->steps); step++) {
         const double ts = now_s();
-        if ((st = load_batch(&r, step, rank, ranks, local_batch, imgs)) != SSL3D_OK) {
+        task_prefetch *cur = next;
+        next = NULL;
+        if (!cur && (st = load_batch(&r, step, rank, ranks, local_batch, imgs)) != SSL3D_OK) {
             wrap(ctx, st, "loading a batch");
             break;
         }
@@ -420,9 +429,19 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
         int64_t correct = 0, total = 0;
         float lv = NAN;
         st = ssl3d_optim_apply_schedule(ctx, opt, sched);
-        if (st == SSL3D_OK)
+        if (cur) {
+            if (st == SSL3D_OK) st = task_forward_prefetched(ctx, task, cur, &loss, &correct, &total);
+            else task_prefetch_drop(ctx, cur);
+        } else if (st == SSL3D_OK)
             st = ssl3d_task_forward(ctx, task, imgs, local_batch, c->seed, (uint64_t)step, 1, &loss, &correct, &total);
         for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
+        if (st == SSL3D_OK && prefetch && step + 1 < c->steps) {
+            /* The next step's samples, made and sent up while this step computes. */
+            if ((st = load_batch(&r, step + 1, rank, ranks, local_batch, imgs)) != SSL3D_OK)
+                wrap(ctx, st, "loading a batch");
+            else st = task_prefetch_begin(ctx, task, imgs, local_batch, c->seed, (uint64_t)step + 1, 1, &next);
+            for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
+        }
         if (st == SSL3D_OK) st = ssl3d_tensor_read(ctx, loss, &lv, 4);
         if (st == SSL3D_OK) st = ssl3d_backward(ctx, loss);
         ssl3d_tensor_release(loss);
@@ -462,6 +481,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
             (st = save(&r, opt, step + 1)) != SSL3D_OK)
             break;
     }
+    task_prefetch_drop(ctx, next);   /* the run stopped before the step it was made for */
     if (st == SSL3D_OK && r.root) st = save(&r, opt, step);
     double proxy_acc = NAN, val_loss = NAN;
     int64_t val_samples = 0;

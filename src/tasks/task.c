@@ -288,6 +288,18 @@ ssl3d_status task_labels(ssl3d_ctx *ctx, const int32_t *labels, int64_t n, ssl3d
     return ssl3d_tensor_from_data(ctx, SSL3D_I32, 1, &n, labels, out);
 }
 
+ssl3d_status task_samples_labels(ssl3d_ctx *ctx, const task_samples *s, ssl3d_tensor **out) {
+    if (s->lab) { *out = ssl3d_tensor_retain(s->lab); return SSL3D_OK; }
+    return task_labels(ctx, s->labels, s->n_labels, out);
+}
+
+void task_samples_free(task_samples *s) {
+    ssl3d_tensor_release(s->x);
+    ssl3d_tensor_release(s->lab);
+    free(s->labels);
+    memset(s, 0, sizeof *s);
+}
+
 /* ---------------------------------------------------------------- forward */
 
 /* Samples per image of a training call: rotation's samples_per_image, 1 for the others. */
@@ -306,14 +318,11 @@ ssl3d_status ssl3d_task_set_image_offset(ssl3d_ctx *ctx, ssl3d_task *t, int64_t 
     return SSL3D_OK;
 }
 
-ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                                uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
-                                int64_t *correct, int64_t *total) {
-    SSL3D_CHECK_CTX(ctx);
+/* The argument checks of ssl3d_task_forward (but loss). */
+static ssl3d_status check_forward(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images) {
     static const char fn[] = "ssl3d_task_forward";
     SSL3D_CHECK_ARG(ctx, t, "%s: task is NULL", fn);
     SSL3D_CHECK_ARG(ctx, t->ctx == ctx, "%s: task belongs to another context", fn);
-    SSL3D_CHECK_ARG(ctx, loss, "%s: loss is NULL", fn);
     SSL3D_CHECK_ARG(ctx, images, "%s: images is NULL", fn);
     SSL3D_CHECK_ARG(ctx, n_images >= 1 && n_images <= 65535, "%s: n_images = %d outside [1, 65535]", fn,
                     (int)n_images);
@@ -343,17 +352,122 @@ ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
                               "(axis %d has %lld)", fn, what, ssl3d_shape_str(x, s, sizeof s), t->vt->name,
                               (long long)t->min_size, (int)a, (long long)x->shape[1 + a]);
     }
+    return SSL3D_OK;
+}
+
+/* Forward of a split task (build, move the batch, run): as its one-piece forward did. */
+static ssl3d_status split_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                  uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
+                                  int64_t *correct, int64_t *total) {
+    task_samples s = { 0 };
+    ssl3d_status st = t->vt->build(ctx, t, images, n_images, seed, index, training, &s);
+    if (st == SSL3D_OK) st = task_batch_to(ctx, &s.x);
+    if (st == SSL3D_OK) st = t->vt->run(ctx, t, &s, n_images, seed, index, training, loss, correct, total);
+    task_samples_free(&s);
+    return st;
+}
+
+/* Run a forward with gradient recording off for evaluation (nothing would be
+ * back-propagated); the outputs only on success. */
+typedef struct forward_call {
+    ssl3d_tensor *const *images;
+    int32_t n_images;
+    uint64_t seed, index;
+    int32_t training;
+    task_samples *samples;   /* prefetched: run these instead of building */
+} forward_call;
+
+static ssl3d_status do_forward(ssl3d_ctx *ctx, ssl3d_task *t, const forward_call *fc, ssl3d_tensor **loss,
+                               int64_t *correct, int64_t *total) {
     ssl3d_tensor *l = NULL;
     int64_t c = 0, n = 0;
-    /* Evaluation never records: nothing would be back-propagated. */
+    const int32_t training = fc->training ? 1 : 0;
     int32_t prev = training ? 1 : ssl3d_set_grad_enabled(ctx, 0);
-    ssl3d_status st = t->vt->forward(ctx, t, images, n_images, seed, index, training ? 1 : 0, &l, &c, &n);
+    ssl3d_status st;
+    if (fc->samples) st = t->vt->run(ctx, t, fc->samples, fc->n_images, fc->seed, fc->index, training, &l, &c, &n);
+    else if (t->vt->build) st = split_forward(ctx, t, fc->images, fc->n_images, fc->seed, fc->index, training, &l, &c, &n);
+    else st = t->vt->forward(ctx, t, fc->images, fc->n_images, fc->seed, fc->index, training, &l, &c, &n);
     if (!training) ssl3d_set_grad_enabled(ctx, prev);
     if (st != SSL3D_OK) { ssl3d_tensor_release(l); return st; }
     *loss = l;
     if (correct) *correct = c;
     if (total) *total = n;
     return SSL3D_OK;
+}
+
+ssl3d_status ssl3d_task_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
+                                int64_t *correct, int64_t *total) {
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK_ARG(ctx, loss, "ssl3d_task_forward: loss is NULL");
+    SSL3D_CHECK(check_forward(ctx, t, images, n_images));
+    const forward_call fc = { images, n_images, seed, index, training, NULL };
+    return do_forward(ctx, t, &fc, loss, correct, total);
+}
+
+/* ---------------------------------------------------------------- samples made ahead */
+
+struct task_prefetch {
+    int32_t n_images;
+    uint64_t seed, index;
+    int32_t training;
+    task_samples s;          /* x and lab not set: they are on their way */
+    ssl3d_upload *x, *lab;
+};
+
+int task_can_prefetch(const ssl3d_task *t) { return t && t->vt->build && t->vt->run; }
+
+ssl3d_status task_prefetch_begin(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                 uint64_t seed, uint64_t index, int32_t training, task_prefetch **out) {
+    SSL3D_CHECK_CTX(ctx);
+    SSL3D_CHECK(check_forward(ctx, t, images, n_images));
+    SSL3D_CHECK_ARG(ctx, task_can_prefetch(t) && out, "task_prefetch_begin: task %s cannot make its samples ahead",
+                    t->vt->name);
+    task_prefetch *p = calloc(1, sizeof *p);
+    if (!p) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "task_prefetch_begin: out of memory");
+    p->n_images = n_images; p->seed = seed; p->index = index; p->training = training ? 1 : 0;
+    int32_t prev = p->training ? 1 : ssl3d_set_grad_enabled(ctx, 0);
+    ssl3d_status st = t->vt->build(ctx, t, images, n_images, seed, index, p->training, &p->s);
+    if (!p->training) ssl3d_set_grad_enabled(ctx, prev);
+    if (st == SSL3D_OK) st = ssl3d_upload_begin(ctx, p->s.x, &p->x);
+    if (st == SSL3D_OK && p->s.labels) {
+        /* The labels go up with the batch (a host tensor of them, in the batch's context). */
+        ssl3d_tensor *h = NULL;
+        st = ssl3d_tensor_from_data(p->s.x->ctx, SSL3D_I32, 1, &p->s.n_labels, p->s.labels, &h);
+        st = task_sample_status(ctx, p->s.x->ctx, st);
+        if (st == SSL3D_OK) st = ssl3d_upload_begin(ctx, h, &p->lab);
+        ssl3d_tensor_release(h);
+    }
+    ssl3d_tensor_release(p->s.x);   /* copied (or retained by the upload) */
+    p->s.x = NULL;
+    if (st != SSL3D_OK) { task_prefetch_drop(ctx, p); return st; }
+    *out = p;
+    return SSL3D_OK;
+}
+
+ssl3d_status task_forward_prefetched(ssl3d_ctx *ctx, ssl3d_task *t, task_prefetch *p, ssl3d_tensor **loss,
+                                     int64_t *correct, int64_t *total) {
+    SSL3D_CHECK_CTX(ctx);
+    if (!p || !loss) {
+        task_prefetch_drop(ctx, p);
+        return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "task_forward_prefetched: %s is NULL", p ? "loss" : "p");
+    }
+    /* From here the device work waits for the copies (the host does not). */
+    p->s.x = ssl3d_upload_take(ctx, p->x);
+    p->s.lab = ssl3d_upload_take(ctx, p->lab);
+    p->x = p->lab = NULL;
+    const forward_call fc = { NULL, p->n_images, p->seed, p->index, p->training, &p->s };
+    ssl3d_status st = do_forward(ctx, t, &fc, loss, correct, total);
+    task_prefetch_drop(ctx, p);
+    return st;
+}
+
+void task_prefetch_drop(ssl3d_ctx *ctx, task_prefetch *p) {
+    if (!p) return;
+    ssl3d_upload_drop(ctx, p->x);
+    ssl3d_upload_drop(ctx, p->lab);
+    task_samples_free(&p->s);
+    free(p);
 }
 
 /* ---------------------------------------------------------------- checkpoints */

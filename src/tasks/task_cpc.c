@@ -259,28 +259,33 @@ static ssl3d_status cpc_contexts(ssl3d_ctx *ctx, ssl3d_task *t, cpc_impl *c, ssl
     return st;
 }
 
-static ssl3d_status cpc_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                                uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
-                                int64_t *correct, int64_t *total) {
+/* The patches of every image (X), after the call's argument checks. */
+static ssl3d_status cpc_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                              uint64_t seed, uint64_t index, int32_t training, task_samples *s) {
     const char *fn = "ssl3d_task_forward(cpc)";
-    cpc_impl *c = t->impl;
-    const int32_t G = task_opt_int(t, "grid"), steps = task_opt_int(t, "steps");
-    const int32_t neg = task_opt_int(t, "negatives");
+    const int32_t G = task_opt_int(t, "grid"), neg = task_opt_int(t, "negatives");
     const int32_t K = t->dims == 3 ? G * G * G : G * G;
     SSL3D_CHECK_ARG(ctx, (int64_t)neg < (int64_t)n_images * K,
                     "%s: negatives = %d needs more than %d latents; %d images give %lld", fn, (int)neg, (int)neg,
                     (int)n_images, (long long)n_images * K);
     SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 39), "%s: index = %llu must be < 2^39", fn,
                     (unsigned long long)index);
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    return task_sample_status(ctx, sctx, cpc_batch(sctx, t, images, n_images, seed, index, training, &s->x));
+}
 
-    ssl3d_tensor *X = NULL, *z = NULL, *h = NULL, *P = NULL, *table = NULL, *logits = NULL, *out = NULL;
+static ssl3d_status cpc_run(ssl3d_ctx *ctx, ssl3d_task *t, task_samples *s, int32_t n_images, uint64_t seed,
+                            uint64_t index, int32_t training, ssl3d_tensor **loss, int64_t *correct, int64_t *total) {
+    cpc_impl *c = t->impl;
+    const int32_t G = task_opt_int(t, "grid"), steps = task_opt_int(t, "steps");
+    const int32_t neg = task_opt_int(t, "negatives");
+    const int32_t K = t->dims == 3 ? G * G * G : G * G;
+    ssl3d_tensor *z = NULL, *h = NULL, *P = NULL, *table = NULL, *logits = NULL, *out = NULL;
     ssl3d_tensor *preds[CPC_MAX_STEPS] = { 0 };
     int64_t n_ok = 0;
-    ssl3d_ctx *sctx = task_sample_ctx(images);
-    ssl3d_status st = task_sample_status(ctx, sctx, cpc_batch(sctx, t, images, n_images, seed, index, training, &X));
-    if (st == SSL3D_OK) st = task_batch_to(ctx, &X);
-    if (st == SSL3D_OK) st = cpc_latents(ctx, t, c, X, training, &z);
-    ssl3d_tensor_release(X);
+    ssl3d_status st = cpc_latents(ctx, t, c, s->x, training, &z);
+    ssl3d_tensor_release(s->x);   /* as soon as the encoder has it (memory) */
+    s->x = NULL;
     if (st == SSL3D_OK) st = cpc_contexts(ctx, t, c, z, n_images, &h);
     for (int32_t l = 0; l < steps && st == SSL3D_OK; l++) st = ssl3d_mlp_forward(ctx, c->pred[l], h, &preds[l]);
     if (st == SSL3D_OK) st = ssl3d_concat(ctx, preds, steps, 0, &P);
@@ -309,7 +314,8 @@ const task_vtable task_cpc_vtable = {
     .name = "cpc",
     .defaults = cpc_defaults,
     .init = cpc_init,
-    .forward = cpc_forward,
+    .build = cpc_build,
+    .run = cpc_run,
     .save_extra = NULL,
     .load_extra = NULL,
     .free_impl = cpc_free_impl,

@@ -247,23 +247,27 @@ static ssl3d_status exemplar_retrieval(ssl3d_ctx *ctx, const ssl3d_tensor *z, in
     return st;
 }
 
-static ssl3d_status exemplar_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                                     uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
-                                     int64_t *correct, int64_t *total) {
+/* The two views of every image (X: views 0 in rows 0..B, views 1 in B..2B). */
+static ssl3d_status exemplar_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                   uint64_t seed, uint64_t index, int32_t training, task_samples *s) {
     const char *fn = "ssl3d_task_forward(exemplar)";
-    exemplar_impl *e = t->impl;
     SSL3D_CHECK_ARG(ctx, n_images >= 2, "%s: n_images = %d, needs >= 2 (the other images are the negatives)", fn,
                     (int)n_images);
     SSL3D_CHECK_ARG(ctx, index < (UINT64_C(1) << 38), "%s: index = %llu must be < 2^38", fn,
                     (unsigned long long)index);
+    ssl3d_ctx *sctx = task_sample_ctx(images);
+    return task_sample_status(ctx, sctx, exemplar_batch(sctx, t, images, n_images, seed, index, training, &s->x));
+}
+
+static ssl3d_status exemplar_run(ssl3d_ctx *ctx, ssl3d_task *t, task_samples *s, int32_t n_images, uint64_t seed,
+                                 uint64_t index, int32_t training, ssl3d_tensor **loss, int64_t *correct,
+                                 int64_t *total) {
+    exemplar_impl *e = t->impl;
     const int32_t B = n_images;
     const float margin = (float)task_opt(t, "margin"), temp = (float)task_opt(t, "temperature");
-
-    ssl3d_tensor *X = NULL, *feat = NULL, *emb = NULL, *z = NULL, *out = NULL, *copy = NULL;
-    ssl3d_ctx *sctx = task_sample_ctx(images);
-    ssl3d_status st = task_sample_status(ctx, sctx, exemplar_batch(sctx, t, images, B, seed, index, training, &X));
-    if (st == SSL3D_OK) st = task_batch_to(ctx, &X);
-    if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, X, training, &feat);
+    ssl3d_tensor *X = s->x, *feat = NULL, *emb = NULL, *z = NULL, *out = NULL, *copy = NULL;
+    s->x = NULL;
+    ssl3d_status st = task_encode_pooled(ctx, t, X, training, &feat);
     if (st == SSL3D_OK && task_opt_int(t, "feature_norm")) {
         /* Per feature over the 2B views of this call, in training and evaluation alike
          * (retrieval is within the call): (f - mean) / sqrt(var + eps), with eps 1e-5 of
@@ -321,7 +325,8 @@ const task_vtable task_exemplar_vtable = {
     .name = "exemplar",
     .defaults = exemplar_defaults,
     .init = exemplar_init,
-    .forward = exemplar_forward,
+    .build = exemplar_build,
+    .run = exemplar_run,
     .save_extra = NULL,
     .load_extra = NULL,
     .free_impl = exemplar_free_impl,

@@ -75,7 +75,7 @@ void task_grid_flatten(const ssl3d_task *t, ssl3d_tensor *batch) {
 }
 
 ssl3d_status task_grid_head(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *batch, int64_t B, int32_t training,
-                            const int32_t *labels, ssl3d_tensor **loss, int64_t *correct, int64_t *total) {
+                            const task_samples *s, ssl3d_tensor **loss, int64_t *correct, int64_t *total) {
     ssl3d_tensor *f = NULL, *cat = NULL, *logits = NULL, *lab = NULL;
     ssl3d_status st = task_encode_pooled(ctx, t, batch, training, &f);          /* (B*K, C_b) */
     if (st == SSL3D_OK) {
@@ -83,7 +83,7 @@ ssl3d_status task_grid_head(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *batch, 
         st = ssl3d_reshape(ctx, f, 2, shape, &cat);
     }
     if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, t->modules[1], cat, &logits);
-    if (st == SSL3D_OK) st = task_labels(ctx, labels, B, &lab);
+    if (st == SSL3D_OK) st = task_samples_labels(ctx, s, &lab);
     if (st == SSL3D_OK) st = task_classify(ctx, logits, lab, loss, correct);
     if (st == SSL3D_OK) *total = B;
     ssl3d_tensor_release(f);

@@ -31,7 +31,7 @@ ssl3d_status task_grid_batch(ssl3d_ctx *ctx, const ssl3d_task *t, int64_t B, int
 void task_grid_flatten(const ssl3d_task *t, ssl3d_tensor *batch);
 /* batch (B*K, C, p..) -> encoder -> GAP (B*K, C_b) -> rows of a sample concatenated
  * (B, K*C_b) in slot order -> head t->modules[1] -> logits -> cross-entropy against
- * labels[0..B). */
+ * the labels of s (task_samples_labels: B of them). */
 ssl3d_status task_grid_head(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *batch, int64_t B, int32_t training,
-                            const int32_t *labels, ssl3d_tensor **loss, int64_t *correct, int64_t *total);
+                            const task_samples *s, ssl3d_tensor **loss, int64_t *correct, int64_t *total);
 #endif

@@ -14,6 +14,14 @@ typedef struct task_option {
     double value;
 } task_option;
 
+/* A call's samples, made on the host before the model sees them (task_vtable.build). */
+typedef struct task_samples {
+    ssl3d_tensor *x;      /* the batch: in the sample context when built, in ctx when run */
+    int32_t *labels;      /* host labels (n_labels, malloc'd), or NULL for a task without */
+    int64_t n_labels;
+    ssl3d_tensor *lab;    /* the labels already in ctx (uploaded ahead), or NULL: made when needed */
+} task_samples;
+
 typedef struct task_vtable {
     const char *name;
     /* Default options for dims (written with task_opt_default before parsing the user's).
@@ -32,6 +40,16 @@ typedef struct task_vtable {
     ssl3d_status (*forward)(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
                             uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
                             int64_t *correct, int64_t *total);
+    /* Optional split of forward, for tasks whose samples are made before any model work
+     * (pretraining then makes the next step's samples and uploads them while the current
+     * step computes: task_prefetch_begin). build makes the samples in the images' context
+     * (task_sample_ctx) with errors reported in ctx; run takes them in ctx (s->x moved
+     * there) and does the rest of forward. forward is then NULL: task.c calls build, moves
+     * the batch, and run. */
+    ssl3d_status (*build)(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                          uint64_t seed, uint64_t index, int32_t training, task_samples *s);
+    ssl3d_status (*run)(ssl3d_ctx *ctx, ssl3d_task *t, task_samples *s, int32_t n_images, uint64_t seed,
+                        uint64_t index, int32_t training, ssl3d_tensor **loss, int64_t *correct, int64_t *total);
     /* Extra state beyond module tensors (e.g. the jigsaw permutation set), optional. */
     ssl3d_status (*save_extra)(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_checkpoint *ckpt);
     ssl3d_status (*load_extra)(ssl3d_ctx *ctx, ssl3d_task *t, const ssl3d_checkpoint *ckpt);
@@ -98,4 +116,22 @@ ssl3d_status task_classify(ssl3d_ctx *ctx, ssl3d_tensor *logits, const ssl3d_ten
                            ssl3d_tensor **loss, int64_t *correct);
 /* New int32 tensor (n) holding labels[0..n). */
 ssl3d_status task_labels(ssl3d_ctx *ctx, const int32_t *labels, int64_t n, ssl3d_tensor **out);
+/* The labels of s in ctx: the ones uploaded ahead (retained), else made from s->labels now. */
+ssl3d_status task_samples_labels(ssl3d_ctx *ctx, const task_samples *s, ssl3d_tensor **out);
+void task_samples_free(task_samples *s);
+
+/* ---- samples made and uploaded ahead (pretraining's next batch, during the current step) */
+typedef struct task_prefetch task_prefetch;
+/* Whether the task's samples can be made ahead (its vtable has build/run). */
+int task_can_prefetch(const ssl3d_task *t);
+/* Check the arguments as ssl3d_task_forward does, make the samples of that call now and
+ * begin their upload to ctx (ssl3d_upload_begin); the images may be released when this
+ * returns. */
+ssl3d_status task_prefetch_begin(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                 uint64_t seed, uint64_t index, int32_t training, task_prefetch **out);
+/* ssl3d_task_forward of the call begun (same results); p is consumed, also on failure. */
+ssl3d_status task_forward_prefetched(ssl3d_ctx *ctx, ssl3d_task *t, task_prefetch *p, ssl3d_tensor **loss,
+                                     int64_t *correct, int64_t *total);
+/* Forget a prefetch never run (NULL: nothing). */
+void task_prefetch_drop(ssl3d_ctx *ctx, task_prefetch *p);
 #endif

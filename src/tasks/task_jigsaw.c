@@ -59,16 +59,16 @@ static ssl3d_status jigsaw_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     return task_add_module(t, head, "head");
 }
 
-static ssl3d_status jigsaw_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                                   uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
-                                   int64_t *correct, int64_t *total) {
+static ssl3d_status jigsaw_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                 uint64_t seed, uint64_t index, int32_t training, task_samples *samples) {
     const jigsaw_impl *j = t->impl;
     int64_t cell, jitter, p;
     ssl3d_ctx *sctx = task_sample_ctx(images);
     SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_cell(sctx, t, images, n_images, &cell, &jitter, &p)));
     const int32_t n = task_opt_int(t, "grid"), cells = jigsaw_cells(t);
-    int32_t *labels = malloc((size_t)n_images * sizeof *labels);
+    int32_t *labels = samples->labels = malloc((size_t)n_images * sizeof *labels);
     if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    samples->n_labels = n_images;
     ssl3d_tensor *batch = NULL;
     /* The permutation set where the samples are built (a copy when that is not its own host
      * context: a device task's images live in the caller's CPU context). */
@@ -90,16 +90,16 @@ static ssl3d_status jigsaw_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
         ssl3d_tensor_release(s);
         ssl3d_tensor_release(win);
     }
-    st = task_sample_status(ctx, sctx, st);
-    if (st == SSL3D_OK) st = task_batch_to(ctx, &batch);
-    if (st == SSL3D_OK) {
-        task_grid_flatten(t, batch);   /* (B*cells, C, p..), puzzle b at rows b*cells.. in shuffled order */
-        st = task_grid_head(ctx, t, batch, n_images, training, labels, loss, correct, total);
-    }
-    free(labels);
-    ssl3d_tensor_release(batch);
+    samples->x = batch;
     ssl3d_tensor_release(perms);
-    return st;
+    return task_sample_status(ctx, sctx, st);
+}
+
+static ssl3d_status jigsaw_run(ssl3d_ctx *ctx, ssl3d_task *t, task_samples *s, int32_t n_images, uint64_t seed,
+                               uint64_t index, int32_t training, ssl3d_tensor **loss, int64_t *correct,
+                               int64_t *total) {
+    task_grid_flatten(t, s->x);   /* (B*cells, C, p..), puzzle b at rows b*cells.. in shuffled order */
+    return task_grid_head(ctx, t, s->x, n_images, training, s, loss, correct, total);
 }
 
 static ssl3d_status jigsaw_save(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_checkpoint *ck) {
@@ -161,7 +161,8 @@ const task_vtable task_jigsaw_vtable = {
     .name = "jigsaw",
     .defaults = jigsaw_defaults,
     .init = jigsaw_init,
-    .forward = jigsaw_forward,
+    .build = jigsaw_build,
+    .run = jigsaw_run,
     .save_extra = jigsaw_save,
     .load_extra = jigsaw_load,
     .free_impl = jigsaw_free,

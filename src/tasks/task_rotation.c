@@ -60,31 +60,34 @@ static ssl3d_status rotation_sample(ssl3d_ctx *ctx, const ssl3d_task *t, const s
     return st;
 }
 
-static ssl3d_status rotation_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                                     uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
-                                     int64_t *correct, int64_t *total) {
+/* Samples (B = n_images x samples_per_image rotated cubes) and their rotation classes. */
+static ssl3d_status rotation_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                                   uint64_t seed, uint64_t index, int32_t training, task_samples *s) {
     const int64_t S = task_opt_int(t, "input_size"), spi = task_opt_int(t, "samples_per_image");
     const int64_t B = (int64_t)n_images * spi;
     SSL3D_CHECK_ARG(ctx, B <= 65536, "ssl3d_task_forward: %lld samples per call (n_images x samples_per_image) "
                     "exceed 65536", (long long)B);
     int64_t shape[5] = { B, t->in_channels, S, S, S };
-    int32_t *labels = malloc((size_t)B * sizeof *labels);
-    if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
-    ssl3d_tensor *batch = NULL, *f = NULL, *logits = NULL, *lab = NULL;
+    s->labels = malloc((size_t)B * sizeof *s->labels);
+    if (!s->labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    s->n_labels = B;
     ssl3d_ctx *sctx = task_sample_ctx(images);
-    ssl3d_status st = ssl3d_tensor_new_uninit(sctx, SSL3D_F32, 2 + t->dims, shape, &batch);
+    ssl3d_status st = ssl3d_tensor_new_uninit(sctx, SSL3D_F32, 2 + t->dims, shape, &s->x);
     for (int64_t b = 0; b < B && st == SSL3D_OK; b++)
-        st = rotation_sample(sctx, t, images[b / spi], S, seed, task_sample_key(t, index, b), training, batch, b,
-                             &labels[b]);
-    st = task_sample_status(ctx, sctx, st);
-    if (st == SSL3D_OK) st = task_batch_to(ctx, &batch);
-    if (st == SSL3D_OK) st = task_encode_pooled(ctx, t, batch, training, &f);
+        st = rotation_sample(sctx, t, images[b / spi], S, seed, task_sample_key(t, index, b), training, s->x, b,
+                             &s->labels[b]);
+    return task_sample_status(ctx, sctx, st);
+}
+
+static ssl3d_status rotation_run(ssl3d_ctx *ctx, ssl3d_task *t, task_samples *s, int32_t n_images, uint64_t seed,
+                                 uint64_t index, int32_t training, ssl3d_tensor **loss, int64_t *correct,
+                                 int64_t *total) {
+    ssl3d_tensor *f = NULL, *logits = NULL, *lab = NULL;
+    ssl3d_status st = task_encode_pooled(ctx, t, s->x, training, &f);
     if (st == SSL3D_OK) st = ssl3d_mlp_forward(ctx, t->modules[1], f, &logits);
-    if (st == SSL3D_OK) st = task_labels(ctx, labels, B, &lab);
+    if (st == SSL3D_OK) st = task_samples_labels(ctx, s, &lab);
     if (st == SSL3D_OK) st = task_classify(ctx, logits, lab, loss, correct);
-    if (st == SSL3D_OK) *total = B;
-    free(labels);
-    ssl3d_tensor_release(batch);
+    if (st == SSL3D_OK) *total = s->n_labels;
     ssl3d_tensor_release(f);
     ssl3d_tensor_release(logits);
     ssl3d_tensor_release(lab);
@@ -95,5 +98,6 @@ const task_vtable task_rotation_vtable = {
     .name = "rotation",
     .defaults = rotation_defaults,
     .init = rotation_init,
-    .forward = rotation_forward,
+    .build = rotation_build,
+    .run = rotation_run,
 };

@@ -21,15 +21,15 @@ static ssl3d_status rpl_init(ssl3d_ctx *ctx, ssl3d_task *t) {
     return task_add_module(t, head, "head");
 }
 
-static ssl3d_status rpl_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
-                                uint64_t seed, uint64_t index, int32_t training, ssl3d_tensor **loss,
-                                int64_t *correct, int64_t *total) {
+static ssl3d_status rpl_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                              uint64_t seed, uint64_t index, int32_t training, task_samples *samples) {
     int64_t cell, jitter, p;
     ssl3d_ctx *sctx = task_sample_ctx(images);
     SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_cell(sctx, t, images, n_images, &cell, &jitter, &p)));
     const int32_t n = task_opt_int(t, "grid");
-    int32_t *labels = malloc((size_t)n_images * sizeof *labels);
+    int32_t *labels = samples->labels = malloc((size_t)n_images * sizeof *labels);
     if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    samples->n_labels = n_images;
     ssl3d_tensor *batch = NULL;
     ssl3d_status st = task_grid_batch(sctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
@@ -42,20 +42,20 @@ static ssl3d_status rpl_forward(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *con
         ssl3d_tensor_release(s);
         ssl3d_tensor_release(win);
     }
-    st = task_sample_status(ctx, sctx, st);
-    if (st == SSL3D_OK) st = task_batch_to(ctx, &batch);
-    if (st == SSL3D_OK) {
-        task_grid_flatten(t, batch);   /* (2B, C, p..): rows 2b (centre), 2b + 1 (query) */
-        st = task_grid_head(ctx, t, batch, n_images, training, labels, loss, correct, total);
-    }
-    free(labels);
-    ssl3d_tensor_release(batch);
-    return st;
+    samples->x = batch;
+    return task_sample_status(ctx, sctx, st);
+}
+
+static ssl3d_status rpl_run(ssl3d_ctx *ctx, ssl3d_task *t, task_samples *s, int32_t n_images, uint64_t seed,
+                            uint64_t index, int32_t training, ssl3d_tensor **loss, int64_t *correct, int64_t *total) {
+    task_grid_flatten(t, s->x);   /* (2B, C, p..): rows 2b (centre), 2b + 1 (query) */
+    return task_grid_head(ctx, t, s->x, n_images, training, s, loss, correct, total);
 }
 
 const task_vtable task_rpl_vtable = {
     .name = "rpl",
     .defaults = rpl_defaults,
     .init = rpl_init,
-    .forward = rpl_forward,
+    .build = rpl_build,
+    .run = rpl_run,
 };

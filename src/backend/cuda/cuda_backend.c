@@ -100,6 +100,8 @@ static const ssl3d_backend cuda_backend = {
 #else
     .device_comm = NULL,
 #endif
+    .upload_begin = cuda_upload_begin,
+    .upload_wait = cuda_upload_wait,
 };
 
 /* The plugin's only export: no CUDA call happens here, so loading the plugin on a

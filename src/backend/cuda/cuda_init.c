@@ -92,6 +92,11 @@ void cuda_state_shutdown(void *state) {
     if (!s) return;
     int prev = cuda_enter(s);
     if (s->stream) cudaStreamSynchronize(s->stream);
+    if (s->copy_stream) cudaStreamSynchronize(s->copy_stream);
+    if (s->uploader.ops.host_free) ssl3d_uploader_destroy(&s->uploader);
+    for (int i = 0; i < SSL3D_UPLOAD_SLOTS; i++)
+        if (s->upload_done[i]) cudaEventDestroy(s->upload_done[i]);
+    if (s->compute_mark) cudaEventDestroy(s->compute_mark);
     if (s->staging.ops.host_free) ssl3d_staging_destroy(&s->staging);
     for (int i = 0; i < 2; i++)
         if (s->staged[i]) cudaEventDestroy(s->staged[i]);
@@ -102,6 +107,7 @@ void cuda_state_shutdown(void *state) {
     if (s->cache.raw_alloc) ssl3d_devcache_destroy(&s->cache);
     if (s->dnn) cudnnDestroy(s->dnn);
     if (s->blas) cublasDestroy(s->blas);
+    if (s->copy_stream) cudaStreamDestroy(s->copy_stream);
     if (s->stream) cudaStreamDestroy(s->stream);
     cuda_leave(s, prev);
     free(s);
@@ -153,6 +159,18 @@ ssl3d_status cuda_state_init(void **state, int32_t device_index, char *msg, size
     }
     /* The pinned buffers themselves come with the first upload. */
     ssl3d_staging_init(&s->staging, &cuda_staging_ops, s, SSL3D_STAGING_CHUNK);
+    /* Asynchronous uploads: their own stream, so a batch is copied while kernels run. */
+    e = cudaStreamCreateWithFlags(&s->copy_stream, cudaStreamNonBlocking);
+    INIT_TRY(e == cudaSuccess, "CUDA library failed: cudaStreamCreateWithFlags (copy stream): %s",
+             cudaGetErrorString(e));
+    for (int i = 0; i < SSL3D_UPLOAD_SLOTS; i++) {
+        e = cudaEventCreateWithFlags(&s->upload_done[i], cudaEventDisableTiming);
+        INIT_TRY(e == cudaSuccess, "CUDA library failed: cudaEventCreateWithFlags (asynchronous upload): %s",
+                 cudaGetErrorString(e));
+    }
+    e = cudaEventCreateWithFlags(&s->compute_mark, cudaEventDisableTiming);
+    INIT_TRY(e == cudaSuccess, "CUDA library failed: cudaEventCreateWithFlags (compute mark): %s", cudaGetErrorString(e));
+    ssl3d_uploader_init(&s->uploader, &cuda_uploader_ops, s, 0);
     int blas_v = 0;
     cublasGetVersion(s->blas, &blas_v);
     int drv = 0;

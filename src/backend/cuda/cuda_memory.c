@@ -116,3 +116,72 @@ void cuda_copy(void *state, void *dst, const void *src, size_t bytes) {
                "cudaMemcpyAsync (device to device)");
     cuda_leave(s, prev);
 }
+
+/* ---- asynchronous uploads on the copy stream (cuda_upload.h); the caller has entered the device */
+
+static int upload_order_after_compute(void *user) {
+    cuda_state *s = user;
+    if (cuda_check(s, cudaEventRecord(s->compute_mark, s->stream), "cudaEventRecord (compute mark for an upload)"))
+        return -1;
+    return cuda_check(s, cudaStreamWaitEvent(s->copy_stream, s->compute_mark, 0),
+                      "cudaStreamWaitEvent (copy stream after compute)") ? -1 : 0;
+}
+
+static int upload_copy_async(void *user, void *dst, const void *buf, size_t n, int slot) {
+    cuda_state *s = user;
+    if (cuda_check(s, cudaMemcpyAsync(dst, buf, n, cudaMemcpyHostToDevice, s->copy_stream),
+                   "cudaMemcpyAsync (host to device, asynchronous upload)"))
+        return -1;
+    return cuda_check(s, cudaEventRecord(s->upload_done[slot], s->copy_stream),
+                      "cudaEventRecord (asynchronous upload)") ? -1 : 0;
+}
+
+static int upload_compute_wait(void *user, int slot) {
+    cuda_state *s = user;
+    return cuda_check(s, cudaStreamWaitEvent(s->stream, s->upload_done[slot], 0),
+                      "cudaStreamWaitEvent (compute after an upload)") ? -1 : 0;
+}
+
+static int upload_query(void *user, int slot) {
+    cuda_state *s = user;
+    cudaError_t e = cudaEventQuery(s->upload_done[slot]);
+    if (e == cudaErrorNotReady) return 0;   /* not an error: the copy is still running */
+    return cuda_check(s, e, "cudaEventQuery (asynchronous upload)") ? -1 : 1;
+}
+
+static int upload_host_wait(void *user, int slot) {
+    cuda_state *s = user;
+    return cuda_check(s, cudaEventSynchronize(s->upload_done[slot]), "cudaEventSynchronize (asynchronous upload)")
+               ? -1 : 0;
+}
+
+static int upload_copy_sync(void *user) {
+    cuda_state *s = user;
+    return cuda_check(s, cudaStreamSynchronize(s->copy_stream), "cudaStreamSynchronize (copy stream)") ? -1 : 0;
+}
+
+static int upload_sync(void *user, void *dst, const void *src, size_t n) {
+    cuda_state *s = user;
+    return ssl3d_staging_upload(&s->staging, dst, src, n);
+}
+
+const ssl3d_uploader_ops cuda_uploader_ops = {
+    staging_alloc, staging_free, upload_order_after_compute, upload_copy_async, upload_compute_wait,
+    upload_query, upload_host_wait, upload_copy_sync, upload_sync,
+};
+
+int64_t cuda_upload_begin(void *state, void *dst, const void *src, size_t bytes) {
+    cuda_state *s = state;
+    int prev = cuda_enter(s);
+    int64_t ticket = 0;
+    ssl3d_uploader_begin(&s->uploader, dst, src, bytes, &ticket);   /* failures recorded: reported by sync */
+    cuda_leave(s, prev);
+    return ticket;
+}
+
+void cuda_upload_wait(void *state, int64_t ticket) {
+    cuda_state *s = state;
+    int prev = cuda_enter(s);
+    ssl3d_uploader_wait(&s->uploader, ticket);
+    cuda_leave(s, prev);
+}

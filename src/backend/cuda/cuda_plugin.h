@@ -32,6 +32,11 @@ void cuda_from_host(void *state, void *dst, const void *src, size_t bytes);
 void cuda_copy(void *state, void *dst, const void *src, size_t bytes);
 /* The staging callbacks over cudaHostAlloc, cudaMemcpyAsync and the staged[] events. */
 extern const ssl3d_staging_ops cuda_staging_ops;
+/* Asynchronous uploads on the copy stream (cuda_upload.h), and their callbacks over
+ * cudaHostAlloc, the two streams and the upload_done[] / compute_mark events. */
+int64_t cuda_upload_begin(void *state, void *dst, const void *src, size_t bytes);
+void cuda_upload_wait(void *state, int64_t ticket);
+extern const ssl3d_uploader_ops cuda_uploader_ops;
 
 /* cuda_kernels.cu: basic float kernels */
 void cuda_fill(const ssl3d_kctx *k, float *x, int64_t n, float v);

@@ -8,6 +8,7 @@
 #include "../backend.h"
 #include "cuda_cache.h"
 #include "cuda_staging.h"
+#include "cuda_upload.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -17,7 +18,8 @@ struct cuda_conv_plan;
 
 typedef struct cuda_state {
     int device;                   /* the context's device (ssl3d_ctx_create_on_device) */
-    cudaStream_t stream;          /* all of the context's work, in order */
+    cudaStream_t stream;          /* all of the context's work, in order (the compute stream) */
+    cudaStream_t copy_stream;     /* asynchronous batch uploads only (cuda_upload.h) */
     cublasHandle_t blas;
     cudnnHandle_t dnn;
     ssl3d_devcache cache;         /* caching allocator over cudaMalloc */
@@ -25,6 +27,9 @@ typedef struct cuda_state {
     double *hscratch;             /* SSL3D_REDUCE_FINAL doubles, pinned host memory */
     ssl3d_staging staging;        /* pinned double-buffered uploads (cuda_staging.h) */
     cudaEvent_t staged[2];        /* the last copy out of each staging buffer */
+    ssl3d_uploader uploader;      /* asynchronous uploads through pinned buffers (cuda_upload.h) */
+    cudaEvent_t upload_done[SSL3D_UPLOAD_SLOTS];   /* the last copy out of each upload buffer */
+    cudaEvent_t compute_mark;     /* the compute stream's work so far, for the copy stream to wait on */
     void *workspace;              /* cuDNN workspace (device), grown on demand */
     size_t workspace_bytes;
     struct cuda_conv_plan *plans; /* cuDNN descriptors and algorithms per conv shape */
