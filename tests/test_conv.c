@@ -194,6 +194,9 @@ static const conv_case isa_cases[] = {
     /* pad 2 > k/2: whole taps in the padding, and taps that are padding for both ends of a tile */
     { 3, 2, 8, 9,   { 2, 3, 4 },   { 3, 3, 3 }, 1, 2, 1 },
     { 2, 2, 12, 33, { 1, 6, 3 },   { 3, 3, 3 }, 2, 2, 1 },
+    /* weight gradient split between threads (batches below 4 per thread) over groups of
+     * samples: a padded 300x300 sample is over half of the 2 MB per group, so one per group */
+    { 2, 2, 4, 8,   { 1, 300, 300 }, { 3, 3, 3 }, 1, 1, 1 },
 };
 
 static void check_isa(const char *isa) {
@@ -391,6 +394,37 @@ TEST(conv_same_thread_count_is_bitwise_deterministic) {
         free(a); free(b);
     }
 }
+
+/* The direct weight gradient of a batch below 4 samples per thread splits the weights, not
+ * the positions, between the threads (each weight summed by one thread in a fixed order),
+ * so dw is the same bits for any thread count, on every ISA path; so is y (each output
+ * is summed by one thread). The unequal 3-thread split cuts channel groups mid-tap. */
+static void check_threads_independent(const char *isa) {
+    if (setenv("SSL3D_CPU_ISA", isa, 1) != 0) { CHECK(0); return; }
+    char msg[256];
+    if (ssl3d_backend_probe(SSL3D_BACKEND_CPU, msg, sizeof msg) != SSL3D_OK) {
+        char why[300];
+        snprintf(why, sizeof why, "%s kernels not available on this CPU: %s", isa, msg);
+        unsetenv("SSL3D_CPU_ISA");
+        SKIP(why);
+    }
+    const int64_t ny = 2 * 20 * 5 * 17 * 19, nx = 2 * 24 * 5 * 17 * 19, nw = 20 * 24 * 27;
+    float *a = malloc((size_t)(ny + nx + nw) * 4), *b = malloc((size_t)(ny + nx + nw) * 4);
+    REQUIRE(a && b);
+    CHECK(run_conv_bits(1, a, a + ny, a + ny + nx, ny, nx, nw) == 0);
+    for (int threads = 2; threads <= 3; threads++) {
+        CHECK(run_conv_bits(threads, b, b + ny, b + ny + nx, ny, nx, nw) == 0);
+        CHECK_MSG(!memcmp(a + ny + nx, b + ny + nx, (size_t)nw * 4), "%s: dw of 1 and %d threads differ", isa,
+                  threads);
+        CHECK_MSG(!memcmp(a, b, (size_t)ny * 4), "%s: y of 1 and %d threads differ", isa, threads);
+    }
+    free(a); free(b);
+    unsetenv("SSL3D_CPU_ISA");
+}
+
+TEST(conv_generic_dw_same_bits_for_any_thread_count) { check_threads_independent("generic"); }
+TEST(conv_avx2_dw_same_bits_for_any_thread_count) { check_threads_independent("avx2"); }
+TEST(conv_avx512_dw_same_bits_for_any_thread_count) { check_threads_independent("avx512"); }
 
 /* ------------------------------------------------------------ misuse */
 
