@@ -196,16 +196,15 @@ static void KN(pad_channels_last)(const ssl3d_kctx *k, const dgeom *d, const flo
 /* wp (cb, kvol, Cin, NB) <- the weights of output channel co, input channel ci, tap t at
  * w[co*s_co + ci*s_ci + (flip ? kvol-1-t : t)], zero for padded output channels: w
  * (Cout, Cin, kvol) itself (s_co = Cin*kvol, s_ci = kvol), or for the input gradient its
- * flipped transpose read in place (s_co = kvol, s_ci = Cout'*kvol, flip). Written in
- * order, in parallel over (block, tap): a deep layer's weights are MBs, and packing them
- * serially cost a fifth of a 128-channel conv's step. */
-static void KN(pack_weights)(const ssl3d_kctx *k, const dgeom *d, const float *w, int64_t s_co, int64_t s_ci,
-                             int flip, float *wp) {
+ * flipped transpose read in place (s_co = kvol, s_ci = Cout'*kvol, flip). This writes the
+ * part of (block, input channel) bc = cb*Cin + ci; the callers split the bc in parallel
+ * (a deep layer's weights are MBs, and packing them serially cost a fifth of a
+ * 128-channel conv's step). The NB x kvol taps are read as NB contiguous runs into a small
+ * transposed tile, then written as kvol contiguous runs of NB floats. */
+static void KN(pack_weights)(const dgeom *d, const float *w, int64_t s_co, int64_t s_ci, int flip, int64_t bc,
+                             float *wp) {
     const int64_t kv = d->kvol, cn = d->cin;
-    /* per (block, ci): the NB x kvol taps are read as NB contiguous runs into a small
-     * transposed tile, then written as kvol contiguous runs of NB floats */
-    #pragma omp parallel for num_threads(k->threads) schedule(static) if (d->cout * cn * kv > 32768)
-    for (int64_t bc = 0; bc < d->cb * cn; bc++) {
+    {
         const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d->cout - cb * NB);
         float tile[27 * NB];
         for (int64_t t0 = 0; t0 < kv; t0 += 27) {
@@ -368,26 +367,32 @@ static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_ge
     float *xp = KN(scratch)(k, nxp + KN(lines)(d.cb * d.kvol * d.cin * NB)), *wp = xp + nxp;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
-    KN(pack_weights)(k, &d, w, s_co, s_ci, flip, wp);
     KN(tap_offsets)(&d, off);
-    if (per_sample) {
-        const ssl3d_kctx one = { 1, k->backend_state };
-        #pragma omp parallel for num_threads(T) schedule(static)
-        for (int64_t ni = 0; ni < g->n; ni++) {
-            float *xpt = xp + (int64_t)omp_get_thread_num() * xpn;
-            KN(pad_channels_last)(&one, &d, x + ni * d.cin * inv, xpt);
-            for (int64_t od = 0; od < d.Do; od++) KN(fwd_task)(&d, xpt, wp, off, b, y, accumulate, ni, od, 0, d.Ho);
-        }
-    } else {
-        int64_t rb, nrb;
-        KN(task_split)(&d, T, &rb, &nrb);
-        const int64_t tasks = d.Do * nrb;
-        for (int64_t ni = 0; ni < g->n; ni++) {
-            KN(pad_channels_last)(k, &d, x + ni * d.cin * inv, xp);
-            #pragma omp parallel for num_threads(T) schedule(static)
-            for (int64_t t = 0; t < tasks; t++) {
-                const int64_t od = t / nrb, r0 = (t % nrb) * rb;
-                KN(fwd_task)(&d, xp, wp, off, b, y, accumulate, ni, od, r0, KN(min64)(r0 + rb, d.Ho));
+    int64_t rb, nrb;
+    KN(task_split)(&d, T, &rb, &nrb);
+    const int64_t tasks = d.Do * nrb;
+    /* one parallel region for the whole pass: packing, then per sample (or per thread's
+     * samples) the padded copy and the tiles; the work-sharing loops' barriers order them */
+    #pragma omp parallel num_threads(T)
+    {
+        #pragma omp for schedule(static)
+        for (int64_t bc = 0; bc < d.cb * d.cin; bc++) KN(pack_weights)(&d, w, s_co, s_ci, flip, bc, wp);
+        if (per_sample) {
+            #pragma omp for schedule(static)
+            for (int64_t ni = 0; ni < g->n; ni++) {
+                float *xpt = xp + (int64_t)omp_get_thread_num() * xpn;
+                for (int64_t dp = 0; dp < d.Dp; dp++) KN(pad_plane)(&d, x + ni * d.cin * inv, dp, xpt);
+                for (int64_t od = 0; od < d.Do; od++) KN(fwd_task)(&d, xpt, wp, off, b, y, accumulate, ni, od, 0, d.Ho);
+            }
+        } else {
+            for (int64_t ni = 0; ni < g->n; ni++) {
+                #pragma omp for schedule(static)
+                for (int64_t dp = 0; dp < d.Dp; dp++) KN(pad_plane)(&d, x + ni * d.cin * inv, dp, xp);
+                #pragma omp for schedule(static)
+                for (int64_t t = 0; t < tasks; t++) {
+                    const int64_t od = t / nrb, r0 = (t % nrb) * rb;
+                    KN(fwd_task)(&d, xp, wp, off, b, y, accumulate, ni, od, r0, KN(min64)(r0 + rb, d.Ho));
+                }
             }
         }
     }
@@ -485,9 +490,10 @@ static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const floa
     for (int64_t t = 0; t < nb; t++) KN(dy_block)(d, dy, t, dycl);
 }
 
-/* The weight gradient is cut into units (output block cb, input-channel group gi, tap),
- * numbered u = (cb*ngrp + gi)*kvol + tap, each NB x (<= NG) weights: a run of units is
- * mostly whole groups with all their taps, which unpack_units writes along the taps. */
+/* The weight gradient is cut into units (output block cb, tap, input-channel group gi),
+ * numbered u = (cb*kvol + tap)*ngrp + gi, each NB x (<= NG) weights. Tap-major: the
+ * groups of one tap read the same input positions one after the other (group-major
+ * order re-read the chunk's input from L2 for every group: W1c and W1d 5-10% slower). */
 typedef struct KN(wunits) {
     int64_t ngrp, n;       /* channel groups per tap, units in all */
 } KN(wunits);
@@ -515,7 +521,7 @@ static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, c
     float out[NG][NB];
     if (store && r0 >= r1) {
         for (int64_t u = u0; u < u1; u++) {
-            const int64_t gi = u / d->kvol % un.ngrp, cbt = u / d->kvol / un.ngrp * d->kvol + u % d->kvol;
+            const int64_t gi = u % un.ngrp, cbt = u / un.ngrp;
             const int64_t ci0 = gi * d->cin / un.ngrp, nci = (gi + 1) * d->cin / un.ngrp - ci0;
             memset(pt + (cbt * d->cin + ci0) * NB, 0, (size_t)(nci * NB) * sizeof *pt);
         }
@@ -525,8 +531,7 @@ static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, c
         const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
         const int first = store && c0 == r0;
         for (int64_t u = u0; u < u1; u++) {
-            const int64_t tap = u % d->kvol, gi = u / d->kvol % un.ngrp, cb = u / d->kvol / un.ngrp;
-            const int64_t cbt = cb * d->kvol + tap;
+            const int64_t gi = u % un.ngrp, cbt = u / un.ngrp, tap = cbt % d->kvol, cb = cbt / d->kvol;
             const int64_t ta = tap / (d->kh * d->kw), tb = tap / d->kw % d->kh, tc = tap % d->kw;
             int64_t ow0, ow1;   /* columns whose tap tc reads inside the input */
             ow0 = KN(min64)(d->Wo, KN(max64)(0, KN(ceil_div)(d->pw - tc, d->sw)));
@@ -558,9 +563,9 @@ static void KN(tap_costs)(const dgeom *d, int64_t *cost) {
 }
 
 static inline int64_t KN(unit_cost)(const dgeom *d, const KN(wunits) *un, const int64_t *tcost, int64_t u) {
-    const int64_t gi = u / d->kvol % un->ngrp;
+    const int64_t gi = u % un->ngrp;
     const int64_t nci = (gi + 1) * d->cin / un->ngrp - gi * d->cin / un->ngrp;
-    return tcost[u % d->kvol] * nci + 16;   /* + the unit's fixed cost (its accumulators and stores) */
+    return tcost[u / un->ngrp % d->kvol] * nci + 16;   /* + the unit's fixed cost (its accumulators and stores) */
 }
 
 /* Units [*u0, *u1) of thread tid of nt: consecutive runs of near-equal cost (unit u goes to
@@ -580,35 +585,37 @@ static void KN(unit_range)(const dgeom *d, const KN(wunits) *un, const int64_t *
     }
 }
 
-/* dw (Cout, Cin, kvol) += the packed units u0..u1-1 of pt (cb, tap, ci, NB), one run of
- * taps of one (block, group) at a time: per weight row (co, ci) the taps are contiguous
- * in dw, so the writes go along them in address order (dw is cold, and rows in any other order
- * defeat the prefetcher), reading the run's tap vectors from a tile (in pt they are
- * Cin*NB floats apart, which maps them all to one L1 set). */
+/* dw (Cout, Cin, kvol) += the packed units u0..u1-1 of pt (cb, tap, ci, NB). Per (block,
+ * group) the units own one run of taps; per weight row (co, ci) those taps are contiguous
+ * in dw, and the rows of a group are too, so the writes go in address order (dw is cold,
+ * and any other order defeats the prefetcher), reading the tap vectors from a tile (in
+ * pt they are Cin*NB floats apart, which maps them all to one L1 set). */
 static void KN(unpack_units)(const dgeom *d, const KN(wunits) *un, const float *pt, int64_t u0, int64_t u1,
                              float *dw) {
-    const int64_t kv = d->kvol, cn = d->cin;
-    for (int64_t u = u0; u < u1;) {
-        const int64_t t0 = u % kv, gi = u / kv % un->ngrp, cb = u / kv / un->ngrp;
-        const int64_t t1 = KN(min64)(kv, t0 + (u1 - u));     /* this run: taps t0..t1-1 */
-        const int64_t ci0 = gi * cn / un->ngrp, ci1 = (gi + 1) * cn / un->ngrp;
-        const int64_t nco = KN(min64)(NB, d->cout - cb * NB);
-        for (int64_t tb = t0; tb < t1; tb += 27) {
-            const int64_t nt = KN(min64)(27, t1 - tb), nci = ci1 - ci0;
-            float tile[NG * 27 * NB];   /* (ci, t, NB): the run's tap vectors, 41 KB at most */
-            for (int64_t t = 0; t < nt; t++)
-                for (int64_t c = 0; c < nci; c++)
-                    memcpy(tile + (c * nt + t) * NB, pt + ((cb * kv + tb + t) * cn + ci0 + c) * NB, NB * sizeof *tile);
-            /* dw rows (co, ci0..ci1-1) are contiguous: written in address order */
-            for (int64_t j = 0; j < nco; j++)
-                for (int64_t c = 0; c < nci; c++) {
-                    float *dst = dw + ((cb * NB + j) * cn + ci0 + c) * kv + tb;
-                    const float *src = tile + c * nt * NB + j;
-                    for (int64_t t = 0; t < nt; t++) dst[t] += src[t * NB];
-                }
+    if (u0 >= u1) return;
+    const int64_t kv = d->kvol, cn = d->cin, ng = un->ngrp;
+    for (int64_t cb = u0 / (kv * ng); cb <= (u1 - 1) / (kv * ng); cb++)
+        for (int64_t gi = 0; gi < ng; gi++) {
+            /* taps t of this (block, group) whose unit (cb*kv + t)*ng + gi is in [u0, u1) */
+            const int64_t base = cb * kv * ng + gi;
+            const int64_t tl = KN(max64)(0, KN(ceil_div)(u0 - base, ng)), th = KN(min64)(kv, KN(ceil_div)(u1 - base, ng));
+            const int64_t ci0 = gi * cn / ng, nci = (gi + 1) * cn / ng - ci0;
+            const int64_t nco = KN(min64)(NB, d->cout - cb * NB);
+            for (int64_t tb = tl; tb < th; tb += 27) {
+                const int64_t nt = KN(min64)(27, th - tb);
+                float tile[NG * 27 * NB];   /* (ci, t, NB): 41 KB at most */
+                for (int64_t t = 0; t < nt; t++)
+                    for (int64_t c = 0; c < nci; c++)
+                        memcpy(tile + (c * nt + t) * NB, pt + ((cb * kv + tb + t) * cn + ci0 + c) * NB,
+                               NB * sizeof *tile);
+                for (int64_t j = 0; j < nco; j++)
+                    for (int64_t c = 0; c < nci; c++) {
+                        float *dst = dw + ((cb * NB + j) * cn + ci0 + c) * kv + tb;
+                        const float *src = tile + c * nt * NB + j;
+                        for (int64_t t = 0; t < nt; t++) dst[t] += src[t * NB];
+                    }
+            }
         }
-        u += t1 - t0;
-    }
 }
 
 /* dw += dL/dw, the weights split between the threads (by_units): each thread owns a run of
