@@ -194,9 +194,12 @@ static const conv_case isa_cases[] = {
     /* pad 2 > k/2: whole taps in the padding, and taps that are padding for both ends of a tile */
     { 3, 2, 8, 9,   { 2, 3, 4 },   { 3, 3, 3 }, 1, 2, 1 },
     { 2, 2, 12, 33, { 1, 6, 3 },   { 3, 3, 3 }, 2, 2, 1 },
-    /* weight gradient split between threads (batches below 4 per thread) over groups of
-     * samples: a padded 300x300 sample is over half of the 2 MB per group, so one per group */
-    { 2, 2, 4, 8,   { 1, 300, 300 }, { 3, 3, 3 }, 1, 1, 1 },
+    /* weight gradient split between threads (small samples, batches below 4 per thread)
+     * over groups of samples: ~0.45 MB of padded input and dY per sample, 1 MB per group,
+     * so 5 samples are 3 groups */
+    { 3, 5, 24, 20, { 5, 17, 19 }, { 3, 3, 3 }, 1, 1, 1 },
+    /* large samples, fewer than threads: one range of output rows per thread */
+    { 2, 1, 4, 8,   { 1, 300, 300 }, { 3, 3, 3 }, 1, 1, 1 },
 };
 
 static void check_isa(const char *isa) {
@@ -414,8 +417,8 @@ static int run_dw_bits(int threads, float *y_out, float *gw, int64_t ny, int64_t
     return rc;
 }
 
-/* The direct weight gradient of a batch below 4 samples per thread splits the weights, not
- * the positions, between the threads (each weight summed by one thread in a fixed order),
+/* The direct weight gradient of small samples (padded input and dY within 512 KB), fewer
+ * than 4 per thread, splits the weights, not the positions, between the threads (each weight summed by one thread in a fixed order),
  * so dw is the same bits for any thread count, on every ISA path; so is y (each output
  * is summed by one thread). The unequal 3-thread split cuts channel groups mid-tap. */
 static void check_threads_independent(const char *isa) {

@@ -505,6 +505,12 @@ static KN(wunits) KN(wunits_of)(const dgeom *d) {
     return w;
 }
 
+/* Whether a sample's padded input and channels-last dY fit in half of a 1 MB L2 (then
+ * wgrad_task sweeps it as one chunk). */
+static int KN(small_sample)(const dgeom *d) {
+    return (d->Dp * d->Hp * d->Wp * d->cin + d->P * d->cb * NB) * 4 <= (512 << 10);
+}
+
 /* pt (packed partial) = (store ? 0 : pt) + the weight gradient of units u0..u1-1 over the
  * output rows r0..r1-1 of one sample, swept in chunks of ~128 positions (or the whole
  * sample, when small) whose input rows and dY stay in L1/L2 while every unit reads them.
@@ -515,7 +521,7 @@ static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, c
     /* a sample whose padded input and dY fit in half of a 1 MB L2 is one chunk: the partial
      * (Cin*Cout*kvol floats, 1.8 MB at 128 -> 128 channels) is then written once per sample
      * instead of once per 128 positions */
-    const int64_t xpn = d->Dp * d->Hp * d->Wp * d->cin, small = (xpn + d->P * d->cb * NB) * 4 <= (512 << 10);
+    const int64_t small = KN(small_sample)(d);
     const KN(wunits) un = KN(wunits_of)(d);
     const int64_t chunk_rows = small ? r1 - r0 : KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
     float out[NG][NB];
@@ -621,7 +627,7 @@ static void KN(unpack_units)(const dgeom *d, const KN(wunits) *un, const float *
 /* dw += dL/dw, the weights split between the threads (by_units): each thread owns a run of
  * units and sums them over every position of every sample, so no two threads add into the
  * same weight, no per-thread partials need summing, and the result does not depend on the
- * thread count. One parallel region: per group of samples (as many as fit 2 MB of padded
+ * thread count. One parallel region: per group of samples (as many as fit 1 MB of padded
  * input and channels-last dY), the threads pad them together, then each sweeps its units
  * over them; at the end each unpacks its own units into dw. */
 static ssl3d_status KN(backward_weights_units)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
@@ -632,7 +638,7 @@ static ssl3d_status KN(backward_weights_units)(const ssl3d_kctx *k, const ssl3d_
     const KN(wunits) un = KN(wunits_of)(&d);
     const int64_t xpn = KN(lines)(d.Dp * d.Hp * d.Wp * d.cin), CP = d.cb * NB, dyn = KN(lines)(d.P * CP);
     const int64_t inv = d.D * d.H * d.W, wlen = d.cb * d.kvol * d.cin * NB, rows = d.Do * d.Ho;
-    const int64_t gn = KN(max64)(1, KN(min64)(g->n, ((int64_t)2 << 20) / 4 / (xpn + dyn)));
+    const int64_t gn = KN(max64)(1, KN(min64)(g->n, ((int64_t)1 << 20) / 4 / (xpn + dyn)));
     const int64_t nbdy = (d.P + VW - 1) / VW;
     float *xp = KN(scratch)(k, gn * (xpn + dyn) + KN(lines)(wlen)), *dycl = xp + gn * xpn, *part = dycl + gn * dyn;
     int64_t *off = malloc((size_t)(2 * d.kvol) * sizeof *off), *tcost = off + d.kvol;
@@ -663,36 +669,66 @@ static ssl3d_status KN(backward_weights_units)(const ssl3d_kctx *k, const ssl3d_
     return SSL3D_OK;
 }
 
-/* dw += dL/dw. Many samples (at least 4 per thread, by_sample) go whole to the threads, each
- * adding into its own partial, and the partials are summed in thread order (static split:
- * the same for the same thread count); that needs no barrier per sample, and the partials'
- * sum is spread over many samples. Otherwise the weights are split (backward_weights_units). */
+/* dw += dL/dw. Three ways to share the reduction over positions between the threads:
+ *  - small samples, fewer than 4 per thread: the weights are split (backward_weights_units):
+ *    there the per-thread partials (1.8 MB each for 128 -> 128 channels) and their sum
+ *    cost as much as a tenth of the pass, and each thread can hold every sample in L2;
+ *  - many samples (by_sample): whole samples per thread, each thread into its own partial,
+ *    no barrier per sample, the partials' sum spread over many samples;
+ *  - otherwise (large samples: W1c, W1d, the first levels) each sample's output rows are
+ *    cut into one range per thread: splitting the weights there made both threads stream
+ *    every sample through their L2s (W1c 7-10% slower with AVX2 at 2 threads).
+ * The last two sum the partials in thread order (static splits: the same for the same
+ * thread count). */
 static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                          const float *dy, float *dw) {
-    const int32_t T = k->threads;
-    if (!KN(by_sample)(k, g) || g->n < 4 * (int64_t)T) return KN(backward_weights_units)(k, g, x, dy, dw);
     ssl3d_conv_geom g1 = *g;
     g1.n = 1;
     const dgeom d = KN(dgeom_of)(&g1);
+    const int32_t T = k->threads;
+    const int per_sample = KN(by_sample)(k, g);
+    if (KN(small_sample)(&d) && !(per_sample && g->n >= 4 * (int64_t)T))
+        return KN(backward_weights_units)(k, g, x, dy, dw);
     const KN(wunits) un = KN(wunits_of)(&d);
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * NB, inv = d.D * d.H * d.W;
     const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
-    const int64_t nxp = KN(lines)(T * xpn), ndy = KN(lines)(T * d.P * CP);
+    const int64_t copies = per_sample ? T : 1;
+    const int64_t nxp = KN(lines)(copies * xpn), ndy = KN(lines)(copies * d.P * CP);
     float *xp = KN(scratch)(k, nxp + ndy + T * KN(lines)(wlen)), *dycl = xp + nxp, *part = dycl + ndy;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
     KN(tap_offsets)(&d, off);
-    const int64_t rows = d.Do * d.Ho;
-    const ssl3d_kctx one = { 1, k->backend_state };
-    #pragma omp parallel num_threads(T)
-    {   /* thread tid takes samples n*tid/T .. n*(tid+1)/T - 1; the first one stores */
-        const int64_t tid = omp_get_thread_num(), s0 = g->n * tid / T, s1 = g->n * (tid + 1) / T;
-        float *xpt = xp + tid * xpn, *dyt = dycl + tid * d.P * CP;
-        if (s0 >= s1) memset(part + tid * wlen, 0, (size_t)wlen * sizeof *part);
-        for (int64_t ni = s0; ni < s1; ni++) {
-            KN(pad_channels_last)(&one, &d, x + ni * d.cin * inv, xpt);
-            KN(dy_channels_last)(&one, &d, dy + ni * d.cout * d.P, dyt);
-            KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, 0, un.n, ni == s0, part + tid * wlen);
+    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, nbdy = (d.P + VW - 1) / VW;
+    if (per_sample) {   /* whole samples per thread, each into its own partial */
+        const ssl3d_kctx one = { 1, k->backend_state };
+        #pragma omp parallel num_threads(T)
+        {   /* thread tid takes samples n*tid/T .. n*(tid+1)/T - 1; the first one stores */
+            const int64_t tid = omp_get_thread_num(), s0 = g->n * tid / T, s1 = g->n * (tid + 1) / T;
+            float *xpt = xp + tid * xpn, *dyt = dycl + tid * d.P * CP;
+            if (s0 >= s1) memset(part + tid * wlen, 0, (size_t)wlen * sizeof *part);
+            for (int64_t ni = s0; ni < s1; ni++) {
+                KN(pad_channels_last)(&one, &d, x + ni * d.cin * inv, xpt);
+                KN(dy_channels_last)(&one, &d, dy + ni * d.cout * d.P, dyt);
+                KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, 0, un.n, ni == s0, part + tid * wlen);
+            }
+        }
+    } else {   /* per sample: the copies by all threads, then one range of rows per thread */
+        #pragma omp parallel num_threads(T)
+        {
+            const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            for (int64_t ni = 0; ni < g->n; ni++) {
+                if (ni > 0) {
+                    #pragma omp barrier
+                }   /* every thread is done with the previous sample's copies */
+                #pragma omp for schedule(static)
+                for (int64_t t = 0; t < d.Dp + nbdy; t++) {
+                    if (t < d.Dp) KN(pad_plane)(&d, x + ni * d.cin * inv, t, xp);
+                    else KN(dy_block)(&d, dy + ni * d.cout * d.P, t - d.Dp, dycl);
+                }
+                for (int64_t s = tid; s < T; s += nt)   /* a smaller team: a thread takes several ranges */
+                    KN(wgrad_task)(&d, xp, dycl, off, s * per, KN(min64)(s * per + per, rows), 0, un.n, ni == 0,
+                                   part + s * wlen);
+            }
         }
     }
     /* dw (Cout, Cin, kvol) += the partials summed in thread order, in one pass that reads
