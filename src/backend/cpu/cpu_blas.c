@@ -1,45 +1,55 @@
-/* SGEMM wrappers that keep OpenBLAS on the calling thread and away from the host's
- * OpenMP and OpenBLAS state (see cpu_blas.h for why and how). */
+/* SGEMM wrappers that keep OpenBLAS single-threaded inside the library's own parallel
+ * regions and away from the host's OpenMP and OpenBLAS state (see cpu_blas.h). */
 #include "cpu_blas.h"
+
+/* Plain C GEMM for when no active parallel region can be opened (OMP_THREAD_LIMIT=1). */
+static void naive_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
+                        const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
+                        int64_t ldc) {
+    for (int64_t i = 0; i < M; i++)
+        for (int64_t j = 0; j < N; j++) {
+            float s = 0.0f;
+            for (int64_t p = 0; p < K; p++) {
+                const float a = ta == CblasNoTrans ? A[i * lda + p] : A[p * lda + i];
+                const float b = tb == CblasNoTrans ? B[p * ldb + j] : B[j * ldb + p];
+                s += a * b;
+            }
+            float *c = C + i * ldc + j;
+            *c = alpha * s + (beta == 0.0f ? 0.0f : beta * *c);
+        }
+}
 
 /* Largest M*N*K that OpenBLAS runs single-threaded when called outside a parallel region
  * (65536 x GEMM_MULTITHREAD_THRESHOLD = 4), without looking at any thread count. */
-#define SERIAL_MNK 262144
-#define BLK 64   /* 64^3 = SERIAL_MNK */
+#define SERIAL_MNK 262144.0
 
-/* C = alpha op(A) op(B) + beta C from outside an active region: blocks of at most
- * SERIAL_MNK, K blocks in increasing order (the first with beta, the rest add). */
-static void blocked_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
-                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
-                          int64_t ldc) {
-    const int64_t kb = K < BLK ? (K > 0 ? K : 1) : BLK, mb = M < BLK ? M : BLK;
-    int64_t nb = SERIAL_MNK / (kb * mb);
-    if (nb > N) nb = N;
-    for (int64_t k0 = 0; k0 == 0 || k0 < K; k0 += kb) {
-        const int64_t kk = K - k0 < kb ? K - k0 : kb;
-        const float bk = k0 == 0 ? beta : 1.0f;
-        for (int64_t i = 0; i < M; i += mb) {
-            const int64_t mm = M - i < mb ? M - i : mb;
-            const float *a = ta == CblasNoTrans ? A + i * lda + k0 : A + k0 * lda + i;
-            for (int64_t j = 0; j < N; j += nb) {
-                const int64_t nn = N - j < nb ? N - j : nb;
-                const float *b = tb == CblasNoTrans ? B + k0 * ldb + j : B + j * ldb + k0;
-                cblas_sgemm(CblasRowMajor, ta, tb, (blasint)mm, (blasint)nn, (blasint)kk, alpha, a, (blasint)lda, b,
-                            (blasint)ldb, bk, C + i * ldc + j, (blasint)ldc);
-            }
-        }
-    }
-}
-
+/* One single-threaded SGEMM on the calling thread. OpenBLAS runs it serially by itself,
+ * reading and changing nothing, inside an active region, for M*N*K <= SERIAL_MNK, or when
+ * the calling thread's OpenMP count is 1; in those cases it is called straight (and a
+ * 1-thread context starts no thread). Otherwise it would size itself from the host's
+ * OpenMP count and set its own process-wide count, so it is called from thread 0 of a
+ * 2-thread region of ours, where it sees omp_in_parallel(). All of these run the same
+ * single-threaded OpenBLAS code, so the result does not depend on which. Blocking the
+ * call into M*N*K <= SERIAL_MNK pieces instead would avoid the region too, but changes
+ * the sums (OpenBLAS picks other kernels for small products): CLI and Python pretraining
+ * then disagreed in the last bit (tried in the fourth session, docs/performance.md). */
 static void serial_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                          int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    if (omp_in_parallel() || (double)M * (double)N * (double)K <= SERIAL_MNK)
+    if (omp_in_parallel() || (double)M * (double)N * (double)K <= SERIAL_MNK || omp_get_max_threads() == 1) {
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
                     (blasint)ldb, beta, C, (blasint)ldc);
-    else
-        blocked_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int done = 0;
+    #pragma omp parallel num_threads(2)
+    if (omp_get_thread_num() == 0 && omp_in_parallel()) {
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
+                    (blasint)ldb, beta, C, (blasint)ldc);
+        done = 1;
+    }
+    if (!done) naive_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);   /* no second thread */
 }
 
 void cpu_sgemm_tile(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
@@ -64,8 +74,7 @@ void cpu_sgemm(const ssl3d_kctx *k, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int6
     #pragma omp parallel num_threads(T)
     {
         const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
-        /* a smaller team than asked for: thread 0 takes the slices of the missing threads
-         * (a team of one is not an active region: its calls are blocked, see above) */
+        /* a smaller team than asked for: thread 0 takes the slices of the missing threads */
         for (int64_t s = tid; s < T; s += nt) {
             const int64_t lo = s * chunk, hi = lo + chunk < len ? lo + chunk : len;
             if (lo >= hi) continue;

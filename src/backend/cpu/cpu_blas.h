@@ -11,18 +11,19 @@
  *    OpenBLAS's process-wide thread count (and the caller's OpenMP nthreads) — a host at 3
  *    OpenMP threads finds OpenBLAS at 3 afterwards, and the call runs 3 threads whatever
  *    the context's count.
- * So the library calls OpenBLAS only in the first two ways:
+ * and: outside one, larger, with the caller's omp_get_max_threads() at 1: single-threaded,
+ * nothing changed. The library calls OpenBLAS only in these single-threaded ways:
  *  - cpu_sgemm(): a whole GEMM; with a multi-thread context, from inside an active
  *    region of its own: C is cut into k->threads slices (fixed by the thread count, so
  *    results are reproducible), one serial SGEMM each;
  *  - cpu_sgemm_tile(): one serial SGEMM on the calling thread (tiles inside the library's
  *    own `omp parallel` loops).
- * A serial SGEMM outside an active region (a 1-thread context, or a team that got one
- * thread) is cut into calls of M*N*K <= 262144 (64 x 64 x 64 blocks, accumulated along K
- * in a fixed order), which OpenBLAS runs on the calling thread. Before, such calls opened
- * a 2-thread region around OpenBLAS so that it saw omp_in_parallel(): a 1-thread context
- * then started and woke a second OpenMP thread in the host's pool (which spun on the
- * other core), and the blocked calls measured faster anyway. Nothing here calls
+ * A serial SGEMM outside an active region (a 1-thread context) is called straight when it
+ * is small or the host runs 1 OpenMP thread (so such a context starts no thread), and
+ * otherwise from thread 0 of a 2-thread region of ours, so that OpenBLAS sees
+ * omp_in_parallel(); before, every such call opened that region, and a 1-thread context
+ * in a 1-thread host started and woke a second OpenMP thread. If OpenMP cannot give a
+ * second thread (OMP_THREAD_LIMIT=1), a plain C GEMM runs instead. Nothing here calls
  * omp_set_num_threads() or openblas_set_num_threads(). */
 #ifndef SSL3D_CPU_BLAS_H
 #define SSL3D_CPU_BLAS_H
