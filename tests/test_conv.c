@@ -194,6 +194,12 @@ static const conv_case isa_cases[] = {
     /* pad 2 > k/2: whole taps in the padding, and taps that are padding for both ends of a tile */
     { 3, 2, 8, 9,   { 2, 3, 4 },   { 3, 3, 3 }, 1, 2, 1 },
     { 2, 2, 12, 33, { 1, 6, 3 },   { 3, 3, 3 }, 2, 2, 1 },
+    /* weight gradient split between threads (small samples, batches below 4 per thread)
+     * over groups of samples: ~0.45 MB of padded input and dY per sample, 1 MB per group,
+     * so 5 samples are 3 groups */
+    { 3, 5, 24, 20, { 5, 17, 19 }, { 3, 3, 3 }, 1, 1, 1 },
+    /* large samples, fewer than threads: one range of output rows per thread */
+    { 2, 1, 4, 8,   { 1, 300, 300 }, { 3, 3, 3 }, 1, 1, 1 },
 };
 
 static void check_isa(const char *isa) {
@@ -391,6 +397,55 @@ TEST(conv_same_thread_count_is_bitwise_deterministic) {
         free(a); free(b);
     }
 }
+
+/* y and dw of y = conv(x, w, b), L = sum(y * r), with `threads` threads. */
+static int run_dw_bits(int threads, float *y_out, float *gw, int64_t ny, int64_t nw) {
+    ssl3d_ctx *ctx = th_ctx(threads, 23);
+    if (!ctx) return -1;
+    int64_t xs[5] = { 2, 24, 5, 17, 19 }, ws[5] = { 20, 24, 3, 3, 3 }, bs[1] = { 20 }, nyy = ny;
+    ssl3d_tensor *x = th_randn(ctx, 5, xs, 1), *w = th_randn(ctx, 5, ws, 1), *b = th_randn(ctx, 1, bs, 1);
+    ssl3d_tensor *y = NULL, *r = NULL, *L = NULL;
+    int rc = -1;
+    if (x && w && b && !ssl3d_conv(ctx, x, w, b, 1, 1, &y) && ssl3d_tensor_numel(y) == ny &&
+        (r = th_randn(ctx, 1, &nyy, 0)) != NULL && !ssl3d_weighted_sum(ctx, y, r, &L) && !ssl3d_backward(ctx, L)) {
+        memcpy(y_out, ssl3d_tensor_host_data(y), (size_t)ny * 4);
+        rc = ssl3d_tensor_read_grad(ctx, w, gw, nw);
+    }
+    ssl3d_tensor_release(y); ssl3d_tensor_release(r); ssl3d_tensor_release(L);
+    ssl3d_tensor_release(x); ssl3d_tensor_release(w); ssl3d_tensor_release(b);
+    ssl3d_ctx_release(ctx);
+    return rc;
+}
+
+/* The direct weight gradient of small samples (padded input and dY within 512 KB), fewer
+ * than 4 per thread, splits the weights, not the positions, between the threads (each weight summed by one thread in a fixed order),
+ * so dw is the same bits for any thread count, on every ISA path; so is y (each output
+ * is summed by one thread). The unequal 3-thread split cuts channel groups mid-tap. */
+static void check_threads_independent(const char *isa) {
+    if (setenv("SSL3D_CPU_ISA", isa, 1) != 0) { CHECK(0); return; }
+    char msg[256];
+    if (ssl3d_backend_probe(SSL3D_BACKEND_CPU, msg, sizeof msg) != SSL3D_OK) {
+        char why[300];
+        snprintf(why, sizeof why, "%s kernels not available on this CPU: %s", isa, msg);
+        unsetenv("SSL3D_CPU_ISA");
+        SKIP(why);
+    }
+    const int64_t ny = 2 * 20 * 5 * 17 * 19, nw = 20 * 24 * 27;
+    float *a = malloc((size_t)(ny + nw) * 4), *b = malloc((size_t)(ny + nw) * 4);
+    REQUIRE(a && b);
+    CHECK(run_dw_bits(1, a, a + ny, ny, nw) == 0);
+    for (int threads = 2; threads <= 3; threads++) {
+        CHECK(run_dw_bits(threads, b, b + ny, ny, nw) == 0);
+        CHECK_MSG(!memcmp(a + ny, b + ny, (size_t)nw * 4), "%s: dw of 1 and %d threads differ", isa, threads);
+        CHECK_MSG(!memcmp(a, b, (size_t)ny * 4), "%s: y of 1 and %d threads differ", isa, threads);
+    }
+    free(a); free(b);
+    unsetenv("SSL3D_CPU_ISA");
+}
+
+TEST(conv_generic_dw_same_bits_for_any_thread_count) { check_threads_independent("generic"); }
+TEST(conv_avx2_dw_same_bits_for_any_thread_count) { check_threads_independent("avx2"); }
+TEST(conv_avx512_dw_same_bits_for_any_thread_count) { check_threads_independent("avx512"); }
 
 /* ------------------------------------------------------------ misuse */
 

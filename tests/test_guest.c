@@ -1,5 +1,6 @@
 /* The library is a well-behaved guest: training and reading leave the host program's
  * OpenMP thread count, OpenBLAS thread count and nifti_clib debug level as they were. */
+#include <dirent.h>
 #include <fcntl.h>
 #include <omp.h>
 #include <string.h>
@@ -58,6 +59,54 @@ TEST(guest_keeps_callers_openmp_and_openblas_threads) {
         inner = omp_get_max_threads();
         CHECK(inner == host[c]);
     }
+}
+
+/* Threads of this process (entries of /proc/self/task); -1 when unreadable. */
+static int process_threads(void) {
+    DIR *d = opendir("/proc/self/task");
+    if (!d) return -1;
+    int n = 0;
+    for (struct dirent *e; (e = readdir(d)) != NULL;) n += e->d_name[0] != '.';
+    closedir(d);
+    return n;
+}
+
+/* Pointwise convolutions and linear layers large enough (M*N*K > 262144) that OpenBLAS,
+ * called outside a parallel region, would size itself from the host's OpenMP count. */
+static int blas_steps(int threads) {
+    ssl3d_ctx *ctx = th_ctx(threads, 11);
+    if (!ctx) return -1;
+    const int64_t xs[5] = { 2, 64, 16, 16, 16 }, ws[5] = { 64, 64, 1, 1, 1 }, as[2] = { 256, 512 }, ls[2] = { 512, 512 };
+    ssl3d_tensor *x = th_randn(ctx, 5, xs, 1), *w = th_randn(ctx, 5, ws, 1), *a = th_randn(ctx, 2, as, 1);
+    ssl3d_tensor *lw = th_randn(ctx, 2, ls, 1), *y = NULL, *z = NULL, *s1 = NULL, *s2 = NULL, *tot = NULL;
+    int rc = !x || !w || !a || !lw || ssl3d_conv(ctx, x, w, NULL, 1, 0, &y) || ssl3d_linear(ctx, a, lw, NULL, &z) ||
+             ssl3d_mean(ctx, y, &s1) || ssl3d_mean(ctx, z, &s2) || ssl3d_axpby(ctx, 1.0f, s1, 1.0f, s2, &tot) ||
+             ssl3d_backward(ctx, tot);
+    ssl3d_tensor *all[] = { x, w, a, lw, y, z, s1, s2, tot };
+    for (int i = 0; i < 9; i++) ssl3d_tensor_release(all[i]);
+    ssl3d_ctx_release(ctx);
+    return rc ? -1 : 0;
+}
+
+/* A 1-thread context in a host running 1 OpenMP thread runs on the calling thread: it
+ * starts no OpenMP thread (it used to open a 2-thread region around every OpenBLAS call
+ * so that OpenBLAS stayed serial), even for large GEMMs, and leaves the counts alone; a
+ * 2-thread context in a 3-thread host uses its 2 threads, not the host's 3. */
+TEST(guest_one_thread_context_starts_no_thread) {
+    const int before = process_threads();
+    if (before != 1) SKIP("the process already has other threads (SSL3D_TEST_NOFORK?): nothing to count");
+    omp_set_num_threads(1);
+    const int blas_before = openblas_get_num_threads();
+    REQUIRE(train_steps(1, 2) == 0);
+    REQUIRE(blas_steps(1) == 0);
+    CHECK_MSG(process_threads() == 1, "a 1-thread context left %d threads in the process", process_threads());
+    CHECK(omp_get_max_threads() == 1);
+    CHECK_MSG(openblas_get_num_threads() == blas_before, "OpenBLAS threads %d before, %d after", blas_before,
+              openblas_get_num_threads());
+    omp_set_num_threads(3);
+    REQUIRE(blas_steps(2) == 0);
+    CHECK_MSG(process_threads() == 2, "a 2-thread context left %d threads in the process", process_threads());
+    CHECK(omp_get_max_threads() == 3 && openblas_get_num_threads() == blas_before);
 }
 
 /* Run fn with stderr going to a file; returns how many bytes it printed (-1 on error). */

@@ -1,5 +1,5 @@
-/* SGEMM wrappers that keep OpenBLAS serial inside the library's own parallel regions
- * (see cpu_blas.h for why). */
+/* SGEMM wrappers that keep OpenBLAS single-threaded inside the library's own parallel
+ * regions and away from the host's OpenMP and OpenBLAS state (see cpu_blas.h). */
 #include "cpu_blas.h"
 
 /* Plain C GEMM for when no active parallel region can be opened (OMP_THREAD_LIMIT=1). */
@@ -19,25 +19,42 @@ static void naive_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64
         }
 }
 
+/* Largest M*N*K that OpenBLAS runs single-threaded when called outside a parallel region
+ * (65536 x GEMM_MULTITHREAD_THRESHOLD = 4), without looking at any thread count. */
+#define SERIAL_MNK 262144.0
+
+/* One single-threaded SGEMM on the calling thread. OpenBLAS runs it serially by itself,
+ * reading and changing nothing, inside an active region, for M*N*K <= SERIAL_MNK, or when
+ * the calling thread's OpenMP count is 1; in those cases it is called straight (and a
+ * 1-thread context starts no thread). Otherwise it would size itself from the host's
+ * OpenMP count and set its own process-wide count, so it is called from thread 0 of a
+ * 2-thread region of ours, where it sees omp_in_parallel(). All of these run the same
+ * single-threaded OpenBLAS code, so the result does not depend on which. Blocking the
+ * call into M*N*K <= SERIAL_MNK pieces instead would avoid the region too, but changes
+ * the sums (OpenBLAS picks other kernels for small products): CLI and Python pretraining
+ * then disagreed in the last bit (tried in the fourth session, docs/performance.md). */
 static void serial_sgemm(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
                          const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                          int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    if (omp_in_parallel())
+    if (omp_in_parallel() || (double)M * (double)N * (double)K <= SERIAL_MNK || omp_get_max_threads() == 1) {
         cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
                     (blasint)ldb, beta, C, (blasint)ldc);
-    else
-        naive_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
+    int done = 0;
+    #pragma omp parallel num_threads(2)
+    if (omp_get_thread_num() == 0 && omp_in_parallel()) {
+        cblas_sgemm(CblasRowMajor, ta, tb, (blasint)M, (blasint)N, (blasint)K, alpha, A, (blasint)lda, B,
+                    (blasint)ldb, beta, C, (blasint)ldc);
+        done = 1;
+    }
+    if (!done) naive_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);   /* no second thread */
 }
 
 void cpu_sgemm_tile(CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int64_t M, int64_t N, int64_t K, float alpha,
                     const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C, int64_t ldc) {
-    if (omp_in_parallel()) {
-        serial_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
-        return;
-    }
-    #pragma omp parallel num_threads(2)
-    if (omp_get_thread_num() == 0) serial_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    serial_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
 /* Slices of C: along N when it is the wider side, else along M, in multiples of 16 so
@@ -46,20 +63,19 @@ void cpu_sgemm(const ssl3d_kctx *k, CBLAS_TRANSPOSE ta, CBLAS_TRANSPOSE tb, int6
                float alpha, const float *A, int64_t lda, const float *B, int64_t ldb, float beta, float *C,
                int64_t ldc) {
     if (M <= 0 || N <= 0) return;
-    if (omp_in_parallel()) {
+    const int32_t T = (double)M * (double)N * (double)K <= SERIAL_MNK ? 1 : k->threads;
+    if (T <= 1 || omp_in_parallel()) {
         serial_sgemm(ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
         return;
     }
-    /* small products: one slice (the region still has 2 threads, see cpu_sgemm_tile) */
-    const int32_t T = (double)M * (double)N * (double)K < 262144.0 ? 1 : (k->threads > 1 ? k->threads : 1);
     const int split_n = N >= M;
     const int64_t len = split_n ? N : M;
     const int64_t chunk = ((len + T - 1) / T + 15) / 16 * 16;
-    #pragma omp parallel num_threads(T > 1 ? T : 2)
+    #pragma omp parallel num_threads(T)
     {
         const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
         /* a smaller team than asked for: thread 0 takes the slices of the missing threads */
-        for (int64_t s = tid; s < T; s += (nt < T ? nt : T)) {
+        for (int64_t s = tid; s < T; s += nt) {
             const int64_t lo = s * chunk, hi = lo + chunk < len ? lo + chunk : len;
             if (lo >= hi) continue;
             if (split_n)

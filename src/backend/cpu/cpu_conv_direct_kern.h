@@ -146,18 +146,16 @@ static inline void KN(block_to_channels_last)(const float *src, int64_t cs, int6
     }
 }
 
-/* xp (Dp, Hp, Wp, C) <- x (C, D, H, W) of one sample with zero borders; parallel over d.
- * The interior of a plane is moved in blocks of VW positions (consecutive in the H*W plane,
- * so a block may span rows) x VW channels. */
-static void KN(pad_channels_last)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const dgeom *d, const float *x,
-                                  float *xp) {
-    const int64_t C = d->cin, pd = g->pad[0], ph = g->pad[1], pw = g->pad[2];
+/* Plane dp of xp (Dp, Hp, Wp, C) <- x (C, D, H, W) of one sample with zero borders. The
+ * interior of a plane is moved in blocks of VW positions (consecutive in the H*W plane, so
+ * a block may span rows) x VW channels. */
+static void KN(pad_plane)(const dgeom *d, const float *x, int64_t dp, float *xp) {
+    const int64_t C = d->cin, pd = d->pd, ph = d->ph, pw = d->pw;
     const int64_t plane = d->Hp * d->Wp * C, HW = d->H * d->W, cstride = d->D * HW;
-    #pragma omp parallel for num_threads(k->threads) schedule(static)
-    for (int64_t dp = 0; dp < d->Dp; dp++) {
+    {
         const int64_t id = dp - pd;
         float *o = xp + dp * plane;
-        if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); continue; }
+        if (id < 0 || id >= d->D) { memset(o, 0, (size_t)plane * sizeof *o); return; }
         /* zero the border rows and columns */
         for (int64_t hp = 0; hp < d->Hp; hp++) {
             const int64_t ih = hp - ph;
@@ -189,19 +187,24 @@ static void KN(pad_channels_last)(const ssl3d_kctx *k, const ssl3d_conv_geom *g,
     }
 }
 
+/* xp (Dp, Hp, Wp, C) <- x (C, D, H, W) of one sample with zero borders; parallel over d. */
+static void KN(pad_channels_last)(const ssl3d_kctx *k, const dgeom *d, const float *x, float *xp) {
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t dp = 0; dp < d->Dp; dp++) KN(pad_plane)(d, x, dp, xp);
+}
+
 /* wp (cb, kvol, Cin, NB) <- the weights of output channel co, input channel ci, tap t at
  * w[co*s_co + ci*s_ci + (flip ? kvol-1-t : t)], zero for padded output channels: w
  * (Cout, Cin, kvol) itself (s_co = Cin*kvol, s_ci = kvol), or for the input gradient its
- * flipped transpose read in place (s_co = kvol, s_ci = Cout'*kvol, flip). Written in
- * order, in parallel over (block, tap): a deep layer's weights are MBs, and packing them
- * serially cost a fifth of a 128-channel conv's step. */
-static void KN(pack_weights)(const ssl3d_kctx *k, const dgeom *d, const float *w, int64_t s_co, int64_t s_ci,
-                             int flip, float *wp) {
+ * flipped transpose read in place (s_co = kvol, s_ci = Cout'*kvol, flip). This writes the
+ * part of (block, input channel) bc = cb*Cin + ci; the callers split the bc in parallel
+ * (a deep layer's weights are MBs, and packing them serially cost a fifth of a
+ * 128-channel conv's step). The NB x kvol taps are read as NB contiguous runs into a small
+ * transposed tile, then written as kvol contiguous runs of NB floats. */
+static void KN(pack_weights)(const dgeom *d, const float *w, int64_t s_co, int64_t s_ci, int flip, int64_t bc,
+                             float *wp) {
     const int64_t kv = d->kvol, cn = d->cin;
-    /* per (block, ci): the NB x kvol taps are read as NB contiguous runs into a small
-     * transposed tile, then written as kvol contiguous runs of NB floats */
-    #pragma omp parallel for num_threads(k->threads) schedule(static) if (d->cout * cn * kv > 32768)
-    for (int64_t bc = 0; bc < d->cb * cn; bc++) {
+    {
         const int64_t cb = bc / cn, ci = bc % cn, nco = KN(min64)(NB, d->cout - cb * NB);
         float tile[27 * NB];
         for (int64_t t0 = 0; t0 < kv; t0 += 27) {
@@ -364,26 +367,32 @@ static ssl3d_status KN(forward_strided)(const ssl3d_kctx *k, const ssl3d_conv_ge
     float *xp = KN(scratch)(k, nxp + KN(lines)(d.cb * d.kvol * d.cin * NB)), *wp = xp + nxp;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
-    KN(pack_weights)(k, &d, w, s_co, s_ci, flip, wp);
     KN(tap_offsets)(&d, off);
-    if (per_sample) {
-        const ssl3d_kctx one = { 1, k->backend_state };
-        #pragma omp parallel for num_threads(T) schedule(static)
-        for (int64_t ni = 0; ni < g->n; ni++) {
-            float *xpt = xp + (int64_t)omp_get_thread_num() * xpn;
-            KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
-            for (int64_t od = 0; od < d.Do; od++) KN(fwd_task)(&d, xpt, wp, off, b, y, accumulate, ni, od, 0, d.Ho);
-        }
-    } else {
-        int64_t rb, nrb;
-        KN(task_split)(&d, T, &rb, &nrb);
-        const int64_t tasks = d.Do * nrb;
-        for (int64_t ni = 0; ni < g->n; ni++) {
-            KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
-            #pragma omp parallel for num_threads(T) schedule(static)
-            for (int64_t t = 0; t < tasks; t++) {
-                const int64_t od = t / nrb, r0 = (t % nrb) * rb;
-                KN(fwd_task)(&d, xp, wp, off, b, y, accumulate, ni, od, r0, KN(min64)(r0 + rb, d.Ho));
+    int64_t rb, nrb;
+    KN(task_split)(&d, T, &rb, &nrb);
+    const int64_t tasks = d.Do * nrb;
+    /* one parallel region for the whole pass: packing, then per sample (or per thread's
+     * samples) the padded copy and the tiles; the work-sharing loops' barriers order them */
+    #pragma omp parallel num_threads(T)
+    {
+        #pragma omp for schedule(static)
+        for (int64_t bc = 0; bc < d.cb * d.cin; bc++) KN(pack_weights)(&d, w, s_co, s_ci, flip, bc, wp);
+        if (per_sample) {
+            #pragma omp for schedule(static)
+            for (int64_t ni = 0; ni < g->n; ni++) {
+                float *xpt = xp + (int64_t)omp_get_thread_num() * xpn;
+                for (int64_t dp = 0; dp < d.Dp; dp++) KN(pad_plane)(&d, x + ni * d.cin * inv, dp, xpt);
+                for (int64_t od = 0; od < d.Do; od++) KN(fwd_task)(&d, xpt, wp, off, b, y, accumulate, ni, od, 0, d.Ho);
+            }
+        } else {
+            for (int64_t ni = 0; ni < g->n; ni++) {
+                #pragma omp for schedule(static)
+                for (int64_t dp = 0; dp < d.Dp; dp++) KN(pad_plane)(&d, x + ni * d.cin * inv, dp, xp);
+                #pragma omp for schedule(static)
+                for (int64_t t = 0; t < tasks; t++) {
+                    const int64_t od = t / nrb, r0 = (t % nrb) * rb;
+                    KN(fwd_task)(&d, xp, wp, off, b, y, accumulate, ni, od, r0, KN(min64)(r0 + rb, d.Ho));
+                }
             }
         }
     }
@@ -454,12 +463,11 @@ static void KN(wgrad_rows_n)(int64_t n, const dgeom *d, const float *xs, const f
     }
 }
 
-/* dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for padded channels; parallel over
- * blocks of VW positions, moved VW channels at a time (block_to_channels_last). */
-static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const float *dy, float *dycl) {
-    const int64_t CP = d->cb * NB, nb = (d->P + VW - 1) / VW;
-    #pragma omp parallel for num_threads(k->threads) schedule(static)
-    for (int64_t t = 0; t < nb; t++) {
+/* Positions t*VW .. t*VW+VW-1 of dycl (P, cb*NB) <- dy (Cout, P) of one sample, zero for
+ * padded channels, moved VW channels at a time (block_to_channels_last). */
+static void KN(dy_block)(const dgeom *d, const float *dy, int64_t t, float *dycl) {
+    const int64_t CP = d->cb * NB;
+    {
         const int64_t p0 = t * VW, p1 = KN(min64)(p0 + VW, d->P);
         if (CP != d->cout)
             for (int64_t p = p0; p < p1; p++) memset(dycl + p * CP + d->cout, 0, (size_t)(CP - d->cout) * sizeof *dycl);
@@ -476,64 +484,221 @@ static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const floa
     }
 }
 
-/* pt (packed partial) = (store ? 0 : pt) + the weight gradient of output rows r0..r1-1 of
- * one sample, swept in chunks of ~128 positions (or the whole sample, when small) whose
- * input rows and dY stay in L1/L2 while every (block, tap, channel group) reads them. With
- * `store` the first chunk writes its sums instead of adding them, so the partial needs no
- * zero-filling first (an empty row range zero-fills it). */
+static void KN(dy_channels_last)(const ssl3d_kctx *k, const dgeom *d, const float *dy, float *dycl) {
+    const int64_t nb = (d->P + VW - 1) / VW;
+    #pragma omp parallel for num_threads(k->threads) schedule(static)
+    for (int64_t t = 0; t < nb; t++) KN(dy_block)(d, dy, t, dycl);
+}
+
+/* The weight gradient is cut into units (output block cb, tap, input-channel group gi),
+ * numbered u = (cb*kvol + tap)*ngrp + gi, each NB x (<= NG) weights. Tap-major: the
+ * groups of one tap read the same input positions one after the other (group-major
+ * order re-read the chunk's input from L2 for every group: W1c and W1d 5-10% slower). */
+typedef struct KN(wunits) {
+    int64_t ngrp, n;       /* channel groups per tap, units in all */
+} KN(wunits);
+
+static KN(wunits) KN(wunits_of)(const dgeom *d) {
+    KN(wunits) w;
+    w.ngrp = (d->cin + NG - 1) / NG;
+    w.n = d->cb * d->kvol * w.ngrp;
+    return w;
+}
+
+/* Whether a sample's padded input and channels-last dY fit in half of a 1 MB L2 (then
+ * wgrad_task sweeps it as one chunk). */
+static int KN(small_sample)(const dgeom *d) {
+    return (d->Dp * d->Hp * d->Wp * d->cin + d->P * d->cb * NB) * 4 <= (512 << 10);
+}
+
+/* pt (packed partial) = (store ? 0 : pt) + the weight gradient of units u0..u1-1 over the
+ * output rows r0..r1-1 of one sample, swept in chunks of ~128 positions (or the whole
+ * sample, when small) whose input rows and dY stay in L1/L2 while every unit reads them.
+ * With `store` the first chunk writes its sums instead of adding them, so the partial
+ * needs no zero-filling first (an empty row range zero-fills the units). */
 static void KN(wgrad_task)(const dgeom *d, const float *xp, const float *dycl, const int64_t *off, int64_t r0,
-                           int64_t r1, int store, float *pt) {
+                           int64_t r1, int64_t u0, int64_t u1, int store, float *pt) {
     /* a sample whose padded input and dY fit in half of a 1 MB L2 is one chunk: the partial
      * (Cin*Cout*kvol floats, 1.8 MB at 128 -> 128 channels) is then written once per sample
      * instead of once per 128 positions */
-    const int64_t xpn = d->Dp * d->Hp * d->Wp * d->cin, small = (xpn + d->P * d->cb * NB) * 4 <= (512 << 10);
-    const int64_t ngrp = (d->cin + NG - 1) / NG;
+    const int64_t small = KN(small_sample)(d);
+    const KN(wunits) un = KN(wunits_of)(d);
     const int64_t chunk_rows = small ? r1 - r0 : KN(max64)(1, (128 + d->Wo - 1) / d->Wo);
-    if (store && r0 >= r1) { memset(pt, 0, (size_t)(d->cb * d->kvol * d->cin * NB) * sizeof *pt); return; }
     float out[NG][NB];
+    if (store && r0 >= r1) {
+        for (int64_t u = u0; u < u1; u++) {
+            const int64_t gi = u % un.ngrp, cbt = u / un.ngrp;
+            const int64_t ci0 = gi * d->cin / un.ngrp, nci = (gi + 1) * d->cin / un.ngrp - ci0;
+            memset(pt + (cbt * d->cin + ci0) * NB, 0, (size_t)(nci * NB) * sizeof *pt);
+        }
+        return;
+    }
     for (int64_t c0 = r0; c0 < r1; c0 += chunk_rows) {
         const int64_t c1 = KN(min64)(c0 + chunk_rows, r1);
         const int first = store && c0 == r0;
-        for (int64_t cb = 0; cb < d->cb; cb++)
-            for (int64_t tap = 0; tap < d->kvol; tap++) {
-                const int64_t ta = tap / (d->kh * d->kw), tb = tap / d->kw % d->kh, tc = tap % d->kw;
-                int64_t ow0, ow1;   /* columns whose tap tc reads inside the input */
-                ow0 = KN(min64)(d->Wo, KN(max64)(0, KN(ceil_div)(d->pw - tc, d->sw)));
-                ow1 = KN(max64)(ow0, KN(min64)(d->Wo, KN(ceil_div)(d->W + d->pw - tc, d->sw)));
-                for (int64_t gi = 0; gi < ngrp; gi++) {   /* groups of near-equal width <= NG */
-                    const int64_t ci0 = gi * d->cin / ngrp, nci = (gi + 1) * d->cin / ngrp - ci0;
-                    KN(wgrad_rows_n)(nci, d, xp, dycl, c0, c1, ta, tb, ow0, ow1, off[tap], ci0, cb, out);
-                    float *dst = pt + ((cb * d->kvol + tap) * d->cin + ci0) * NB;
-                    if (first)
-                        for (int64_t r = 0; r < nci; r++) memcpy(dst + r * NB, out[r], NB * sizeof *dst);
-                    else
-                        for (int64_t r = 0; r < nci; r++)
-                            for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
-                }
-            }
+        for (int64_t u = u0; u < u1; u++) {
+            const int64_t gi = u % un.ngrp, cbt = u / un.ngrp, tap = cbt % d->kvol, cb = cbt / d->kvol;
+            const int64_t ta = tap / (d->kh * d->kw), tb = tap / d->kw % d->kh, tc = tap % d->kw;
+            int64_t ow0, ow1;   /* columns whose tap tc reads inside the input */
+            ow0 = KN(min64)(d->Wo, KN(max64)(0, KN(ceil_div)(d->pw - tc, d->sw)));
+            ow1 = KN(max64)(ow0, KN(min64)(d->Wo, KN(ceil_div)(d->W + d->pw - tc, d->sw)));
+            /* groups of near-equal width <= NG */
+            const int64_t ci0 = gi * d->cin / un.ngrp, nci = (gi + 1) * d->cin / un.ngrp - ci0;
+            KN(wgrad_rows_n)(nci, d, xp, dycl, c0, c1, ta, tb, ow0, ow1, off[tap], ci0, cb, out);
+            float *dst = pt + (cbt * d->cin + ci0) * NB;
+            if (first)
+                for (int64_t r = 0; r < nci; r++) memcpy(dst + r * NB, out[r], NB * sizeof *dst);
+            else
+                for (int64_t r = 0; r < nci; r++)
+                    for (int64_t j = 0; j < NB; j++) dst[r * NB + j] += out[r][j];
+        }
     }
 }
 
-/* dw += dL/dw. The reduction runs over positions, so either a sample's output rows are cut
- * into one contiguous range per thread, or (by_sample) each thread takes whole samples;
- * either way each thread adds into its own partial, and the partials are summed in thread
- * order (static schedules: the same split for the same thread count). */
+/* Multiply-adds of each tap per sample and input channel, up to a common factor: the
+ * output positions whose tap reads inside the input (for splitting the units evenly). */
+static void KN(tap_costs)(const dgeom *d, int64_t *cost) {
+    for (int64_t tap = 0; tap < d->kvol; tap++) {
+        const int64_t ta = tap / (d->kh * d->kw), tb = tap / d->kw % d->kh, tc = tap % d->kw;
+        int64_t nd = 0, nh = 0, nw = 0;
+        for (int64_t o = 0; o < d->Do; o++) { const int64_t i = o * d->sd + ta - d->pd; nd += i >= 0 && i < d->D; }
+        for (int64_t o = 0; o < d->Ho; o++) { const int64_t i = o * d->sh + tb - d->ph; nh += i >= 0 && i < d->H; }
+        for (int64_t o = 0; o < d->Wo; o++) { const int64_t i = o * d->sw + tc - d->pw; nw += i >= 0 && i < d->W; }
+        cost[tap] = nd * nh * nw;
+    }
+}
+
+static inline int64_t KN(unit_cost)(const dgeom *d, const KN(wunits) *un, const int64_t *tcost, int64_t u) {
+    const int64_t gi = u % un->ngrp;
+    const int64_t nci = (gi + 1) * d->cin / un->ngrp - gi * d->cin / un->ngrp;
+    return tcost[u / un->ngrp % d->kvol] * nci + 16;   /* + the unit's fixed cost (its accumulators and stores) */
+}
+
+/* Units [*u0, *u1) of thread tid of nt: consecutive runs of near-equal cost (unit u goes to
+ * the thread whose share [t*total/nt, (t+1)*total/nt) holds the midpoint of its cost). */
+static void KN(unit_range)(const dgeom *d, const KN(wunits) *un, const int64_t *tcost, int64_t tid, int64_t nt,
+                           int64_t *u0, int64_t *u1) {
+    int64_t total = 0, acc = 0;
+    for (int64_t u = 0; u < un->n; u++) total += KN(unit_cost)(d, un, tcost, u);
+    int got0 = 0;
+    *u0 = *u1 = un->n;
+    for (int64_t u = 0; u < un->n; u++) {
+        const int64_t c = KN(unit_cost)(d, un, tcost, u);
+        const int64_t owner = KN(min64)(nt - 1, (2 * acc + c) * nt / (2 * total));
+        acc += c;
+        if (!got0 && owner >= tid) { *u0 = u; got0 = 1; }
+        if (owner > tid) { *u1 = u; return; }
+    }
+}
+
+/* dw (Cout, Cin, kvol) += the packed units u0..u1-1 of pt (cb, tap, ci, NB). Per (block,
+ * group) the units own one run of taps; per weight row (co, ci) those taps are contiguous
+ * in dw, and the rows of a group are too, so the writes go in address order (dw is cold,
+ * and any other order defeats the prefetcher), reading the tap vectors from a tile (in
+ * pt they are Cin*NB floats apart, which maps them all to one L1 set). */
+static void KN(unpack_units)(const dgeom *d, const KN(wunits) *un, const float *pt, int64_t u0, int64_t u1,
+                             float *dw) {
+    if (u0 >= u1) return;
+    const int64_t kv = d->kvol, cn = d->cin, ng = un->ngrp;
+    for (int64_t cb = u0 / (kv * ng); cb <= (u1 - 1) / (kv * ng); cb++)
+        for (int64_t gi = 0; gi < ng; gi++) {
+            /* taps t of this (block, group) whose unit (cb*kv + t)*ng + gi is in [u0, u1) */
+            const int64_t base = cb * kv * ng + gi;
+            const int64_t tl = KN(max64)(0, KN(ceil_div)(u0 - base, ng)), th = KN(min64)(kv, KN(ceil_div)(u1 - base, ng));
+            const int64_t ci0 = gi * cn / ng, nci = (gi + 1) * cn / ng - ci0;
+            const int64_t nco = KN(min64)(NB, d->cout - cb * NB);
+            for (int64_t tb = tl; tb < th; tb += 27) {
+                const int64_t nt = KN(min64)(27, th - tb);
+                float tile[NG * 27 * NB];   /* (ci, t, NB): 41 KB at most */
+                for (int64_t t = 0; t < nt; t++)
+                    for (int64_t c = 0; c < nci; c++)
+                        memcpy(tile + (c * nt + t) * NB, pt + ((cb * kv + tb + t) * cn + ci0 + c) * NB,
+                               NB * sizeof *tile);
+                for (int64_t j = 0; j < nco; j++)
+                    for (int64_t c = 0; c < nci; c++) {
+                        float *dst = dw + ((cb * NB + j) * cn + ci0 + c) * kv + tb;
+                        const float *src = tile + c * nt * NB + j;
+                        for (int64_t t = 0; t < nt; t++) dst[t] += src[t * NB];
+                    }
+            }
+        }
+}
+
+/* dw += dL/dw, the weights split between the threads (by_units): each thread owns a run of
+ * units and sums them over every position of every sample, so no two threads add into the
+ * same weight, no per-thread partials need summing, and the result does not depend on the
+ * thread count. One parallel region: per group of samples (as many as fit 1 MB of padded
+ * input and channels-last dY), the threads pad them together, then each sweeps its units
+ * over them; at the end each unpacks its own units into dw. */
+static ssl3d_status KN(backward_weights_units)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
+                                               const float *dy, float *dw) {
+    ssl3d_conv_geom g1 = *g;
+    g1.n = 1;
+    const dgeom d = KN(dgeom_of)(&g1);
+    const KN(wunits) un = KN(wunits_of)(&d);
+    const int64_t xpn = KN(lines)(d.Dp * d.Hp * d.Wp * d.cin), CP = d.cb * NB, dyn = KN(lines)(d.P * CP);
+    const int64_t inv = d.D * d.H * d.W, wlen = d.cb * d.kvol * d.cin * NB, rows = d.Do * d.Ho;
+    const int64_t gn = KN(max64)(1, KN(min64)(g->n, ((int64_t)1 << 20) / 4 / (xpn + dyn)));
+    const int64_t nbdy = (d.P + VW - 1) / VW;
+    float *xp = KN(scratch)(k, gn * (xpn + dyn) + KN(lines)(wlen)), *dycl = xp + gn * xpn, *part = dycl + gn * dyn;
+    int64_t *off = malloc((size_t)(2 * d.kvol) * sizeof *off), *tcost = off + d.kvol;
+    if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
+    KN(tap_offsets)(&d, off);
+    KN(tap_costs)(&d, tcost);
+    #pragma omp parallel num_threads(k->threads)
+    {
+        int64_t u0, u1;
+        KN(unit_range)(&d, &un, tcost, omp_get_thread_num(), omp_get_num_threads(), &u0, &u1);
+        for (int64_t s0 = 0; s0 < g->n; s0 += gn) {
+            const int64_t ns = KN(min64)(gn, g->n - s0);
+            if (s0 > 0) {
+                #pragma omp barrier
+            }   /* every thread is done with the previous group's copies */
+            #pragma omp for schedule(static)
+            for (int64_t t = 0; t < ns * (d.Dp + nbdy); t++) {
+                const int64_t i = t / (d.Dp + nbdy), r = t % (d.Dp + nbdy), ni = s0 + i;
+                if (r < d.Dp) KN(pad_plane)(&d, x + ni * d.cin * inv, r, xp + i * xpn);
+                else KN(dy_block)(&d, dy + ni * d.cout * d.P, r - d.Dp, dycl + i * dyn);
+            }
+            for (int64_t i = 0; i < ns; i++)
+                KN(wgrad_task)(&d, xp + i * xpn, dycl + i * dyn, off, 0, rows, u0, u1, s0 + i == 0, part);
+        }
+        KN(unpack_units)(&d, &un, part, u0, u1, dw);
+    }
+    KN(release)(k, xp); free(off);
+    return SSL3D_OK;
+}
+
+/* dw += dL/dw. Three ways to share the reduction over positions between the threads:
+ *  - small samples, fewer than 4 per thread: the weights are split (backward_weights_units):
+ *    there the per-thread partials (1.8 MB each for 128 -> 128 channels) and their sum
+ *    cost as much as a tenth of the pass, and each thread can hold every sample in L2;
+ *  - many samples (by_sample): whole samples per thread, each thread into its own partial,
+ *    no barrier per sample, the partials' sum spread over many samples;
+ *  - otherwise (large samples: W1c, W1d, the first levels) each sample's output rows are
+ *    cut into one range per thread: splitting the weights there made both threads stream
+ *    every sample through their L2s (W1c 7-10% slower with AVX2 at 2 threads).
+ * The last two sum the partials in thread order (static splits: the same for the same
+ * thread count). */
 static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                          const float *dy, float *dw) {
     ssl3d_conv_geom g1 = *g;
     g1.n = 1;
     const dgeom d = KN(dgeom_of)(&g1);
     const int32_t T = k->threads;
+    const int per_sample = KN(by_sample)(k, g);
+    if (KN(small_sample)(&d) && !(per_sample && g->n >= 4 * (int64_t)T))
+        return KN(backward_weights_units)(k, g, x, dy, dw);
+    const KN(wunits) un = KN(wunits_of)(&d);
     const int64_t xpn = d.Dp * d.Hp * d.Wp * d.cin, CP = d.cb * NB, inv = d.D * d.H * d.W;
     const int64_t wlen = d.cb * d.kvol * d.cin * NB;        /* packed (cb, tap, ci, NB) */
-    const int per_sample = KN(by_sample)(k, g);
     const int64_t copies = per_sample ? T : 1;
     const int64_t nxp = KN(lines)(copies * xpn), ndy = KN(lines)(copies * d.P * CP);
     float *xp = KN(scratch)(k, nxp + ndy + T * KN(lines)(wlen)), *dycl = xp + nxp, *part = dycl + ndy;
     int64_t *off = malloc((size_t)d.kvol * sizeof *off);
     if (!xp || !off) { KN(release)(k, xp); free(off); return SSL3D_ERR_NOMEM; }
     KN(tap_offsets)(&d, off);
-    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T;
+    const int64_t rows = d.Do * d.Ho, per = (rows + T - 1) / T, nbdy = (d.P + VW - 1) / VW;
     if (per_sample) {   /* whole samples per thread, each into its own partial */
         const ssl3d_kctx one = { 1, k->backend_state };
         #pragma omp parallel num_threads(T)
@@ -542,18 +707,28 @@ static ssl3d_status KN(backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_g
             float *xpt = xp + tid * xpn, *dyt = dycl + tid * d.P * CP;
             if (s0 >= s1) memset(part + tid * wlen, 0, (size_t)wlen * sizeof *part);
             for (int64_t ni = s0; ni < s1; ni++) {
-                KN(pad_channels_last)(&one, &g1, &d, x + ni * d.cin * inv, xpt);
+                KN(pad_channels_last)(&one, &d, x + ni * d.cin * inv, xpt);
                 KN(dy_channels_last)(&one, &d, dy + ni * d.cout * d.P, dyt);
-                KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, ni == s0, part + tid * wlen);
+                KN(wgrad_task)(&d, xpt, dyt, off, 0, rows, 0, un.n, ni == s0, part + tid * wlen);
             }
         }
-    } else {
-        for (int64_t ni = 0; ni < g->n; ni++) {
-            KN(pad_channels_last)(k, &g1, &d, x + ni * d.cin * inv, xp);
-            KN(dy_channels_last)(k, &d, dy + ni * d.cout * d.P, dycl);
-            #pragma omp parallel for num_threads(T) schedule(static)
-            for (int64_t t = 0; t < T; t++)
-                KN(wgrad_task)(&d, xp, dycl, off, t * per, KN(min64)(t * per + per, rows), ni == 0, part + t * wlen);
+    } else {   /* per sample: the copies by all threads, then one range of rows per thread */
+        #pragma omp parallel num_threads(T)
+        {
+            const int64_t tid = omp_get_thread_num(), nt = omp_get_num_threads();
+            for (int64_t ni = 0; ni < g->n; ni++) {
+                if (ni > 0) {
+                    #pragma omp barrier
+                }   /* every thread is done with the previous sample's copies */
+                #pragma omp for schedule(static)
+                for (int64_t t = 0; t < d.Dp + nbdy; t++) {
+                    if (t < d.Dp) KN(pad_plane)(&d, x + ni * d.cin * inv, t, xp);
+                    else KN(dy_block)(&d, dy + ni * d.cout * d.P, t - d.Dp, dycl);
+                }
+                for (int64_t s = tid; s < T; s += nt)   /* a smaller team: a thread takes several ranges */
+                    KN(wgrad_task)(&d, xp, dycl, off, s * per, KN(min64)(s * per + per, rows), 0, un.n, ni == 0,
+                                   part + s * wlen);
+            }
         }
     }
     /* dw (Cout, Cin, kvol) += the partials summed in thread order, in one pass that reads
