@@ -19,6 +19,19 @@ static const task_cfg CFGS[] = {
     { SSL3D_TASK_EXEMPLAR, 3, "input_size=16,filters=4,levels=2,loss=triplet,negative=random", 18 },
 };
 
+/* The end of one step of both loops below: the loss (as bits) and count into out2[0..2), and
+ * for a training step its backward and Adam update. */
+static int finish_step(ssl3d_ctx *ctx, ssl3d_optim *opt, ssl3d_tensor *loss, int training, int64_t n_ok,
+                       uint32_t out2[2]) {
+    float lv = 0;
+    int ok = ssl3d_tensor_read(ctx, loss, &lv, 4) == SSL3D_OK;
+    if (ok && training) ok = ssl3d_backward(ctx, loss) == SSL3D_OK && ssl3d_optim_step(ctx, opt) == SSL3D_OK &&
+                             ssl3d_optim_zero_grad(ctx, opt) == SSL3D_OK;
+    memcpy(&out2[0], &lv, 4);
+    out2[1] = (uint32_t)n_ok;
+    return ok;
+}
+
 /* Two Adam steps and one evaluation; losses (as bits) and counts into out[0..6). */
 static int run_task(const task_cfg *c, int separate, uint32_t out[6]) {
     ssl3d_ctx *ctx = th_ctx(1, 7), *dctx = separate ? th_ctx(1, 99) : ctx;
@@ -33,12 +46,7 @@ static int run_task(const task_cfg *c, int separate, uint32_t out[6]) {
         int64_t n_ok = 0, total = 0;
         const int training = step < 2;
         ok = ssl3d_task_forward(ctx, t, img, 3, 5, (uint64_t)step, training, &loss, &n_ok, &total) == SSL3D_OK;
-        float lv = 0;
-        if (ok) ok = ssl3d_tensor_read(ctx, loss, &lv, 4) == SSL3D_OK;
-        if (ok && training) ok = ssl3d_backward(ctx, loss) == SSL3D_OK && ssl3d_optim_step(ctx, opt) == SSL3D_OK &&
-                                 ssl3d_optim_zero_grad(ctx, opt) == SSL3D_OK;
-        memcpy(&out[2 * step], &lv, 4);
-        out[2 * step + 1] = (uint32_t)n_ok;
+        ok = ok && finish_step(ctx, opt, loss, training, n_ok, &out[2 * step]);
         ssl3d_tensor_release(loss);
     }
     if (!ok) th_fail(__FILE__, __LINE__, "%s: %s", ssl3d_task_kind_name(c->kind), ssl3d_ctx_last_error(ctx));
@@ -99,12 +107,7 @@ static int run_task_prefetched(const task_cfg *c, uint32_t out[6]) {
         ok = task_forward_prefetched(ctx, t, cur, &loss, &n_ok, &total) == SSL3D_OK;
         /* The next call's samples while this one's work is queued (the last is evaluation). */
         if (ok && step < 2) ok = task_prefetch_begin(ctx, t, img, 3, 5, (uint64_t)step + 1, step + 1 < 2, &next) == SSL3D_OK;
-        float lv = 0;
-        if (ok) ok = ssl3d_tensor_read(ctx, loss, &lv, 4) == SSL3D_OK;
-        if (ok && training) ok = ssl3d_backward(ctx, loss) == SSL3D_OK && ssl3d_optim_step(ctx, opt) == SSL3D_OK &&
-                                 ssl3d_optim_zero_grad(ctx, opt) == SSL3D_OK;
-        memcpy(&out[2 * step], &lv, 4);
-        out[2 * step + 1] = (uint32_t)n_ok;
+        ok = ok && finish_step(ctx, opt, loss, training, n_ok, &out[2 * step]);
         ssl3d_tensor_release(loss);
     }
     task_prefetch_drop(ctx, next);
