@@ -93,6 +93,28 @@ static int set_value(const char *cmd, cli_opt *o, const char *v) {
     return 2;
 }
 
+/* Length of the option name of argument a ("--name" or "--name=value"), 0 if a is no option. */
+static size_t option_name_len(const char *a) {
+    if (a[0] != '-' || a[1] != '-' || !a[2]) return 0;
+    const char *eq = strchr(a, '=');
+    return eq ? (size_t)(eq - a) : strlen(a);
+}
+
+int cli_reject_repeats(const char *cmd, int argc, char **argv, const char *const *repeatable) {
+    for (int i = 1; i < argc && strcmp(argv[i], "--"); i++) {
+        size_t len = option_name_len(argv[i]);
+        if (!len) continue;
+        int allowed = 0;
+        for (const char *const *r = repeatable; r && *r && !allowed; r++)
+            allowed = strlen(*r) == len && !strncmp(*r, argv[i], len);
+        if (allowed) continue;
+        for (int j = 1; j < i; j++)
+            if (option_name_len(argv[j]) == len && !strncmp(argv[j], argv[i], len))
+                return cli_usage_error(cmd, "option %.*s given twice; give it once", (int)len, argv[i]);
+    }
+    return 0;
+}
+
 int cli_parse(const char *cmd, const cli_help *help, int argc, char **argv, cli_opt *opts, int n_opts,
               const char **positional, int max_pos, int *n_pos) {
     int np = 0;

@@ -36,6 +36,12 @@ typedef struct cli_help {
 } cli_help;
 int cli_parse(const char *cmd, const cli_help *help, int argc, char **argv, cli_opt *opts, int n_opts,
               const char **positional, int max_pos, int *n_pos);
+/* For the subcommands that walk argv by hand (evaluate, finetune, protocol, bench), which
+ * keep the last value of an option given twice: 0, or 2 after a usage error naming the
+ * first option ("--name" or "--name=value", up to a lone "--") that appears twice and is
+ * not in `repeatable` (NULL-terminated, with dashes; NULL for none). A silent choice
+ * between two values is how a user evaluates the wrong model or data set. */
+int cli_reject_repeats(const char *cmd, int argc, char **argv, const char *const *repeatable);
 /* Print "usage: ..." followed by the option table. `synopsis` and `description` are
  * free text (may be NULL). */
 void cli_print_help(FILE *f, const char *cmd, const cli_help *help, const cli_opt *opts, int n_opts);

@@ -29,6 +29,7 @@
 #include "bench_samples.h"
 #include "bench_train.h"
 #include "bench_task.h"
+#include "cli_util.h"
 
 #define PYTHON "/usr/bin/python3"
 /* PyTorch equivalents of W6/W7 (this repository; run `ssl3d bench` from the source tree). */
@@ -372,6 +373,7 @@ int cmd_bench(int argc, char **argv) {
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     o.threads = ncpu > 0 ? (int)ncpu : 1;
     o.repeat = 5;
+    if (cli_reject_repeats("bench", argc, argv, NULL)) return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         int has = i + 1 < argc;

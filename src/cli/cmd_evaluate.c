@@ -11,6 +11,7 @@
 #include "ssl3d/finetune.h"
 #include "cli.h"
 #include "cli_backend.h"
+#include "cli_util.h"
 
 #define MAX_MODELS 64
 
@@ -91,6 +92,8 @@ int cmd_evaluate(int argc, char **argv) {
     int json = 0, tta = 0, n_models = 0;
     long window = -1, threads = 0;
     double overlap = 0.5;
+    static const char *const repeatable[] = { "--model", NULL };
+    if (cli_reject_repeats("evaluate", argc, argv, repeatable)) return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         char *end = NULL;

@@ -10,6 +10,7 @@
 #include "cli.h"
 #include "cli_dist.h"
 #include "cli_backend.h"
+#include "cli_util.h"
 
 static void usage(FILE *f) {
     fprintf(f,
@@ -260,6 +261,8 @@ int cmd_finetune(int argc, char **argv) {
     char opts[2048] = "";
     size_t ol = 0;
 #define ADD_OPT(...) do { ol += (size_t)snprintf(opts + ol, sizeof opts - ol, __VA_ARGS__); } while (0)
+    static const char *const repeatable[] = { "--aug", NULL };   /* each adds KEY=VALUE pairs */
+    if (cli_reject_repeats("finetune", argc, argv, repeatable)) return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         long lv;

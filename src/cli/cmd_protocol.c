@@ -86,7 +86,9 @@ static void usage(FILE *f) {
         "                           except those named by --control NAME\n"
         "  --quiet                  no progress lines\n"
         "  -- OPTIONS...            everything after -- is passed to every finetune\n"
-        "                           (e.g. -- --epochs 50 --batch 2 --patch 32)\n"
+        "                           (e.g. -- --epochs 50 --batch 2 --patch 32), except what\n"
+        "                           the protocol sets per run: --kind --data --out --fraction\n"
+        "                           --seed --log --mode --init --cases --backend (an error)\n"
         "\n"
         "outputs in DIR: results.csv (method,init,fraction,seed,status, every metric of\n"
         "evaluate --json, epochs, best_epoch, best_val, train_seconds), summary.csv and\n"
@@ -192,6 +194,8 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
     o->gnuplot = "gnuplot";
     o->backend = "cpu";
     o->test_fraction = 0.25;
+    static const char *const repeatable[] = { "--method", "--control", "--from-results", NULL };
+    if (cli_reject_repeats("protocol", argc, argv, repeatable)) return 2;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (!strcmp(a, "--")) { o->extra = argv + i + 1; o->n_extra = argc - i - 1; break; }
@@ -277,6 +281,20 @@ static int parse_args(int argc, char **argv, proto_opts *o) {
                 }
         }
     }
+    /* The protocol sets these for every run; a copy after "--" would be a second value that
+     * finetune rejects (and that, taken, would change a run's seed, fraction or files). */
+    static const char *const per_run[] = { "--kind", "--data", "--out", "--fraction", "--seed", "--log",
+                                           "--mode", "--init", "--cases", "--backend", NULL };
+    for (int i = 0; i < o->n_extra; i++)
+        for (const char *const *r = per_run; *r; r++)
+            if (!strcmp(o->extra[i], *r)) {
+                fprintf(stderr, "ssl3d protocol: '%s' after '--': the protocol sets %s for each run (use the "
+                                "protocol's own options)\n", *r, *r);
+                return 2;
+            }
+    /* ... and twice there is as wrong as anywhere (argv[0] of the check is the "--"). */
+    static const char *const ft_repeatable[] = { "--aug", NULL };
+    if (o->n_extra && cli_reject_repeats("protocol", o->n_extra + 1, o->extra - 1, ft_repeatable)) return 2;
     if (!o->dir) {
         fprintf(stderr, "ssl3d protocol: missing --run-dir (usage: ssl3d protocol --kind segment|classify --data "
                         "MANIFEST --run-dir DIR ...)\n");
