@@ -7,4 +7,5 @@
 #define ISA_KERNELS "direct conv: 6x16 ymm FMA micro-kernels"
 #define ISA_NARROW NULL
 #define KN(name) name##_avx2
+#define KN_IN_REG(v) __asm__("" : "+v"(v))
 #include "cpu_conv_direct_kern.h"

@@ -7,4 +7,5 @@
 #define ISA_KERNELS "direct conv: 12x32 zmm FMA micro-kernels (<= 16 channels: 16x16 zmm)"
 #define ISA_NARROW &cpu_conv_isa_narrow_avx512
 #define KN(name) name##_avx512
+#define KN_IN_REG(v) __asm__("" : "+v"(v))
 #include "cpu_conv_direct_kern.h"

@@ -12,4 +12,5 @@
 #define ISA_KERNELS "direct conv: 16x16 zmm FMA micro-kernels"
 #define ISA_NARROW NULL
 #define KN(name) name##_narrow_avx512
+#define KN_IN_REG(v) __asm__("" : "+v"(v))
 #include "cpu_conv_direct_kern.h"
