@@ -912,6 +912,12 @@ static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_
  * 16 channels loaded 17 times per 16 FMAs, and W1a's forward took 2.0 ms with AVX-512). */
 #define SCO (VW >= 16 ? 8 : 4)
 #define SNP 3
+/* KN_STREAM(p, v) (the AVX files): store v at p bypassing the caches when p is aligned
+ * (y is written once and is larger than L2), KN_STREAM_FENCE() orders those stores. */
+#ifndef KN_STREAM
+#define KN_STREAM(p, v) KN(vstore)(p, v)
+#define KN_STREAM_FENCE() ((void)0)
+#endif
 /* y[co0+j][q .. q+len) (= or +=) the tile + b, j < nco; xr is the padded input at the
  * tile's first position for tap (ci = 0, 0, 0, 0), wt the block's weights (tap, SCO). */
 static inline __attribute__((always_inline)) void KN(small_fwd_tile)(const int np, const dgeom *d, const float *xr,
@@ -941,9 +947,10 @@ static inline __attribute__((always_inline)) void KN(small_fwd_tile)(const int n
             if (p >= np) break;
             const int64_t n = KN(min64)(VW, len - p * VW);
             vf v = acc[j][p] + bv;
-            if (n == VW) {
-                if (accumulate) v += KN(vload)(yo + p * VW);
-                KN(vstore)(yo + p * VW, v);
+            if (n == VW && accumulate) {
+                KN(vstore)(yo + p * VW, v + KN(vload)(yo + p * VW));
+            } else if (n == VW) {
+                KN_STREAM(yo + p * VW, v);
             } else {
                 float o[VW];
                 KN(vstore)(o, v);
@@ -989,6 +996,7 @@ static ssl3d_status KN(small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom
                 }
             }
         }
+        KN_STREAM_FENCE();
     }
     KN(release)(k, xq);
     return SSL3D_OK;
