@@ -200,6 +200,14 @@ static const conv_case isa_cases[] = {
     { 3, 5, 24, 20, { 5, 17, 19 }, { 3, 3, 3 }, 1, 1, 1 },
     /* large samples, fewer than threads: one range of output rows per thread */
     { 2, 1, 4, 8,   { 1, 300, 300 }, { 3, 3, 3 }, 1, 1, 1 },
+    /* first layer (Cin < 4): forward tiles of 3, 2 and 1 vectors plus a tail (50 = 3*16 + 2
+     * = 6*8 + 2 = 12*4 + 2), weight-gradient row chunks (10 rows at 8 channels x 50 columns,
+     * so 23 rows are 3 chunks), Cout 11 a multiple of no channel block (8, 4, 3) */
+    { 3, 2, 1, 11,  { 4, 23, 50 }, { 3, 3, 3 }, 1, 1, 1 },
+    { 3, 1, 1, 5,   { 3, 4, 5 },   { 3, 3, 3 }, 1, 1, 0 },  /* rows shorter than a vector: tails only, no bias */
+    { 2, 2, 1, 16,  { 1, 30, 40 }, { 3, 3, 3 }, 1, 1, 0 },  /* 2D, no bias */
+    { 3, 2, 3, 16,  { 2, 3, 48 },  { 3, 3, 3 }, 1, 1, 1 },  /* Cin 3, whole vectors only */
+    { 3, 2, 6, 2,   { 3, 5, 33 },  { 3, 3, 3 }, 1, 1, 1 },  /* dx = the first-layer forward (Cin' = 2), accumulating */
 };
 
 static void check_isa(const char *isa) {

@@ -110,6 +110,35 @@ TEST(weighted_sum_and_mean_values) {
     ssl3d_ctx_release(ctx);
 }
 
+/* weighted_sum's backward writes x's first gradient (no zero fill) and adds to one that
+ * exists: x feeding two weighted sums gets w1 + w2, a second backward without zero_grad
+ * twice that, and after zero_grad w1 + w2 again. */
+TEST(weighted_sum_gradient_written_first_then_added) {
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    REQUIRE(ctx);
+    int64_t shape[1] = { 5 };
+    float xv[5] = { 1, -2, 3, 0.5f, 7 }, w1v[5] = { 0.5f, -1, 2, 0, 3 }, w2v[5] = { 1, 1, -4, 0.25f, 0 };
+    ssl3d_tensor *x = th_tensor(ctx, 1, shape, xv), *w1 = th_tensor(ctx, 1, shape, w1v);
+    ssl3d_tensor *w2 = th_tensor(ctx, 1, shape, w2v);
+    REQUIRE(x && w1 && w2);
+    REQUIRE_OK(ctx, ssl3d_tensor_set_requires_grad(ctx, x, 1));
+    for (int round = 0; round < 3; round++) {
+        if (round == 2) REQUIRE_OK(ctx, ssl3d_tensor_zero_grad(ctx, x));
+        ssl3d_tensor *a = NULL, *b = NULL, *L = NULL;
+        REQUIRE_OK(ctx, ssl3d_weighted_sum(ctx, x, w1, &a));
+        REQUIRE_OK(ctx, ssl3d_weighted_sum(ctx, x, w2, &b));
+        REQUIRE_OK(ctx, ssl3d_axpby(ctx, 1.0f, a, 2.0f, b, &L));
+        REQUIRE_OK(ctx, ssl3d_backward(ctx, L));
+        float gx[5];
+        REQUIRE_OK(ctx, ssl3d_tensor_read_grad(ctx, x, gx, 5));
+        const double times = round == 1 ? 2.0 : 1.0;
+        for (int i = 0; i < 5; i++) CHECK_NEAR(gx[i], times * (w1v[i] + 2.0 * w2v[i]), 1e-6);
+        ssl3d_tensor_release(a); ssl3d_tensor_release(b); ssl3d_tensor_release(L);
+    }
+    ssl3d_tensor_release(x); ssl3d_tensor_release(w1); ssl3d_tensor_release(w2);
+    ssl3d_ctx_release(ctx);
+}
+
 typedef struct { ssl3d_tensor *x, *y; } reduce_case;
 static ssl3d_status reduce_fwd(ssl3d_ctx *ctx, void *u, ssl3d_tensor **out) {
     reduce_case *c = u;

@@ -8,11 +8,20 @@ static const int64_t scalar_shape[1] = { 1 };
 static ssl3d_status weighted_sum_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     ssl3d_tensor *x = n->in[0], *w = n->in[1];
     if (!x->requires_grad) return SSL3D_OK;
-    float *gx = ssl3d_grad_of(ctx, x);
-    if (!gx) return SSL3D_ERR_NOMEM;
     float g;
     ctx->be->to_host(ctx->be_state, &g, n->out->grad, sizeof g);
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
+    if (w && !x->grad) {
+        /* x's first gradient: written as g*w (+ 0*w) instead of zero-filled and then added
+         * to, one pass over it instead of two (18.9 MB each in the W1 benchmarks). The same
+         * values, except that a non-finite w gives NaN where the add gave +-inf. */
+        x->grad = ssl3d_be_alloc_uninit(ctx, (size_t)x->numel * 4u);
+        if (!x->grad) return SSL3D_ERR_NOMEM;
+        ctx->be->scale_add(&k, g, ssl3d_f32(w), 0.0f, ssl3d_f32(w), x->grad, x->numel);
+        return SSL3D_OK;
+    }
+    float *gx = ssl3d_grad_of(ctx, x);
+    if (!gx) return SSL3D_ERR_NOMEM;
     if (w) {
         ctx->be->axpy(&k, g, ssl3d_f32(w), gx, x->numel);
     } else {

@@ -479,8 +479,7 @@ static ssl3d_status cpu_conv_backward(const ssl3d_kctx *k, const ssl3d_conv_geom
         if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
         if (st != SSL3D_OK) return st;
     } else if (dw && use_small(g)) {
-        ssl3d_status st = cpu_isa_of(k)->small_backward_weights(k, g, x, dy, dw);
-        if (st == SSL3D_OK && db) st = conv_backward_weights(k, g, x, dy, NULL, db);
+        ssl3d_status st = cpu_isa_of(k)->small_backward_weights(k, g, x, dy, dw, db);   /* db in the same sweep */
         if (st != SSL3D_OK) return st;
     } else if (dw || db) {
         ssl3d_status st = conv_backward_weights(k, g, x, dy, dw, db);

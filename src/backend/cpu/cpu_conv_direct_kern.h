@@ -788,77 +788,185 @@ static inline float KN(hsum)(vf v) {   /* lanes added in a fixed order */
     return s;
 }
 
-/* dw[co][ci][a,b,c] += sum over positions of dy[co][pos] * xq[ci][pos + tap]: per output
- * plane, blocks of 4 output channels x the kw taps of one (ci, a, b) (kw <= 3 at a time),
- * VW positions per step; the last partial step of a row uses zero-filled copies. */
+/* Output channels per weight-gradient block of the first layer: WCO x 3 taps vector
+ * accumulators, 24 of AVX-512's 32 registers (12 of 16 otherwise). Per VW positions the
+ * block loads WCO vectors of dY and 3 of x for 3*WCO multiply-adds: with 4 channels
+ * (0.58 loads per FMA) W1a's weight gradient took 3.0 ms with AVX-512, more than the
+ * AVX2 kernel's 2.2 ms. */
+#define WCO (VW >= 16 ? 8 : VW >= 8 ? 4 : 3)
+/* KN_IN_REG(v) (defined by the AVX files): keep v in a register, so that a dY vector is
+ * loaded once for its 3 FMAs instead of being folded into each of them as a memory operand. */
+#ifndef KN_IN_REG
+#define KN_IN_REG(v) ((void)0)
+#endif
+
+/* dw[co][ci][a,b,c] += sum over positions of dy[co][pos] * xq[ci][pos + tap], and
+ * db[co] += sum over positions of dy[co][pos] (db may be NULL): per output plane, blocks
+ * of WCO output channels and chunks of rows whose dY (16 KB) stays in L1 while every
+ * (ci, a, b) reads it: the kw taps of one (ci, a, b) (kw <= 3 at a time), VW positions
+ * per step (each tap swept the whole plane before: 98 KB of dY re-read from L2 per tap row); the last partial step of a row uses zero-filled copies. The sums go into
+ * per-thread vector partials, one vector per weight, whose lanes are added once at the end
+ * (adding each plane's lanes cost as much as a third of the multiply-adds). The bias sum of a
+ * block's channels follows its taps, while that plane of dY is still in L1/L2: summed in
+ * its own pass it read all of dY (18.9 MB for W1a) from memory a second time. Per-thread
+ * partials (dw then db), summed in thread order: reproducible for a given thread count. */
 static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
-                                               const float *dy, float *dw) {
+                                               const float *dy, float *dw, float *db) {
     const dgeom d = KN(dgeom_of)(g);
     const int32_t T = k->threads;
-    const int64_t wlen = d.cout * d.cin * d.kvol;
+    const int64_t wlen = d.cout * d.cin * d.kvol, plen = (wlen + d.cout) * VW;
     float *xq = KN(pad_ncdhw)(k, g, &d, x);
-    float *part = KN(scratch0)(k, T * wlen);
+    float *part = KN(scratch0)(k, T * plen);   /* per thread (wlen + Cout) vectors */
     if (!xq || !part) { KN(release)(k, xq); KN(release)(k, part); return SSL3D_ERR_NOMEM; }
-    const int64_t vol = d.Dp * d.Hp * d.Wp, ncb = (d.cout + 3) / 4, tasks = d.n * d.Do;
-    const int64_t tail = d.Wo % VW;
+    const int64_t vol = d.Dp * d.Hp * d.Wp, ncb = (d.cout + WCO - 1) / WCO, tasks = d.n * d.Do;
+    const int64_t tail = d.Wo % VW, plane = d.Ho * d.Wo;
+    /* rows per chunk: the block's dY rows of a chunk (16 KB) stay in L1 while all taps read them */
+    const int64_t rch = KN(max64)(1, (16 << 10) / (WCO * d.Wo * 4)), wfull = d.Wo - tail;
     #pragma omp parallel for num_threads(T) schedule(static)
     for (int64_t t = 0; t < tasks; t++) {
         const int64_t ni = t / d.Do, od = t % d.Do;
-        float *pt = part + (int64_t)omp_get_thread_num() * wlen;
+        float *pt = part + (int64_t)omp_get_thread_num() * plen;
         for (int64_t cb = 0; cb < ncb; cb++) {
-            const int64_t co0 = cb * 4, nco = KN(min64)(4, d.cout - co0);
-            const float *dyp[4];
-            for (int j = 0; j < 4; j++)
-                dyp[j] = dy + (ni * d.cout + KN(min64)(co0 + j, d.cout - 1)) * d.P + od * d.Ho * d.Wo;
+            const int64_t co0 = cb * WCO, nco = KN(min64)(WCO, d.cout - co0);
+            const float *dyp[WCO];
+            for (int j = 0; j < WCO; j++)
+                dyp[j] = dy + (ni * d.cout + KN(min64)(co0 + j, d.cout - 1)) * d.P + od * plane;
+            for (int64_t oh0 = 0; oh0 < d.Ho; oh0 += rch) {
+            const int64_t oh1 = KN(min64)(oh0 + rch, d.Ho), nfull = (oh1 - oh0) * (wfull / VW);
             for (int64_t ci = 0; ci < d.cin; ci++)
             for (int64_t a = 0; a < d.kd; a++)
             for (int64_t bb = 0; bb < d.kh; bb++)
             for (int64_t c0 = 0; c0 < d.kw; c0 += 3) {
                 const int64_t nc = KN(min64)(3, d.kw - c0);
-                vf s[4][3];
-                for (int j = 0; j < 4; j++) for (int c = 0; c < 3; c++) s[j][c] = (vf){ 0 };
-                for (int64_t oh = 0; oh < d.Ho; oh++) {
-                    const float *xr = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh * d.sh + bb) * d.Wp + c0;
-                    const int64_t ro = oh * d.Wo;
-                    int64_t ow = 0;
-                    for (; ow + VW <= d.Wo; ow += VW) {
+                vf s[WCO][3];
+                for (int j = 0; j < WCO; j++) for (int c = 0; c < 3; c++) s[j][c] = (vf){ 0 };
+                const float *xb = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh0 * d.sh + bb) * d.Wp + c0;
+                {   /* the full vectors of the chunk's rows in one flat loop (a loop per row of
+                     * 3 vectors spilled the accumulators at every row) */
+                    const float *xr = xb;
+                    int64_t ow = 0, q = oh0 * d.Wo;
+                    for (int64_t i = 0; i < nfull; i++) {
                         const vf x0 = KN(vload)(xr + ow), x1 = KN(vload)(xr + ow + 1), x2 = KN(vload)(xr + ow + 2);
-                        for (int j = 0; j < 4; j++) {
-                            const vf g0 = KN(vload)(dyp[j] + ro + ow);
+                        _Pragma("GCC unroll 8") for (int j = 0; j < WCO; j++) {
+                            vf g0 = KN(vload)(dyp[j] + q);
+                            KN_IN_REG(g0);
                             s[j][0] += g0 * x0; s[j][1] += g0 * x1; s[j][2] += g0 * x2;
                         }
+                        ow += VW; q += VW;
+                        if (ow == wfull) { ow = 0; xr += d.sh * d.Wp; q += tail; }
                     }
-                    if (tail) {
+                }
+                if (tail)
+                    for (int64_t oh = oh0; oh < oh1; oh++) {
+                        const float *xr = xb + (oh - oh0) * d.sh * d.Wp + wfull;
+                        const int64_t ro = oh * d.Wo + wfull;
                         float xt[3][VW], gt[VW];
                         memset(xt, 0, sizeof xt);
-                        for (int c = 0; c < 3; c++) memcpy(xt[c], xr + ow + c, (size_t)tail * sizeof(float));
+                        for (int c = 0; c < 3; c++) memcpy(xt[c], xr + c, (size_t)tail * sizeof(float));
                         const vf x0 = KN(vload)(xt[0]), x1 = KN(vload)(xt[1]), x2 = KN(vload)(xt[2]);
-                        for (int j = 0; j < 4; j++) {
+                        for (int j = 0; j < WCO; j++) {
                             memset(gt, 0, sizeof gt);
-                            memcpy(gt, dyp[j] + ro + ow, (size_t)tail * sizeof(float));
+                            memcpy(gt, dyp[j] + ro, (size_t)tail * sizeof(float));
                             const vf g0 = KN(vload)(gt);
                             s[j][0] += g0 * x0; s[j][1] += g0 * x1; s[j][2] += g0 * x2;
                         }
                     }
-                }
                 for (int64_t j = 0; j < nco; j++)
-                    for (int64_t c = 0; c < nc; c++)
-                        pt[((co0 + j) * d.cin + ci) * d.kvol + (a * d.kh + bb) * d.kw + c0 + c] += KN(hsum)(s[j][c]);
+                    for (int64_t c = 0; c < nc; c++) {
+                        float *pv = pt + (((co0 + j) * d.cin + ci) * d.kvol + (a * d.kh + bb) * d.kw + c0 + c) * VW;
+                        KN(vstore)(pv, KN(vload)(pv) + s[j][c]);
+                    }
+            }
+            if (db)
+                for (int64_t j = 0; j < nco; j++) {   /* 4 accumulators: the adds' latency, not loads, bound one chain */
+                    const float *r = dyp[j] + oh0 * d.Wo;
+                    const int64_t n = (oh1 - oh0) * d.Wo;
+                    vf s4[4] = { { 0 }, { 0 }, { 0 }, { 0 } };
+                    int64_t p = 0;
+                    for (; p + 4 * VW <= n; p += 4 * VW)
+                        for (int u = 0; u < 4; u++) s4[u] += KN(vload)(r + p + u * VW);
+                    float *pv = pt + (wlen + co0 + j) * VW;
+                    for (; p < n; p++) pv[p % VW] += r[p];
+                    KN(vstore)(pv, KN(vload)(pv) + ((s4[0] + s4[1]) + (s4[2] + s4[3])));
+                }
             }
         }
     }
-    cpu_conv_reduce_partials(k, part, T, wlen, dw);
+    /* dw, db += the partials' lanes, in thread order */
+    for (int64_t i = 0; i < wlen + d.cout; i++) {
+        float *dst = i < wlen ? dw + i : db ? db + (i - wlen) : NULL;
+        if (!dst) break;
+        float acc = 0.0f;
+        for (int32_t th = 0; th < T; th++) acc += KN(hsum)(KN(vload)(part + (int64_t)th * plen + i * VW));
+        *dst += acc;
+    }
     KN(release)(k, xq); KN(release)(k, part);
     return SSL3D_OK;
 }
+#undef WCO
+
+/* Forward tile of the first layer: SCO output channels x np <= SNP vectors of VW
+ * consecutive positions of one output row, in SCO*SNP vector accumulators (24 of 32
+ * registers with AVX-512, 12 of 16 otherwise). Per tap np loads of the padded input row
+ * and SCO broadcast weights serve SCO*np FMAs (0.46 loads per FMA; one position vector x
+ * 16 channels loaded 17 times per 16 FMAs, and W1a's forward took 2.0 ms with AVX-512). */
+#define SCO (VW >= 16 ? 8 : 4)
+#define SNP 3
+/* KN_STREAM(p, v) (the AVX files): store v at p bypassing the caches when p is aligned
+ * (y is written once and is larger than L2), KN_STREAM_FENCE() orders those stores. */
+#ifndef KN_STREAM
+#define KN_STREAM(p, v) KN(vstore)(p, v)
+#define KN_STREAM_FENCE() ((void)0)
+#endif
+/* y[co0+j][q .. q+len) (= or +=) the tile + b, j < nco; xr is the padded input at the
+ * tile's first position for tap (ci = 0, 0, 0, 0), wt the block's weights (tap, SCO). */
+static inline __attribute__((always_inline)) void KN(small_fwd_tile)(const int np, const dgeom *d, const float *xr,
+                                                                     int64_t vol, const float *wt, const float *b,
+                                                                     int64_t co0, int64_t nco, float *y0, int64_t len,
+                                                                     int accumulate) {
+    vf acc[SCO][SNP];
+    _Pragma("GCC unroll 8") for (int j = 0; j < SCO; j++)
+        _Pragma("GCC unroll 3") for (int p = 0; p < SNP; p++) if (p < np) acc[j][p] = (vf){ 0 };
+    int64_t tp = 0;
+    for (int64_t ci = 0; ci < d->cin; ci++)
+    for (int64_t a = 0; a < d->kd; a++)
+    for (int64_t bb = 0; bb < d->kh; bb++) {
+        const float *xa = xr + ci * vol + (a * d->Hp + bb) * d->Wp;
+        for (int64_t c = 0; c < d->kw; c++, tp++) {
+            vf xv[SNP];
+            _Pragma("GCC unroll 3") for (int p = 0; p < SNP; p++) if (p < np) xv[p] = KN(vload)(xa + c + p * VW);
+            const float *wp = wt + tp * SCO;
+            _Pragma("GCC unroll 8") for (int j = 0; j < SCO; j++)
+                _Pragma("GCC unroll 3") for (int p = 0; p < SNP; p++) if (p < np) acc[j][p] += wp[j] * xv[p];
+        }
+    }
+    for (int64_t j = 0; j < nco; j++) {
+        const float bv = b ? b[co0 + j] : 0.0f;
+        float *yo = y0 + j * d->P;
+        _Pragma("GCC unroll 3") for (int p = 0; p < SNP; p++) {
+            if (p >= np) break;
+            const int64_t n = KN(min64)(VW, len - p * VW);
+            vf v = acc[j][p] + bv;
+            if (n == VW && accumulate) {
+                KN(vstore)(yo + p * VW, v + KN(vload)(yo + p * VW));
+            } else if (n == VW) {
+                KN_STREAM(yo + p * VW, v);
+            } else {
+                float o[VW];
+                KN(vstore)(o, v);
+                if (accumulate) for (int64_t r = 0; r < n; r++) yo[p * VW + r] += o[r];
+                else for (int64_t r = 0; r < n; r++) yo[p * VW + r] = o[r];
+            }
+        }
+    }
+}
 
 /* y (= or +=) conv(x, w) + b for few input channels (the first layer), stride 1 along W:
- * vectorised along W like the weight gradient above. Per task (sample, output plane) and
- * block of SCO output channels, SCO vector accumulators hold VW consecutive positions of a
- * row; per tap one (unaligned) load of the padded input row serves SCO FMAs with the
- * broadcast weights. Each output is summed over (ci, a, b, c) in that order by one thread,
- * so the result does not depend on the thread count. */
-#define SCO (VW >= 16 ? 16 : 8)
+ * vectorised along W like the weight gradient above. Per task (sample, output plane),
+ * block of SCO output channels and row, tiles of SNP vectors (small_fwd_tile; the rest of
+ * a row in narrower ones); a partial last vector reads past the row into the next row or
+ * pad_ncdhw's slack and drops those lanes. Each output is summed over (ci, a, b, c) in that
+ * order by one thread, so the result does not depend on the thread count. */
 static ssl3d_status KN(small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x, const float *w,
                                       const float *b, float *y, int accumulate) {
     const dgeom d = KN(dgeom_of)(g);
@@ -870,43 +978,31 @@ static ssl3d_status KN(small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom
         const int64_t ni = t / d.Do, od = t % d.Do;
         for (int64_t co0 = 0; co0 < d.cout; co0 += SCO) {
             const int64_t nco = KN(min64)(SCO, d.cout - co0);
-            float wt[27 * 4 * SCO];   /* (tap, co) for this block; taps <= 27*3 checked by the caller */
+            float wt[27 * 4 * SCO];   /* (tap, co) for this block; taps <= 27*4 checked by the caller */
             for (int64_t tp = 0; tp < taps; tp++)
                 for (int64_t j = 0; j < SCO; j++)
                     wt[tp * SCO + j] = j < nco ? w[(co0 + j) * taps + tp] : 0.0f;
             for (int64_t oh = 0; oh < d.Ho; oh++) {
                 const int64_t ro = (od * d.Ho + oh) * d.Wo;
-                for (int64_t ow = 0; ow < d.Wo; ow += VW) {
-                    const int64_t len = KN(min64)(VW, d.Wo - ow);
-                    vf acc[SCO];
-                    for (int j = 0; j < SCO; j++) acc[j] = (vf){ 0 };
-                    int64_t tp = 0;
-                    for (int64_t ci = 0; ci < d.cin; ci++)
-                    for (int64_t a = 0; a < d.kd; a++)
-                    for (int64_t bb = 0; bb < d.kh; bb++) {
-                        const float *xr = xq + (ni * d.cin + ci) * vol + ((od * d.sd + a) * d.Hp + oh * d.sh + bb) * d.Wp + ow;
-                        for (int64_t c = 0; c < d.kw; c++, tp++) {
-                            const vf xv = KN(vload)(xr + c);
-                            const float *wp = wt + tp * SCO;
-                            _Pragma("GCC unroll 16") for (int j = 0; j < SCO; j++) acc[j] += wp[j] * xv;
-                        }
-                    }
-                    for (int64_t j = 0; j < nco; j++) {
-                        float o[VW];
-                        KN(vstore)(o, acc[j]);
-                        const float bv = b ? b[co0 + j] : 0.0f;
-                        float *yo = y + (ni * d.cout + co0 + j) * d.P + ro + ow;
-                        if (accumulate) for (int64_t r = 0; r < len; r++) yo[r] += o[r] + bv;
-                        else for (int64_t r = 0; r < len; r++) yo[r] = o[r] + bv;
-                    }
+                const float *xrow = xq + ni * d.cin * vol + ((od * d.sd) * d.Hp + oh * d.sh) * d.Wp;
+                float *yrow = y + (ni * d.cout + co0) * d.P + ro;
+                for (int64_t ow = 0; ow < d.Wo;) {
+                    const int64_t np = KN(min64)(SNP, (d.Wo - ow + VW - 1) / VW);
+                    const int64_t len = KN(min64)(np * VW, d.Wo - ow);
+                    if (np == 3) KN(small_fwd_tile)(3, &d, xrow + ow, vol, wt, b, co0, nco, yrow + ow, len, accumulate);
+                    else if (np == 2) KN(small_fwd_tile)(2, &d, xrow + ow, vol, wt, b, co0, nco, yrow + ow, len, accumulate);
+                    else KN(small_fwd_tile)(1, &d, xrow + ow, vol, wt, b, co0, nco, yrow + ow, len, accumulate);
+                    ow += len;
                 }
             }
         }
+        KN_STREAM_FENCE();
     }
     KN(release)(k, xq);
     return SSL3D_OK;
 }
 #undef SCO
+#undef SNP
 
 const cpu_conv_isa KN(cpu_conv_isa) = {
     .name = ISA_NAME,

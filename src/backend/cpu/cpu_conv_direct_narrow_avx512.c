@@ -12,4 +12,10 @@
 #define ISA_KERNELS "direct conv: 16x16 zmm FMA micro-kernels"
 #define ISA_NARROW NULL
 #define KN(name) name##_narrow_avx512
+#include <immintrin.h>
+#include <stdint.h>
+#define KN_STREAM(p, v) \
+    do { if ((uintptr_t)(p) & 63) KN(vstore)(p, v); else _mm512_stream_ps(p, (__m512)(v)); } while (0)
+#define KN_STREAM_FENCE() _mm_sfence()
+#define KN_IN_REG(v) __asm__("" : "+v"(v))
 #include "cpu_conv_direct_kern.h"

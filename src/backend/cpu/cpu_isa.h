@@ -28,9 +28,10 @@ typedef struct cpu_conv_isa {
     /* dw += dL/dw (channels-vectorised; Cin >= 4) */
     ssl3d_status (*direct_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
                                             const float *dy, float *dw);
-    /* dw += dL/dw for few input channels, vectorised along W (stride 1 along W) */
+    /* dw += dL/dw and (db not NULL) db += dL/db for few input channels, vectorised along W
+     * (stride 1 along W); one sweep over dy for both */
     ssl3d_status (*small_backward_weights)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
-                                           const float *dy, float *dw);
+                                           const float *dy, float *dw, float *db);
     /* y = (accumulate ? y : 0) + conv(x, w) + b for few input channels (Cin*kvol <= 108),
      * vectorised along W (stride 1 along W) */
     ssl3d_status (*small_forward)(const ssl3d_kctx *k, const ssl3d_conv_geom *g, const float *x,
