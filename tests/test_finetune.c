@@ -7,14 +7,8 @@
 #include <sys/stat.h>
 #include <cjson/cJSON.h>
 #include "harness.h"
-#include "test_finetune_util.h"
+#include "finetune_fixture.h"
 #include "../src/finetune/finetune_internal.h"
-
-static ssl3d_ftmodel *tiny_seg(ssl3d_ctx *ctx, int32_t dims) {
-    ssl3d_ftmodel *m = NULL;
-    if (ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, dims, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &m) != SSL3D_OK) return NULL;
-    return m;
-}
 
 /* ---------------------------------------------------------------- subsets and cases */
 
@@ -55,10 +49,8 @@ TEST(finetune_subsets_are_nested) {
 
 TEST(finetune_select_cases) {
     ssl3d_ctx *ctx = th_ctx(1, 0);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_cls_set(ctx, dir, 8, 2, 4, 2, 3, 1) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
+    ssl3d_manifest *man = tf_cls_manifest(ctx, 8, 2, 4, 2, 3, 1);
+    REQUIRE(man);
     int64_t idx[16], n = 0;
     REQUIRE_OK(ctx, ssl3d_ft_select_cases(ctx, man, SSL3D_SPLIT_TEST, NULL, idx, 16, &n));
     CHECK(n == 3 && idx[0] == 6 && idx[2] == 8);
@@ -68,7 +60,7 @@ TEST(finetune_select_cases) {
     CHECK(n == 9);
     /* A case list: index, file name, comment, blank line. */
     char lp[512];
-    snprintf(lp, sizeof lp, "%s/cases.txt", dir);
+    snprintf(lp, sizeof lp, "%s/cases.txt", th_tmpdir());
     FILE *f = fopen(lp, "w");
     fprintf(f, "# two cases\n3\n\nimg_005.png\n");
     fclose(f);
@@ -89,7 +81,7 @@ TEST(finetune_select_cases) {
 
 TEST(finetune_model_shapes_and_loss) {
     ssl3d_ctx *ctx = th_ctx(2, 1);
-    ssl3d_ftmodel *m = tiny_seg(ctx, 3);
+    ssl3d_ftmodel *m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     CHECK(ssl3d_ftmodel_outputs(m) == 3 && ssl3d_ftmodel_levels(m) == 2 && ssl3d_ftmodel_filters(m) == 4);
     int64_t xs[5] = { 2, 1, 8, 12, 8 };
@@ -160,7 +152,7 @@ TEST(finetune_model_shapes_and_loss) {
 
 TEST(finetune_model_file_roundtrip_and_init) {
     ssl3d_ctx *ctx = th_ctx(2, 3);
-    ssl3d_ftmodel *m = tiny_seg(ctx, 3);
+    ssl3d_ftmodel *m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     REQUIRE_OK(ctx, ssl3d_ftmodel_set_patch(ctx, m, 8));
     REQUIRE_OK(ctx, ssl3d_ftmodel_set_input_norm(ctx, m, SSL3D_FT_NORM_MINMAX));
@@ -185,7 +177,7 @@ TEST(finetune_model_file_roundtrip_and_init) {
 
     /* --init: a fresh model (other seed) takes the encoder of the file, not its decoder. */
     ssl3d_ctx_set_seed(ctx, 99);
-    ssl3d_ftmodel *m3 = tiny_seg(ctx, 3);
+    ssl3d_ftmodel *m3 = tf_tiny_seg(ctx, 3);
     REQUIRE(m3);
     ssl3d_tensor *w3 = ssl3d_module_tensor(ssl3d_ftmodel_encoder(m3), 0), *w1 = ssl3d_module_tensor(ssl3d_ftmodel_encoder(m), 0);
     CHECK(memcmp(ssl3d_tensor_host_data(w3), ssl3d_tensor_host_data(w1), (size_t)ssl3d_tensor_numel(w1) * 4) != 0);
@@ -221,7 +213,7 @@ TEST(finetune_model_file_roundtrip_and_init) {
 
 TEST(finetune_sliding_window_matches_whole_volume) {
     ssl3d_ctx *ctx = th_ctx(2, 4);
-    ssl3d_ftmodel *m = tiny_seg(ctx, 3);
+    ssl3d_ftmodel *m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     int64_t xs[4] = { 1, 9, 13, 7 };
     ssl3d_tensor *x = th_randn(ctx, 4, xs, 0), *pw = NULL, *lw = NULL, *ps = NULL, *ls = NULL, *p1 = NULL;
@@ -253,7 +245,7 @@ TEST(finetune_sliding_window_matches_whole_volume) {
     ssl3d_ftmodel_release(m);
 
     /* A 2D model segments a volume slice by slice: slice d equals the 2D pass on it. */
-    ssl3d_ftmodel *m2 = tiny_seg(ctx, 2);
+    ssl3d_ftmodel *m2 = tf_tiny_seg(ctx, 2);
     REQUIRE(m2);
     int64_t vs[4] = { 1, 3, 10, 6 };
     x = th_randn(ctx, 4, vs, 0);
@@ -307,11 +299,9 @@ static double val_dice(ssl3d_ctx *ctx, ssl3d_ftmodel *m, ssl3d_manifest *man) {
 
 TEST(finetune_segment_learns_and_evaluates) {
     ssl3d_ctx *ctx = th_ctx(2, 5);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 10, 1) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
-    ssl3d_ftmodel *m = tiny_seg(ctx, 3);
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 10, 1);
+    REQUIRE(man);
+    ssl3d_ftmodel *m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     /* Pool: cases 3..9 (0..2 are held out for testing). */
     int64_t pool[7] = { 3, 4, 5, 6, 7, 8, 9 };
@@ -334,7 +324,7 @@ TEST(finetune_segment_learns_and_evaluates) {
 
     /* Evaluation JSON and predictions in the source geometry. */
     char pd[400];
-    snprintf(pd, sizeof pd, "%s/pred", dir);
+    snprintf(pd, sizeof pd, "%s/pred", th_tmpdir());
     REQUIRE(mkdir(pd, 0777) == 0);
     int64_t cases[2] = { 0, 1 };
     ssl3d_ftresult *r = NULL;
@@ -387,13 +377,11 @@ TEST(finetune_segment_learns_and_evaluates) {
 
 TEST(finetune_frozen_and_warmup_modes) {
     ssl3d_ctx *ctx = th_ctx(2, 6);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 5, 2) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 5, 2);
+    REQUIRE(man);
 
     /* frozen: every encoder tensor (weights and running statistics) bitwise unchanged. */
-    ssl3d_ftmodel *m = tiny_seg(ctx, 3);
+    ssl3d_ftmodel *m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     int64_t ne, nh, ne2, nh2;
     float *e0 = tf_module_values(ssl3d_ftmodel_encoder(m), &ne), *h0 = tf_module_values(ssl3d_ftmodel_head(m), &nh);
@@ -407,7 +395,7 @@ TEST(finetune_frozen_and_warmup_modes) {
     ssl3d_ftmodel_release(m);
 
     /* frozen_norm=train: weights unchanged, running statistics updated. */
-    m = tiny_seg(ctx, 3);
+    m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     ssl3d_module *enc = ssl3d_ftmodel_encoder(m);
     float w0[16], rm0[4];
@@ -424,7 +412,7 @@ TEST(finetune_frozen_and_warmup_modes) {
     ssl3d_ftmodel_release(m);
 
     /* warmup: unchanged during the first warmup_epochs, changed after. */
-    m = tiny_seg(ctx, 3);
+    m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     enc_watch w = { .m = m };
     w.initial = tf_module_values(ssl3d_ftmodel_encoder(m), &w.n);
@@ -441,10 +429,8 @@ TEST(finetune_frozen_and_warmup_modes) {
 
 TEST(finetune_classify_2d_png_learns) {
     ssl3d_ctx *ctx = th_ctx(2, 7);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_cls_set(ctx, dir, 14, 2, 32, 8, 16, 3) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
+    ssl3d_manifest *man = tf_cls_manifest(ctx, 14, 2, 32, 8, 16, 3);
+    REQUIRE(man);
     ssl3d_ftmodel *m = NULL;
     REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_CLASSIFY, 2, 3, 2, 4, 2, SSL3D_NORM_BATCH, 16, 0, &m));
     enc_watch w = { .m = m };
@@ -472,7 +458,7 @@ TEST(finetune_classify_2d_png_learns) {
     /* Ordinal grading on 3 grades: above chance. */
     ssl3d_manifest_release(man);
     char d3[400];
-    snprintf(d3, sizeof d3, "%s/ord", dir);
+    snprintf(d3, sizeof d3, "%s/ord", th_tmpdir());
     REQUIRE(mkdir(d3, 0777) == 0);
     REQUIRE(tf_make_cls_set(ctx, d3, 12, 3, 36, 9, 15, 4) == 0);
     REQUIRE_OK(ctx, tf_load_manifest(ctx, d3, "labels.csv", &man));
@@ -504,7 +490,7 @@ TEST(finetune_misuse) {
     ssl3d_ftmodel_release(NULL);
     ssl3d_ftresult_release(NULL);
     CHECK(ssl3d_ftmodel_kind(NULL) == -1 && ssl3d_ftmodel_encoder(NULL) == NULL && ssl3d_ftresult_json(NULL)[0] == 0);
-    m = tiny_seg(ctx, 3);
+    m = tf_tiny_seg(ctx, 3);
     REQUIRE(m);
     CHECK_ST(ctx, ssl3d_ftmodel_set_patch(ctx, m, 10), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "2^levels") != NULL);
@@ -519,10 +505,8 @@ TEST(finetune_misuse) {
     ssl3d_tensor_release(x);
 
     /* Training options and manifests. */
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 3, 9) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 3, 9);
+    REQUIRE(man);
     const char *bad[] = { "epochs=0", "mode=thawed", "fraction=0", "fraction=2", "patch=10", "lr=-1", "nonsense=1",
                           "batch", "frozen_norm=maybe", "select=acc", "seed=-3", "window=6" };
     const char *want[] = { "epochs", "mode", "fraction", "fraction", "patch", "lr", "nonsense", "batch", "frozen_norm",

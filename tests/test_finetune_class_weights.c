@@ -6,7 +6,7 @@
 #include <string.h>
 #include "harness.h"
 #include "gradcheck.h"
-#include "test_finetune_util.h"
+#include "finetune_fixture.h"
 #include "../src/finetune/finetune_recipe.h"
 
 static ssl3d_ftmodel *cls_model(ssl3d_ctx *ctx, int32_t classes, int32_t ordinal) {
@@ -148,15 +148,14 @@ TEST(finetune_class_weights_auto_and_options) {
     CHECK(ft_recipe_parse(ctx, &rc, "class_weights", "0:0", &st) == 1 && st == SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "class_weights=0:0") != NULL);
     /* through ssl3d_ft_train: the count must match the classes; segmentation refuses it */
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_cls_set(ctx, dir, 12, 3, 6, 3, 3, 4) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
+    ssl3d_manifest *man = tf_cls_manifest(ctx, 12, 3, 6, 3, 3, 4);
+    REQUIRE(man);
     ssl3d_ftmodel *m = cls_model(ctx, 3, 0), *seg = NULL;
     REQUIRE(m);
     CHECK_ST(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, "epochs=1,class_weights=1:2", NULL, NULL), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "class_weights=1:2") && strstr(ssl3d_ctx_last_error(ctx), "3 weights"));
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &seg));
+    seg = tf_tiny_seg(ctx, 3);
+    REQUIRE(seg);
     CHECK_ST(ctx, ssl3d_ft_train(ctx, seg, man, NULL, 0, "class_weights=auto", NULL, NULL), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "class_weights") != NULL);
     ssl3d_ftmodel_release(m); ssl3d_ftmodel_release(seg);
@@ -164,23 +163,13 @@ TEST(finetune_class_weights_auto_and_options) {
     ssl3d_ctx_release(ctx);
 }
 
-typedef struct first_loss { double loss; int n; } first_loss;
-static int32_t grab_loss(void *user, const char *json) {
-    first_loss *f = user;
-    const char *p = strstr(json, "\"loss\": ");
-    if (f->n++ == 0 && p) f->loss = atof(p + 8);
-    return 0;
-}
-
 /* Training: weights 1:1:1 give the unweighted loss (a balanced set: auto weights are 1
  * too), 1:1:4 another one; all runs finish. */
 TEST(finetune_class_weights_train) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_cls_set(ctx, dir, 12, 3, 12, 3, 3, 5) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
+    ssl3d_manifest *man = tf_cls_manifest(ctx, 12, 3, 12, 3, 3, 5);
+    REQUIRE(man);
     const char *extra[4] = { "", ",class_weights=1:1:1", ",class_weights=auto", ",class_weights=1:1:4" };
     double loss[4];
     for (int i = 0; i < 4; i++) {
@@ -189,9 +178,9 @@ TEST(finetune_class_weights_train) {
         ssl3d_ctx_set_seed(ctx, 9);
         ssl3d_ftmodel *m = cls_model(ctx, 3, 0);
         REQUIRE(m);
-        first_loss f = { NAN, 0 };
-        REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, opts, grab_loss, &f));
-        loss[i] = f.loss;
+        tf_log lg = { 0 };
+        REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, opts, tf_log_cb, &lg));
+        loss[i] = tf_loss_value(lg.lines[0]);   /* the first epoch's; NAN when none */
         ssl3d_ftmodel_release(m);
     }
     CHECK_MSG(isfinite(loss[0]) && fabs(loss[1] - loss[0]) < 1e-4 * fabs(loss[0]) && fabs(loss[2] - loss[0]) < 1e-4 * fabs(loss[0]) &&

@@ -9,7 +9,7 @@
 #include <string.h>
 #include "harness.h"
 #include "gradcheck.h"
-#include "test_finetune_util.h"
+#include "finetune_fixture.h"
 #include "../src/finetune/finetune_deepsup.h"
 #include "../src/nn/deepsup.h"
 
@@ -178,63 +178,37 @@ TEST(finetune_deepsup_loss_gradients_2d_3d) {
     ssl3d_ctx_release(ctx);
 }
 
-/* Collects the log lines of a run (stopping after n epochs when n > 0). */
-typedef struct { int n, seen; char lines[8][640]; } ds_log;
-static int32_t ds_cb(void *user, const char *json) {
-    ds_log *s = user;
-    if (s->seen < 8) snprintf(s->lines[s->seen], sizeof s->lines[0], "%s", json);
-    s->seen++;
-    return s->n > 0 && s->seen >= s->n;
-}
-static void ds_loss_of(const char *line, char *out, size_t cap) {
-    const char *p = strstr(line, "\"loss\": ");
-    snprintf(out, cap, "%.*s", p ? (int)strcspn(p + 8, ",") : 0, p ? p + 8 : "");
-}
-static int same_model(const ssl3d_ftmodel *a, const ssl3d_ftmodel *b) {
-    const ssl3d_module *ma[2] = { ssl3d_ftmodel_encoder(a), ssl3d_ftmodel_head(a) },
-                       *mb[2] = { ssl3d_ftmodel_encoder(b), ssl3d_ftmodel_head(b) };
-    for (int k = 0; k < 2; k++)
-        for (int32_t i = 0; i < ssl3d_module_tensor_count(ma[k]); i++) {
-            ssl3d_tensor *x = ssl3d_module_tensor(ma[k], i), *y = ssl3d_module_tensor(mb[k], i);
-            if (memcmp(ssl3d_tensor_host_data(x), ssl3d_tensor_host_data(y), (size_t)x->numel * 4)) return 0;
-        }
-    return 1;
-}
-
 /* Off (absent or 0): the same losses and weights; on: other losses, the model file holds
  * the encoder and decoder only (loadable as any model file), the heads are gone. */
 TEST(finetune_deepsup_off_unchanged_on_trains_and_saves_plain_model) {
     ssl3d_ctx *ctx = th_ctx(2, 5);
     REQUIRE(ctx);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 6, 3) == 0);
-    char p[512];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 6, 3);
+    REQUIRE(man);
     const char *base = "epochs=2,batch=2,patch=8,val_fraction=0.34,seed=2,steps_per_epoch=2";
     const char *variants[3] = { "", ",deep_supervision=0", ",deep_supervision=1" };
     ssl3d_ftmodel *m[3] = { 0 };
-    ds_log lg[3] = { { 0 } };
+    tf_log lg[3] = { { 0 } };
     char opts[512];
     for (int v = 0; v < 3; v++) {
         ssl3d_ctx_set_seed(ctx, 11);
-        REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 2, 3, SSL3D_NORM_INSTANCE, 0, 0, &m[v]));
+        m[v] = tf_seg_model(ctx, 3, 3, 2, 3, SSL3D_NORM_INSTANCE);
+        REQUIRE(m[v]);
         snprintf(opts, sizeof opts, "%s%s", base, variants[v]);
-        REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m[v], man, NULL, 0, opts, ds_cb, &lg[v]));
+        REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m[v], man, NULL, 0, opts, tf_log_cb, &lg[v]));
         CHECK(m[v]->aux == NULL);
     }
-    REQUIRE(lg[0].seen == 2 && lg[1].seen == 2 && lg[2].seen == 2);
+    REQUIRE(lg[0].n == 2 && lg[1].n == 2 && lg[2].n == 2);
     char a[64], b[64], c[64];
     for (int e = 0; e < 2; e++) {
-        ds_loss_of(lg[0].lines[e], a, sizeof a);
-        ds_loss_of(lg[1].lines[e], b, sizeof b);
-        ds_loss_of(lg[2].lines[e], c, sizeof c);
+        tf_loss_text(lg[0].lines[e], a, sizeof a);
+        tf_loss_text(lg[1].lines[e], b, sizeof b);
+        tf_loss_text(lg[2].lines[e], c, sizeof c);
         CHECK_MSG(a[0] && !strcmp(a, b), "epoch %d: loss %s without the option, %s with deep_supervision=0", e + 1, a, b);
         CHECK_MSG(c[0] && strcmp(a, c), "epoch %d: deep_supervision=1 gave the same loss %s", e + 1, c);
     }
-    CHECK(same_model(m[0], m[1]));
-    CHECK(!same_model(m[0], m[2]));
+    CHECK(tf_same_weights(m[0], m[1]));
+    CHECK(!tf_same_weights(m[0], m[2]));
     /* The saved model: no head tensors, the same names as without deep supervision. */
     ssl3d_checkpoint *ck = NULL, *ck0 = NULL;
     REQUIRE_OK(ctx, ssl3d_checkpoint_create(ctx, &ck));
@@ -246,12 +220,13 @@ TEST(finetune_deepsup_off_unchanged_on_trains_and_saves_plain_model) {
     ssl3d_ctx_clear_error(ctx);
     ssl3d_ftmodel *back = NULL;
     REQUIRE_OK(ctx, ssl3d_ftmodel_create_from_checkpoint(ctx, ck, &back));
-    CHECK(same_model(back, m[2]));
+    CHECK(tf_same_weights(back, m[2]));
     ssl3d_ftmodel_release(back);
     ssl3d_checkpoint_release(ck); ssl3d_checkpoint_release(ck0);
     for (int v = 0; v < 3; v++) ssl3d_ftmodel_release(m[v]);
     /* bad values named */
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 2, 3, SSL3D_NORM_INSTANCE, 0, 0, &m[0]));
+    m[0] = tf_seg_model(ctx, 3, 3, 2, 3, SSL3D_NORM_INSTANCE);
+    REQUIRE(m[0]);
     snprintf(opts, sizeof opts, "%s,deep_supervision=2", base);
     CHECK_ST(ctx, ssl3d_ft_train(ctx, m[0], man, NULL, 0, opts, NULL, NULL), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "deep_supervision"));
@@ -266,48 +241,21 @@ TEST(finetune_deepsup_off_unchanged_on_trains_and_saves_plain_model) {
 TEST(finetune_deepsup_resume_continues_bitwise) {
     ssl3d_ctx *ctx = th_ctx(2, 5);
     REQUIRE(ctx);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 6, 4) == 0);
-    char p[512], rs[600], opts[900];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
-    snprintf(rs, sizeof rs, "%s/state.safetensors", dir);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
-    const char *base = "epochs=4,batch=2,patch=8,val_fraction=0.34,seed=2,steps_per_epoch=2,deep_supervision=1";
-    ssl3d_ftmodel *a = NULL, *b = NULL;
-    ssl3d_ctx_set_seed(ctx, 11);
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 2, 3, SSL3D_NORM_BATCH, 0, 0, &a));
-    ds_log la = { 0 };
-    REQUIRE_OK(ctx, ssl3d_ft_train(ctx, a, man, NULL, 0, base, ds_cb, &la));
-    snprintf(opts, sizeof opts, "%s,resume=%s", base, rs);
-    ssl3d_ctx_set_seed(ctx, 11);
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 2, 3, SSL3D_NORM_BATCH, 0, 0, &b));
-    ds_log lb = { .n = 2 };
-    REQUIRE_OK(ctx, ssl3d_ft_train(ctx, b, man, NULL, 0, opts, ds_cb, &lb));
-    ssl3d_ftmodel_release(b);
-    /* the resume file holds the heads */
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 6, 4);
+    REQUIRE(man);
+    const char *opts = "epochs=4,batch=2,patch=8,val_fraction=0.34,seed=2,steps_per_epoch=2,deep_supervision=1";
+    tf_resumed r;
+    REQUIRE(tf_run_resumed(ctx, man, 2, 3, opts, 2, &r));
+    tf_check_resumed(&r, 4);
+    /* the resume file (written last by the resumed run) holds the heads */
     ssl3d_checkpoint *ck = NULL;
-    REQUIRE_OK(ctx, ssl3d_checkpoint_load(ctx, rs, &ck));
+    REQUIRE_OK(ctx, ssl3d_checkpoint_load(ctx, r.state, &ck));
     CHECK(ssl3d_checkpoint_tensor_info(ctx, ck, "aux.0", NULL, NULL, NULL, 0) == SSL3D_OK);
     CHECK(ssl3d_checkpoint_tensor_info(ctx, ck, "aux.1", NULL, NULL, NULL, 0) == SSL3D_OK);
     ssl3d_checkpoint_release(ck);
-    ssl3d_ctx_set_seed(ctx, 99);   /* other initial weights and heads: all must come from the file */
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 2, 3, SSL3D_NORM_BATCH, 0, 0, &b));
-    ds_log lc = { 0 };
-    REQUIRE_OK(ctx, ssl3d_ft_train(ctx, b, man, NULL, 0, opts, ds_cb, &lc));
-    REQUIRE(la.seen == 4 && lb.seen == 2 && lc.seen == 2);
-    for (int e = 0; e < 2; e++) {
-        char x[64], y[64];
-        ds_loss_of(la.lines[2 + e], x, sizeof x);
-        ds_loss_of(lc.lines[e], y, sizeof y);
-        CHECK_MSG(x[0] && !strcmp(x, y), "epoch %d: loss %s uninterrupted, %s resumed", 3 + e, x, y);
-    }
-    CHECK(same_model(a, b));
     /* a state written without deep supervision is refused by a run with it, and back */
-    snprintf(opts, sizeof opts, "epochs=4,batch=2,patch=8,val_fraction=0.34,seed=2,steps_per_epoch=2,resume=%s", rs);
-    CHECK_ST(ctx, ssl3d_ft_train(ctx, b, man, NULL, 0, opts, NULL, NULL), SSL3D_ERR_INVALID_ARG);
-    CHECK(strstr(ssl3d_ctx_last_error(ctx), "other options"));
-    ssl3d_ftmodel_release(a); ssl3d_ftmodel_release(b);
+    tf_check_resume_refused(ctx, &r, man, "epochs=4,batch=2,patch=8,val_fraction=0.34,seed=2,steps_per_epoch=2");
+    ssl3d_ftmodel_release(r.whole); ssl3d_ftmodel_release(r.resumed);
     ssl3d_manifest_release(man);
     ssl3d_ctx_release(ctx);
 }

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "harness.h"
-#include "test_finetune_util.h"
+#include "finetune_fixture.h"
 #include "test_augment_util.h"
 #include "../src/finetune/finetune_recipe.h"
 
@@ -290,12 +290,10 @@ TEST(finetune_elastic_options) {
                   "%s: status %d, error '%s'", want, (int)st, ssl3d_ctx_last_error(ctx));
     }
     /* through ssl3d_ft_train: refused before any work, naming the option */
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 4, 2) == 0);
-    ssl3d_manifest *man = NULL;
-    ssl3d_ftmodel *m = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &m));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 4, 2);
+    REQUIRE(man);
+    ssl3d_ftmodel *m = tf_tiny_seg(ctx, 3);
+    REQUIRE(m);
     CHECK_ST(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, "epochs=1,elastic_sigma_lo=0.25", NULL, NULL),
              SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "elastic_sigma_lo=0.25") != NULL);
@@ -304,38 +302,28 @@ TEST(finetune_elastic_options) {
     ssl3d_ctx_release(ctx);
 }
 
-typedef struct last_line { char line[640]; int n; } last_line;
-static int32_t keep_last(void *user, const char *json) {
-    last_line *l = user;
-    snprintf(l->line, sizeof l->line, "%s", json);
-    l->n++;
-    return 0;
-}
-
 /* A 3D and a 2D model train with every patch deformed; the same seed gives the same loss. */
 TEST(finetune_elastic_trains_2d_and_3d) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 6, 3) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 6, 3);
+    REQUIRE(man);
     const char *opts = "epochs=1,batch=2,patch=8,seed=3,steps_per_epoch=2,val_fraction=0.34,"
                        "elastic_prob=1,elastic_alpha=3,elastic_sigma_lo=2,elastic_sigma_hi=3,rot_prob=1";
     for (int dims = 3; dims >= 2; dims--) {
-        last_line l[2];
+        tf_log l[2] = { { 0 } };
         for (int rep = 0; rep < 2; rep++) {
-            memset(&l[rep], 0, sizeof l[rep]);
             ssl3d_ctx_set_seed(ctx, 5);
-            ssl3d_ftmodel *m = NULL;
-            REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, dims, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &m));
-            REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, opts, keep_last, &l[rep]));
+            ssl3d_ftmodel *m = tf_tiny_seg(ctx, dims);
+            REQUIRE(m);
+            REQUIRE_OK(ctx, ssl3d_ft_train(ctx, m, man, NULL, 0, opts, tf_log_cb, &l[rep]));
             ssl3d_ftmodel_release(m);
         }
-        const char *loss = strstr(l[0].line, "\"loss\": ");
-        CHECK_MSG(l[0].n == 1 && loss && isfinite(atof(loss + 8)), "dims %d: %s", dims, l[0].line);
-        const char *l1 = strstr(l[1].line, "\"loss\": ");
-        CHECK_MSG(l1 && strncmp(loss, l1, strcspn(loss, ",")) == 0, "dims %d: %s vs %s", dims, l[0].line, l[1].line);
+        char loss[2][64];
+        for (int rep = 0; rep < 2; rep++) tf_loss_text(l[rep].lines[0], loss[rep], sizeof loss[rep]);
+        CHECK_MSG(l[0].n == 1 && l[1].n == 1 && loss[0][0] && isfinite(tf_loss_value(l[0].lines[0])), "dims %d: %s", dims,
+                  l[0].lines[0]);
+        CHECK_MSG(!strcmp(loss[0], loss[1]), "dims %d: %s vs %s", dims, l[0].lines[0], l[1].lines[0]);
     }
     ssl3d_manifest_release(man);
     ssl3d_ctx_release(ctx);

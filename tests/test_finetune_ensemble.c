@@ -9,14 +9,11 @@
 #include <unistd.h>
 #include <cjson/cJSON.h>
 #include "harness.h"
-#include "test_finetune_util.h"
+#include "finetune_fixture.h"
 
+/* Every model of these tests: segmentation, one input channel, instance norm. */
 static ssl3d_ftmodel *seg_model(ssl3d_ctx *ctx, int32_t dims, int32_t classes, int32_t filters, int32_t levels) {
-    ssl3d_ftmodel *m = NULL;
-    if (ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, dims, 1, classes, filters, levels, SSL3D_NORM_INSTANCE, 0, 0, &m) !=
-        SSL3D_OK)
-        return NULL;
-    return m;
+    return tf_seg_model(ctx, dims, classes, filters, levels, SSL3D_NORM_INSTANCE);
 }
 
 static int same_bits(const ssl3d_tensor *a, const ssl3d_tensor *b) {
@@ -137,10 +134,8 @@ TEST(finetune_ensemble_refuses_models_that_disagree) {
     int64_t xs[4] = { 1, 8, 8, 8 };
     ssl3d_tensor *x = th_randn(ctx, 4, xs, 0);
     REQUIRE(x);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 2, 5) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 2, 5);
+    REQUIRE(man);
     const int64_t cases[2] = { 0, 1 };
     struct { ssl3d_ftmodel *other; const char *field; } bad[] = {
         { classes, "classes" }, { dims, "dims" }, { chan, "in_channels" }, { norm, "normalisation" }, { cls, "kind" },
@@ -212,10 +207,8 @@ TEST(finetune_ensemble_refuses_models_that_disagree) {
 TEST(finetune_evaluate_ensemble_matches_hand_average) {
     ssl3d_ctx *ctx = th_ctx(1, 14);
     REQUIRE(ctx);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 3, 6) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 3, 6);
+    REQUIRE(man);
     ssl3d_ftmodel *ms[2] = { seg_model(ctx, 3, 3, 4, 2), seg_model(ctx, 3, 3, 6, 1) };
     REQUIRE(ms[0] && ms[1]);
     const int64_t cases[3] = { 0, 1, 2 };
@@ -282,10 +275,8 @@ TEST(finetune_evaluate_ensemble_matches_hand_average) {
 TEST(finetune_evaluate_ensemble_classifies) {
     ssl3d_ctx *ctx = th_ctx(1, 15);
     REQUIRE(ctx);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_cls_set(ctx, dir, 12, 3, 2, 1, 9, 3) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "labels.csv", &man));
+    ssl3d_manifest *man = tf_cls_manifest(ctx, 12, 3, 2, 1, 9, 3);
+    REQUIRE(man);
     int64_t cases[16], n = 0;
     REQUIRE_OK(ctx, ssl3d_ft_select_cases(ctx, man, SSL3D_SPLIT_TEST, NULL, cases, 16, &n));
     REQUIRE(n == 9);
@@ -371,9 +362,8 @@ TEST(finetune_cli_evaluate_ensemble) {
     ssl3d_ctx *ctx = th_ctx(1, 16);
     REQUIRE(ctx);
     const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 3, 8) == 0);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, tf_load_manifest(ctx, dir, "dataset.json", &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 3, 8);
+    REQUIRE(man);
     ssl3d_ftmodel *ms[2] = { seg_model(ctx, 3, 3, 4, 2), seg_model(ctx, 3, 3, 6, 1) }, *two = seg_model(ctx, 3, 2, 4, 2);
     REQUIRE(ms[0] && ms[1] && two);
     REQUIRE(save_model(ctx, ms[0], dir, "a.safetensors") == 0 && save_model(ctx, ms[1], dir, "b.safetensors") == 0 &&

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 #include "harness.h"
-#include "test_finetune_util.h"
+#include "finetune_fixture.h"
 #include "test_augment_util.h"
 #include "../src/finetune/finetune_recipe.h"
 
@@ -252,68 +252,22 @@ TEST(finetune_balanced_sampling_evens_classes) {
 
 /* ---------------------------------------------------------------- resumable runs */
 
-typedef struct stop_after { int n, seen; char lines[8][640]; } stop_after;
-static int32_t stop_cb(void *user, const char *json) {
-    stop_after *s = user;
-    if (s->seen < 8) snprintf(s->lines[s->seen], sizeof s->lines[0], "%s", json);
-    s->seen++;
-    return s->n > 0 && s->seen >= s->n;
-}
-
-/* Loss of a log line, as text (bitwise comparisons of the printed %.6g). */
-static void loss_of(const char *line, char *out, size_t cap) {
-    const char *p = strstr(line, "\"loss\": ");
-    snprintf(out, cap, "%.*s", p ? (int)strcspn(p + 8, ",") : 0, p ? p + 8 : "");
-}
-
+/* A run stopped after 2 of 4 epochs and continued from its resume file by a fresh model
+ * (other initial weights) gives the uninterrupted run's losses and final (best-restored)
+ * weights, bit for bit; other options are refused, naming the file. */
 TEST(finetune_resume_continues_bitwise) {
     ssl3d_ctx *ctx = th_ctx(2, 5);
     REQUIRE(ctx);
-    const char *dir = th_tmpdir();
-    REQUIRE(tf_make_seg_set(dir, 8, 4) == 0);
-    char p[512], rs[600], opts[900];
-    snprintf(p, sizeof p, "%s/dataset.json", dir);
-    snprintf(rs, sizeof rs, "%s/state.safetensors", dir);
-    ssl3d_manifest *man = NULL;
-    REQUIRE_OK(ctx, ssl3d_manifest_load(ctx, p, 0, &man));
+    ssl3d_manifest *man = tf_seg_manifest(ctx, 8, 4);
+    REQUIRE(man);
     const char *base = "epochs=4,batch=2,patch=8,val_fraction=0.25,seed=2,steps_per_epoch=3,rot_prob=0.5";
-    ssl3d_ftmodel *a = NULL, *b = NULL;
-    /* A: uninterrupted */
-    ssl3d_ctx_set_seed(ctx, 11);
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &a));
-    stop_after sa = { 0 };
-    REQUIRE_OK(ctx, ssl3d_ft_train(ctx, a, man, NULL, 0, base, stop_cb, &sa));
-    /* B: stopped after 2 epochs, then a new process-like start from the file */
-    snprintf(opts, sizeof opts, "%s,resume=%s", base, rs);
-    ssl3d_ctx_set_seed(ctx, 11);
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &b));
-    stop_after sb = { .n = 2 };
-    REQUIRE_OK(ctx, ssl3d_ft_train(ctx, b, man, NULL, 0, opts, stop_cb, &sb));
-    ssl3d_ftmodel_release(b);
-    ssl3d_ctx_set_seed(ctx, 99);   /* other initial weights: all must come from the file */
-    REQUIRE_OK(ctx, ssl3d_ftmodel_create(ctx, SSL3D_FT_SEGMENT, 3, 1, 3, 4, 2, SSL3D_NORM_BATCH, 0, 0, &b));
-    stop_after sc = { 0 };
-    REQUIRE_OK(ctx, ssl3d_ft_train(ctx, b, man, NULL, 0, opts, stop_cb, &sc));
-    CHECK_MSG(sa.seen == 4 && sb.seen == 2 && sc.seen == 2, "epochs %d %d %d", sa.seen, sb.seen, sc.seen);
-    for (int e = 0; e < 2; e++) {
-        char la[64], lc[64];
-        loss_of(sa.lines[2 + e], la, sizeof la);
-        loss_of(sc.lines[e], lc, sizeof lc);
-        CHECK_MSG(strcmp(la, lc) == 0 && la[0], "epoch %d: loss %s uninterrupted, %s resumed", 3 + e, la, lc);
-        CHECK(strstr(sc.lines[e], e == 0 ? "\"epoch\": 3" : "\"epoch\": 4"));
-    }
-    /* final (best-restored) weights are bitwise the same */
-    int64_t diff = 0;
-    for (int32_t i = 0; i < ssl3d_module_tensor_count(ssl3d_ftmodel_encoder(a)); i++) {
-        ssl3d_tensor *x = ssl3d_module_tensor(ssl3d_ftmodel_encoder(a), i), *y = ssl3d_module_tensor(ssl3d_ftmodel_encoder(b), i);
-        diff += memcmp(ssl3d_tensor_host_data(x), ssl3d_tensor_host_data(y), (size_t)x->numel * 4) != 0;
-    }
-    CHECK(diff == 0);
-    /* other options: refused, naming the file */
-    snprintf(opts, sizeof opts, "%s,lr=0.5,resume=%s", base, rs);
-    CHECK_ST(ctx, ssl3d_ft_train(ctx, b, man, NULL, 0, opts, NULL, NULL), SSL3D_ERR_INVALID_ARG);
-    CHECK(strstr(ssl3d_ctx_last_error(ctx), "state.safetensors") && strstr(ssl3d_ctx_last_error(ctx), "other options"));
-    ssl3d_ftmodel_release(a); ssl3d_ftmodel_release(b);
+    tf_resumed r;
+    REQUIRE(tf_run_resumed(ctx, man, 4, 2, base, 2, &r));
+    tf_check_resumed(&r, 4);
+    char other[256];
+    snprintf(other, sizeof other, "%s,lr=0.5", base);
+    tf_check_resume_refused(ctx, &r, man, other);
+    ssl3d_ftmodel_release(r.whole); ssl3d_ftmodel_release(r.resumed);
     ssl3d_manifest_release(man);
     ssl3d_ctx_release(ctx);
 }
