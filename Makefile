@@ -17,6 +17,8 @@ DEB_TEST    := python3 python3-numpy python3-pytest python3-torch python3-pip
 DEB_DEMO    := mricron-data
 DEB_BENCH   := python3-torch python3-numpy python3-scipy python3-nibabel
 DEB_FUZZ    := clang libclang-rt-14-dev
+# Only for `make onednn-bench` (a measuring tool; the library never links oneDNN).
+DEB_ONEDNN  := libdnnl-dev
 # Optional: data-parallel runs under mpirun (lib/ssl3d-mpi.so, docs/distributed.md) and their tests.
 DEB_MPI     := openmpi-bin libopenmpi-dev
 MPICC       ?= $(shell command -v mpicc 2>/dev/null)
@@ -98,7 +100,7 @@ ifeq ($(NCCL)$(NCCL_H),1)
 $(error NCCL=1 but nccl.h is not in $(NCCL_HOME)/include or /usr/include: set NCCL_HOME, or build with NCCL=0)
 endif
 
-.PHONY: all test check bench demo deps deps-bench deps-mpi install uninstall clean help fuzz cuda
+.PHONY: all test check bench onednn-bench demo deps deps-bench deps-mpi install uninstall clean help fuzz cuda
 all: $(SHLIB) $(STLIB) bin/ssl3d $(EXAMPLES) $(MPI_PLUGIN) $(if $(filter 1,$(CUDA)),$(CUDA_PLUGIN))
 cuda:
 	@test -x "$(NVCC)" || { echo "nvcc not found at '$(NVCC)' (set CUDA_HOME or NVCC)"; exit 1; }
@@ -110,6 +112,9 @@ help:
 	@echo "make test       install Debian packages if missing, build, run the tests (C and pytest)"
 	@echo "make check      the tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "make bench      benchmarks against ../shared/bench reference scripts -> bench.json"
+	@echo "make onednn-bench"
+	@echo "                oneDNN called directly on the W1 convolutions, to compare (docs/bench/onednn_w1.c;"
+	@echo "                installs libdnnl-dev if missing; REPEAT=7 THREADS=$(THREADS)); not part of make or test"
 	@echo "make install    PREFIX=$(PREFIX) DESTDIR=: headers, libraries, ssl3d.pc"
 	@echo "make fuzz       short libFuzzer runs of the file readers (clang)"
 	@echo "make cuda       the CUDA backend plugin lib/libssl3d-cuda.so.0 (also part of make when nvcc"
@@ -253,6 +258,17 @@ fuzz: deps
 
 bench: deps deps-bench all
 	OPENBLAS_VERBOSE=2 ./bin/ssl3d bench --threads $(THREADS) --json bench.json --reference ../shared/bench
+
+# oneDNN (Debian's libdnnl-dev, the library under PyTorch's CPU convolutions) timed directly on
+# the W1 layers, to compare with docs/bench/w1_cputime.c/.py (docs/performance.md). Not part of
+# `all` or `test`, and not built in CI.
+REPEAT ?= 7
+onednn-bench: bin/onednn_w1
+	OMP_WAIT_POLICY=passive ./bin/onednn_w1 $(REPEAT) $(THREADS)
+bin/onednn_w1: docs/bench/onednn_w1.c
+	$(call need_pkgs,$(DEB_ONEDNN))
+	@mkdir -p bin
+	$(CC) -O2 -std=c11 $(WARN) -o $@ $< -ldnnl -fopenmp -lm
 
 # ---- install
 install: all

@@ -4,16 +4,18 @@
  *   cc -O2 -Iinclude -o /tmp/w1_cputime docs/bench/w1_cputime.c lib/libssl3d.a -fopenmp \
  *      -lopenblas -lcjson -lnifti2 -lznz -lpng -lz -lm
  *   SSL3D_CPU_ISA=avx512 OMP_WAIT_POLICY=passive /tmp/w1_cputime 7 1     (repeat, threads)
- *   W1_ONLY=W1c,W1d,W1e picks workloads (both programs). */
+ *   W1_ONLY=W1c,W1d,W1e picks workloads (both programs). Prints median (min, max) of the CPU
+ *   time and of the wall time per step (the median is the middle value: use an odd repeat),
+ *   in the format of onednn_w1.c (oneDNN called directly). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 #include <string.h>
 #include "ssl3d.h"
 
-static double cpu_ms(void) {
+static double clock_ms(clockid_t c) {
     struct timespec t;
-    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+    clock_gettime(c, &t);
     return t.tv_sec * 1e3 + t.tv_nsec / 1e6;
 }
 
@@ -36,6 +38,9 @@ int main(int argc, char **argv) {
         fprintf(stderr, "no CPU context: %s\n", why);
         return 1;
     }
+    char kernels[512] = "";
+    ssl3d_backend_probe(SSL3D_BACKEND_CPU, kernels, sizeof kernels);
+    printf("# libssl3d %s; %d threads, medians of %d steps\n", kernels, threads, reps);
     const char *only = getenv("W1_ONLY");
     for (int i = 0; i < 5; i++) {
         if (only && !strstr(only, wl[i].name)) continue;
@@ -51,9 +56,9 @@ int main(int argc, char **argv) {
         if (wl[i].ci > 1) ssl3d_tensor_set_requires_grad(ctx, x, 1);
         ssl3d_tensor_set_requires_grad(ctx, w, 1);
         ssl3d_tensor_set_requires_grad(ctx, b, 1);
-        double t[64];
+        double t[64], wall[64];
         for (int r = 0; r < reps + 2; r++) {   /* 2 warm-up steps */
-            const double t0 = cpu_ms();
+            const double t0 = clock_ms(CLOCK_PROCESS_CPUTIME_ID), w0 = clock_ms(CLOCK_MONOTONIC);
             ssl3d_tensor_zero_grad(ctx, w);
             ssl3d_tensor_zero_grad(ctx, b);
             if (wl[i].ci > 1) ssl3d_tensor_zero_grad(ctx, x);
@@ -64,12 +69,18 @@ int main(int argc, char **argv) {
             }
             ssl3d_tensor_release(L);
             ssl3d_tensor_release(y);
-            if (r >= 2) t[r - 2] = cpu_ms() - t0;
+            if (r >= 2) {
+                t[r - 2] = clock_ms(CLOCK_PROCESS_CPUTIME_ID) - t0;
+                wall[r - 2] = clock_ms(CLOCK_MONOTONIC) - w0;
+            }
         }
         qsort(t, (size_t)reps, sizeof *t, cmp);
+        qsort(wall, (size_t)reps, sizeof *wall, cmp);
         const double gflop = (wl[i].ci > 1 ? 3 : 2) * 2.0 * 2 * wl[i].d * wl[i].h * wl[i].w * wl[i].ci * wl[i].co * 27 / 1e9;
-        printf("%s ours cpu-ms %.2f (min %.2f) %.1f GFLOP/s per CPU-second\n", wl[i].name, t[reps / 2], t[0],
-               gflop / (t[reps / 2] / 1e3));
+        printf("%s ours cpu-ms %.2f (min %.2f, max %.2f) %.1f GFLOP/s per CPU-second; wall-ms %.2f (min %.2f, "
+               "max %.2f) %.1f GFLOP/s; %d threads\n", wl[i].name, t[reps / 2], t[0], t[reps - 1],
+               gflop / (t[reps / 2] / 1e3), wall[reps / 2], wall[0], wall[reps - 1], gflop / (wall[reps / 2] / 1e3),
+               threads);
         ssl3d_tensor_release(x); ssl3d_tensor_release(w); ssl3d_tensor_release(b); ssl3d_tensor_release(g);
     }
     ssl3d_ctx_release(ctx);
