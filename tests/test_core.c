@@ -139,6 +139,29 @@ TEST(weighted_sum_gradient_written_first_then_added) {
     ssl3d_ctx_release(ctx);
 }
 
+/* The first gradient is g*w exactly, also where w is infinite (+-inf, not the NaN that
+ * g*w + 0*w would give), and a second weighted sum adds to it as before. */
+TEST(weighted_sum_gradient_of_an_infinite_weight) {
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    REQUIRE(ctx);
+    int64_t shape[1] = { 4 };
+    float xv[4] = { 1, 2, 3, 4 }, wv[4] = { INFINITY, -INFINITY, 0.5f, -2 };
+    ssl3d_tensor *x = th_tensor(ctx, 1, shape, xv), *w = th_tensor(ctx, 1, shape, wv);
+    REQUIRE(x && w);
+    REQUIRE_OK(ctx, ssl3d_tensor_set_requires_grad(ctx, x, 1));
+    ssl3d_tensor *L = NULL;
+    REQUIRE_OK(ctx, ssl3d_weighted_sum(ctx, x, w, &L));
+    REQUIRE_OK(ctx, ssl3d_backward(ctx, L));
+    float gx[4];
+    REQUIRE_OK(ctx, ssl3d_tensor_read_grad(ctx, x, gx, 4));
+    CHECK_MSG(isinf(gx[0]) && gx[0] > 0, "dL/dx[0] = %g, want +inf", gx[0]);
+    CHECK_MSG(isinf(gx[1]) && gx[1] < 0, "dL/dx[1] = %g, want -inf", gx[1]);
+    CHECK(gx[2] == 0.5f && gx[3] == -2.0f);
+    ssl3d_tensor_release(L);
+    ssl3d_tensor_release(x); ssl3d_tensor_release(w);
+    ssl3d_ctx_release(ctx);
+}
+
 typedef struct { ssl3d_tensor *x, *y; } reduce_case;
 static ssl3d_status reduce_fwd(ssl3d_ctx *ctx, void *u, ssl3d_tensor **out) {
     reduce_case *c = u;

@@ -60,6 +60,8 @@ TEST(cuda_kernel_basic_float_ops_match_cpu) {
     for (int si = 0; si < 3; si++) {
         const int64_t n = sizes[si];
         float *x = randv(n, 1), *y0 = randv(n, 2), *want = malloc((size_t)n * 4), *got = malloc((size_t)n * 4);
+        float *nanv = malloc((size_t)n * 4);
+        for (int64_t i = 0; i < n; i++) nanv[i] = NAN;
         unsigned g[N_SHAPES], b[N_SHAPES];
         shapes(n, g, b);
         for (int s = 0; s < N_SHAPES; s++) {
@@ -73,6 +75,9 @@ TEST(cuda_kernel_basic_float_ops_match_cpu) {
             for (int64_t i = 0; i < n; i++) want[i] = 3.0f * x[i] + -1.5f * y0[i];
             SSL3D_EMU_LAUNCH(k_scale_add, g[s], b[s], 3.0f, x, -1.5f, y0, got, n);
             CHECK_MSG(close_all(got, want, n, 1e-7f), "scale_add n=%lld shape %d", (long long)n, s);
+            for (int64_t i = 0; i < n; i++) want[i] = 3.0f * x[i];   /* b = 0: y (all NaN) not read */
+            SSL3D_EMU_LAUNCH(k_scale_add, g[s], b[s], 3.0f, x, 0.0f, nanv, got, n);
+            CHECK_MSG(close_all(got, want, n, 0), "scale_add b=0 n=%lld shape %d", (long long)n, s);
             for (int64_t i = 0; i < n; i++) want[i] *= 0.25f;
             SSL3D_EMU_LAUNCH(k_scale, g[s], b[s], got, n, 0.25f);
             CHECK_MSG(close_all(got, want, n, 0), "scale n=%lld shape %d", (long long)n, s);
@@ -80,7 +85,7 @@ TEST(cuda_kernel_basic_float_ops_match_cpu) {
             SSL3D_EMU_LAUNCH(k_fill, g[s], b[s], got, n, 7.0f);
             CHECK_MSG(close_all(got, want, n, 0), "fill n=%lld shape %d", (long long)n, s);
         }
-        free(x); free(y0); free(want); free(got);
+        free(x); free(y0); free(want); free(got); free(nanv);
     }
 }
 

@@ -107,7 +107,9 @@ typedef struct ssl3d_backend {
     void (*axpy)(const ssl3d_kctx *k, float a, const float *x, float *y, int64_t n); /* y += a*x */
     void (*add_scalar)(const ssl3d_kctx *k, float a, float *y, int64_t n);           /* y += a   */
     void (*scale_add)(const ssl3d_kctx *k, float a, const float *x, float b, const float *y,
-                      float *out, int64_t n);                        /* out = a*x + b*y */
+                      float *out, int64_t n);   /* out = a*x + b*y; b == 0: out = a*x and y is
+                                                   * not read (inf/NaN in y do not leak), as
+                                                   * BLAS's beta = 0 */
     double (*dot)(const ssl3d_kctx *k, const float *x, const float *w, int64_t n); /* w NULL: sum */
 
     const struct ssl3d_conv_kernels *conv;

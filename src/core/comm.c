@@ -167,8 +167,8 @@ static void bucket_drain(const bucket *b, int64_t at, const segment *sg, int64_t
     else be->copy(st, (char *)sg->dev + o * 4, src, bytes);
 }
 
-/* bucket[0..n) *= scale, in float, as the host loop does: on the device with scale_add
- * (scale * x + 0 * x is scale * x rounded once, FMA or not). */
+/* bucket[0..n) *= scale, in float, as the host loop does: on the device with scale_add,
+ * whose b = 0 is scale * x alone (backend.h). */
 static void bucket_scale(const bucket *b, int64_t n, float scale) {
     if (!b->device) {
         for (int64_t i = 0; i < n; i++) b->buf[i] *= scale;

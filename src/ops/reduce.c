@@ -12,9 +12,8 @@ static ssl3d_status weighted_sum_backward(ssl3d_ctx *ctx, ssl3d_node *n) {
     ctx->be->to_host(ctx->be_state, &g, n->out->grad, sizeof g);
     ssl3d_kctx k = ssl3d_kctx_of(ctx);
     if (w && !x->grad) {
-        /* x's first gradient: written as g*w (+ 0*w) instead of zero-filled and then added
-         * to, one pass over it instead of two (18.9 MB each in the W1 benchmarks). The same
-         * values, except that a non-finite w gives NaN where the add gave +-inf. */
+        /* x's first gradient: written as g*w instead of zero-filled and then added to, one
+         * pass over it instead of two (18.9 MB each in the W1 benchmarks); the same values. */
         x->grad = ssl3d_be_alloc_uninit(ctx, (size_t)x->numel * 4u);
         if (!x->grad) return SSL3D_ERR_NOMEM;
         ctx->be->scale_add(&k, g, ssl3d_f32(w), 0.0f, ssl3d_f32(w), x->grad, x->numel);

@@ -30,6 +30,11 @@ static void cpu_add_scalar(const ssl3d_kctx *k, float a, float *y, int64_t n) {
 
 static void cpu_scale_add(const ssl3d_kctx *k, float a, const float *x, float b, const float *y, float *out,
                           int64_t n) {
+    if (b == 0.0f) {   /* y is not read: out = a*x even where y holds inf or NaN (backend.h) */
+        #pragma omp parallel for num_threads(k->threads) if (n > 65536) schedule(static)
+        for (int64_t i = 0; i < n; i++) out[i] = a * x[i];
+        return;
+    }
     #pragma omp parallel for num_threads(k->threads) if (n > 65536) schedule(static)
     for (int64_t i = 0; i < n; i++) out[i] = a * x[i] + b * y[i];
 }

@@ -31,6 +31,7 @@
  * reducing over the output positions of a task: per position 2 vectors of dY
  * (channels-last) and NG broadcast inputs -> 2*NG FMAs. Per-thread partials are summed in
  * thread order, so results are reproducible for a given ISA and thread count. */
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <omp.h>
@@ -44,6 +45,16 @@
 #define NB (NV * VW)
 typedef float KN(vf) __attribute__((vector_size(VW * 4)));
 #define vf KN(vf)
+/* 1 when this file is compiled for its vectors' instruction set (the Makefile's per-file
+ * ISA_FLAGS): zmm with AVX-512F, ymm with AVX. Streaming stores and register operands of
+ * asm need it; a build that compiles the file without those flags (the clang fuzz build)
+ * gets plain stores and no register pinning. */
+#if (VW == 16 && defined(__AVX512F__)) || (VW == 8 && defined(__AVX__))
+#define KN_AVX_TARGET 1
+#include <immintrin.h>
+#else
+#define KN_AVX_TARGET 0
+#endif
 
 static inline vf KN(vload)(const float *p) { vf v; memcpy(&v, p, sizeof v); return v; }
 static inline void KN(vstore)(float *p, vf v) { memcpy(p, &v, sizeof v); }
@@ -794,9 +805,11 @@ static inline float KN(hsum)(vf v) {   /* lanes added in a fixed order */
  * (0.58 loads per FMA) W1a's weight gradient took 3.0 ms with AVX-512, more than the
  * AVX2 kernel's 2.2 ms. */
 #define WCO (VW >= 16 ? 8 : VW >= 8 ? 4 : 3)
-/* KN_IN_REG(v) (defined by the AVX files): keep v in a register, so that a dY vector is
- * loaded once for its 3 FMAs instead of being folded into each of them as a memory operand. */
-#ifndef KN_IN_REG
+/* KN_IN_REG(v): keep v in a register, so that a dY vector is loaded once for its 3 FMAs
+ * instead of being folded into each of them as a memory operand (KN_AVX_TARGET, above). */
+#if KN_AVX_TARGET
+#define KN_IN_REG(v) __asm__("" : "+v"(v))
+#else
 #define KN_IN_REG(v) ((void)0)
 #endif
 
@@ -912,9 +925,17 @@ static ssl3d_status KN(small_backward_weights)(const ssl3d_kctx *k, const ssl3d_
  * 16 channels loaded 17 times per 16 FMAs, and W1a's forward took 2.0 ms with AVX-512). */
 #define SCO (VW >= 16 ? 8 : 4)
 #define SNP 3
-/* KN_STREAM(p, v) (the AVX files): store v at p bypassing the caches when p is aligned
- * (y is written once and is larger than L2), KN_STREAM_FENCE() orders those stores. */
-#ifndef KN_STREAM
+/* KN_STREAM(p, v): store v at p bypassing the caches when p is aligned (y is written once
+ * and is larger than L2); KN_STREAM_FENCE() orders those stores. */
+#if KN_AVX_TARGET && VW == 16
+#define KN_STREAM(p, v) \
+    do { if ((uintptr_t)(p) & 63) KN(vstore)(p, v); else _mm512_stream_ps(p, (__m512)(v)); } while (0)
+#define KN_STREAM_FENCE() _mm_sfence()
+#elif KN_AVX_TARGET
+#define KN_STREAM(p, v) \
+    do { if ((uintptr_t)(p) & 31) KN(vstore)(p, v); else _mm256_stream_ps(p, (__m256)(v)); } while (0)
+#define KN_STREAM_FENCE() _mm_sfence()
+#else
 #define KN_STREAM(p, v) KN(vstore)(p, v)
 #define KN_STREAM_FENCE() ((void)0)
 #endif

@@ -21,7 +21,8 @@ SSL3D_KERNEL k_add_scalar(float a, float *y, int64_t n) {
 }
 
 SSL3D_KERNEL k_scale_add(float a, const float *x, float b, const float *y, float *out, int64_t n) {
-    for (int64_t i = SSL3D_TID; i < n; i += SSL3D_NTHREADS) out[i] = a * x[i] + b * y[i];
+    /* b == 0: y is not read, out = a*x (backend.h) */
+    for (int64_t i = SSL3D_TID; i < n; i += SSL3D_NTHREADS) out[i] = b == 0.0f ? a * x[i] : a * x[i] + b * y[i];
 }
 
 SSL3D_KERNEL k_scale(float *x, int64_t n, float a) {
