@@ -17,6 +17,7 @@
 #   controls                                    the random encoders (pretrain --lr 0)
 #   hip3 hip2 ret                               the fine-tuning runs (one job per method x
 #                                               seed, $LANES side by side)
+#   jobs-hip3 jobs-hip2 jobs-ret                print the job list of that phase (a dry run)
 #   report-hip3 report-hip2 report-ret          one report per data set over every finished
 #                                               run (ssl3d protocol --report-only)
 #   collect                                     copy the reports into docs/results/finetune/v2/
@@ -25,14 +26,17 @@
 # collected (and committed) at any time, with whatever has finished.
 #
 # Environment: SSL3D (default ./bin/ssl3d), DATA (../shared/data), OUT (work dir, /tmp/p2),
-#   LANES (2), SEEDS (0,1,2,3,4), PRE_SECONDS (14400: a wall-clock cap per encoder, a safety net only), BEST2D (rot2), HIP3_TASKS, RET_TASKS,
+#   LANES (2), SEEDS (0,1,2,3,4), FRACTION_GROUPS ("5,10 big": the fraction groups of the
+#   fine-tuning phases, in order; "big" is the set's other fractions, so FRACTION_GROUPS=5,10
+#   runs only the 5% and 10% cells and FRACTION_GROUPS=big the others), PRE_SECONDS (14400:
+#   a wall-clock cap per encoder, a safety net only), BEST2D (rot2), HIP3_TASKS, RET_TASKS,
 #   HIP3_FT / HIP2_FT / RET_FT (finetune options, defaults below), and SMOKE=1: 2 pretraining
 #   steps and 2 fine-tuning steps per run, to check the driver and the reports in minutes
 #   (never report SMOKE numbers).
 set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SSL3D=${SSL3D:-./bin/ssl3d}; DATA=${DATA:-../shared/data}; OUT=${OUT:-/tmp/p2}; LANES=${LANES:-2}
-SEEDS=${SEEDS:-0,1,2,3,4}; PRE_SECONDS=${PRE_SECONDS:-14400}; BEST2D=${BEST2D:-rot2}
+SEEDS=${SEEDS:-0,1,2,3,4}; FRACTION_GROUPS=${FRACTION_GROUPS:-5,10 big}; PRE_SECONDS=${PRE_SECONDS:-14400}; BEST2D=${BEST2D:-rot2}
 HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2}
 HIP=$DATA/hippocampus/dataset.json
 POOL=$HERE/hippocampus_pool_cases.txt   # = the protocol's pool (--test-fraction 0.2 --split-seed 0)
@@ -154,7 +158,7 @@ fractions_of() { case $1 in ret) echo 5,10,100 ;; *) echo 5,10,25 ;; esac; }
 # fractions; a run's result does not depend on the order, only on its method, seed, fraction.)
 protocol_jobs() {
     local m s f big
-    for f in 5,10 big; do
+    for f in $FRACTION_GROUPS; do
         for s in ${SEEDS//,/ }; do
             if [ "$f" = big ]; then
                 big=$(fractions_of "$1"); big=${big#5,10,}
@@ -183,6 +187,7 @@ for phase in "$@"; do
     pretrain-*) pretrain_jobs "${phase#pretrain-}" | run_jobs ;;
     controls) pretrain_jobs controls | run_jobs ;;
     hip3|hip2|ret) protocol_jobs "$phase" | run_jobs ;;
+    jobs-*) protocol_jobs "${phase#jobs-}" ;;
     report-*) report_set "${phase#report-}" ;;
     collect)
         for set in hip3 hip2 ret; do
