@@ -35,5 +35,6 @@
 #include "ssl3d/finetune.h"
 #include "ssl3d/comm.h"
 #include "ssl3d/pretrain_run.h"
+#include "ssl3d/pretrain_inputs.h"
 
 #endif /* SSL3D_H */

@@ -97,6 +97,8 @@ int cli_train_run(cli_train *t) {
     c.resume = t->resume;
     c.meta = t->meta;
     c.data_ctx = t->data_ctx;
+    if (t->inputs && ssl3d_pretrain_inputs_fill_config(t->ctx, t->inputs, &c) != SSL3D_OK)
+        return cli_error(t->cmd, "%s", ssl3d_ctx_last_error(t->ctx));
     log_state s = { .t = t, .last_val = NAN };
     cli_progress_init(&s.prog, stderr);
     t->proxy_accuracy = t->val_loss = NAN;

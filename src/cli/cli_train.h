@@ -18,6 +18,10 @@ typedef struct cli_train {
     ssl3d_ctx *data_ctx;        /* where the batch callback loads images (NULL: ctx); a host
                                  * context when ctx is a device's */
     ssl3d_task *task;
+    /* The prepared inputs of `ssl3d pretrain` (ssl3d/pretrain_inputs.h): when set, they give
+     * the loader, batch size, seed, held-out images, steps per epoch and data context
+     * (ssl3d_pretrain_inputs_fill_config) and the fields below for those are ignored. */
+    const ssl3d_pretrain_inputs *inputs;
     ssl3d_loader *loader;       /* batches from this loader (ssl3d_loader_set_batch done), */
     cli_batch_fn batch;         /* or from this callback (no communicator) */
     void *ud;

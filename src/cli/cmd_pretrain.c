@@ -40,48 +40,29 @@ static const cli_help HELP = {
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
 };
 
-/* --cases FILE: manifest case indices (ssl3d_ft_select_cases) into *idx (caller frees).
- * Returns 0, or 1 after printing the error. */
-static int read_cases(ssl3d_ctx *ctx, const char *data, const char *file, int64_t **idx, int64_t *n) {
-    ssl3d_manifest *man = NULL;
-    if (ssl3d_manifest_load(ctx, data, 0, &man) != SSL3D_OK)
-        return cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(ctx));
-    const int64_t cap = ssl3d_manifest_count(man);
-    int rc = 0;
-    *idx = malloc((size_t)(cap + 1) * sizeof **idx);
-    if (!*idx) rc = cli_error(CMD, "out of memory");
-    else if (ssl3d_ft_select_cases(ctx, man, -1, file, *idx, cap, n) != SSL3D_OK)
-        rc = cli_error(CMD, "--cases %s", ssl3d_ctx_last_error(ctx));
-    else if (*n < 1 || *n > cap)
-        rc = cli_error(CMD, "--cases %s lists %lld cases, want 1..%lld", file, (long long)*n, (long long)cap);
-    ssl3d_manifest_release(man);
-    return rc;
-}
-
-/* Smallest image side the loader pads up to. CPC and exemplar cut a window of input_size
- * from the image; rotation, RPL and jigsaw take their crops inside each image's
- * foreground box themselves (smaller boxes give a symmetric frame / smaller cells), so
- * padding would add nothing. */
-static int64_t task_min_size(ssl3d_ctx *ctx, const ssl3d_task *task) {
-    const int32_t kind = ssl3d_task_kind_of(task);
-    double v = 0;
-    if ((kind == SSL3D_TASK_CPC || kind == SSL3D_TASK_EXEMPLAR) &&
-        ssl3d_task_option(ctx, task, "input_size", &v) == SSL3D_OK && v >= 1)
-        return (int64_t)v;
-    ssl3d_ctx_clear_error(ctx);
-    return 1;
-}
-
-/* Default images per step of each task (chosen by measured cost per step on 2 cores:
- * docs/tasks.md, "Cost per step"); --batch overrides it. */
-static int64_t task_default_batch(int32_t kind, int64_t dims) {
-    switch (kind) {
-    case SSL3D_TASK_ROTATION: return dims == 3 ? 8 : 32;
-    case SSL3D_TASK_RPL: return dims == 3 ? 16 : 32;
-    case SSL3D_TASK_JIGSAW: return dims == 3 ? 8 : 16;
-    case SSL3D_TASK_CPC: return dims == 3 ? 4 : 16;
-    default: return dims == 3 ? 8 : 16;   /* exemplar: the other images are the negatives */
+/* An error of ssl3d_pretrain_inputs_create, whose message starts with the config field at
+ * fault ("ssl3d_pretrain_inputs_create: config.<field> ..."), said with the option that
+ * set the field; a bad task or --opt is a usage error (exit 2) as the other option errors. */
+static int inputs_error(ssl3d_ctx *ctx) {
+    static const struct { const char *field, *option; int usage; } map[] = {
+        { "manifest", "--data", 0 }, { "cases_file", "--cases", 0 }, { "options", "--opt", 1 },
+        { "task", "--task", 1 }, { "dims", "--dims", 1 }, { "batch", "--batch", 1 },
+        { "normalisation", "--normalisation", 1 }, { "spacing", "--spacing", 1 },
+        { "loader_threads", "--loader-threads", 1 }, { "val_fraction", "--val-fraction", 1 },
+        { "val_max", "--val-max", 1 },
+    };
+    static const char prefix[] = "ssl3d_pretrain_inputs_create: config.";
+    const char *msg = ssl3d_ctx_last_error(ctx);
+    if (!strncmp(msg, prefix, sizeof prefix - 1)) {
+        const char *f = msg + sizeof prefix - 1;
+        for (size_t i = 0; i < sizeof map / sizeof map[0]; i++) {
+            const size_t n = strlen(map[i].field);
+            if (strncmp(f, map[i].field, n) || (f[n] != ' ' && f[n] != ':')) continue;
+            return map[i].usage ? cli_usage_error(CMD, "%s%s", map[i].option, f + n)
+                                : cli_error(CMD, "%s%s", map[i].option, f + n);
+        }
     }
+    return cli_error(CMD, "%s", msg);
 }
 
 int cmd_pretrain(int argc, char **argv) {
@@ -139,17 +120,12 @@ int cmd_pretrain(int argc, char **argv) {
     if (!epochs && !steps) epochs = 10;
     if (!cli_dir_writable(out)) return cli_error(CMD, "--out %s: its directory does not exist or is not writable", out);
 
-    int32_t kind = 0;
     ssl3d_ctx *ctx = NULL, *dctx = NULL;   /* the model's context; the images' (host memory) */
-    ssl3d_loader *train = NULL, *val = NULL;
-    ssl3d_task *task = NULL;
-    ssl3d_tensor **val_imgs = NULL, *first = NULL;
-    int64_t n_val = 0, n_items = 0, *cases = NULL, n_cases = 0;
+    ssl3d_pretrain_inputs *in = NULL;
     cli_jsonl log = { 0 };
     int32_t backend = SSL3D_BACKEND_CPU;
     if ((rc = cli_backend_parse(CMD, backend_name, &backend)) != 0) return rc;
     if ((rc = cli_backend_ctx(CMD, backend, &ctx)) != 0) return rc;
-    ssl3d_task_kind_parse(task_name, &kind);
     if (threads) ssl3d_ctx_set_threads(ctx, (int32_t)threads);
     ssl3d_ctx_set_seed(ctx, (uint64_t)seed);
     if (cli_dist_attach(CMD, ctx, threads != 0, comm_name)) { rc = 1; goto done; }
@@ -166,99 +142,48 @@ int cmd_pretrain(int argc, char **argv) {
                              (long long)batch, (int)cli_dist_size());
         goto done;
     }
-    double sp[3] = { spacing, spacing, spacing };
-
-    if (cases_file && (rc = read_cases(dctx, data, cases_file, &cases, &n_cases)) != 0) goto done;
-    /* Training images: their channel count fixes the task's input. */
-    if (ssl3d_loader_create(dctx, data, SSL3D_LOADER_TRAIN, &train) != SSL3D_OK ||
-        (cases && ssl3d_loader_set_cases(dctx, train, cases, n_cases) != SSL3D_OK) ||
-        ssl3d_loader_set_dims(dctx, train, (int32_t)dims) != SSL3D_OK ||
-        ssl3d_loader_set_split(dctx, train, val_fraction, (uint64_t)split_seed) != SSL3D_OK) {
-        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(dctx));
-        goto done;
-    }
-    /* Peek at one image with a throwaway loader (the options of `train` are not frozen). */
-    {
-        ssl3d_loader *peek = NULL;
-        const char *p0 = ssl3d_loader_volume_path(train, 0);
-        if (ssl3d_loader_create_files(dctx, &p0, 1, SSL3D_LOADER_ALL, &peek) != SSL3D_OK ||
-            ssl3d_loader_set_dims(dctx, peek, 3) != SSL3D_OK || ssl3d_loader_item(dctx, peek, 0, &first) != SSL3D_OK) {
-            rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(dctx));
-            ssl3d_loader_release(peek);
-            goto done;
-        }
-        ssl3d_loader_release(peek);
-    }
-    if (ssl3d_task_create(ctx, kind, (int32_t)dims, (int32_t)ssl3d_tensor_dim(first, 0), opts, &task) != SSL3D_OK) {
-        rc = cli_usage_error(CMD, "%s%s: %s", opts ? "--opt " : "--task ", opts ? opts : task_name,
-                             ssl3d_ctx_last_error(ctx));
-        goto done;
-    }
-    if (!batch) batch = task_default_batch(kind, dims);
-    const int64_t min_size = task_min_size(ctx, task);
-    /* The same preparation as fine-tuning (ssl3d_ftmodel_prepare_image): per-image
-     * normalisation of the whole image, no crop to the non-zero box; the tasks place their
-     * crops in the foreground themselves. */
-    uint32_t flags = !strcmp(normalisation, "zscore") ? SSL3D_LOADER_ZSCORE
-                     : !strcmp(normalisation, "minmax") ? SSL3D_LOADER_MINMAX
-                                                        : 0u;
-    /* Under mpirun each rank decodes its own share of a batch (ssl3d_pretrain_run), not
-     * the whole batch ahead: no prefetching workers then. */
-    if (cli_dist_size() > 1) loader_threads = 0;
-    if (ssl3d_loader_set_preprocess(dctx, train, flags, min_size, spacing > 0 ? sp : NULL) != SSL3D_OK ||
-        ssl3d_loader_set_batch(dctx, train, (int32_t)batch, (uint64_t)seed) != SSL3D_OK ||
-        ssl3d_loader_set_threads(dctx, train, (int32_t)loader_threads, 4) != SSL3D_OK ||
-        ssl3d_loader_count(dctx, train, &n_items) != SSL3D_OK) {
-        rc = cli_error(CMD, "--data %s: %s", data, ssl3d_ctx_last_error(dctx));
-        goto done;
-    }
-    int64_t per_epoch = (n_items + batch - 1) / batch;
+    /* The loop's inputs, prepared as in every front end (ssl3d/pretrain_inputs.h): the
+     * loaders, the task, the batch, the held-out images. */
+    ssl3d_pretrain_inputs_config ic;
+    ssl3d_pretrain_inputs_config_init(&ic);
+    ic.manifest = data;
+    ic.cases_file = cases_file;
+    ic.dims = (int32_t)dims;
+    ic.batch = (int32_t)batch;
+    ic.task = task_name;
+    ic.options = opts;
+    ic.seed = (uint64_t)seed;
+    ic.normalisation = normalisation;
+    for (int a = 0; a < 3; a++) ic.spacing[a] = spacing;
+    ic.loader_threads = (int32_t)loader_threads;
+    ic.val_fraction = val_fraction;
+    ic.split_seed = (uint64_t)split_seed;
+    ic.val_max = val_max;
+    ic.data_ctx = dctx;
+    if (ssl3d_pretrain_inputs_create(ctx, &ic, &in) != SSL3D_OK) { rc = inputs_error(ctx); goto done; }
+    if (ssl3d_pretrain_inputs_unsplit(in))
+        fprintf(stderr, "ssl3d %s: warning: a single image cannot be split; no held-out proxy accuracy\n", CMD);
+    ssl3d_task *task = ssl3d_pretrain_inputs_task(in);
+    batch = ssl3d_pretrain_inputs_batch(in);
+    const int64_t per_epoch = ssl3d_pretrain_inputs_steps_per_epoch(in);
     if (epochs) steps = epochs * per_epoch;
-
-    /* Held-out images for the proxy accuracy (at most --val-max, spread evenly). */
-    if (val_fraction > 0 && ssl3d_loader_num_volumes(train) > 0 && cli_dist_is_root()) {
-        ssl3d_status st = ssl3d_loader_create(dctx, data, SSL3D_LOADER_VAL, &val);
-        if (st == SSL3D_OK && cases) st = ssl3d_loader_set_cases(dctx, val, cases, n_cases);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_dims(dctx, val, (int32_t)dims);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_split(dctx, val, val_fraction, (uint64_t)split_seed);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_preprocess(dctx, val, flags, min_size, spacing > 0 ? sp : NULL);
-        if (st == SSL3D_OK) st = ssl3d_loader_set_threads(dctx, val, (int32_t)loader_threads, 1);
-        int64_t nv = 0;
-        if (st == SSL3D_OK) st = ssl3d_loader_count(dctx, val, &nv);
-        if (st != SSL3D_OK && ssl3d_loader_num_volumes(train) > 1) {
-            rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(dctx));
-            goto done;
-        }
-        if (st != SSL3D_OK) {
-            fprintf(stderr, "ssl3d %s: warning: a single image cannot be split; no held-out proxy accuracy\n", CMD);
-            nv = 0;
-        }
-        n_val = nv < val_max ? nv : val_max;
-        val_imgs = calloc((size_t)(n_val ? n_val : 1), sizeof *val_imgs);
-        if (!val_imgs) { rc = cli_error(CMD, "out of memory"); goto done; }
-        for (int64_t i = 0; i < n_val; i++)
-            if (ssl3d_loader_item(dctx, val, n_val == nv ? i : i * nv / n_val, &val_imgs[i]) != SSL3D_OK) {
-                rc = cli_error(CMD, "--data %s: validation images: %s", data, ssl3d_ctx_last_error(dctx));
-                goto done;
-            }
-    }
     if (log_path && cli_dist_is_root() && cli_jsonl_open(CMD, &log, log_path, resume != NULL)) { rc = 1; goto done; }
     char ranks_s[64] = "";
     if (cli_dist_size() > 1)
         snprintf(ranks_s, sizeof ranks_s, " (%d ranks x %lld)", (int)cli_dist_size(), (long long)batch / cli_dist_size());
     if (cli_dist_is_root())
         fprintf(stderr, "ssl3d %s: %s %dD on %lld training %s (%lld held out), batch %lld%s, %lld steps, "
-            "%lld encoder parameters, chance %.4f\n", CMD, task_name, (int)dims, (long long)n_items,
-            dims == 3 ? "volumes" : "slices", (long long)n_val, (long long)batch, ranks_s, (long long)steps,
+            "%lld encoder parameters, chance %.4f\n", CMD, task_name, (int)dims,
+            (long long)ssl3d_pretrain_inputs_train_count(in), dims == 3 ? "volumes" : "slices",
+            (long long)ssl3d_pretrain_inputs_val_count(in), (long long)batch, ranks_s, (long long)steps,
             (long long)ssl3d_module_param_numel(ssl3d_task_encoder(task)), ssl3d_task_chance(task));
 
     cli_train t = { 0 };
-    t.cmd = CMD; t.ctx = ctx; t.data_ctx = dctx; t.task = task; t.loader = train;
-    t.batch_size = (int32_t)batch; t.seed = (uint64_t)seed;
-    t.val = val_imgs; t.n_val = n_val; t.val_rounds = (int32_t)val_rounds; t.eval_every = eval_every;
+    t.cmd = CMD; t.ctx = ctx; t.task = task; t.inputs = in;   /* loader, batch, seed, held-out images */
+    t.val_rounds = (int32_t)val_rounds; t.eval_every = eval_every;
     t.lr = lr; t.weight_decay = wd; t.schedule = schedule; t.warmup = warmup;
     if (max_seconds > 0) t.max_seconds = max_seconds;
-    t.steps = steps; t.steps_per_epoch = per_epoch; t.out = out; t.save_every = save_every;
+    t.steps = steps; t.out = out; t.save_every = save_every;
     t.resume = resume; t.log = log_path ? &log : NULL; t.print_every = print_every;
     rc = cli_train_run(&t);
     if (!rc && cli_dist_is_root())
@@ -267,13 +192,7 @@ int cmd_pretrain(int argc, char **argv) {
                t.chance, out);
 done:
     if (log.f && cli_jsonl_close(CMD, &log) && !rc) rc = 1;
-    for (int64_t i = 0; val_imgs && i < n_val; i++) ssl3d_tensor_release(val_imgs[i]);
-    free(val_imgs);
-    free(cases);
-    ssl3d_tensor_release(first);
-    ssl3d_task_release(task);
-    ssl3d_loader_release(train);
-    ssl3d_loader_release(val);
+    ssl3d_pretrain_inputs_release(in);
     if (dctx != ctx) ssl3d_ctx_release(dctx);
     cli_dist_detach(ctx);
     ssl3d_ctx_release(ctx);
