@@ -77,6 +77,15 @@ class PretrainConfig(C.Structure):
                 ("data_ctx", C.c_void_p)]
 
 
+class PretrainInputsConfig(C.Structure):
+    """struct ssl3d_pretrain_inputs_config (ssl3d/pretrain_inputs.h), field for field; fill
+    it with ssl3d_pretrain_inputs_config_init (defaults, size and version)."""
+    _fields_ = [("size", u32), ("version", u32), ("manifest", STR), ("cases", I64P), ("n_cases", i64),
+                ("cases_file", STR), ("dims", i32), ("batch", i32), ("task", STR), ("options", STR),
+                ("seed", u64), ("normalisation", STR), ("spacing", f64 * 3), ("loader_threads", i32),
+                ("val_fraction", f64), ("split_seed", u64), ("val_max", i64), ("data_ctx", C.c_void_p)]
+
+
 _PROTOS = {
     # core
     "ssl3d_status_string": (STR, [ST]),
@@ -219,6 +228,19 @@ _PROTOS = {
     "ssl3d_loader_batch_size": (i32, [P]),
     "ssl3d_pretrain_config_init": (None, [C.POINTER(PretrainConfig)]),
     "ssl3d_pretrain_run": (ST, [P, P, C.POINTER(PretrainConfig), PRETRAIN_LOG_FN, C.c_void_p]),
+    "ssl3d_pretrain_inputs_config_init": (None, [C.POINTER(PretrainInputsConfig)]),
+    "ssl3d_pretrain_inputs_create": (ST, [P, C.POINTER(PretrainInputsConfig), PP]),
+    "ssl3d_pretrain_inputs_release": (None, [P]),
+    "ssl3d_pretrain_inputs_task": (P, [P]),
+    "ssl3d_pretrain_inputs_loader": (P, [P]),
+    "ssl3d_pretrain_inputs_batch": (i32, [P]),
+    "ssl3d_pretrain_inputs_train_count": (i64, [P]),
+    "ssl3d_pretrain_inputs_steps_per_epoch": (i64, [P]),
+    "ssl3d_pretrain_inputs_min_size": (i64, [P]),
+    "ssl3d_pretrain_inputs_val_count": (i64, [P]),
+    "ssl3d_pretrain_inputs_val_image": (P, [P, i64]),
+    "ssl3d_pretrain_inputs_unsplit": (i32, [P]),
+    "ssl3d_pretrain_inputs_fill_config": (ST, [P, P, C.POINTER(PretrainConfig)]),
     # fine-tuning
     "ssl3d_ftmodel_create": (ST, [P, i32, i32, i32, i32, i32, i32, i32, i32, i32, PP]),
     "ssl3d_ftmodel_release": (None, [P]),

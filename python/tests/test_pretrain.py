@@ -1,4 +1,4 @@
-"""ssl3d.pretrain mirrors the CLI loop: the same seeded run gives the same loss
+"""ssl3d.pretrain and the CLI make the same library calls: the same seeded run gives the same loss
 trajectory as `bin/ssl3d pretrain --log`, bitwise, and the same checkpoint tensors."""
 import json
 import subprocess
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 import ssl3d
-from conftest import BIN, need_bin
+from conftest import BIN, need_bin, write_dataset
 
 OPTS = {"filters": 4, "levels": 2, "input_size": 16, "hidden": 8}
 
@@ -22,27 +22,34 @@ def cli_losses(log):
     ("jigsaw", {"filters": 4, "levels": 1, "grid": 2, "cell": 8, "jitter": 2, "permutations": 4, "hidden": 8}, {}),
     # input_size 24 > the volumes' sides: the CLI pads CPC/exemplar images to the window.
     ("exemplar", {"filters": 4, "levels": 1, "input_size": 24}, {}),
-    # No --batch: the task's default batch (cmd_pretrain.c task_default_batch).
+    # No --batch: the task's default batch (ssl3d_pretrain_inputs_create), in 3D and in 2D.
     ("rotation", OPTS, {"batch": None}),
+    ("rotation", {"filters": 4, "levels": 1, "input_size": 8, "hidden": 8}, {"batch": None, "dims": 2, "val_max": 3}),
+    # --cases FILE (cases= a path), minmax normalisation, a split seed, resampling.
+    ("rotation", OPTS, {"cases": "CASES", "normalisation": "minmax", "split_seed": 3, "spacing": 1.5}),
 ])
 def test_pretrain_matches_cli_bitwise(tiny_dataset, tmp_path, task, opts, extra):
     need_bin()
     steps, eval_every = 5, 2
     optstr = ",".join(f"{k}={v}" for k, v in opts.items())
     batch = extra.pop("batch", 2)
-    cmd = [str(BIN), "pretrain", "--task", task, "--dims", "3", "--threads", "1",
+    dims = extra.pop("dims", 3)
+    if extra.get("cases") == "CASES":
+        extra["cases"] = tmp_path / "cases.txt"
+        extra["cases"].write_text("# cases 0, 2, 3, 4 of the five\n0\nimg2.nii.gz\n3\n4\n")
+    cmd = [str(BIN), "pretrain", "--task", task, "--dims", str(dims), "--threads", "1",
            "--loader-threads", "1", "--val-fraction", "0.34", "--seed", "7", "--steps", str(steps),
            "--eval-every", str(eval_every), "--opt", optstr, "--data", str(tiny_dataset),
            "--out", str(tmp_path / "cli.safetensors"), "--log", str(tmp_path / "cli.jsonl")]
     if batch is not None:
         cmd += ["--batch", str(batch)]
     for k, v in extra.items():
-        cmd += [f"--{k}", str(v)]
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     cli, cli_final = cli_losses(tmp_path / "cli.jsonl")
     seen = []
-    res = ssl3d.pretrain(tiny_dataset, task, 3, tmp_path / "py.safetensors", steps=steps, batch=batch, threads=1,
+    res = ssl3d.pretrain(tiny_dataset, task, dims, tmp_path / "py.safetensors", steps=steps, batch=batch, threads=1,
                          loader_threads=1, val_fraction=0.34, seed=7, eval_every=eval_every, options=opts,
                          log=tmp_path / "py.jsonl", progress=seen.append, **extra)
     assert len(cli) == steps and len(res.losses) == steps and len(seen) == steps
@@ -85,12 +92,39 @@ def test_pretrain_errors_name_the_culprit(tiny_dataset, tmp_path):
     with pytest.raises(ssl3d.Error) as e:
         ssl3d.pretrain(tmp_path / "missing.json", "rotation", 3, tmp_path / "x.safetensors", steps=1)
     assert e.value.status_name == "SSL3D_ERR_IO" and "missing.json" in str(e.value)
+    assert "config.manifest" in str(e.value)
     with pytest.raises(ssl3d.Error) as e:
         ssl3d.pretrain(tiny_dataset, "rotation", 3, tmp_path / "x.safetensors", steps=1, options={"bogus": 1})
     assert e.value.status_name == "SSL3D_ERR_INVALID_ARG" and "bogus" in str(e.value)
+    assert "config.options" in str(e.value)
     with pytest.raises(ssl3d.Error) as e:
         ssl3d.pretrain(tiny_dataset, "rotashun", 3, tmp_path / "x.safetensors", steps=1)
     assert "rotashun" in str(e.value)
+    with pytest.raises(ssl3d.Error) as e:
+        ssl3d.pretrain(tiny_dataset, "rotation", 3, tmp_path / "x.safetensors", steps=1, normalisation="unit")
+    assert e.value.status_name == "SSL3D_ERR_INVALID_ARG" and "'unit'" in str(e.value)
+    with pytest.raises(ssl3d.Error) as e:
+        ssl3d.pretrain(tiny_dataset, "rotation", 3, tmp_path / "x.safetensors", steps=1, cases=[1, 1])
+    assert "config.cases" in str(e.value) and "twice" in str(e.value)
+    assert not (tmp_path / "x.safetensors").exists()
+
+
+def test_pretrain_single_image_warns(tmp_path):
+    """One image cannot be split: the library says so (ssl3d_pretrain_inputs_unsplit), the
+    CLI and Python warn, and both train without held-out images, identically."""
+    need_bin()
+    man = write_dataset(tmp_path, n=1)
+    r = subprocess.run([str(BIN), "pretrain", "--task", "rotation", "--dims", "3", "--threads", "1", "--batch", "2",
+                        "--steps", "2", "--opt", ",".join(f"{k}={v}" for k, v in OPTS.items()), "--data", str(man),
+                        "--out", str(tmp_path / "c.safetensors"), "--log", str(tmp_path / "c.jsonl")],
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "single image cannot be split" in r.stderr, r.stderr
+    with pytest.warns(UserWarning, match="single image cannot be split"):
+        res = ssl3d.pretrain(man, "rotation", 3, tmp_path / "p.safetensors", steps=2, batch=2, threads=1,
+                             options=OPTS)
+    cli, cli_final = cli_losses(tmp_path / "c.jsonl")
+    assert res.val_samples == 0 == cli_final[0]["val_samples"]
+    assert [np.float32(c["loss"]) for c in cli] == [np.float32(x) for x in res.losses]
 
 
 def test_python_resumes_a_cli_run_bitwise(tiny_dataset, tmp_path):
