@@ -321,6 +321,13 @@ TEST(pretrain_inputs_errors_name_the_field) {
     EXPECT_ERROR(&c, SSL3D_ERR_INVALID_ARG, "at most one of config.cases and config.cases_file");
     RESET(); c.cases_file = cases;
     EXPECT_ERROR(&c, SSL3D_ERR_INVALID_ARG, "config.cases_file", "not_a_case.nii.gz");
+    char empty[1100];
+    snprintf(empty, sizeof empty, "%s/none.txt", th_tmpdir());
+    REQUIRE((f = fopen(empty, "w")) != NULL);
+    fprintf(f, "# no case\n");
+    fclose(f);
+    RESET(); c.cases_file = empty;
+    EXPECT_ERROR(&c, SSL3D_ERR_INVALID_ARG, "config.cases_file", "none.txt lists 0 cases");
     RESET(); c.size = 0;   /* not from ssl3d_pretrain_inputs_config_init */
     EXPECT_ERROR(&c, SSL3D_ERR_INVALID_ARG, "ssl3d_pretrain_inputs_config_init");
     EXPECT_ERROR(NULL, SSL3D_ERR_INVALID_ARG, "config is NULL");

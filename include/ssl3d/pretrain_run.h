@@ -11,7 +11,9 @@
  * end, and resumes exactly from such a checkpoint: a resumed run reproduces an
  * uninterrupted one bitwise (same thread count). It never prints: every per-step and final
  * record goes to the log callback as one JSON object. The CLI (`ssl3d pretrain`, `ssl3d
- * demo`) and Python (ssl3d.pretrain) are thin callers of it.
+ * demo`) and Python (ssl3d.pretrain) are thin callers of it; the loader, task, batch and
+ * held-out images of `ssl3d pretrain` come from ssl3d_pretrain_inputs_create
+ * (ssl3d/pretrain_inputs.h).
  */
 #ifndef SSL3D_PRETRAIN_RUN_H
 #define SSL3D_PRETRAIN_RUN_H

@@ -104,7 +104,7 @@ static ssl3d_status check_config(ssl3d_ctx *ctx, const ssl3d_pretrain_inputs_con
 }
 
 /* config.cases_file: the manifest cases it lists (ssl3d_ft_select_cases) into *idx
- * (caller frees). */
+ * (caller frees; NULL on error). */
 static ssl3d_status read_cases(ssl3d_ctx *ctx, ssl3d_ctx *dctx, const ssl3d_pretrain_inputs_config *c,
                                int64_t **idx, int64_t *n) {
     ssl3d_manifest *man = NULL;
@@ -119,6 +119,10 @@ static ssl3d_status read_cases(ssl3d_ctx *ctx, ssl3d_ctx *dctx, const ssl3d_pret
         st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, OP ": config.cases_file %s lists %lld cases, want 1..%lld",
                              c->cases_file, (long long)*n, (long long)cap);
     ssl3d_manifest_release(man);
+    if (st != SSL3D_OK) {
+        free(*idx);
+        *idx = NULL;
+    }
     return st;
 }
 
