@@ -440,3 +440,32 @@ TEST(pretrain_inputs_bad_held_out_image) {
     }
     ssl3d_ctx_release(ctx);
 }
+
+/* Images in a data context of their own (as `ssl3d pretrain --backend cuda` keeps them in
+ * host memory): fill_config passes it on, and the run gives the losses of one context. */
+TEST(pretrain_inputs_data_context) {
+    make_data(4);
+    char out[1100];
+    snprintf(out, sizeof out, "%s/d.safetensors", th_tmpdir());
+    losses l[2] = { { .n = 0 }, { .n = 0 } };
+    for (int k = 0; k < 2; k++) {
+        ssl3d_ctx *ctx = th_ctx(1, 5), *dctx = k ? th_ctx(1, 0) : NULL;
+        REQUIRE(ctx && (!k || dctx));
+        ssl3d_pretrain_inputs_config c;
+        base_config(&c, "rotation", 3, OPTS ",input_size=8,hidden=8");
+        c.batch = 2;
+        c.data_ctx = dctx;
+        ssl3d_pretrain_inputs *in = NULL;
+        CHECK_OK(ctx, ssl3d_pretrain_inputs_create(ctx, &c, &in));
+        ssl3d_pretrain_config pc;
+        run_config(&pc, out);
+        CHECK_OK(ctx, ssl3d_pretrain_inputs_fill_config(ctx, in, &pc));
+        CHECK(pc.data_ctx == dctx && pc.n_val == 1);
+        if (in) CHECK_OK(ctx, ssl3d_pretrain_run(ctx, ssl3d_pretrain_inputs_task(in), &pc, on_log, &l[k]));
+        ssl3d_pretrain_inputs_release(in);
+        ssl3d_ctx_release(dctx);
+        ssl3d_ctx_release(ctx);
+    }
+    CHECK(l[0].n == 3 && l[1].n == 3);
+    for (int i = 0; i < 3; i++) CHECK_MSG(l[0].v[i] == l[1].v[i], "step %d: %.9g vs %.9g", i, l[0].v[i], l[1].v[i]);
+}

@@ -151,3 +151,17 @@ def test_python_resumes_a_cli_run_bitwise(tiny_dataset, tmp_path):
                        options={"filters": 4, "levels": 1, "grid": 2, "cell": 8, "jitter": 2},
                        resume=tmp_path / "part.safetensors")
     assert "'rotation' task" in e.value.message and "part.safetensors" in e.value.message
+
+
+def test_config_structs_match_the_library_layout():
+    """The ctypes mirrors of ssl3d_pretrain_config and ssl3d_pretrain_inputs_config have the
+    C layout: _init writes the C sizeof into .size, and the defaults land in their fields."""
+    import ctypes as C
+    from ssl3d._lib import PretrainConfig, PretrainInputsConfig, lib
+    pc, ic = PretrainConfig(), PretrainInputsConfig()
+    lib.ssl3d_pretrain_config_init(C.byref(pc))
+    lib.ssl3d_pretrain_inputs_config_init(C.byref(ic))
+    assert pc.size == C.sizeof(pc) and pc.val_rounds == 4 and pc.lr == 1e-3 and pc.schedule == b"constant"
+    assert ic.size == C.sizeof(ic) and ic.version == 1
+    assert (ic.normalisation, ic.loader_threads, ic.val_fraction, ic.val_max) == (b"zscore", 1, 0.1, 256)
+    assert list(ic.spacing) == [0, 0, 0] and ic.data_ctx is None and ic.batch == 0

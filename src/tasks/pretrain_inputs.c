@@ -208,6 +208,9 @@ static ssl3d_status prepare(ssl3d_ctx *ctx, const ssl3d_pretrain_inputs_config *
     const int32_t ranks = ssl3d_ctx_comm_size(ctx), rank = ssl3d_ctx_comm_rank(ctx);
     int64_t *file_cases = NULL, n_cases = c->n_cases;
     const int64_t *cases = c->cases;
+    in->batch = c->batch ? c->batch : default_batch(kind, c->dims);
+    SSL3D_CHECK_ARG(ctx, in->batch % ranks == 0, OP ": config.batch = %d does not split evenly over %d ranks",
+                    (int)in->batch, (int)ranks);
     ssl3d_status st = SSL3D_OK;
     if (c->cases_file) {
         if ((st = read_cases(ctx, dctx, c, &file_cases, &n_cases)) != SSL3D_OK) return st;
@@ -229,12 +232,6 @@ static ssl3d_status prepare(ssl3d_ctx *ctx, const ssl3d_pretrain_inputs_config *
         snprintf(prev, sizeof prev, "%s", ssl3d_ctx_last_error(ctx));
         st = c->options ? ssl3d_set_error(ctx, st, OP ": config.options '%s': %s", c->options, prev)
                         : ssl3d_set_error(ctx, st, OP ": config.task %s: %s", c->task, prev);
-        goto done;
-    }
-    in->batch = c->batch ? c->batch : default_batch(kind, c->dims);
-    if (in->batch % ranks) {
-        st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, OP ": config.batch = %d does not split evenly over %d ranks",
-                             (int)in->batch, (int)ranks);
         goto done;
     }
     in->min_size = task_min_size(ctx, in->task);
