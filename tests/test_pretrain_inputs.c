@@ -2,7 +2,8 @@
  * choices of `ssl3d pretrain` (default batch per task and dims, the window size CPC and
  * exemplar pad to, held-out images capped by val_max and evenly spaced), the same losses
  * as the inputs prepared call by call, errors naming the config field and leaving no
- * handle, the single-image case reported through the API, data-parallel ranks, NULL. */
+ * handle, the single-image case reported through the API, data-parallel ranks, a data
+ * context of its own, NULL. */
 #include <stdio.h>
 #include <string.h>
 #include <cjson/cJSON.h>
