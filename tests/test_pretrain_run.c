@@ -125,6 +125,47 @@ TEST(pretrain_run_rejects_a_bad_config_naming_the_field) {
     fixture_free(&f);
 }
 
+/* Exemplar needs >= 2 held-out images (the others are each one's negatives): one is
+ * refused before training, not after it at the final evaluation; two train and evaluate. */
+TEST(pretrain_run_refuses_a_single_held_out_image_for_exemplar) {
+    fixture f;
+    REQUIRE(fixture_init(&f, 6) == 0);
+    ssl3d_task *ex = NULL;
+    REQUIRE(ssl3d_task_create(f.ctx, SSL3D_TASK_EXEMPLAR, 3, 1, "filters=4,levels=2,input_size=16", &ex) == SSL3D_OK);
+    char out[512];
+    snprintf(out, sizeof out, "%s/exemplar_one_val.safetensors", th_tmpdir());
+    ssl3d_pretrain_config c;
+    config(&c, &f, out);
+    c.steps = 1;
+    c.n_val = 1;
+    records r = { .stop_after = -1 };
+    ssl3d_status st = ssl3d_pretrain_run(f.ctx, ex, &c, on_log, &r);
+    const char *msg = ssl3d_ctx_last_error(f.ctx);
+    CHECK_MSG(st == SSL3D_ERR_INVALID_ARG && strstr(msg, "config.n_val = 1") && strstr(msg, "exemplar"),
+              "status %d: %s", (int)st, msg);
+    CHECK_MSG(r.n == 0, "%d records before the error", r.n);
+    struct stat sb;
+    CHECK_MSG(stat(out, &sb) != 0, "a refused run wrote %s", out);
+    records_free(&r);
+    c.n_val = 2;
+    r = (records){ .stop_after = -1 };
+    st = ssl3d_pretrain_run(f.ctx, ex, &c, on_log, &r);
+    CHECK_MSG(st == SSL3D_OK, "two held-out images: %s", ssl3d_ctx_last_error(f.ctx));
+    CHECK_MSG(stat(out, &sb) == 0, "no checkpoint at %s", out);
+    /* The rotation task takes a single held-out image. */
+    records_free(&r);
+    config(&c, &f, out);
+    c.steps = 1;
+    c.n_val = 1;
+    r = (records){ .stop_after = -1 };
+    CHECK_MSG(ssl3d_pretrain_run(f.ctx, f.task, &c, on_log, &r) == SSL3D_OK, "rotation, one held-out image: %s",
+              ssl3d_ctx_last_error(f.ctx));
+    records_free(&r);
+    remove(out);
+    ssl3d_task_release(ex);
+    fixture_free(&f);
+}
+
 TEST(pretrain_run_logs_each_step_and_the_callback_can_stop_it) {
     fixture f;
     REQUIRE(fixture_init(&f, 5) == 0);

@@ -368,6 +368,11 @@ static ssl3d_status check_config(ssl3d_ctx *ctx, const ssl3d_task *task, const s
                     (long long)c->n_val);
     for (int64_t i = 0; i < c->n_val; i++)
         SSL3D_CHECK_ARG(ctx, c->val[i], OP ": config.val[%lld] is NULL", (long long)i);
+    /* Checked here, not at the end of training: exemplar scores each held-out image against
+     * the others (its negatives), so a single one would fail the final evaluation. */
+    SSL3D_CHECK_ARG(ctx, c->n_val != 1 || ssl3d_task_kind_of(task) != SSL3D_TASK_EXEMPLAR,
+                    OP ": config.n_val = 1: exemplar's held-out accuracy needs at least 2 images (each one's "
+                    "negatives are the others); hold out more images, or none");
     SSL3D_CHECK_ARG(ctx, c->val_rounds >= 1, OP ": config.val_rounds = %d, want >= 1", (int)c->val_rounds);
     SSL3D_CHECK_ARG(ctx, c->out && *c->out, OP ": config.out (the checkpoint path) is %s", c->out ? "empty" : "NULL");
     return SSL3D_OK;
