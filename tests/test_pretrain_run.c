@@ -125,6 +125,20 @@ TEST(pretrain_run_rejects_a_bad_config_naming_the_field) {
     fixture_free(&f);
 }
 
+/* One step of `task` with the fixture's first n_val held-out images; *records_out: the
+ * number of log records written. */
+static ssl3d_status one_step(fixture *f, ssl3d_task *task, int64_t n_val, const char *out, int *records_out) {
+    ssl3d_pretrain_config c;
+    config(&c, f, out);
+    c.steps = 1;
+    c.n_val = n_val;
+    records r = { .stop_after = -1 };
+    ssl3d_status st = ssl3d_pretrain_run(f->ctx, task, &c, on_log, &r);
+    *records_out = r.n;
+    records_free(&r);
+    return st;
+}
+
 /* Exemplar needs >= 2 held-out images (the others are each one's negatives): one is
  * refused before training, not after it at the final evaluation; two train and evaluate. */
 TEST(pretrain_run_refuses_a_single_held_out_image_for_exemplar) {
@@ -134,33 +148,19 @@ TEST(pretrain_run_refuses_a_single_held_out_image_for_exemplar) {
     REQUIRE(ssl3d_task_create(f.ctx, SSL3D_TASK_EXEMPLAR, 3, 1, "filters=4,levels=2,input_size=16", &ex) == SSL3D_OK);
     char out[512];
     snprintf(out, sizeof out, "%s/exemplar_one_val.safetensors", th_tmpdir());
-    ssl3d_pretrain_config c;
-    config(&c, &f, out);
-    c.steps = 1;
-    c.n_val = 1;
-    records r = { .stop_after = -1 };
-    ssl3d_status st = ssl3d_pretrain_run(f.ctx, ex, &c, on_log, &r);
+    int n_rec = 0;
+    ssl3d_status st = one_step(&f, ex, 1, out, &n_rec);
     const char *msg = ssl3d_ctx_last_error(f.ctx);
     CHECK_MSG(st == SSL3D_ERR_INVALID_ARG && strstr(msg, "config.n_val = 1") && strstr(msg, "exemplar"),
               "status %d: %s", (int)st, msg);
-    CHECK_MSG(r.n == 0, "%d records before the error", r.n);
+    CHECK_MSG(n_rec == 0, "%d records before the error", n_rec);
     struct stat sb;
     CHECK_MSG(stat(out, &sb) != 0, "a refused run wrote %s", out);
-    records_free(&r);
-    c.n_val = 2;
-    r = (records){ .stop_after = -1 };
-    st = ssl3d_pretrain_run(f.ctx, ex, &c, on_log, &r);
-    CHECK_MSG(st == SSL3D_OK, "two held-out images: %s", ssl3d_ctx_last_error(f.ctx));
+    CHECK_MSG(one_step(&f, ex, 2, out, &n_rec) == SSL3D_OK, "two held-out images: %s", ssl3d_ctx_last_error(f.ctx));
     CHECK_MSG(stat(out, &sb) == 0, "no checkpoint at %s", out);
     /* The rotation task takes a single held-out image. */
-    records_free(&r);
-    config(&c, &f, out);
-    c.steps = 1;
-    c.n_val = 1;
-    r = (records){ .stop_after = -1 };
-    CHECK_MSG(ssl3d_pretrain_run(f.ctx, f.task, &c, on_log, &r) == SSL3D_OK, "rotation, one held-out image: %s",
+    CHECK_MSG(one_step(&f, f.task, 1, out, &n_rec) == SSL3D_OK, "rotation, one held-out image: %s",
               ssl3d_ctx_last_error(f.ctx));
-    records_free(&r);
     remove(out);
     ssl3d_task_release(ex);
     fixture_free(&f);

@@ -137,11 +137,6 @@ int cmd_pretrain(int argc, char **argv) {
         rc = cli_error(CMD, "cannot create a host context for the images");
         goto done;
     } else if (threads) ssl3d_ctx_set_threads(dctx, (int32_t)threads);
-    if (batch % cli_dist_size()) {
-        rc = cli_usage_error(CMD, "--batch %lld does not split evenly over %d ranks (--batch is the global batch)",
-                             (long long)batch, (int)cli_dist_size());
-        goto done;
-    }
     /* The loop's inputs, prepared as in every front end (ssl3d/pretrain_inputs.h): the
      * loaders, the task, the batch, the held-out images. */
     ssl3d_pretrain_inputs_config ic;

@@ -209,7 +209,7 @@ static ssl3d_status prepare(ssl3d_ctx *ctx, const ssl3d_pretrain_inputs_config *
     int64_t *file_cases = NULL, n_cases = c->n_cases;
     const int64_t *cases = c->cases;
     in->batch = c->batch ? c->batch : default_batch(kind, c->dims);
-    SSL3D_CHECK_ARG(ctx, in->batch % ranks == 0, OP ": config.batch = %d does not split evenly over %d ranks",
+    SSL3D_CHECK_ARG(ctx, in->batch % ranks == 0, OP ": config.batch = %d does not split evenly over %d ranks (it is the global batch)",
                     (int)in->batch, (int)ranks);
     ssl3d_status st = SSL3D_OK;
     if (c->cases_file) {
