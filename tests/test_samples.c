@@ -12,6 +12,7 @@ static ssl3d_tensor *iota(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape) {
 }
 static const float *F(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
 static const int32_t *I(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
+
 /* ---------------------------------------------------------------- rotation */
 
 TEST(rotation_classes_are_pairwise_distinct_3d_and_2d) {
