@@ -66,9 +66,7 @@ int tf_same_weights(const ssl3d_ftmodel *a, const ssl3d_ftmodel *b) {
         if (!ma[k] || !mb[k] || ssl3d_module_tensor_count(ma[k]) != ssl3d_module_tensor_count(mb[k])) return 0;
         for (int32_t i = 0; i < ssl3d_module_tensor_count(ma[k]); i++) {
             ssl3d_tensor *x = ssl3d_module_tensor(ma[k], i), *y = ssl3d_module_tensor(mb[k], i);
-            if (ssl3d_tensor_numel(x) != ssl3d_tensor_numel(y) ||
-                memcmp(ssl3d_tensor_host_data(x), ssl3d_tensor_host_data(y), (size_t)ssl3d_tensor_numel(x) * 4))
-                return 0;
+            if (!th_tensors_identical(NULL, x, y)) return 0;
         }
     }
     return 1;

@@ -78,6 +78,38 @@ ssl3d_tensor *th_randn(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, int r
     return t;
 }
 
+/* The values of t as bytes: its host memory, or a copy read on ctx into *copy (the
+ * caller frees it); NULL when it cannot be read. Every dtype has 4-byte elements. */
+static const void *tensor_bytes(ssl3d_ctx *ctx, const ssl3d_tensor *t, void **copy) {
+    *copy = NULL;
+    const void *host = ssl3d_tensor_host_data((ssl3d_tensor *)t);
+    if (host) return host;
+    const int64_t nbytes = ssl3d_tensor_numel(t) * 4;
+    if (!ctx || !(*copy = malloc((size_t)nbytes)) || ssl3d_tensor_read(ctx, t, *copy, nbytes) != SSL3D_OK) return NULL;
+    return *copy;
+}
+
+int th_tensors_identical(ssl3d_ctx *ctx, const ssl3d_tensor *a, const ssl3d_tensor *b) {
+    if (!a || !b) {
+        th_fail(__FILE__, __LINE__, "th_tensors_identical: tensor %s is NULL", a ? "b" : "a");
+        return 0;
+    }
+    if (ssl3d_tensor_dtype(a) != ssl3d_tensor_dtype(b) || ssl3d_tensor_ndim(a) != ssl3d_tensor_ndim(b)) return 0;
+    for (int32_t i = 0; i < ssl3d_tensor_ndim(a); i++)
+        if (ssl3d_tensor_dim(a, i) != ssl3d_tensor_dim(b, i)) return 0;
+    void *ca = NULL, *cb = NULL;
+    const void *x = tensor_bytes(ctx, a, &ca), *y = x ? tensor_bytes(ctx, b, &cb) : NULL;
+    int same = 0;
+    if (!x || !y)
+        th_fail(__FILE__, __LINE__, "th_tensors_identical: cannot read tensor %s: %s", x ? "b" : "a",
+                ctx ? ssl3d_ctx_last_error(ctx) : "it is in device memory and no context was given");
+    else
+        same = memcmp(x, y, (size_t)ssl3d_tensor_numel(a) * 4) == 0;
+    free(ca);
+    free(cb);
+    return same;
+}
+
 const char *th_data_dir(void) {
     static char buf[1024];
     const char *env = getenv("SSL3D_DATA");

@@ -42,6 +42,15 @@ ssl3d_ctx *th_ctx(int threads, uint64_t seed);
 ssl3d_tensor *th_tensor(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, const float *data);
 /* Random N(0,1) float tensor. */
 ssl3d_tensor *th_randn(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, int requires_grad);
+/* 1 when a and b have the same dtype, the same shape and the same values bit for bit, else
+ * 0. Bitwise, not ==: the tests that use it check reproducibility (same seed, another thread
+ * count or context, a resumed run, two data paths that must agree), where any other bits are
+ * a difference; so a NaN equals a NaN with the same payload, and -0 differs from +0.
+ * Values come from ssl3d_tensor_host_data, or for a tensor in device memory from
+ * ssl3d_tensor_read on ctx (which it must belong to; ctx may be NULL when both are in host
+ * memory). A NULL tensor or a failed read is reported as a failure (th_fail) and returns 0,
+ * so that CHECK(!th_tensors_identical(...)) cannot pass by accident. */
+int th_tensors_identical(ssl3d_ctx *ctx, const ssl3d_tensor *a, const ssl3d_tensor *b);
 /* Path to ../shared/data (SSL3D_DATA env overrides) or NULL when absent. */
 const char *th_data_dir(void);
 /* A fresh temporary directory for this test (removed by the runner). */

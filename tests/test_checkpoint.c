@@ -140,15 +140,14 @@ TEST(checkpoint_round_trip_is_bitwise) {
         int64_t sh[8];
         CHECK_OK(ctx, ssl3d_checkpoint_tensor_info(ctx, ld, name, &dt, &nd, sh, 8));
         CHECK(dt == ssl3d_tensor_dtype(orig) && nd == ssl3d_tensor_ndim(orig) && sh[0] == ssl3d_tensor_dim(orig, 0));
-        size_t nb = (size_t)ssl3d_tensor_numel(orig) * 4;
-        CHECK(memcmp(ssl3d_tensor_host_data(orig), ssl3d_tensor_host_data(got), nb) == 0);
+        CHECK(th_tensors_identical(ctx, orig, got));
         ssl3d_tensor_release(orig);
         ssl3d_tensor_release(got);
     }
     /* The added tensors were copied: they match the sources bit for bit too. */
     ssl3d_tensor *w = NULL;
     REQUIRE_OK(ctx, ssl3d_checkpoint_get_tensor(ctx, ld, "enc.conv1.weight", &w));
-    CHECK(memcmp(ssl3d_tensor_host_data(w), ssl3d_tensor_host_data(ts[0]), 7 * 4) == 0);
+    CHECK(th_tensors_identical(ctx, w, ts[0]));
     ssl3d_tensor_release(w);
     REQUIRE_OK(ctx, ssl3d_checkpoint_get_tensor(ctx, ld, "labels", &w));
     CHECK(((int32_t *)ssl3d_tensor_host_data(w))[0] == INT32_MIN);

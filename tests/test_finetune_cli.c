@@ -116,8 +116,7 @@ TEST(finetune_cli_segment_end_to_end) {
     ssl3d_tensor *ta = NULL, *tb = NULL;
     REQUIRE_OK(ctx, ssl3d_checkpoint_get_tensor(ctx, a, "encoder.down1.conv2.weight", &ta));
     REQUIRE_OK(ctx, ssl3d_checkpoint_get_tensor(ctx, b, "encoder.down1.conv2.weight", &tb));
-    CHECK(ssl3d_tensor_numel(ta) == ssl3d_tensor_numel(tb) &&
-          !memcmp(ssl3d_tensor_host_data(ta), ssl3d_tensor_host_data(tb), (size_t)ssl3d_tensor_numel(ta) * 4));
+    CHECK(th_tensors_identical(ctx, ta, tb));
     const char *kind = NULL;
     REQUIRE_OK(ctx, ssl3d_checkpoint_get_meta(ctx, b, "kind", &kind));
     CHECK(!strcmp(kind, "segment"));

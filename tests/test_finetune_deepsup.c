@@ -80,8 +80,7 @@ TEST(finetune_deepsup_shapes_2d_3d_and_main_output_unchanged) {
             for (int a = 2; a < dims + 2; a++) CHECK_MSG(outs[l]->shape[a] == 16 >> l, "dims %d out %d", dims, l);
         }
         REQUIRE_OK(ctx, ssl3d_ftmodel_forward(ctx, m, x, 0, 0, &plain));
-        CHECK(plain->numel == outs[0]->numel &&
-              memcmp(ssl3d_tensor_host_data(plain), ssl3d_tensor_host_data(outs[0]), (size_t)plain->numel * 4) == 0);
+        CHECK(th_tensors_identical(ctx, plain, outs[0]));
         /* heads ds1, ds2: weights (K, filters(l), 1...) and biases */
         ssl3d_module *aux = m->aux;
         CHECK(ssl3d_module_tensor_count(aux) == 4);

@@ -16,12 +16,6 @@ static ssl3d_ftmodel *seg_model(ssl3d_ctx *ctx, int32_t dims, int32_t classes, i
     return tf_seg_model(ctx, dims, classes, filters, levels, SSL3D_NORM_INSTANCE);
 }
 
-static int same_bits(const ssl3d_tensor *a, const ssl3d_tensor *b) {
-    return a && b && ssl3d_tensor_numel(a) == ssl3d_tensor_numel(b) && ssl3d_tensor_dtype(a) == ssl3d_tensor_dtype(b) &&
-           memcmp(ssl3d_tensor_host_data((ssl3d_tensor *)a), ssl3d_tensor_host_data((ssl3d_tensor *)b),
-                  (size_t)ssl3d_tensor_numel(a) * 4) == 0;
-}
-
 /* An ensemble of one model is ssl3d_ftmodel_segment, bit for bit, for 3D and 2D models,
  * whole volume and sliding windows, with and without test-time mirroring. */
 TEST(finetune_ensemble_of_one_segments_as_the_model) {
@@ -39,7 +33,7 @@ TEST(finetune_ensemble_of_one_segments_as_the_model) {
                 ssl3d_tensor *p1 = NULL, *l1 = NULL, *pe = NULL, *le = NULL;
                 REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, m, x, window, 0.5f, &p1, &l1));
                 REQUIRE_OK(ctx, ssl3d_ft_segment_ensemble(ctx, &m, 1, x, window, 0.5f, &pe, &le));
-                CHECK_MSG(same_bits(p1, pe) && same_bits(l1, le), "dims %d tta %d window %d: not bitwise", dims, tta,
+                CHECK_MSG(th_tensors_identical(ctx, p1, pe) && th_tensors_identical(ctx, l1, le), "dims %d tta %d window %d: not bitwise", dims, tta,
                           window);
                 ssl3d_tensor_release(p1); ssl3d_tensor_release(l1);
                 ssl3d_tensor_release(pe); ssl3d_tensor_release(le);

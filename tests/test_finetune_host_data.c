@@ -200,15 +200,14 @@ TEST(ftmodel_inference_on_a_batch_from_another_context) {
     ssl3d_tensor *pa = NULL, *ya = NULL, *pb = NULL, *yb = NULL;
     REQUIRE_OK(ctx, ssl3d_ftmodel_classify(ctx, c, xa, &pa, &ya));
     REQUIRE_OK(ctx, ssl3d_ftmodel_classify(ctx, c, xb, &pb, &yb));
-    CHECK(!memcmp(ssl3d_tensor_host_data(pa), ssl3d_tensor_host_data(pb), 9 * 4));
-    CHECK(!memcmp(ssl3d_tensor_host_data(ya), ssl3d_tensor_host_data(yb), 3 * 4));
+    CHECK(ssl3d_tensor_numel(pa) == 9 && th_tensors_identical(ctx, pa, pb));
+    CHECK(ssl3d_tensor_numel(ya) == 3 && th_tensors_identical(ctx, ya, yb));
     float *p = ssl3d_tensor_host_data(pa);
     CHECK(fabsf(p[0] + p[1] + p[2] - 1.0f) < 1e-5f);
     ssl3d_tensor *qa = NULL, *qb = NULL;
     REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, s, va, 0, 0.5f, &qa, NULL));
     REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, s, vb, 0, 0.5f, &qb, NULL));
-    CHECK(ssl3d_tensor_numel(qa) == 3 * 6 * 9 * 7 &&
-          !memcmp(ssl3d_tensor_host_data(qa), ssl3d_tensor_host_data(qb), (size_t)ssl3d_tensor_numel(qa) * 4));
+    CHECK(ssl3d_tensor_numel(qa) == 3 * 6 * 9 * 7 && th_tensors_identical(ctx, qa, qb));
     ssl3d_tensor *all[] = { xa, xb, va, vb, pa, ya, pb, yb, qa, qb };
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) ssl3d_tensor_release(all[i]);
     ssl3d_ftmodel_release(c);

@@ -317,7 +317,7 @@ TEST(finetune_tta_is_mirror_equivariant) {
             REQUIRE_OK(ctx, ssl3d_ftmodel_segment(ctx, m, xd, 0, 0.5f, &pd, NULL));
             REQUIRE_OK(ctx, ssl3d_flip(ctx, pd, 0, &pdd));
             /* slice-wise: flipping the slice order permutes slices exactly */
-            CHECK(memcmp(ssl3d_tensor_host_data(p), ssl3d_tensor_host_data(pdd), (size_t)p->numel * 4) == 0);
+            CHECK(th_tensors_identical(ctx, p, pdd));
             ssl3d_tensor_release(xd); ssl3d_tensor_release(p); ssl3d_tensor_release(pd); ssl3d_tensor_release(pdd);
         }
         CHECK_ST(ctx, ssl3d_ftmodel_set_tta(ctx, m, 2), SSL3D_ERR_INVALID_ARG);

@@ -17,16 +17,6 @@ static float *values(ssl3d_ctx *ctx, ssl3d_tensor *t) {
     return v;
 }
 
-static int same_tensor(ssl3d_ctx *ctx, ssl3d_tensor *a, ssl3d_tensor *b) {
-    if (ssl3d_tensor_ndim(a) != ssl3d_tensor_ndim(b) || ssl3d_tensor_numel(a) != ssl3d_tensor_numel(b)) return 0;
-    for (int i = 0; i < ssl3d_tensor_ndim(a); i++)
-        if (ssl3d_tensor_dim(a, i) != ssl3d_tensor_dim(b, i)) return 0;
-    float *x = values(ctx, a), *y = values(ctx, b);
-    int same = x && y && memcmp(x, y, (size_t)ssl3d_tensor_numel(a) * 4) == 0;
-    free(x); free(y);
-    return same;
-}
-
 TEST(loader_cached_item_equals_direct_read) {
     ssl3d_ctx *ctx = th_ctx(2, 1);
     char man[1024];
@@ -51,7 +41,7 @@ TEST(loader_cached_item_equals_direct_read) {
         int64_t size[3];
         for (int a = 0; a < 3; a++) size[a] = ssl3d_tensor_dim(c, a + 1) < 8 ? 8 : ssl3d_tensor_dim(c, a + 1);
         REQUIRE_OK(ctx, ssl3d_pad_crop_center(ctx, c, size, 0.0f, &p));
-        CHECK_MSG(same_tensor(ctx, item, p), "item %lld differs from a direct read", (long long)i);
+        CHECK_MSG(th_tensors_identical(ctx, item, p), "item %lld differs from a direct read", (long long)i);
         for (int a = 1; a < 4; a++) CHECK(ssl3d_tensor_dim(item, a) >= 8);
         ssl3d_image_release(img);
         ssl3d_tensor_release(item); ssl3d_tensor_release(t); ssl3d_tensor_release(z);
@@ -272,7 +262,7 @@ TEST(loader_minmax_flag) {
     REQUIRE_OK(ctx, ssl3d_image_dims(ctx, img, d));
     REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_F32, 4, d, ssl3d_image_data(img), &t));
     REQUIRE_OK(ctx, ssl3d_normalize_minmax(ctx, t, &m));
-    CHECK_MSG(same_tensor(ctx, item, m), "MINMAX item differs from ssl3d_normalize_minmax of the file");
+    CHECK_MSG(th_tensors_identical(ctx, item, m), "MINMAX item differs from ssl3d_normalize_minmax of the file");
     float *v = values(ctx, item);
     REQUIRE(v != NULL);
     float lo = v[0], hi = v[0];

@@ -88,19 +88,6 @@ TEST(pretrain_inputs_task_defaults) {
 }
 
 /* Whether two float tensors hold the same shape and values. */
-static int same_tensor(ssl3d_ctx *ctx, const ssl3d_tensor *a, const ssl3d_tensor *b) {
-    const int64_t n = ssl3d_tensor_numel(a);
-    if (ssl3d_tensor_ndim(a) != ssl3d_tensor_ndim(b) || n != ssl3d_tensor_numel(b)) return 0;
-    for (int32_t i = 0; i < ssl3d_tensor_ndim(a); i++)
-        if (ssl3d_tensor_dim(a, i) != ssl3d_tensor_dim(b, i)) return 0;
-    float *x = malloc((size_t)n * sizeof *x), *y = malloc((size_t)n * sizeof *y);
-    int same = x && y && ssl3d_tensor_read(ctx, a, x, n * 4) == SSL3D_OK &&
-               ssl3d_tensor_read(ctx, b, y, n * 4) == SSL3D_OK && !memcmp(x, y, (size_t)n * sizeof *x);
-    free(x);
-    free(y);
-    return same;
-}
-
 /* Held-out images: all of them up to val_max, then val_max of them evenly spaced (item
  * i * n / val_max of the held-out loader), prepared as the training images (minmax here). */
 TEST(pretrain_inputs_held_out_images) {
@@ -134,7 +121,7 @@ TEST(pretrain_inputs_held_out_images) {
         for (int64_t i = 0; i < n; i++) {
             ssl3d_tensor *t = NULL;
             REQUIRE_OK(ctx, ssl3d_loader_item(ctx, val, i * nv / n, &t));
-            CHECK_MSG(same_tensor(ctx, t, ssl3d_pretrain_inputs_val_image(in, i)), "val_max %lld: image %lld",
+            CHECK_MSG(th_tensors_identical(ctx, t, ssl3d_pretrain_inputs_val_image(in, i)), "val_max %lld: image %lld",
                       (long long)caps[k], (long long)i);
             ssl3d_tensor_release(t);
         }

@@ -12,10 +12,6 @@ static ssl3d_tensor *iota(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape) {
 }
 static const float *F(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
 static const int32_t *I(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
-static int same(ssl3d_tensor *a, ssl3d_tensor *b) {
-    return ssl3d_tensor_numel(a) == ssl3d_tensor_numel(b) &&
-           !memcmp(ssl3d_tensor_host_data(a), ssl3d_tensor_host_data(b), (size_t)ssl3d_tensor_numel(a) * 4u);
-}
 
 /* ---------------------------------------------------------------- rotation */
 
@@ -42,7 +38,7 @@ TEST(rotation_classes_are_pairwise_distinct_3d_and_2d) {
             int32_t inv = ssl3d_rotation_inverse(dims, r);
             REQUIRE(inv >= 0);
             REQUIRE_OK(ctx, ssl3d_rotation_apply(ctx, y, inv, &z));
-            CHECK_MSG(same(z, x), "dims %d: class %d then %d is not the identity", dims, r, inv);
+            CHECK_MSG(th_tensors_identical(ctx, z, x), "dims %d: class %d then %d is not the identity", dims, r, inv);
             ssl3d_tensor_release(y);
             ssl3d_tensor_release(z);
         }
@@ -97,7 +93,7 @@ TEST(rotation_sample_is_deterministic_and_covers_all_classes) {
         int32_t la = -1, lb = -2;
         REQUIRE_OK(ctx, ssl3d_rotation_sample(ctx, x, 0, 42, i, &a, &la));
         REQUIRE_OK(ctx, ssl3d_rotation_sample(ctx, x, 0, 42, i, &b, &lb));
-        CHECK(la == lb && same(a, b));
+        CHECK(la == lb && th_tensors_identical(ctx, a, b));
         CHECK(ssl3d_tensor_dim(a, 1) == 6 && ssl3d_tensor_dim(a, 2) == 6 && ssl3d_tensor_dim(a, 3) == 6);
         if (la >= 0 && la < 10) seen[la]++;
         ssl3d_tensor_release(a);
@@ -260,8 +256,8 @@ TEST(jigsaw_perms_are_deterministic_distinct_and_far_apart) {
         REQUIRE_OK(ctx, ssl3d_jigsaw_perms_create(ctx, 100, cells[c], 7, &b));
         REQUIRE_OK(ctx, ssl3d_jigsaw_perms_create(ctx, 100, cells[c], 8, &o));
         CHECK(ssl3d_tensor_dim(a, 0) == 100 && ssl3d_tensor_dim(a, 1) == cells[c]);
-        CHECK(same(a, b));
-        CHECK(!same(a, o));
+        CHECK(th_tensors_identical(ctx, a, b));
+        CHECK(!th_tensors_identical(ctx, a, o));
         int32_t mn, mr;
         double mean, meanr;
         REQUIRE_OK(ctx, ssl3d_jigsaw_perms_stats(ctx, a, &mn, &mean));   /* validates rows too */
@@ -292,7 +288,7 @@ TEST(jigsaw_sample_slot_j_holds_cell_perm_j) {
             int32_t lab = -1, lab2 = -2;
             REQUIRE_OK(c1, ssl3d_jigsaw_sample(c1, x, perms, 3, 7, 2, 0, 9, idx, &puz, &lab));
             REQUIRE_OK(c2, ssl3d_jigsaw_sample(c2, x2, perms2, 3, 7, 2, 0, 9, idx, &puz2, &lab2));
-            CHECK(lab == lab2 && same(puz, puz2));   /* thread-count independent */
+            CHECK(lab == lab2 && th_tensors_identical(c1, puz, puz2));   /* thread-count independent */
             REQUIRE(lab >= 0 && lab < 30);
             CHECK(ssl3d_tensor_dim(puz, 0) == n_cells && ssl3d_tensor_dim(puz, 2) == 5);
             for (int j = 0; j < n_cells; j++) {
@@ -391,7 +387,7 @@ TEST(cpc_negatives_never_contain_the_positive) {
     const int B = 3, G = 4, N = 15;
     REQUIRE_OK(ctx, ssl3d_cpc_negatives(ctx, 3, G, B, 2, N, 1, 0, &t));
     REQUIRE_OK(ctx, ssl3d_cpc_negatives(ctx, 3, G, B, 2, N, 1, 0, &t2));
-    CHECK(same(t, t2));
+    CHECK(th_tensors_identical(ctx, t, t2));
     CHECK(ssl3d_tensor_dim(t, 0) == B * (32 * 2 + 16) && ssl3d_tensor_dim(t, 1) == 4 + N);
     const int32_t *y = I(t);
     int other_image = 0, same_image = 0;
@@ -426,9 +422,9 @@ TEST(exemplar_views_differ_and_repeat_with_the_seed) {
         REQUIRE_OK(ctx, ssl3d_exemplar_pair(ctx, x, NULL, 4, 10, &a0, &a1));
         REQUIRE_OK(ctx, ssl3d_exemplar_pair(ctx, x, NULL, 4, 10, &b0, &b1));
         REQUIRE_OK(ctx, ssl3d_exemplar_view(ctx, x, NULL, 4, 11, 0, &c0));
-        CHECK(!same(a0, a1));
-        CHECK(same(a0, b0) && same(a1, b1));
-        CHECK(!same(a0, c0));
+        CHECK(!th_tensors_identical(ctx, a0, a1));
+        CHECK(th_tensors_identical(ctx, a0, b0) && th_tensors_identical(ctx, a1, b1));
+        CHECK(!th_tensors_identical(ctx, a0, c0));
         CHECK(ssl3d_tensor_numel(a0) == ssl3d_tensor_numel(x));
         ssl3d_tensor_release(a0); ssl3d_tensor_release(a1); ssl3d_tensor_release(b0);
         ssl3d_tensor_release(b1); ssl3d_tensor_release(c0); ssl3d_tensor_release(x);

@@ -14,12 +14,6 @@ static ssl3d_tensor *iota(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape) {
 static const float *F(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
 static const int32_t *I(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
 
-static int same(ssl3d_tensor *a, ssl3d_tensor *b) {
-    if (ssl3d_tensor_ndim(a) != ssl3d_tensor_ndim(b) || ssl3d_tensor_numel(a) != ssl3d_tensor_numel(b)) return 0;
-    for (int i = 0; i < ssl3d_tensor_ndim(a); i++) if (ssl3d_tensor_dim(a, i) != ssl3d_tensor_dim(b, i)) return 0;
-    return !memcmp(ssl3d_tensor_host_data(a), ssl3d_tensor_host_data(b), (size_t)ssl3d_tensor_numel(a) * 4u);
-}
-
 TEST(flip_by_hand_2d_and_3d) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
@@ -66,7 +60,7 @@ TEST(rot90_by_hand_matches_numpy) {
         CHECK(ssl3d_tensor_dim(y, 1) == (k == 2 ? 2 : 3) && ssl3d_tensor_dim(y, 2) == (k == 2 ? 3 : 2));
         CHECK(!memcmp(F(y), ex[k - 1], 6 * sizeof(float)));
         REQUIRE_OK(ctx, ssl3d_rot90(ctx, y, 4 - k, 0, 1, &z));   /* back */
-        CHECK(same(z, x));
+        CHECK(th_tensors_identical(ctx, z, x));
         ssl3d_tensor_release(y);
         ssl3d_tensor_release(z);
     }
@@ -96,7 +90,7 @@ TEST(rot90_by_hand_matches_numpy) {
                     ok &= F(y)[((c * 37 + i) * 40 + j) * 3 + k] == F(x)[((c * 3 + k) * 40 + j) * 37 + 36 - i];
     CHECK(ok);
     REQUIRE_OK(ctx, ssl3d_rot90(ctx, y, -1, 0, 2, &z));
-    CHECK(same(z, x));
+    CHECK(th_tensors_identical(ctx, z, x));
     ssl3d_tensor_release(z);
     ssl3d_tensor_release(y);
     ssl3d_tensor_release(x);
@@ -110,10 +104,10 @@ TEST(zoom_one_is_identity_2d_3d_and_labels) {
     ssl3d_tensor *x3 = th_randn(ctx, 4, s3, 0), *x2 = th_randn(ctx, 3, s2, 0), *y = NULL;
     REQUIRE(x3 && x2);
     REQUIRE_OK(ctx, ssl3d_zoom(ctx, x3, 1.0, &y));
-    CHECK(same(x3, y));
+    CHECK(th_tensors_identical(ctx, x3, y));
     ssl3d_tensor_release(y);
     REQUIRE_OK(ctx, ssl3d_zoom(ctx, x2, 1.0, &y));
-    CHECK(same(x2, y));
+    CHECK(th_tensors_identical(ctx, x2, y));
     ssl3d_tensor_release(y);
     int32_t lab[30];
     for (int i = 0; i < 30; i++) lab[i] = i % 4;
@@ -121,7 +115,7 @@ TEST(zoom_one_is_identity_2d_3d_and_labels) {
     ssl3d_tensor *l = NULL;
     REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_I32, 3, sl, lab, &l));
     REQUIRE_OK(ctx, ssl3d_zoom(ctx, l, 1.0, &y));
-    CHECK(same(l, y));
+    CHECK(th_tensors_identical(ctx, l, y));
     ssl3d_tensor_release(y);
     /* zoom 2 of a 2D image: the centre voxel of an odd image stays put */
     int64_t s5[3] = { 1, 5, 5 };
@@ -147,7 +141,7 @@ TEST(rotate_by_90_degrees_matches_rot90) {
     for (int p = 0; p < 3; p++) {
         REQUIRE_OK(ctx, ssl3d_rot90(ctx, x, 1, ax[p][0], ax[p][1], &a));
         REQUIRE_OK(ctx, ssl3d_rotate(ctx, x, 90.0, ax[p][0], ax[p][1], &b));
-        CHECK(same(a, b));                 /* exact at multiples of 90 */
+        CHECK(th_tensors_identical(ctx, a, b));                 /* exact at multiples of 90 */
         ssl3d_tensor_release(b);
         /* the general (non-snapped) path agrees closely */
         REQUIRE_OK(ctx, ssl3d_rotate(ctx, x, 90.0 + 1e-4, ax[p][0], ax[p][1], &b));
@@ -278,10 +272,10 @@ TEST(augmentation_is_deterministic_across_thread_counts) {
     REQUIRE_OK(a, ssl3d_augment_set_intensity(a, aug, 0.5f, 1.5f, -0.1f, 0.1f, 0.05f));
     REQUIRE_OK(a, ssl3d_augment_apply(a, aug, xa, NULL, 99, 3, &ya, NULL));
     REQUIRE_OK(b, ssl3d_augment_apply(b, aug, xb, NULL, 99, 3, &yb, NULL));
-    CHECK(!memcmp(F(ya), F(yb), (size_t)ssl3d_tensor_numel(ya) * 4));
+    CHECK(th_tensors_identical(a, ya, yb));
     ssl3d_tensor_release(yb);
     REQUIRE_OK(b, ssl3d_augment_apply(b, aug, xb, NULL, 99, 4, &yb, NULL));
-    CHECK(memcmp(F(ya), F(yb), (size_t)ssl3d_tensor_numel(ya) * 4) != 0);
+    CHECK(!th_tensors_identical(a, ya, yb));
     ssl3d_augment_release(aug);
     ssl3d_tensor_release(xa); ssl3d_tensor_release(xb);
     ssl3d_tensor_release(ya); ssl3d_tensor_release(yb);
@@ -304,7 +298,7 @@ TEST(pad_to_multiple_of_16_is_centred_and_crop_undoes_it) {
     CHECK(F(y)[32 * 48 * 16 + (6 * 48 + 7) * 16 + 3] == (float)(20 * 33 * 16 + 3));
     int64_t back[3] = { 20, 33, 16 };
     REQUIRE_OK(ctx, ssl3d_pad_crop_center(ctx, y, back, 0.0f, &z));
-    CHECK(same(z, x));
+    CHECK(th_tensors_identical(ctx, z, x));
     ssl3d_tensor_release(z);
     /* offset window: crop + pad at once, labels use the integer fill */
     int32_t lab[6] = { 1, 2, 3, 4, 5, 6 };
@@ -438,7 +432,7 @@ TEST(intensity_noise_and_brightness) {
     REQUIRE_OK(b, ssl3d_tensor_create(b, SSL3D_F32, 4, s, &xb));
     REQUIRE_OK(a, ssl3d_gaussian_noise(a, xa, 0.5f, 7, 1, &ya));
     REQUIRE_OK(b, ssl3d_gaussian_noise(b, xb, 0.5f, 7, 1, &yb));
-    CHECK(!memcmp(F(ya), F(yb), 8000 * 4));
+    CHECK(th_tensors_identical(a, ya, yb));
     double m = 0, q = 0;
     for (int i = 0; i < 8000; i++) { m += F(ya)[i]; q += (double)F(ya)[i] * F(ya)[i]; }
     CHECK_NEAR(m / 8000, 0, 0.03);
