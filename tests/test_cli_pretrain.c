@@ -155,6 +155,11 @@ TEST(cli_pretrain_errors) {
           "--opt filters=4,levels=2,input_size=16,hidden=8 --threads 1", 1, "/nonexistent/dir/o.safetensors" },
         { "--task rotation --dims 3 --data M --out X --log /nonexistent/dir/l.jsonl --steps 1 "
           "--opt filters=4,levels=2,input_size=16", 1, "/nonexistent/dir/l.jsonl" },
+        /* an inner region (the top 1% of the range) too small for the grid: named, and not
+         * blamed on the loss */
+        { "--task rpl --dims 3 --data M --out X --steps 1 --threads 1 "
+          "--opt filters=4,levels=2,grid=3,cell=4,jitter=0,region=inner,fg_level=0.99", 1,
+          "region=inner, fg_level=0.99" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[2048], cmd[4096], out[8192];
@@ -171,6 +176,7 @@ TEST(cli_pretrain_errors) {
         CHECK_MSG(rc == cases[i].rc, "case %zu (%s): exit %d, want %d: %s", i, cases[i].args, rc, cases[i].rc, out);
         CHECK_MSG(strstr(out, cases[i].want) != NULL, "case %zu: message lacks '%s': %s", i, cases[i].want, out);
         CHECK_MSG(strstr(out, "ssl3d pretrain:") != NULL, "case %zu: message lacks the command: %s", i, out);
+        CHECK_MSG(strstr(out, "not finite") == NULL, "case %zu: blames the loss: %s", i, out);
     }
     /* --help documents every option and exits 0. */
     char out[16384];

@@ -447,6 +447,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
             else st = task_prefetch_begin(ctx, task, imgs, local_batch, c->seed, (uint64_t)step + 1, 1, &next);
             for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
         }
+        const int forward_ok = st == SSL3D_OK;   /* lv is the loss only from here */
         if (st == SSL3D_OK) st = ssl3d_tensor_read(ctx, loss, &lv, 4);
         if (st == SSL3D_OK) st = ssl3d_backward(ctx, loss);
         ssl3d_tensor_release(loss);
@@ -457,7 +458,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
         if (st != SSL3D_OK) {
             char what[96];
             snprintf(what, sizeof what, "step %lld%s", (long long)step,
-                     isfinite(lv) ? "" : " (the loss is not finite; try a smaller lr)");
+                     !forward_ok || isfinite(lv) ? "" : " (the loss is not finite; try a smaller lr)");
             wrap(ctx, st, what);
             ssl3d_tape_reset(ctx);
             break;
