@@ -42,7 +42,7 @@ int64_t task_fg_mask(const ssl3d_tensor *x, int32_t dims, double level, uint8_t 
 }
 
 int64_t task_inner_box(const uint8_t *mask, int32_t dims, const int64_t *n, int64_t *lo, int64_t *hi) {
-    const int64_t N = n[0] * n[1] * n[2], plane = n[1] * n[2];
+    const int64_t plane = n[1] * n[2];
     /* The mask's bounding box, doubled centre: the tie-break's reference point. */
     int64_t bl[3] = { n[0], n[1], n[2] }, bh[3] = { 0, 0, 0 };
     for (int64_t i = 0; i < n[0]; i++)
@@ -57,44 +57,41 @@ int64_t task_inner_box(const uint8_t *mask, int32_t dims, const int64_t *n, int6
             }
     for (int a = 0; a < 3; a++) lo[a] = hi[a] = 0;
     if (bh[0] == 0) return 0;
-    int32_t *side = malloc((size_t)N * sizeof *side);
-    if (!side) return -1;
-    /* side[v]: the largest all-foreground square / cube whose last voxel (largest index on
+    /* side of the current plane (axis 0 = i) and of the one before: 2 planes of int32. */
+    int32_t *planes = malloc((size_t)(2 * plane) * sizeof *planes);
+    if (!planes) return -1;
+    /* side(v): the largest all-foreground square / cube whose last voxel (largest index on
      * every axis) is v. A cube of side m ends at v iff v is foreground and each of the
      * neighbours v - e (e a non-empty subset of the axes' unit steps) ends one of side
      * m - 1: together with v those cubes cover the cube of side m. */
-    const int64_t step[3] = { plane, n[2], 1 };
     int64_t best = 0, best_d = 0, best_v[3] = { 0, 0, 0 };
-    for (int64_t i = 0; i < n[0]; i++)
+    for (int64_t i = 0; i < n[0]; i++) {
+        int32_t *cur = planes + (i % 2) * plane, *prev = planes + ((i + 1) % 2) * plane;
         for (int64_t j = 0; j < n[1]; j++)
             for (int64_t k = 0; k < n[2]; k++) {
-                const int64_t at = i * plane + j * n[2] + k, v[3] = { i, j, k };
-                if (!mask[at]) { side[at] = 0; continue; }
+                const int64_t at = j * n[2] + k, v[3] = { i, j, k };
+                if (!mask[i * plane + at]) { cur[at] = 0; continue; }
                 int32_t m = INT32_MAX;
                 for (int e = 1; e < 8 && m > 0; e++) {   /* bit 2: axis 0, bit 1: axis 1, bit 0: axis 2 */
                     if (dims == 2 && (e & 4)) continue;
-                    int64_t off = 0;
-                    for (int a = 0; a < 3; a++) {
-                        if (!(e & (4 >> a))) continue;
-                        if (v[a] == 0) { off = -1; break; }
-                        off += step[a];
-                    }
-                    const int32_t s = off < 0 ? 0 : side[at - off];
+                    if (((e & 4) && i == 0) || ((e & 2) && j == 0) || ((e & 1) && k == 0)) { m = 0; break; }
+                    const int32_t s = ((e & 4) ? prev : cur)[at - ((e & 2) ? n[2] : 0) - (e & 1)];
                     if (s < m) m = s;
                 }
-                side[at] = m + 1;
-                if (side[at] < best) continue;
+                cur[at] = m + 1;
+                if (cur[at] < best) continue;
                 int64_t d = 0;   /* squared distance of the doubled centres */
                 for (int a = 3 - dims; a < 3; a++) {
-                    const int64_t c = 2 * v[a] - side[at] + 1 - (bl[a] + bh[a] - 1);
+                    const int64_t c = 2 * v[a] - cur[at] + 1 - (bl[a] + bh[a] - 1);
                     d += c * c;
                 }
-                if (side[at] > best || d < best_d) {
-                    best = side[at]; best_d = d;
+                if (cur[at] > best || d < best_d) {
+                    best = cur[at]; best_d = d;
                     for (int a = 0; a < 3; a++) best_v[a] = v[a];
                 }
             }
-    free(side);
+    }
+    free(planes);
     for (int a = 0; a < 3; a++) {
         const int64_t s = a < 3 - dims ? 1 : best;   /* 2D: axis 0 is the unit axis */
         hi[a] = best_v[a] + 1;

@@ -48,7 +48,7 @@ int64_t task_fg_mask(const ssl3d_tensor *x, int32_t dims, double level, uint8_t 
  * Among squares of the largest side, the one whose centre is closest (Euclidean) to the
  * centre of the bounding box of the mask, then the first in scan order of its last
  * voxel. The classic dynamic programme: side(v) = 1 + min(side of the 3 (2D) / 7 (3D)
- * neighbours before v), O(voxels) time and 4 bytes per voxel. Returns the side (0 with
+ * neighbours before v), O(voxels) time and two planes of int32. Returns the side (0 with
  * lo = hi = 0 for an empty mask), or -1 when out of memory. */
 int64_t task_inner_box(const uint8_t *mask, int32_t dims, const int64_t *n, int64_t *lo, int64_t *hi);
 
