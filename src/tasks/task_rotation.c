@@ -1,5 +1,5 @@
-/* Rotation task: a cube of side input_size cut from the image's crop region (task_window.h)
- * (foreground-centred in training, centred in evaluation; a smaller box gives a smaller
+/* Rotation task: a cube of side input_size cut from the image's crop region (task_window.h:
+ * foreground-centred in training, centred in evaluation; a smaller region gives a smaller
  * content cube in a symmetric zero frame) rotated by one of R classes (10 in 3D, 4 in 2D;
  * ssl3d_rotation_*). encoder -> GAP -> MLP -> R logits, CE. */
 #include "task_window.h"
@@ -28,7 +28,8 @@ static ssl3d_status rotation_init(ssl3d_ctx *ctx, ssl3d_task *t) {
 
 /* Sample b: class r, then the content cube, all from one stream of (seed, index, b).
  * The content is a cube of side m = min(S, smallest side of the crop region: the
- * foreground box, or the inner square / cube with region=inner), inside the region (foreground-centred in training, centred in evaluation: task_fg_window). When
+ * foreground box, or the inner square / cube with region=inner), inside the region
+ * (foreground-centred in training, centred in evaluation: task_fg_window). When
  * m < S it is zero-padded by (S - m) / 2 on every side of every axis (m has the parity of
  * S), so the frame is the same for all R rotations and neither the box's shape nor
  * the image border nor padding can tell the class. */
@@ -76,8 +77,8 @@ static ssl3d_status rotation_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
     ssl3d_ctx *sctx = task_sample_ctx(images);
     ssl3d_status st = ssl3d_tensor_new_uninit(sctx, SSL3D_F32, 2 + t->dims, shape, &s->x);
     for (int64_t b = 0; b < B && st == SSL3D_OK; b++)
-        st = rotation_sample(sctx, t, images[b / spi], (int32_t)(b / spi), S, seed, task_sample_key(t, index, b), training, s->x, b,
-                             &s->labels[b]);
+        st = rotation_sample(sctx, t, images[b / spi], (int32_t)(b / spi), S, seed, task_sample_key(t, index, b),
+                             training, s->x, b, &s->labels[b]);
     return task_sample_status(ctx, sctx, st);
 }
 

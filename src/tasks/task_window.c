@@ -109,7 +109,8 @@ ssl3d_status task_crop_region(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_t
     const int32_t dims = t->dims;
     const int64_t S = spatial_count(x, dims);
     uint8_t *mask = malloc((size_t)S);
-    if (!mask) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: images[%d]: out of memory", (int)image);
+    if (!mask)
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: images[%d]: out of memory", (int)image);
     int64_t n[3] = { 1, 1, 1 }, lo[3], hi[3];
     for (int32_t a = 0; a < dims; a++) n[3 - dims + a] = x->shape[1 + a];
     if (task_fg_mask(x, dims, level, mask) == 0) {   /* no foreground: the whole image, as before */
