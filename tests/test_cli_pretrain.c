@@ -132,6 +132,20 @@ TEST(cli_pretrain_resume_is_bitwise) {
     snprintf(pb, sizeof pb, "%s/part.safetensors", d);
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", pa, pb);
     CHECK_MSG(system(cmd) == 0, "checkpoints of the full and resumed runs differ");
+    /* The crop region options change no tensor: a resume with others is refused, naming them. */
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY ",region=inner,fg_level=0.25 --data %s --out %s/inner.safetensors "
+             "--steps 1", man, d);
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    const char *again[3] = { "", ",region=inner", ",fg_level=0.25" };
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, BIN " pretrain " TINY "%s --data %s --out %s/inner2.safetensors --steps 2 "
+                 "--resume %s/inner.safetensors", again[k], man, d, d);
+        CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "--opt") &&
+                  strstr(out, k == 1 ? "fg_level=0.25" : "region=1 (inner)"), "%s: %s", again[k], out);
+    }
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY ",fg_level=0.25,region=inner --data %s --out %s/inner2.safetensors "
+             "--steps 2 --resume %s/inner.safetensors", man, d, d);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 0, "%s", out);
 }
 
 /* Each bad invocation fails with its exit status and a message containing `want`. */
