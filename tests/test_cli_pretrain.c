@@ -132,6 +132,20 @@ TEST(cli_pretrain_resume_is_bitwise) {
     snprintf(pb, sizeof pb, "%s/part.safetensors", d);
     snprintf(cmd, sizeof cmd, "cmp -s %s %s", pa, pb);
     CHECK_MSG(system(cmd) == 0, "checkpoints of the full and resumed runs differ");
+    /* The crop region options change no tensor: a resume with others is refused, naming them. */
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY ",region=inner,fg_level=0.25 --data %s --out %s/inner.safetensors "
+             "--steps 1", man, d);
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    const char *again[3] = { "", ",region=inner", ",fg_level=0.25" };
+    for (int k = 0; k < 3; k++) {
+        snprintf(cmd, sizeof cmd, BIN " pretrain " TINY "%s --data %s --out %s/inner2.safetensors --steps 2 "
+                 "--resume %s/inner.safetensors", again[k], man, d, d);
+        CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "--opt") &&
+                  strstr(out, k == 1 ? "fg_level=0.25" : "region=1 (inner)"), "%s: %s", again[k], out);
+    }
+    snprintf(cmd, sizeof cmd, BIN " pretrain " TINY ",fg_level=0.25,region=inner --data %s --out %s/inner2.safetensors "
+             "--steps 2 --resume %s/inner.safetensors", man, d, d);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 0, "%s", out);
 }
 
 /* Each bad invocation fails with its exit status and a message containing `want`. */
@@ -155,6 +169,11 @@ TEST(cli_pretrain_errors) {
           "--opt filters=4,levels=2,input_size=16,hidden=8 --threads 1", 1, "/nonexistent/dir/o.safetensors" },
         { "--task rotation --dims 3 --data M --out X --log /nonexistent/dir/l.jsonl --steps 1 "
           "--opt filters=4,levels=2,input_size=16", 1, "/nonexistent/dir/l.jsonl" },
+        /* an inner region (the top 1% of the range) too small for the grid: named, and not
+         * blamed on the loss */
+        { "--task rpl --dims 3 --data M --out X --steps 1 --threads 1 "
+          "--opt filters=4,levels=2,grid=3,cell=4,jitter=0,region=inner,fg_level=0.99", 1,
+          "region=inner, fg_level=0.99" },
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char args[2048], cmd[4096], out[8192];
@@ -171,6 +190,7 @@ TEST(cli_pretrain_errors) {
         CHECK_MSG(rc == cases[i].rc, "case %zu (%s): exit %d, want %d: %s", i, cases[i].args, rc, cases[i].rc, out);
         CHECK_MSG(strstr(out, cases[i].want) != NULL, "case %zu: message lacks '%s': %s", i, cases[i].want, out);
         CHECK_MSG(strstr(out, "ssl3d pretrain:") != NULL, "case %zu: message lacks the command: %s", i, out);
+        CHECK_MSG(strstr(out, "not finite") == NULL, "case %zu: blames the loss: %s", i, out);
     }
     /* --help documents every option and exits 0. */
     char out[16384];

@@ -36,7 +36,10 @@ static const cli_help HELP = {
     "state under \"optim.*\" and metadata \"step\", \"pretrain.*\". Task options (--opt), e.g.\n"
     "filters=16,levels=4,norm=batch|group|instance|none,input_size=32,hidden=256,\n"
     "samples_per_image=1 (rotation), grid=3,cell=24,jitter=8 (rpl, jigsaw),\n"
-    "permutations=100 (jigsaw): docs/tasks.md lists them all.\n"
+    "permutations=100 (jigsaw), region=box|inner,fg_level=0 (every task: crops inside the\n"
+    "non-zero box, or with region=inner inside the largest square / cube of voxels above\n"
+    "fg_level of each channel's range, for an object's outline on a non-zero background):\n"
+    "docs/tasks.md lists them all.\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
 };
 

@@ -166,6 +166,41 @@ static ssl3d_status save(run *r, ssl3d_optim *opt, int64_t step) {
     return SSL3D_OK;
 }
 
+/* Value of `key` in a checkpoint's "k=v,k=v" options (named values of region by name),
+ * `dflt` when absent (a checkpoint written before the option existed, or at its default). */
+static double checkpoint_option(const char *opts, const char *key, double dflt) {
+    const size_t n = strlen(key);
+    for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        if (strncmp(p, key, n) || p[n] != '=') continue;
+        const char *v = p + n + 1;
+        if (!strncmp(v, "box", 3)) return 0;
+        if (!strncmp(v, "inner", 5)) return 1;
+        return strtod(v, NULL);
+    }
+    return dflt;
+}
+
+/* The crop region options (region, fg_level) of the run must be the checkpoint's: they
+ * change no tensor, so ssl3d_task_load cannot notice, yet a resumed run with others would
+ * silently train on other crops. */
+static ssl3d_status same_crop_region(ssl3d_ctx *ctx, const ssl3d_task *task, const ssl3d_checkpoint *ck,
+                                     const char *what) {
+    const char *opts = NULL;
+    if (ssl3d_checkpoint_get_meta(ctx, ck, "options", &opts) != SSL3D_OK) { ssl3d_ctx_clear_error(ctx); return SSL3D_OK; }
+    static const char *const keys[2] = { "region", "fg_level" };
+    for (int k = 0; k < 2; k++) {
+        double mine = 0;
+        SSL3D_CHECK(ssl3d_task_option(ctx, task, keys[k], &mine));
+        const double theirs = checkpoint_option(opts, keys[k], 0);
+        if (theirs != mine)
+            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, OP ": %s: the checkpoint was trained with %s=%g%s, "
+                                   "this run has %s=%g%s (give the same --opt)", what, keys[k], theirs,
+                                   k ? "" : theirs == 1 ? " (inner)" : " (box)", keys[k], mine,
+                                   k ? "" : mine == 1 ? " (inner)" : " (box)");
+    }
+    return SSL3D_OK;
+}
+
 /* Restore task tensors, optimiser state and the step from cfg->resume. */
 static ssl3d_status restore(run *r, ssl3d_optim *opt, int64_t *step) {
     ssl3d_ctx *ctx = r->ctx;
@@ -179,6 +214,7 @@ static ssl3d_status restore(run *r, ssl3d_optim *opt, int64_t *step) {
     if (ssl3d_checkpoint_get_meta(ctx, ck, "task", &v) == SSL3D_OK && strcmp(v, kind) != 0)
         st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, OP ": %s: the checkpoint is a '%s' task, not '%s'", what, v,
                              kind);
+    if (st == SSL3D_OK) st = same_crop_region(ctx, r->task, ck, what);
     if (st == SSL3D_OK && (st = ssl3d_task_load(ctx, r->task, ck)) != SSL3D_OK) {
         char prev[512];
         snprintf(prev, sizeof prev, "%s", ssl3d_ctx_last_error(ctx));
@@ -447,6 +483,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
             else st = task_prefetch_begin(ctx, task, imgs, local_batch, c->seed, (uint64_t)step + 1, 1, &next);
             for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
         }
+        const int forward_ok = st == SSL3D_OK;   /* lv is the loss only from here */
         if (st == SSL3D_OK) st = ssl3d_tensor_read(ctx, loss, &lv, 4);
         if (st == SSL3D_OK) st = ssl3d_backward(ctx, loss);
         ssl3d_tensor_release(loss);
@@ -457,7 +494,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
         if (st != SSL3D_OK) {
             char what[96];
             snprintf(what, sizeof what, "step %lld%s", (long long)step,
-                     isfinite(lv) ? "" : " (the loss is not finite; try a smaller lr)");
+                     !forward_ok || isfinite(lv) ? "" : " (the loss is not finite; try a smaller lr)");
             wrap(ctx, st, what);
             ssl3d_tape_reset(ctx);
             break;

@@ -18,7 +18,15 @@ static const named_option named_options[] = {
     { "norm", { "batch", "group", "instance", "none" }, 4, "batch|group|instance|none" },
     { "loss", { "triplet", "ntxent" }, 2, "triplet|ntxent" },           /* exemplar */
     { "negative", { "hard", "random" }, 2, "hard|random" },             /* exemplar triplet */
+    { "region", { "box", "inner" }, 2, "box|inner" },                   /* all: TASK_REGION_* */
 };
+
+/* Options added after checkpoints began to store the options string: written there only
+ * when set away from their default, so that the checkpoint of a run that leaves them alone
+ * is the same as before they existed (and reads in versions that do not know them). */
+static int option_is_unwritten_default(const task_option *o) {
+    return (!strcmp(o->key, "region") || !strcmp(o->key, "fg_level")) && o->value == 0;
+}
 
 static const named_option *named_option_of(const char *key) {
     for (size_t i = 0; i < sizeof named_options / sizeof named_options[0]; i++)
@@ -91,19 +99,21 @@ static void format_value(char *buf, size_t cap, double v) {
     }
 }
 
-/* Resolved options as "k=v,k=v" (norm by name), the checkpoint's "options". */
+/* Resolved options as "k=v,k=v" (named values by name), the checkpoint's "options"
+ * (region and fg_level only when not at their defaults: option_is_unwritten_default). */
 static void options_string(const ssl3d_task *t, char *buf, size_t cap) {
     size_t len = 0;
     buf[0] = '\0';
     for (int32_t i = 0; i < t->n_opts && len < cap; i++) {
         char v[40];
         const task_option *o = &t->opts[i];
+        if (option_is_unwritten_default(o)) continue;
         const named_option *no = named_option_of(o->key);
         if (no && o->value >= 0 && o->value < no->n && o->value == floor(o->value))
             snprintf(v, sizeof v, "%s", no->names[(int)o->value]);
         else
             format_value(v, sizeof v, o->value);
-        int w = snprintf(buf + len, cap - len, "%s%s=%s", i ? "," : "", o->key, v);
+        int w = snprintf(buf + len, cap - len, "%s%s=%s", len ? "," : "", o->key, v);
         if (w < 0) break;
         len += (size_t)w;
     }
@@ -204,10 +214,22 @@ ssl3d_status ssl3d_task_create(ssl3d_ctx *ctx, int32_t kind, int32_t dims, int32
     task_opt_default(t, "levels", 4);
     task_opt_default(t, "norm", SSL3D_NORM_BATCH);
     if (t->vt->defaults) t->vt->defaults(t);
+    /* Where every task takes its crops (task_window.h): the foreground box, or the largest
+     * square / cube inside the foreground; foreground = non-zero, or above fg_level of the
+     * image's range. */
+    task_opt_default(t, "region", 0);
+    task_opt_default(t, "fg_level", 0);
     ssl3d_status st = parse_options(ctx, t, options);
     if (st == SSL3D_OK) st = task_opt_check_int(ctx, t, "filters", 1, 4096);
     if (st == SSL3D_OK) st = task_opt_check_int(ctx, t, "levels", 1, 8);
     if (st == SSL3D_OK) st = task_opt_check_int(ctx, t, "norm", SSL3D_NORM_BATCH, SSL3D_NORM_NONE);
+    if (st == SSL3D_OK) st = task_opt_check_int(ctx, t, "region", 0, 1);
+    if (st == SSL3D_OK) {
+        const double f = task_opt(t, "fg_level");
+        if (!(f >= 0 && f < 1))
+            st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, "%s: option 'fg_level' = %g of task %s must be in [0, 1)",
+                                 fn, f, t->vt->name);
+    }
     ssl3d_module *enc = NULL;
     if (st == SSL3D_OK)
         st = ssl3d_encoder_create(ctx, dims, in_channels, task_opt_int(t, "filters"), task_opt_int(t, "levels"),

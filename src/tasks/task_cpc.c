@@ -94,13 +94,19 @@ ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tens
 
 /* ================================================================ input checks and crops */
 
-ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
+ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out) {
-    int64_t lo[3], hi[3], off[3], sz[3] = { size, size, size };
-    SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, x, lo, hi));
+    int64_t off[3], sz[3] = { size, size, size };
+    task_region rg;
+    SSL3D_CHECK(task_crop_region(ctx, t, x, image, &rg));
+    ssl3d_status st = task_opt_int(t, "region") == TASK_REGION_INNER
+                          ? task_region_require(ctx, t, &rg, image, size, "the window of side input_size")
+                          : SSL3D_OK;
+    if (st != SSL3D_OK) { task_region_free(&rg); return st; }
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(purpose, sample));
-    task_fg_window(x, t->dims, lo, hi, sz, training, &r, off);
+    task_fg_window(x, t->dims, &rg, sz, training, &r, off);
+    task_region_free(&rg);
     return ssl3d_crop(ctx, x, off, sz, 0.0f, out);
 }
 
@@ -225,7 +231,7 @@ static ssl3d_status cpc_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
     ssl3d_status st = SSL3D_OK;
     for (int32_t b = 0; b < B && st == SSL3D_OK; b++) {
         ssl3d_tensor *crop = NULL;
-        st = task_crop_input(ctx, t, images[b], S, training, seed, TASK_STREAM_CPC_CROP,
+        st = task_crop_input(ctx, t, images[b], b, S, training, seed, TASK_STREAM_CPC_CROP,
                              task_sample_key(t, index, b), &crop);
         if (st == SSL3D_OK) st = ssl3d_cpc_patches_overlap(ctx, crop, G, task_opt(t, "overlap"), &parts[b], NULL);
         ssl3d_tensor_release(crop);

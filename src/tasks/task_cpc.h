@@ -29,10 +29,13 @@ ssl3d_status task_cpc_logits(ssl3d_ctx *ctx, ssl3d_tensor *pred, ssl3d_tensor *z
  * column 0 is strictly larger than every other column. */
 ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tensor **loss, int64_t *correct);
 
-/* Window of side `size` from image x inside its foreground box (task_fg_window:
- * centred on a foreground voxel drawn from Philox (seed, data_stream(purpose, sample))
- * when training, centred on the box otherwise; zeros where it overhangs the image). */
-ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t size,
+/* Window of side `size` from image x (images[image] of the call) inside its crop region
+ * (task_crop_region, task_fg_window: centred on a foreground voxel drawn from Philox
+ * (seed, data_stream(purpose, sample)) when training, centred on the region otherwise;
+ * zeros where it overhangs the image). With region=inner the window must fit in the
+ * region (else SSL3D_ERR_INVALID_ARG naming the image): overhanging it would show the
+ * outline that option is there to hide. */
+ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out);
 
 /* Test hooks: the negatives table used by the last CPC forward (borrowed; NULL before

@@ -1,5 +1,6 @@
 /* Options and geometry shared by the grid tasks (RPL, Jigsaw): an n^dims grid of cells
  * of side `cell` with patches of side cell - jitter (ssl3d_grid_patches). */
+#include <stdio.h>
 #include "task_grid.h"
 #include "task_window.h"
 #include "../data/data_internal.h"
@@ -33,32 +34,39 @@ ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *c
     const int64_t need = (int64_t)1 << task_opt_int(t, "levels");
     int64_t fit = INT64_MAX;
     int32_t smallest = 0;
+    task_region small = { { 0 }, { 0 }, NULL };
     for (int32_t i = 0; i < n_images; i++) {
-        int64_t lo[3], hi[3];
-        SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, images[i], lo, hi));
+        task_region rg;
+        SSL3D_CHECK(task_crop_region(ctx, t, images[i], i, &rg));
+        task_region_free(&rg);
         for (int32_t a = 0; a < t->dims; a++)
-            if ((hi[a] - lo[a]) / n < fit) { fit = (hi[a] - lo[a]) / n; smallest = i; }
+            if ((rg.hi[a] - rg.lo[a]) / n < fit) { fit = (rg.hi[a] - rg.lo[a]) / n; smallest = i; small = rg; }
     }
     const int64_t c = c0 > 0 && c0 < fit ? c0 : fit;
     int64_t j = c0 > 0 && c < c0 ? j0 * c / c0 : j0;   /* a shrunk cell keeps the jitter's share */
     if (c - j < need) j = c - need;
-    SSL3D_CHECK_ARG(ctx, j >= 0, "ssl3d_task_forward: images[%d]: its foreground box (non-zero bounding box) is too "
-                    "small for a %lldx grid of cells of at least 2^levels = %lld voxels", (int)smallest, (long long)n,
-                    (long long)need);
+    if (j < 0) {
+        char what[96];
+        snprintf(what, sizeof what, "a %lldx grid of cells of at least 2^levels = %lld voxels", (long long)n,
+                 (long long)need);
+        return task_region_require(ctx, t, &small, smallest, n * need, what);
+    }
     *cell = c;
     *jitter = j;
     *patch = c - j;
     return SSL3D_OK;
 }
 
-ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t cell,
-                              int32_t training, uint64_t seed, uint64_t key, ssl3d_tensor **out) {
+ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image,
+                              int64_t cell, int32_t training, uint64_t seed, uint64_t key, ssl3d_tensor **out) {
     const int64_t side = task_opt_int(t, "grid") * cell;
-    int64_t lo[3], hi[3], off[3], w[3] = { side, side, side };
-    SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, x, lo, hi));
+    int64_t off[3], w[3] = { side, side, side };
+    task_region rg;
+    SSL3D_CHECK(task_crop_region(ctx, t, x, image, &rg));
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(TASK_STREAM_GRID_WINDOW, key));
-    task_fg_window(x, t->dims, lo, hi, w, training, &r, off);
+    task_fg_window(x, t->dims, &rg, w, training, &r, off);
+    task_region_free(&rg);
     return ssl3d_crop(ctx, x, off, w, 0.0f, out);
 }
 

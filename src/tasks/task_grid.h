@@ -13,16 +13,18 @@ ssl3d_status task_grid_init(ssl3d_ctx *ctx, ssl3d_task *t, int32_t grid_lo, int3
 /* Philox purpose of the grid window's draws (the builders use 1..8, other tasks 16..18). */
 #define TASK_STREAM_GRID_WINDOW 19
 /* Cell, jitter and patch side for this call's images: the option `cell` (0: auto), made
- * no larger than the smallest foreground box of the call divided by `grid`, so that the
- * grid fits inside every image's foreground box; when it shrinks, the jitter shrinks in
- * proportion (the patch stays >= 2^levels). */
+ * no larger than the smallest crop region (task_crop_region: the foreground box, or the
+ * inner square / cube with region=inner) of the call divided by `grid`, so that the grid
+ * fits inside every image's region; when it shrinks, the jitter shrinks in proportion
+ * (the patch stays >= 2^levels; a region smaller than grid * 2^levels is
+ * SSL3D_ERR_INVALID_ARG naming the image). */
 ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
                             int64_t *cell, int64_t *jitter, int64_t *patch);
-/* The grid's window of image x: side grid * cell per axis, inside its foreground box
- * (task_fg_window: foreground-centred in training from (seed, key), centred in
- * evaluation). A new tensor (C, grid*cell, ...). */
-ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t cell,
-                              int32_t training, uint64_t seed, uint64_t key, ssl3d_tensor **out);
+/* The grid's window of image x (images[image] of the call): side grid * cell per axis,
+ * inside its crop region (task_fg_window: foreground-centred in training from (seed,
+ * key), centred in evaluation). A new tensor (C, grid*cell, ...). */
+ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image,
+                              int64_t cell, int32_t training, uint64_t seed, uint64_t key, ssl3d_tensor **out);
 /* New uninitialised batch (B, K, C, p,p,p) / (B, K, C, p,p): slot b is one sample of K
  * patches (ssl3d_batch_set). */
 ssl3d_status task_grid_batch(ssl3d_ctx *ctx, const ssl3d_task *t, int64_t B, int64_t K, int64_t p,

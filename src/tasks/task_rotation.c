@@ -1,5 +1,5 @@
-/* Rotation task: a cube of side input_size cut from the image's foreground box
- * (foreground-centred in training, centred in evaluation; a smaller box gives a smaller
+/* Rotation task: a cube of side input_size cut from the image's crop region (task_window.h:
+ * foreground-centred in training, centred in evaluation; a smaller region gives a smaller
  * content cube in a symmetric zero frame) rotated by one of R classes (10 in 3D, 4 in 2D;
  * ssl3d_rotation_*). encoder -> GAP -> MLP -> R logits, CE. */
 #include "task_window.h"
@@ -27,24 +27,27 @@ static ssl3d_status rotation_init(ssl3d_ctx *ctx, ssl3d_task *t) {
 }
 
 /* Sample b: class r, then the content cube, all from one stream of (seed, index, b).
- * The content is a cube of side m = min(S, smallest side of the foreground box), inside
- * the box (foreground-centred in training, centred in evaluation: task_fg_window). When
+ * The content is a cube of side m = min(S, smallest side of the crop region: the
+ * foreground box, or the inner square / cube with region=inner), inside the region
+ * (foreground-centred in training, centred in evaluation: task_fg_window). When
  * m < S it is zero-padded by (S - m) / 2 on every side of every axis (m has the parity of
  * S), so the frame is the same for all R rotations and neither the box's shape nor
  * the image border nor padding can tell the class. */
-static ssl3d_status rotation_sample(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int64_t S,
-                                    uint64_t seed, uint64_t key, int32_t training, ssl3d_tensor *batch, int64_t b,
-                                    int32_t *label) {
+static ssl3d_status rotation_sample(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image,
+                                    int64_t S, uint64_t seed, uint64_t key, int32_t training, ssl3d_tensor *batch,
+                                    int64_t b, int32_t *label) {
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(TASK_STREAM_ROTATION, key));
     const int32_t cls = (int32_t)ssl3d_rng_below(&r, (uint32_t)ssl3d_rotation_classes(t->dims));
-    int64_t lo[3], hi[3], m = S;
-    SSL3D_CHECK(ssl3d_nonzero_bbox(ctx, x, lo, hi));
-    for (int32_t a = 0; a < t->dims; a++) m = hi[a] - lo[a] < m ? hi[a] - lo[a] : m;
+    int64_t m = S;
+    task_region rg;
+    SSL3D_CHECK(task_crop_region(ctx, t, x, image, &rg));
+    for (int32_t a = 0; a < t->dims; a++) m = rg.hi[a] - rg.lo[a] < m ? rg.hi[a] - rg.lo[a] : m;
     if ((S - m) % 2) m--;                      /* an even margin: the same on both sides */
     if (m < 1) m = S % 2 ? 1 : 2;              /* a box of one voxel in an even cube */
     int64_t off[3], w[3] = { m, m, m }, size[3] = { m, m, m }, pad[3], cube_size[3] = { S, S, S };
-    task_fg_window(x, t->dims, lo, hi, w, training, &r, off);
+    task_fg_window(x, t->dims, &rg, w, training, &r, off);
+    task_region_free(&rg);
     ssl3d_tensor *content = NULL, *cube = NULL;
     SSL3D_CHECK(ssl3d_crop(ctx, x, off, size, 0.0f, &content));
     ssl3d_status st = SSL3D_OK;
@@ -74,8 +77,8 @@ static ssl3d_status rotation_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
     ssl3d_ctx *sctx = task_sample_ctx(images);
     ssl3d_status st = ssl3d_tensor_new_uninit(sctx, SSL3D_F32, 2 + t->dims, shape, &s->x);
     for (int64_t b = 0; b < B && st == SSL3D_OK; b++)
-        st = rotation_sample(sctx, t, images[b / spi], S, seed, task_sample_key(t, index, b), training, s->x, b,
-                             &s->labels[b]);
+        st = rotation_sample(sctx, t, images[b / spi], (int32_t)(b / spi), S, seed, task_sample_key(t, index, b),
+                             training, s->x, b, &s->labels[b]);
     return task_sample_status(ctx, sctx, st);
 }
 

@@ -34,7 +34,7 @@ static ssl3d_status rpl_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
     ssl3d_status st = task_grid_batch(sctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
         ssl3d_tensor *s = NULL, *win = NULL;
-        st = task_grid_window(sctx, t, images[b], cell, training, seed, task_sample_key(t, index, b), &win);
+        st = task_grid_window(sctx, t, images[b], b, cell, training, seed, task_sample_key(t, index, b), &win);
         if (st == SSL3D_OK)
             st = ssl3d_rpl_sample(sctx, win, n, cell, jitter, !training, seed, task_sample_key(t, index, b), &s,
                                   &labels[b]);
