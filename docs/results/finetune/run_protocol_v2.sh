@@ -37,7 +37,14 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SSL3D=${SSL3D:-./bin/ssl3d}; DATA=${DATA:-../shared/data}; OUT=${OUT:-/tmp/p2}; LANES=${LANES:-2}
 SEEDS=${SEEDS:-0,1,2,3,4}; FRACTION_GROUPS=${FRACTION_GROUPS:-5,10 big}; PRE_SECONDS=${PRE_SECONDS:-14400}; BEST2D=${BEST2D:-rot2}
-HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2}
+HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2 rot2i rpl2i jig2i}
+# RetinaMNIST's rot2i / rpl2i / jig2i (added 2026-12-06, seventh session): rotation, RPL and
+# jigsaw 2D with their crops inside the fundus disc (docs/tasks.md, "Inside the object"). On
+# RetinaMNIST the dark corners are not zero, so the foreground box is the whole image and the
+# disc's outline tells the rotation class and the cell position (docs/results.md, "RetinaMNIST:
+# the fundus outline"). Pretrained with a binary that has the option (commit b0295f2, /work/p2/ssl3d_s7);
+# fine-tuned with the same frozen binary as every other RetinaMNIST run.
+INNER=region=inner,fg_level=0.04
 HIP=$DATA/hippocampus/dataset.json
 POOL=$HERE/hippocampus_pool_cases.txt   # = the protocol's pool (--test-fraction 0.2 --split-seed 0)
 RET=$DATA/retinamnist_28/labels.csv
@@ -66,7 +73,7 @@ if [ "${SMOKE:-0}" = 1 ]; then
     HIP2_FT="--dims 2 --epochs 2 --steps-per-epoch 1 --batch 4 --filters 16 --levels 3 --norm batch --patch 32 --warmup-epochs 1"
     RET_FT="--ordinal --epochs 2 --steps-per-epoch 1 --batch 8 --filters 16 --levels 2 --warmup-epochs 1"
 fi
-export SSL3D DATA OUT SEEDS HIP POOL RET HIP3_FT HIP2_FT RET_FT PRE_SECONDS CONTROL_STEPS BEST2D HIP3_TASKS RET_TASKS
+export INNER SSL3D DATA OUT SEEDS HIP POOL RET HIP3_FT HIP2_FT RET_FT PRE_SECONDS CONTROL_STEPS BEST2D HIP3_TASKS RET_TASKS
 mkdir -p "$OUT/ckpt" "$OUT/logs"
 
 # ---------------------------------------------------------------- pretraining
@@ -108,7 +115,10 @@ pretrain_jobs() {   # one line per job; the 3D task options are the tasks' defau
               echo "pre hip_$1 $2 2 $HIP $3 $4 $5 --cases $POOL"; done ;;
     ret2) for t in "rot2 rotation 32 filters=16,levels=2,input_size=28 4000" "rpl2 rpl 32 filters=16,levels=2,grid=3,cell=9,jitter=2 12000" \
                    "jig2 jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2 6000" "cpc2 cpc 32 filters=16,levels=2,input_size=28,grid=3 2000" \
-                   "exe2 exemplar 16 filters=16,levels=2,input_size=28,batch=16 5000"; do
+                   "exe2 exemplar 16 filters=16,levels=2,input_size=28,batch=16 5000" \
+                   "rot2i rotation 32 filters=16,levels=2,input_size=28,$INNER 4000" \
+                   "rpl2i rpl 32 filters=16,levels=2,grid=3,cell=9,jitter=2,$INNER 12000" \
+                   "jig2i jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2,$INNER 6000"; do
               set -- $t; echo "pre ret_$1 $2 2 $RET $3 $4 $5"; done ;;
     controls) echo "control hip_rand3 3 $HIP 8 filters=8,levels=3,input_size=32 --cases $POOL"
               echo "control hip_rand2 2 $HIP 32 filters=16,levels=3,input_size=32 --cases $POOL"
