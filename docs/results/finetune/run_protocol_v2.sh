@@ -37,13 +37,15 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SSL3D=${SSL3D:-./bin/ssl3d}; DATA=${DATA:-../shared/data}; OUT=${OUT:-/tmp/p2}; LANES=${LANES:-2}
 SEEDS=${SEEDS:-0,1,2,3,4}; FRACTION_GROUPS=${FRACTION_GROUPS:-5,10 big}; PRE_SECONDS=${PRE_SECONDS:-14400}; BEST2D=${BEST2D:-rot2}
-HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2 rot2i rpl2i jig2i}
+HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2 rot2i rpl2i jig2i rot2i20}
 # RetinaMNIST's rot2i / rpl2i / jig2i (added 2026-12-06, seventh session): rotation, RPL and
 # jigsaw 2D with their crops inside the fundus disc (docs/tasks.md, "Inside the object"). On
 # RetinaMNIST the dark corners are not zero, so the foreground box is the whole image and the
 # disc's outline tells the rotation class and the cell position (docs/results.md, "RetinaMNIST:
 # the fundus outline"). Pretrained with a binary that has the option (commit b0295f2, /work/p2/ssl3d_s7);
-# fine-tuned with the same frozen binary as every other RetinaMNIST run.
+# fine-tuned with the same frozen binary as every other RetinaMNIST run. rot2i20: rotation inside
+# the disc with input_size 20 (about the inner square's side: the content fills the input, with
+# no zero frame around a 20-pixel square as in rot2i's 28-pixel input).
 INNER=region=inner,fg_level=0.04
 HIP=$DATA/hippocampus/dataset.json
 POOL=$HERE/hippocampus_pool_cases.txt   # = the protocol's pool (--test-fraction 0.2 --split-seed 0)
@@ -118,7 +120,8 @@ pretrain_jobs() {   # one line per job; the 3D task options are the tasks' defau
                    "exe2 exemplar 16 filters=16,levels=2,input_size=28,batch=16 5000" \
                    "rot2i rotation 32 filters=16,levels=2,input_size=28,$INNER 4000" \
                    "rpl2i rpl 32 filters=16,levels=2,grid=3,cell=9,jitter=2,$INNER 12000" \
-                   "jig2i jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2,$INNER 6000"; do
+                   "jig2i jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2,$INNER 6000" \
+                   "rot2i20 rotation 32 filters=16,levels=2,input_size=20,$INNER 4000"; do
               set -- $t; echo "pre ret_$1 $2 2 $RET $3 $4 $5"; done ;;
     controls) echo "control hip_rand3 3 $HIP 8 filters=8,levels=3,input_size=32 --cases $POOL"
               echo "control hip_rand2 2 $HIP 32 filters=16,levels=3,input_size=32 --cases $POOL"
