@@ -202,8 +202,10 @@ for phase in "$@"; do
     hip3|hip2|ret) protocol_jobs "$phase" | run_jobs ;;
     jobs-*) protocol_jobs "${phase#jobs-}" ;;
     report-*) report_set "${phase#report-}" ;;
-    collect)
+    collect)   # reports first: each job's protocol call leaves the CSVs of its own runs only
         for set in hip3 hip2 ret; do
+            [ -d "$OUT/$set/runs" ] || continue
+            report_set "$set"
             [ -f "$OUT/$set/summary.md" ] || continue
             mkdir -p "$HERE/v2/$set"
             for f in results.csv summary.csv summary.md comparisons.csv metric_vs_fraction.png diff_vs_*.png \
