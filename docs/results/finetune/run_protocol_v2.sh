@@ -37,7 +37,7 @@ set -u
 HERE=$(cd "$(dirname "$0")" && pwd)
 SSL3D=${SSL3D:-./bin/ssl3d}; DATA=${DATA:-../shared/data}; OUT=${OUT:-/tmp/p2}; LANES=${LANES:-2}
 SEEDS=${SEEDS:-0,1,2,3,4}; FRACTION_GROUPS=${FRACTION_GROUPS:-5,10 big}; PRE_SECONDS=${PRE_SECONDS:-14400}; BEST2D=${BEST2D:-rot2}
-HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2 rot2i rpl2i jig2i rot2i20}
+HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 rpl2 jig2 cpc2 exe2 rot2i rpl2i jig2i rot2i20 rot2p2 rot2p3 rot2ip2 rot2ip3}
 # RetinaMNIST's rot2i / rpl2i / jig2i (added 2026-12-06, seventh session): rotation, RPL and
 # jigsaw 2D with their crops inside the fundus disc (docs/tasks.md, "Inside the object"). On
 # RetinaMNIST the dark corners are not zero, so the foreground box is the whole image and the
@@ -45,7 +45,9 @@ HIP3_TASKS=${HIP3_TASKS:-rot3 rpl3 jig3 cpc3 exe3}; RET_TASKS=${RET_TASKS:-rot2 
 # the fundus outline"). Pretrained with a binary that has the option (commit b0295f2, /work/p2/ssl3d_s7);
 # fine-tuned with the same frozen binary as every other RetinaMNIST run. rot2i20: rotation inside
 # the disc with input_size 20 (about the inner square's side: the content fills the input, with
-# no zero frame around a 20-pixel square as in rot2i's 28-pixel input).
+# no zero frame around a 20-pixel square as in rot2i's 28-pixel input). rot2p2, rot2p3, rot2ip2,
+# rot2ip3: rot2 and rot2i pretrained with seeds 2 and 3 (the last field of a job line; seed 1
+# otherwise): does a difference between two encoders of one task outlast the pretraining seed?
 INNER=region=inner,fg_level=0.04
 HIP=$DATA/hippocampus/dataset.json
 POOL=$HERE/hippocampus_pool_cases.txt   # = the protocol's pool (--test-fraction 0.2 --split-seed 0)
@@ -90,7 +92,7 @@ pre() {
     [ -f "$OUT/ckpt/$name.safetensors" ] && return 0
     [ "${SMOKE:-0}" = 1 ] && steps=2
     "$SSL3D" pretrain --task "$task" --dims "$dims" --data "$data" --batch "$batch" --opt "$opts" \
-        --out "$OUT/ckpt/$name.safetensors" --max-seconds "$PRE_SECONDS" --steps "$steps" --seed 1 \
+        --out "$OUT/ckpt/$name.safetensors" --max-seconds "$PRE_SECONDS" --steps "$steps" --seed "${PRE_SEED:-1}" \
         --threads 1 --val-fraction 0.1 --log "$OUT/logs/$name.jsonl" --print-every 1000 "$@" \
         > "$OUT/logs/$name.out" 2>&1
 }
@@ -121,8 +123,12 @@ pretrain_jobs() {   # one line per job; the 3D task options are the tasks' defau
                    "rot2i rotation 32 filters=16,levels=2,input_size=28,$INNER 4000" \
                    "rpl2i rpl 32 filters=16,levels=2,grid=3,cell=9,jitter=2,$INNER 12000" \
                    "jig2i jigsaw 16 filters=16,levels=2,grid=3,cell=9,jitter=2,$INNER 6000" \
-                   "rot2i20 rotation 32 filters=16,levels=2,input_size=20,$INNER 4000"; do
-              set -- $t; echo "pre ret_$1 $2 2 $RET $3 $4 $5"; done ;;
+                   "rot2i20 rotation 32 filters=16,levels=2,input_size=20,$INNER 4000" \
+                   "rot2p2 rotation 32 filters=16,levels=2,input_size=28 4000 2" \
+                   "rot2p3 rotation 32 filters=16,levels=2,input_size=28 4000 3" \
+                   "rot2ip2 rotation 32 filters=16,levels=2,input_size=28,$INNER 4000 2" \
+                   "rot2ip3 rotation 32 filters=16,levels=2,input_size=28,$INNER 4000 3"; do
+              set -- $t; echo "PRE_SEED=${6:-1} pre ret_$1 $2 2 $RET $3 $4 $5"; done ;;
     controls) echo "control hip_rand3 3 $HIP 8 filters=8,levels=3,input_size=32 --cases $POOL"
               echo "control hip_rand2 2 $HIP 32 filters=16,levels=3,input_size=32 --cases $POOL"
               echo "control ret_rand2 2 $RET 32 filters=16,levels=2,input_size=28" ;;
