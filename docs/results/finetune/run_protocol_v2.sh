@@ -81,7 +81,8 @@ export INNER SSL3D DATA OUT SEEDS HIP POOL RET HIP3_FT HIP2_FT RET_FT PRE_SECOND
 mkdir -p "$OUT/ckpt" "$OUT/logs"
 
 # ---------------------------------------------------------------- pretraining
-# pre NAME TASK DIMS MANIFEST BATCH OPTS STEPS [EXTRA...]: seed 1, 10% of the images held out.
+# pre NAME TASK DIMS MANIFEST BATCH OPTS STEPS [EXTRA...]: seed 1 (PRE_SEED=N before the call: N),
+# 10% of the images held out.
 # Every encoder gets the same compute, not the same wall-clock time (which depends on what
 # else runs): STEPS is about 600 CPU-seconds of one core for that task, from its cost per step
 # measured with 1 thread (20-step differences of /usr/bin/time user+sys, 2026-12-05, Zen 5):
