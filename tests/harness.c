@@ -188,6 +188,14 @@ int main(int argc, char **argv) {
     return failed ? 1 : 0;
 }
 
+int th_self_exe(char *buf, size_t cap) {
+    if (cap < 2) return 0;
+    const ssize_t n = readlink("/proc/self/exe", buf, cap - 1);
+    if (n <= 0 || (size_t)n >= cap - 1) return 0;   /* cap - 1 bytes read: maybe truncated */
+    buf[n] = '\0';
+    return 1;
+}
+
 int th_run(const char *cmd, char *out, size_t cap) {
     char full[8192];
     if ((size_t)snprintf(full, sizeof full, "%s 2>&1", cmd) >= sizeof full) return -1;

@@ -58,4 +58,7 @@ const char *th_tmpdir(void);
 /* Run a shell command, its stdout+stderr into out (cap bytes); the exit status, -1 if it
  * could not run or did not exit. */
 int th_run(const char *cmd, char *out, size_t cap);
+/* Path of the running test program (/proc/self/exe) into buf: 1, or 0 if it cannot be read
+ * or does not fit. For tests that start the runner again or look beside it. */
+int th_self_exe(char *buf, size_t cap);
 #endif

@@ -98,9 +98,7 @@ TEST(cuda_plugin_without_device_reports_its_reason_and_stays_loaded) {
 /* Path of the real plugin as the loader finds it from this test program (bin/ -> lib/). */
 static int real_plugin(char *buf, size_t cap) {
     char exe[PATH_MAX - 64];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return 0;
-    exe[n] = '\0';
+    if (!th_self_exe(exe, sizeof exe)) return 0;
     char *slash = strrchr(exe, '/');
     if (!slash) return 0;
     *slash = '\0';

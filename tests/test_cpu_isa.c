@@ -91,9 +91,7 @@ TEST(isa_paths_agree_on_training_losses) {
 /* Directory of the test binary's ../lib/libssl3d.so (bin/test_ssl3d -> lib/). */
 static int shared_object_path(char *out, size_t cap) {
     char exe[1024];
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    if (n <= 0) return -1;
-    exe[n] = 0;
+    if (!th_self_exe(exe, sizeof exe)) return -1;
     char *slash = strrchr(exe, '/');
     if (!slash) return -1;
     *slash = 0;

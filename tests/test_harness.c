@@ -18,9 +18,7 @@ TEST(harness_fixture_hangs) {
 
 TEST(harness_times_out_a_hung_test) {
     char exe[1024], cmd[1400], out[4096] = { 0 };
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    REQUIRE(n > 0);
-    exe[n] = 0;
+    REQUIRE(th_self_exe(exe, sizeof exe));
     snprintf(cmd, sizeof cmd, "SSL3D_TEST_HANG_FIXTURE=1 SSL3D_TEST_TIMEOUT=1 '%s' harness_fixture_hangs 2>&1", exe);
     FILE *p = popen(cmd, "r");
     REQUIRE(p);
@@ -111,9 +109,7 @@ TEST(harness_fixture_uncomparable_tensors) {
 
 TEST(harness_tensors_identical_fails_what_it_cannot_compare) {
     char exe[1024], cmd[1400], out[4096] = { 0 };
-    ssize_t n = readlink("/proc/self/exe", exe, sizeof exe - 1);
-    REQUIRE(n > 0);
-    exe[n] = 0;
+    REQUIRE(th_self_exe(exe, sizeof exe));
     snprintf(cmd, sizeof cmd, "SSL3D_TEST_UNCOMPARABLE_FIXTURE=1 '%s' harness_fixture_uncomparable_tensors", exe);
     const int rc = th_run(cmd, out, sizeof out);
     CHECK_MSG(rc != 0, "the runner exited %d after comparisons it could not make:\n%s", rc, out);

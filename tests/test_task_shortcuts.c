@@ -41,6 +41,20 @@ static ssl3d_tensor *noise_box(ssl3d_ctx *ctx, const int64_t *n, const int64_t *
 
 enum { NT = 24, NV = 16 };
 
+/* Train task kind (dims, opts) on train, held-out accuracy on val over `rounds` evaluation
+ * rounds into r (printed as `what`); releases the images and ctx. */
+static void learn(ssl3d_ctx *ctx, int kind, int32_t dims, const char *opts, ssl3d_tensor **train, int nt,
+                  ssl3d_tensor **val, int nv, int rounds, int steps, const char *what, tt_result *r) {
+    ssl3d_task *t = NULL;
+    REQUIRE_OK(ctx, ssl3d_task_create(ctx, kind, dims, 1, opts, &t));
+    REQUIRE(tt_learn(ctx, t, train, nt, 8, steps, 3e-3f, val, nv, rounds, r));
+    tt_print(what, r, steps);
+    ssl3d_task_release(t);
+    tt_release_all(train, nt);
+    tt_release_all(val, nv);
+    ssl3d_ctx_release(ctx);
+}
+
 /* Train the task on noise boxes (frame 0 or a constant frame) and return the held-out
  * accuracy (8 evaluation rounds). */
 static void run(int kind, const char *opts, const int64_t *n, const int64_t *box, float frame, int steps,
@@ -50,14 +64,7 @@ static void run(int kind, const char *opts, const int64_t *n, const int64_t *box
     ssl3d_tensor *train[NT], *val[NV];
     for (int i = 0; i < NT; i++) train[i] = noise_box(ctx, n, box, 1, frame, (uint32_t)i);
     for (int i = 0; i < NV; i++) val[i] = noise_box(ctx, n, box, 1, frame, 1000u + (uint32_t)i);
-    ssl3d_task *t = NULL;
-    REQUIRE_OK(ctx, ssl3d_task_create(ctx, kind, 3, 1, opts, &t));
-    REQUIRE(tt_learn(ctx, t, train, NT, 8, steps, 3e-3f, val, NV, 8, r));
-    tt_print(what, r, steps);
-    ssl3d_task_release(t);
-    tt_release_all(train, NT);
-    tt_release_all(val, NV);
-    ssl3d_ctx_release(ctx);
+    learn(ctx, kind, 3, opts, train, NT, val, NV, 8, steps, what, r);
 }
 
 /* Elongated boxes (about 5 x 10 x 5) in a 12^3 rotation cube: zero-padded to the cube
@@ -128,14 +135,7 @@ static void run_outline(int kind, const char *opts, int steps, const char *what,
     ssl3d_tensor *train[OT], *val[OV];
     for (int i = 0; i < OT; i++) train[i] = outline_image(ctx, (uint32_t)i);
     for (int i = 0; i < OV; i++) val[i] = outline_image(ctx, 1000u + (uint32_t)i);
-    ssl3d_task *t = NULL;
-    REQUIRE_OK(ctx, ssl3d_task_create(ctx, kind, 2, 1, opts, &t));
-    REQUIRE(tt_learn(ctx, t, train, OT, 8, steps, 3e-3f, val, OV, 16, r));
-    tt_print(what, r, steps);
-    ssl3d_task_release(t);
-    tt_release_all(train, OT);
-    tt_release_all(val, OV);
-    ssl3d_ctx_release(ctx);
+    learn(ctx, kind, 2, opts, train, OT, val, OV, 16, steps, what, r);
 }
 
 /* With crops from the foreground box (the whole image: the background is not zero) the

@@ -41,20 +41,27 @@ int64_t task_fg_mask(const ssl3d_tensor *x, int32_t dims, double level, uint8_t 
     return n;
 }
 
-int64_t task_inner_box(const uint8_t *mask, int32_t dims, const int64_t *n, int64_t *lo, int64_t *hi) {
-    const int64_t plane = n[1] * n[2];
-    /* The mask's bounding box, doubled centre: the tie-break's reference point. */
-    int64_t bl[3] = { n[0], n[1], n[2] }, bh[3] = { 0, 0, 0 };
+/* Bounding box [lo, hi) of the set voxels of mask (n[0] x n[1] x n[2]); hi[0] == 0 when
+ * none is set. */
+static void mask_bbox(const uint8_t *mask, const int64_t *n, int64_t *lo, int64_t *hi) {
+    for (int a = 0; a < 3; a++) { lo[a] = n[a]; hi[a] = 0; }
     for (int64_t i = 0; i < n[0]; i++)
         for (int64_t j = 0; j < n[1]; j++)
             for (int64_t k = 0; k < n[2]; k++) {
-                if (!mask[i * plane + j * n[2] + k]) continue;
+                if (!mask[(i * n[1] + j) * n[2] + k]) continue;
                 const int64_t v[3] = { i, j, k };
                 for (int a = 0; a < 3; a++) {
-                    if (v[a] < bl[a]) bl[a] = v[a];
-                    if (v[a] + 1 > bh[a]) bh[a] = v[a] + 1;
+                    if (v[a] < lo[a]) lo[a] = v[a];
+                    if (v[a] + 1 > hi[a]) hi[a] = v[a] + 1;
                 }
             }
+}
+
+int64_t task_inner_box(const uint8_t *mask, int32_t dims, const int64_t *n, int64_t *lo, int64_t *hi) {
+    const int64_t plane = n[1] * n[2];
+    /* The mask's bounding box, doubled centre: the tie-break's reference point. */
+    int64_t bl[3], bh[3];
+    mask_bbox(mask, n, bl, bh);
     for (int a = 0; a < 3; a++) lo[a] = hi[a] = 0;
     if (bh[0] == 0) return 0;
     /* side of the current plane (axis 0 = i) and of the one before: 2 planes of int32. */
@@ -124,17 +131,7 @@ ssl3d_status task_crop_region(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_t
             return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: images[%d]: out of memory", (int)image);
         }
     } else {
-        for (int a = 0; a < 3; a++) { lo[a] = n[a]; hi[a] = 0; }
-        for (int64_t i = 0; i < n[0]; i++)
-            for (int64_t j = 0; j < n[1]; j++)
-                for (int64_t k = 0; k < n[2]; k++) {
-                    if (!mask[(i * n[1] + j) * n[2] + k]) continue;
-                    const int64_t v[3] = { i, j, k };
-                    for (int a = 0; a < 3; a++) {
-                        if (v[a] < lo[a]) lo[a] = v[a];
-                        if (v[a] + 1 > hi[a]) hi[a] = v[a] + 1;
-                    }
-                }
+        mask_bbox(mask, n, lo, hi);
     }
     for (int32_t a = 0; a < dims; a++) { out->lo[a] = lo[3 - dims + a]; out->hi[a] = hi[3 - dims + a]; }
     out->mask = mask;
