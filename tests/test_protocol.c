@@ -12,7 +12,9 @@
 /* Fake ssl3d. finetune: fails for seed 13; writes "fraction seed bonus" as the model
  * (bonus 0.1 with --init; with an init file named rand*, the control's, 0.01, 0.02, 0.03,
  * 0.06 for seeds 0, 1, 2, 3+) and a 3-epoch log with val_dice 0.1, 0.2, 0.3 (seed 4's log
- * keeps epoch 2, the others' best epoch is the last). evaluate:
+ * keeps epoch 2, the others' best epoch is the last; seed 5's log is finetune's with
+ * --val-every 2: val_dice null at epochs 1 and 3, 0.25 (kept) and 0.2, "val_cases" on every
+ * line). evaluate:
  * dice_mean = fraction + bonus + seed/100. Every call is appended to calls.txt. */
 static const char fake_sh[] =
     "#!/bin/sh\n"
@@ -29,6 +31,8 @@ static const char fake_sh[] =
     "  echo \"$fr $seed $bonus\" > \"$out\"\n"
     "  if [ \"$seed\" = 4 ]; then for e in 1 2 3; do b=true; [ $e = 3 ] && b=false;\n"
     "    echo \"{\\\"epoch\\\": $e, \\\"val_dice\\\": 0.$e, \\\"best\\\": $b}\" >> \"$log\"; done\n"
+    "  elif [ \"$seed\" = 5 ]; then for e in 1 2 3 4; do v=null; b=false; [ $e = 2 ] && { v=0.25; b=true; };\n"
+    "    [ $e = 4 ] && v=0.2; echo \"{\\\"epoch\\\": $e, \\\"val_dice\\\": $v, \\\"best\\\": $b, \\\"val_cases\\\": 32}\" >> \"$log\"; done\n"
     "  else\n"
     "  for e in 1 2 3; do echo \"{\\\"epoch\\\": $e, \\\"loss\\\": 1, \\\"val_dice\\\": 0.$e, \\\"seconds\\\": 0.5}\" >> \"$log\"; done\n"
     "  fi\n"
@@ -192,6 +196,24 @@ TEST(protocol_cli_runs_resumes_and_summarises) {
              p("labels.csv"), p("run"), p("other.safetensors"));
     CHECK(protocol(args2) == 2);
     CHECK(contains(p("err.txt"), "method pre was run with --init"));
+}
+
+/* Epochs without validation have no point on the convergence curve, and best epoch / value
+ * are those of the kept epoch: no other "val_*" field (val_cases) stands in for a null. */
+TEST(protocol_cli_epochs_without_validation_have_no_value) {
+    if (access("./bin/ssl3d", X_OK) != 0) SKIP("bin/ssl3d not built (run make)");
+    setup();
+    char args[4096];
+    snprintf(args, sizeof args,
+             "--kind segment --data '%s' --run-dir '%s' --method scratch --fractions 50 --seeds 5 --no-plots",
+             p("labels.csv"), p("run"));
+    int rc = protocol(args);
+    CHECK_MSG(rc == 0, "protocol exit %d", rc);
+    char dat[1400];
+    snprintf(dat, sizeof dat, "%s", p("run/convergence_f50.dat"));
+    CHECK(contains(dat, "# scratch: epoch mean sd runs\n2 0.25 0 1\n4 0.2 0 1\n"));
+    CHECK(!contains(dat, " 32 "));
+    CHECK(contains(p("run/results.csv"), ",0.5,5,ok,0.5,0.55,0.55,4,4,2,0.25,"));   /* epochs 4, kept 2 */
 }
 
 TEST(protocol_cli_msd_test_split_dry_run_and_plots) {

@@ -44,12 +44,17 @@ const char *proto_val_key(const char *metric) {
     return NULL;
 }
 
-/* Validation value of one log line: val_key, else the first "val_*" number. */
+/* Validation value of one log line: val_key; for a metric without one, the first "val_*"
+ * number that is a metric. An epoch that skipped validation (finetune --val-every) logs
+ * val_key as null: it has no value, and no other "val_*" field stands in for it
+ * ("val_cases", the validation set's size, once did: 32 in every curve of protocol v2). */
 static int line_val(cJSON *o, const char *val_key, double *v) {
-    cJSON *x = val_key ? cJSON_GetObjectItemCaseSensitive(o, val_key) : NULL;
-    if (!cJSON_IsNumber(x))
+    cJSON *x = NULL;
+    if (val_key) x = cJSON_GetObjectItemCaseSensitive(o, val_key);
+    else
         for (x = o->child; x; x = x->next)
-            if (x->string && !strncmp(x->string, "val_", 4) && cJSON_IsNumber(x)) break;
+            if (x->string && !strncmp(x->string, "val_", 4) && strcmp(x->string, "val_cases") && cJSON_IsNumber(x))
+                break;
     if (!cJSON_IsNumber(x)) return 0;
     *v = x->valuedouble;
     return 1;
