@@ -140,12 +140,72 @@ TEST(cli_pretrain_resume_is_bitwise) {
     for (int k = 0; k < 3; k++) {
         snprintf(cmd, sizeof cmd, BIN " pretrain " TINY "%s --data %s --out %s/inner2.safetensors --steps 2 "
                  "--resume %s/inner.safetensors", again[k], man, d, d);
-        CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "--opt") &&
-                  strstr(out, k == 1 ? "fg_level=0.25" : "region=1 (inner)"), "%s: %s", again[k], out);
+        CHECK_MSG(th_run(cmd, out, sizeof out) == 1 &&
+                  strstr(out, k == 1 ? "--opt fg_level: the checkpoint was trained with 0.25, the command line has 0"
+                                     : "--opt region: the checkpoint was trained with inner, the command line has box"),
+                  "%s: %s", again[k], out);
     }
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY ",fg_level=0.25,region=inner --data %s --out %s/inner2.safetensors "
              "--steps 2 --resume %s/inner.safetensors", man, d, d);
     CHECK_MSG(th_run(cmd, out, sizeof out) == 0, "%s", out);
+}
+
+/* --resume refuses every recorded setting that differs from the command line's (task, dims,
+ * each task option, batch, lr, weight decay, schedule, warm-up) with one message naming the
+ * option and both values, and still resumes when only what may change differs (steps,
+ * threads, evaluation and saving, the seed: a warning). */
+TEST(cli_pretrain_resume_refuses_other_options) {
+    need_bin();
+    make_data();
+    char cmd[4096], out[8192];
+    const char *d = th_tmpdir();
+#define RESUMABLE "--task %s --dims %s --batch %s --lr %s --schedule %s --warmup %s --weight-decay %s " \
+                  "--threads 1 --loader-threads 1 --val-fraction 0.34 --data %s --out %s/%s.safetensors --steps %s " \
+                  "--opt filters=4,levels=2%s"
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RESUMABLE, "rotation", "3", "2", "0.001", "constant", "0", "0", man, d,
+             "base", "1", ",input_size=16,hidden=8");
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    struct { const char *task, *dims, *batch, *lr, *schedule, *warmup, *wd, *opt, *want; } bad[] = {
+        { "rpl", "3", "2", "0.001", "constant", "0", "0", ",grid=3,cell=4,jitter=0",
+          "--task: the checkpoint was trained with rotation, the command line has rpl" },
+        { "rotation", "2", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=8",
+          "--dims: the checkpoint was trained with 3, the command line has 2" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=16",   /* a tensor's shape */
+          "--opt hidden: the checkpoint was trained with 8, the command line has 16" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=8,norm=group",   /* no tensor's shape */
+          "--opt norm: the checkpoint was trained with batch, the command line has group" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=8,samples_per_image=2",
+          "--opt samples_per_image: the checkpoint was trained with 1, the command line has 2" },
+        { "rotation", "3", "3", "0.001", "constant", "0", "0", ",input_size=16,hidden=8",
+          "--batch: the checkpoint was trained with 2, the command line has 3" },
+        { "rotation", "3", "2", "0.002", "constant", "0", "0", ",input_size=16,hidden=8",
+          "--lr: the checkpoint was trained with 0.001, the command line has 0.002" },
+        { "rotation", "3", "2", "0.001", "cosine", "0", "0", ",input_size=16,hidden=8",
+          "--schedule: the checkpoint was trained with constant, the command line has cosine" },
+        { "rotation", "3", "2", "0.001", "constant", "1", "0", ",input_size=16,hidden=8",
+          "--warmup: the checkpoint was trained with 0, the command line has 1" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0.01", ",input_size=16,hidden=8",
+          "--weight-decay: the checkpoint was trained with 0, the command line has 0.01" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, BIN " pretrain " RESUMABLE " --resume %s/base.safetensors", bad[i].task, bad[i].dims,
+                 bad[i].batch, bad[i].lr, bad[i].schedule, bad[i].warmup, bad[i].wd, man, d, "again", "3", bad[i].opt,
+                 d);
+        const int rc = th_run(cmd, out, sizeof out);
+        CHECK_MSG(rc == 1 && strstr(out, bad[i].want) && strstr(out, "ssl3d pretrain: --resume ") &&
+                  strstr(out, "base.safetensors"), "case %zu: exit %d: %s", i, rc, out);
+        CHECK_MSG(!strstr(out, "ssl3d_pretrain_run"), "case %zu: the library's words: %s", i, out);
+    }
+    /* Free to change: steps, threads, evaluation, saving, the seed (warned about). */
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RESUMABLE " --resume %s/base.safetensors --threads 2 --eval-every 1 "
+             "--save-every 1 --val-rounds 2 --seed 5", "rotation", "3", "2", "0.001", "constant", "0", "0", man, d,
+             "again", "3", ",input_size=16,hidden=8", d);
+    /* --threads given twice is a usage error: the resumable case spells its own */
+    char *t1 = strstr(cmd, "--threads 1 ");
+    REQUIRE(t1);
+    memmove(t1, t1 + 12, strlen(t1 + 12) + 1);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 0 && strstr(out, "trained with seed 0, this run uses 5"), "%s", out);
+#undef RESUMABLE
 }
 
 /* Each bad invocation fails with its exit status and a message containing `want`. */

@@ -274,6 +274,45 @@ TEST(pretrain_run_resumes_bitwise) {
     CHECK(w == 2);   /* another seed; already at the last step */
 }
 
+/* A resume checkpoint trained with other settings is refused before anything is restored,
+ * naming the first setting that differs and both values: a task option that changes no
+ * tensor (samples_per_image), one at a default the checkpoint leaves out (region), and a
+ * loop setting (lr); the task's weights are left as they were. */
+TEST(pretrain_run_refuses_a_resume_with_other_settings) {
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/settings.safetensors", th_tmpdir());
+    fixture f;
+    REQUIRE(fixture_init(&f, 5) == 0);
+    ssl3d_pretrain_config c;
+    config(&c, &f, ck);
+    c.steps = 1;
+    REQUIRE_OK(f.ctx, ssl3d_pretrain_run(f.ctx, f.task, &c, NULL, NULL));
+    fixture_free(&f);
+    struct { const char *opts; double lr; const char *want; } cases[] = {
+        { TASK_OPTS ",samples_per_image=2", 3e-3, "option samples_per_image: the checkpoint has 1, this run has 2" },
+        { TASK_OPTS ",region=inner", 3e-3, "option region: the checkpoint has box, this run has inner" },
+        { TASK_OPTS, 1e-3, "config.lr: the checkpoint has 0.003, this run has 0.001" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        REQUIRE(fixture_init(&f, 5) == 0);
+        ssl3d_task *t = NULL;
+        REQUIRE_OK(f.ctx, ssl3d_task_create(f.ctx, SSL3D_TASK_ROTATION, 3, 1, cases[i].opts, &t));
+        ssl3d_tensor *w = ssl3d_module_tensor(ssl3d_task_encoder(t), 0), *before = NULL;
+        REQUIRE_OK(f.ctx, ssl3d_tensor_clone(f.ctx, w, &before));
+        config(&c, &f, ck);
+        c.resume = ck;
+        c.lr = cases[i].lr;
+        char want[700];
+        snprintf(want, sizeof want, "ssl3d_pretrain_run: resume %s: %s", ck, cases[i].want);
+        CHECK(ssl3d_pretrain_run(f.ctx, t, &c, NULL, NULL) == SSL3D_ERR_INVALID_ARG);
+        CHECK_MSG(strstr(ssl3d_ctx_last_error(f.ctx), want), "case %zu: %s", i, ssl3d_ctx_last_error(f.ctx));
+        CHECK(th_tensors_identical(f.ctx, w, before));
+        ssl3d_tensor_release(before);
+        ssl3d_task_release(t);
+        fixture_free(&f);
+    }
+}
+
 /* Images in a context of their own (config.data_ctx: what a device-backend run passes, a
  * host context): the batch callback is asked for images in that context, and the losses
  * equal, bit for bit, those of the run with everything in one context — also when the

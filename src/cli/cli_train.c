@@ -70,6 +70,39 @@ static ssl3d_status batch_from_callback(void *user, ssl3d_ctx *ctx, int64_t step
     return t->batch(t->ud, ctx, step, images);
 }
 
+/* A resume refused for a setting that differs from the checkpoint's (pretrain_run.c,
+ * same_settings: "ssl3d_pretrain_run: resume CKPT: <setting>: the checkpoint has X, this
+ * run has Y (...)"), said with the option that sets it; other errors as they are. */
+static int resume_error(const cli_train *t, const char *msg) {
+    static const struct { const char *setting, *option; } map[] = {
+        { "task", "--task" }, { "dims", "--dims" }, { "config.batch", "--batch" }, { "config.lr", "--lr" },
+        { "config.weight_decay", "--weight-decay" }, { "config.schedule", "--schedule" },
+        { "config.warmup", "--warmup" },
+    };
+    static const char HAS[] = ": the checkpoint has ", MINE[] = ", this run has ", END[] = " (resume with ";
+    char prefix[1200];
+    snprintf(prefix, sizeof prefix, "ssl3d_pretrain_run: resume %s: ", t->resume);
+    const size_t np = strlen(prefix);
+    if (strncmp(msg, prefix, np)) return cli_error(t->cmd, "%s", msg);
+    const char *setting = msg + np, *has = strstr(setting, HAS), *mine = has ? strstr(has, MINE) : NULL;
+    const char *end = mine ? strstr(mine, END) : NULL;
+    if (!end) return cli_error(t->cmd, "%s", msg);
+    const char *theirs = has + sizeof HAS - 1;
+    mine += sizeof MINE - 1;
+    const int ns = (int)(has - setting), nt = (int)(mine - (sizeof MINE - 1) - theirs), nm = (int)(end - mine);
+    char option[120] = "";
+    if (!strncmp(setting, "option ", 7)) snprintf(option, sizeof option, "--opt %.*s", ns - 7, setting + 7);
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if ((int)strlen(map[i].setting) == ns && !strncmp(setting, map[i].setting, (size_t)ns))
+            snprintf(option, sizeof option, "%s", map[i].option);
+    if (ns == 11 && !strncmp(setting, "in_channels", 11))
+        return cli_error(t->cmd, "--resume %s: the checkpoint was trained on %.*s-channel images, the images of "
+                         "--data have %.*s channels", t->resume, nt, theirs, nm, mine);
+    if (!option[0]) return cli_error(t->cmd, "%s", msg);
+    return cli_error(t->cmd, "--resume %s: %s: the checkpoint was trained with %.*s, the command line has %.*s "
+                     "(resume with the options of the run that wrote it)", t->resume, option, nt, theirs, nm, mine);
+}
+
 int cli_train_run(cli_train *t) {
     /* Option errors keep the CLI's option names and usage exit status. */
     if (!strcmp(t->schedule, "cosine") && t->steps <= t->warmup)
@@ -106,6 +139,7 @@ int cli_train_run(cli_train *t) {
     ssl3d_status st = ssl3d_pretrain_run(t->ctx, t->task, &c, on_record, &s);
     cli_progress_done(&s.prog);
     if (s.failed) return 1;
+    if (st != SSL3D_OK && t->resume) return resume_error(t, ssl3d_ctx_last_error(t->ctx));
     if (st != SSL3D_OK) return cli_error(t->cmd, "%s", ssl3d_ctx_last_error(t->ctx));
     return 0;
 }
