@@ -208,6 +208,81 @@ TEST(cli_pretrain_resume_refuses_other_options) {
 #undef RESUMABLE
 }
 
+/* A volume of nx x ny x nz (W, H, D as stored) whose axial slices are a 12 x 12 square of
+ * 100 + noise, except those in [bad_lo, bad_hi), which hold a 2 x 2 one: too small for the
+ * RPL grid of 3 cells of 4 (12 voxels) in 2D, and in 3D when bad covers every slice. */
+static int write_blocks(const char *path, int64_t nx, int64_t ny, int64_t nz, int64_t bad_lo, int64_t bad_hi) {
+    int64_t dims[4] = { 3, nx, ny, nz };
+    float *v = calloc((size_t)(nx * ny * nz), sizeof(float));
+    if (!v) return -1;
+    for (int64_t z = 0; z < nz; z++) {
+        const int64_t side = z >= bad_lo && z < bad_hi ? 2 : 12;
+        for (int64_t y = 1; y < 1 + side; y++)
+            for (int64_t x = 2; x < 2 + side; x++) v[(z * ny + y) * nx + x] = 100.0f + (float)((x * 7 + y * 3 + z) % 11);
+    }
+    int rc = tn_write(path, 1, dims, NIFTI_TYPE_FLOAT32, v, &TN_PLAIN);
+    free(v);
+    return rc;
+}
+
+/* A task call refused for one bad image names the file it came from (and its axial slice
+ * in 2D), not only its place in the call: in a training step (3D: the one bad volume of a
+ * batch of five; 2D: the one bad slice of a volume) and in the validation of the held-out
+ * images (the held-out volume made bad). */
+TEST(cli_pretrain_names_the_file_of_a_bad_image) {
+    need_bin();
+    make_data();
+    char cmd[4096], out[8192], p[1024];
+    const char *d = th_tmpdir();
+#define RPL "--task rpl --threads 1 --loader-threads 1 --steps 1 --opt filters=4,levels=2,grid=3,cell=4,jitter=0"
+    /* 3D training: img3 of the five volumes has a 2-voxel foreground box. */
+    snprintf(p, sizeof p, "%s/img3.nii.gz", d);
+    REQUIRE(write_blocks(p, 18, 20, 17, 0, 17) == 0);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RPL " --dims 3 --batch 5 --val-fraction 0 --data %s "
+             "--out %s/o.safetensors", man, d);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "ssl3d pretrain: ") && strstr(out, "step 0") &&
+              strstr(out, "/img3.nii.gz)") && strstr(out, "too small"), "%s", out);
+    for (int k = 0; k < 5; k++) {
+        char other[32];
+        snprintf(other, sizeof other, "img%d.nii.gz", k);
+        if (k != 3) CHECK_MSG(!strstr(out, other), "names %s too: %s", other, out);
+    }
+    /* 2D training: slice 2 of the four slices of one volume. */
+    snprintf(p, sizeof p, "%s/slices.nii.gz", d);
+    REQUIRE(write_blocks(p, 16, 16, 4, 2, 3) == 0);
+    char csv[1024];
+    snprintf(csv, sizeof csv, "%s/slices.csv", d);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f);
+    fprintf(f, "file,label,split\nslices.nii.gz,,train\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RPL " --dims 2 --batch 4 --val-fraction 0 --data %s "
+             "--out %s/o2.safetensors", csv, d);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "/slices.nii.gz, axial slice 2)"), "%s", out);
+    /* Validation: the held-out volume (asked of a loader with the same split) made bad. */
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_loader *val = NULL;
+    REQUIRE_OK(ctx, ssl3d_loader_create(ctx, man, SSL3D_LOADER_VAL, &val));
+    REQUIRE_OK(ctx, ssl3d_loader_set_split(ctx, val, 0.2, 0));
+    REQUIRE(ssl3d_loader_num_volumes(val) == 1);
+    const char *held = ssl3d_loader_volume_path(val, 0);
+    char name[256];
+    snprintf(name, sizeof name, "%s", strrchr(held, '/') ? strrchr(held, '/') + 1 : held);
+    ssl3d_loader_release(val);
+    ssl3d_ctx_release(ctx);
+    snprintf(p, sizeof p, "%s/img3.nii.gz", d);   /* img3 good again */
+    REQUIRE(tl_write_volume(p, 3, 18, 20, 17) == 0);
+    snprintf(p, sizeof p, "%.700s/%s", d, name);
+    REQUIRE(write_blocks(p, 18, 20, 17, 0, 17) == 0);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RPL " --dims 3 --batch 2 --val-fraction 0.2 --data %s "
+             "--out %s/o3.safetensors", man, d);
+    char want[300];
+    snprintf(want, sizeof want, "/%.250s)", name);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "validation, held-out images [0, 1)") &&
+              strstr(out, want), "%s: %s", name, out);
+#undef RPL
+}
+
 /* Each bad invocation fails with its exit status and a message containing `want`. */
 TEST(cli_pretrain_errors) {
     need_bin();

@@ -377,3 +377,57 @@ TEST(pretrain_run_images_in_a_data_context_give_the_same_losses) {
             CHECK_MSG(base[s] == moved[v][s], "step %d: %.17g one context, %.17g data_ctx%s", s, base[s], moved[v][s],
                       v ? " on an emulated device with asynchronous uploads" : "");
 }
+
+/* An image the task refuses (2 channels for a 1-channel task) at batch position 1 of step
+ * 2: the error names that step and position, also when the samples of each step are made
+ * during the step before (a data context of its own: task_prefetch_begin), so that a caller
+ * can name the file (cli_train.c); the held-out images are named by their range. */
+typedef struct bad_pool { ssl3d_tensor *pool[POOL], *bad; } bad_pool;
+
+static ssl3d_status bad_at_step2_fn(void *user, ssl3d_ctx *ctx, int64_t step, int32_t n, ssl3d_tensor **images) {
+    (void)ctx;
+    bad_pool *b = user;
+    for (int32_t k = 0; k < n; k++)
+        images[k] = ssl3d_tensor_retain(step == 2 && k == 1 ? b->bad : b->pool[(step * 3 + k) % (POOL - N_VAL)]);
+    return SSL3D_OK;
+}
+
+TEST(pretrain_run_errors_name_the_step_and_place_of_a_bad_image) {
+    char out[512];
+    snprintf(out, sizeof out, "%s/bad.safetensors", th_tmpdir());
+    const int64_t shape2[4] = { 2, SIDE, SIDE, SIDE };
+    for (int variant = 0; variant < 3; variant++) {
+        fixture f;
+        REQUIRE(fixture_init(&f, 5) == 0);
+        ssl3d_ctx *dctx = variant == 1 ? th_ctx(1, 99) : f.ctx;
+        REQUIRE(dctx);
+        bad_pool b = { { 0 }, th_randn(dctx, 4, shape2, 0) };
+        REQUIRE(b.bad);
+        for (int i = 0; i < POOL; i++) REQUIRE_OK(dctx, ssl3d_tensor_copy_to(dctx, f.pool[i], &b.pool[i]));
+        ssl3d_pretrain_config c;
+        config(&c, &f, out);
+        c.steps = 4;
+        c.batch_fn = bad_at_step2_fn;
+        c.batch_user = &b;
+        c.val = b.pool + (POOL - N_VAL);
+        if (variant == 1) c.data_ctx = dctx;
+        ssl3d_tensor *val[N_VAL] = { b.pool[POOL - 3], b.bad, b.pool[POOL - 1] };
+        if (variant == 2) {   /* held-out image 1 is the bad one: the error is at the first evaluation */
+            c.batch_fn = batch_fn;
+            c.batch_user = &f;
+            c.val = val;
+            c.eval_every = 1;
+            c.batch = 1;   /* chunks of 1 (2 with a lone trailing image): image 1 is images[0] of [1, 3) */
+        }
+        CHECK(ssl3d_pretrain_run(f.ctx, f.task, &c, NULL, NULL) == SSL3D_ERR_SHAPE);
+        const char *msg = ssl3d_ctx_last_error(f.ctx);
+        const char *want = variant == 2 ? "ssl3d_pretrain_run: validation, held-out images [1, 3): "
+                                          "ssl3d_task_forward: images[0] "
+                                        : "ssl3d_pretrain_run: step 2: ssl3d_task_forward: images[1] ";
+        CHECK_MSG(!strncmp(msg, want, strlen(want)), "variant %d: %s", variant, msg);
+        for (int i = 0; i < POOL; i++) ssl3d_tensor_release(b.pool[i]);
+        ssl3d_tensor_release(b.bad);
+        if (dctx != f.ctx) ssl3d_ctx_release(dctx);
+        fixture_free(&f);
+    }
+}

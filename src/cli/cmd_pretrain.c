@@ -40,6 +40,8 @@ static const cli_help HELP = {
     "non-zero box, or with region=inner inside the largest square / cube of voxels above\n"
     "fg_level of each channel's range, for an object's outline on a non-zero background):\n"
     "docs/tasks.md lists them all.\n"
+    "An image a task refuses (e.g. a crop region too small for the grid) is named by its file\n"
+    "(and axial slice in 2D).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
 };
 

@@ -302,7 +302,15 @@ static ssl3d_status evaluate(run *r, double *acc, double *loss, int64_t *samples
             int64_t cc = 0, tot = 0;
             uint64_t index = (uint64_t)k * (uint64_t)(r->n_val + 1) + (uint64_t)i;
             st = ssl3d_task_forward(ctx, r->task, c->val + i, n, c->seed ^ EVAL_SEED_MIX, index, 0, &l, &cc, &tot);
-            if (st != SSL3D_OK) { wrap(ctx, st, "validation"); break; }
+            if (st != SSL3D_OK) {
+                /* The task names an image by its place in this call (images[k]): say where
+                 * the call starts, so that a caller can name the file (held-out image i + k). */
+                char what[96];
+                snprintf(what, sizeof what, "validation, held-out images [%lld, %lld)", (long long)i,
+                         (long long)next);
+                wrap(ctx, st, what);
+                break;
+            }
             float lv = 0;
             ssl3d_tensor_read(ctx, l, &lv, 4);
             ssl3d_tensor_release(l);
@@ -491,6 +499,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
     for (; st == SSL3D_OK && !stop && (c->max_seconds > 0 ? train_time < c->max_seconds && step < c->steps
                                                           : step < c->steps); step++) {
         const double ts = now_s();
+        int64_t failed_step = step;   /* the step whose images an error is about */
         task_prefetch *cur = next;
         next = NULL;
         if (!cur && (st = load_batch(&r, step, rank, ranks, local_batch, imgs)) != SSL3D_OK) {
@@ -509,9 +518,11 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
         for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
         if (st == SSL3D_OK && prefetch && step + 1 < c->steps) {
             /* The next step's samples, made and sent up while this step computes. */
+            failed_step = step + 1;
             if ((st = load_batch(&r, step + 1, rank, ranks, local_batch, imgs)) != SSL3D_OK)
                 wrap(ctx, st, "loading a batch");
             else st = task_prefetch_begin(ctx, task, imgs, local_batch, c->seed, (uint64_t)step + 1, 1, &next);
+            if (st == SSL3D_OK) failed_step = step;
             for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
         }
         const int forward_ok = st == SSL3D_OK;   /* lv is the loss only from here */
@@ -524,7 +535,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
         if (st == SSL3D_OK) st = ssl3d_optim_zero_grad(ctx, opt);
         if (st != SSL3D_OK) {
             char what[96];
-            snprintf(what, sizeof what, "step %lld%s", (long long)step,
+            snprintf(what, sizeof what, "step %lld%s", (long long)failed_step,
                      !forward_ok || isfinite(lv) ? "" : " (the loss is not finite; try a smaller lr)");
             wrap(ctx, st, what);
             ssl3d_tape_reset(ctx);
