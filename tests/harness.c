@@ -70,6 +70,17 @@ ssl3d_tensor *th_tensor(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, cons
     return t;
 }
 
+ssl3d_tensor *th_iota(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape) {
+    ssl3d_tensor *t = NULL;
+    if (ssl3d_tensor_create(ctx, SSL3D_F32, ndim, shape, &t) != SSL3D_OK) return NULL;
+    float *p = ssl3d_tensor_host_data(t);
+    for (int64_t i = 0; i < ssl3d_tensor_numel(t); i++) p[i] = (float)i;
+    return t;
+}
+
+const float *th_f32(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
+const int32_t *th_i32(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
+
 ssl3d_tensor *th_randn(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, int requires_grad) {
     ssl3d_tensor *t = NULL;
     if (ssl3d_tensor_create(ctx, SSL3D_F32, ndim, shape, &t) != SSL3D_OK) return NULL;

@@ -40,6 +40,12 @@ int th_failures(void);
 ssl3d_ctx *th_ctx(int threads, uint64_t seed);
 /* Tensor from a literal float array. */
 ssl3d_tensor *th_tensor(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, const float *data);
+/* New float32 tensor in ctx holding 0, 1, 2, ... in memory order (NULL on failure): values
+ * that say where an element came from, for hand-checked crops, flips and samples. */
+ssl3d_tensor *th_iota(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape);
+/* The host data of a float32 / int32 tensor in host memory, typed, for reading results. */
+const float *th_f32(ssl3d_tensor *t);
+const int32_t *th_i32(ssl3d_tensor *t);
 /* Random N(0,1) float tensor. */
 ssl3d_tensor *th_randn(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape, int requires_grad);
 /* 1 when a and b have the same dtype, the same shape and the same values bit for bit, else

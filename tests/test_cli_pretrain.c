@@ -140,12 +140,147 @@ TEST(cli_pretrain_resume_is_bitwise) {
     for (int k = 0; k < 3; k++) {
         snprintf(cmd, sizeof cmd, BIN " pretrain " TINY "%s --data %s --out %s/inner2.safetensors --steps 2 "
                  "--resume %s/inner.safetensors", again[k], man, d, d);
-        CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "--opt") &&
-                  strstr(out, k == 1 ? "fg_level=0.25" : "region=1 (inner)"), "%s: %s", again[k], out);
+        CHECK_MSG(th_run(cmd, out, sizeof out) == 1 &&
+                  strstr(out, k == 1 ? "--opt fg_level: the checkpoint was trained with 0.25, the command line has 0"
+                                     : "--opt region: the checkpoint was trained with inner, the command line has box"),
+                  "%s: %s", again[k], out);
     }
     snprintf(cmd, sizeof cmd, BIN " pretrain " TINY ",fg_level=0.25,region=inner --data %s --out %s/inner2.safetensors "
              "--steps 2 --resume %s/inner.safetensors", man, d, d);
     CHECK_MSG(th_run(cmd, out, sizeof out) == 0, "%s", out);
+}
+
+/* --resume refuses every recorded setting that differs from the command line's (task, dims,
+ * each task option, batch, lr, weight decay, schedule, warm-up) with one message naming the
+ * option and both values, and still resumes when only what may change differs (steps,
+ * threads, evaluation and saving, the seed: a warning). */
+TEST(cli_pretrain_resume_refuses_other_options) {
+    need_bin();
+    make_data();
+    char cmd[4096], out[8192];
+    const char *d = th_tmpdir();
+#define RESUMABLE "--task %s --dims %s --batch %s --lr %s --schedule %s --warmup %s --weight-decay %s " \
+                  "--threads 1 --loader-threads 1 --val-fraction 0.34 --data %s --out %s/%s.safetensors --steps %s " \
+                  "--opt filters=4,levels=2%s"
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RESUMABLE, "rotation", "3", "2", "0.001", "constant", "0", "0", man, d,
+             "base", "1", ",input_size=16,hidden=8");
+    REQUIRE(th_run(cmd, out, sizeof out) == 0 || (printf("%s\n", out), 0));
+    struct { const char *task, *dims, *batch, *lr, *schedule, *warmup, *wd, *opt, *want; } bad[] = {
+        { "rpl", "3", "2", "0.001", "constant", "0", "0", ",grid=3,cell=4,jitter=0",
+          "--task: the checkpoint was trained with rotation, the command line has rpl" },
+        { "rotation", "2", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=8",
+          "--dims: the checkpoint was trained with 3, the command line has 2" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=16",   /* a tensor's shape */
+          "--opt hidden: the checkpoint was trained with 8, the command line has 16" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=8,norm=group",   /* no tensor's shape */
+          "--opt norm: the checkpoint was trained with batch, the command line has group" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0", ",input_size=16,hidden=8,samples_per_image=2",
+          "--opt samples_per_image: the checkpoint was trained with 1, the command line has 2" },
+        { "rotation", "3", "3", "0.001", "constant", "0", "0", ",input_size=16,hidden=8",
+          "--batch: the checkpoint was trained with 2, the command line has 3" },
+        { "rotation", "3", "2", "0.002", "constant", "0", "0", ",input_size=16,hidden=8",
+          "--lr: the checkpoint was trained with 0.001, the command line has 0.002" },
+        { "rotation", "3", "2", "0.001", "cosine", "0", "0", ",input_size=16,hidden=8",
+          "--schedule: the checkpoint was trained with constant, the command line has cosine" },
+        { "rotation", "3", "2", "0.001", "constant", "1", "0", ",input_size=16,hidden=8",
+          "--warmup: the checkpoint was trained with 0, the command line has 1" },
+        { "rotation", "3", "2", "0.001", "constant", "0", "0.01", ",input_size=16,hidden=8",
+          "--weight-decay: the checkpoint was trained with 0, the command line has 0.01" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof cmd, BIN " pretrain " RESUMABLE " --resume %s/base.safetensors", bad[i].task, bad[i].dims,
+                 bad[i].batch, bad[i].lr, bad[i].schedule, bad[i].warmup, bad[i].wd, man, d, "again", "3", bad[i].opt,
+                 d);
+        const int rc = th_run(cmd, out, sizeof out);
+        CHECK_MSG(rc == 1 && strstr(out, bad[i].want) && strstr(out, "ssl3d pretrain: --resume ") &&
+                  strstr(out, "base.safetensors"), "case %zu: exit %d: %s", i, rc, out);
+        CHECK_MSG(!strstr(out, "ssl3d_pretrain_run"), "case %zu: the library's words: %s", i, out);
+    }
+    /* Free to change: steps, threads, evaluation, saving, the seed (warned about). */
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RESUMABLE " --resume %s/base.safetensors --threads 2 --eval-every 1 "
+             "--save-every 1 --val-rounds 2 --seed 5", "rotation", "3", "2", "0.001", "constant", "0", "0", man, d,
+             "again", "3", ",input_size=16,hidden=8", d);
+    /* --threads given twice is a usage error: the resumable case spells its own */
+    char *t1 = strstr(cmd, "--threads 1 ");
+    REQUIRE(t1);
+    memmove(t1, t1 + 12, strlen(t1 + 12) + 1);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 0 && strstr(out, "trained with seed 0, this run uses 5"), "%s", out);
+#undef RESUMABLE
+}
+
+/* A volume of nx x ny x nz (W, H, D as stored) whose axial slices are a 12 x 12 square of
+ * 100 + noise, except those in [bad_lo, bad_hi), which hold a 2 x 2 one: too small for the
+ * RPL grid of 3 cells of 4 (12 voxels) in 2D, and in 3D when bad covers every slice. */
+static int write_blocks(const char *path, int64_t nx, int64_t ny, int64_t nz, int64_t bad_lo, int64_t bad_hi) {
+    int64_t dims[4] = { 3, nx, ny, nz };
+    float *v = calloc((size_t)(nx * ny * nz), sizeof(float));
+    if (!v) return -1;
+    for (int64_t z = 0; z < nz; z++) {
+        const int64_t side = z >= bad_lo && z < bad_hi ? 2 : 12;
+        for (int64_t y = 1; y < 1 + side; y++)
+            for (int64_t x = 2; x < 2 + side; x++) v[(z * ny + y) * nx + x] = 100.0f + (float)((x * 7 + y * 3 + z) % 11);
+    }
+    int rc = tn_write(path, 1, dims, NIFTI_TYPE_FLOAT32, v, &TN_PLAIN);
+    free(v);
+    return rc;
+}
+
+/* A task call refused for one bad image names the file it came from (and its axial slice
+ * in 2D), not only its place in the call: in a training step (3D: the one bad volume of a
+ * batch of five; 2D: the one bad slice of a volume) and in the validation of the held-out
+ * images (the held-out volume made bad). */
+TEST(cli_pretrain_names_the_file_of_a_bad_image) {
+    need_bin();
+    make_data();
+    char cmd[4096], out[8192], p[1024];
+    const char *d = th_tmpdir();
+#define RPL "--task rpl --threads 1 --loader-threads 1 --steps 1 --opt filters=4,levels=2,grid=3,cell=4,jitter=0"
+    /* 3D training: img3 of the five volumes has a 2-voxel foreground box. */
+    snprintf(p, sizeof p, "%s/img3.nii.gz", d);
+    REQUIRE(write_blocks(p, 18, 20, 17, 0, 17) == 0);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RPL " --dims 3 --batch 5 --val-fraction 0 --data %s "
+             "--out %s/o.safetensors", man, d);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "ssl3d pretrain: ") && strstr(out, "step 0") &&
+              strstr(out, "/img3.nii.gz)") && strstr(out, "too small"), "%s", out);
+    for (int k = 0; k < 5; k++) {
+        char other[32];
+        snprintf(other, sizeof other, "img%d.nii.gz", k);
+        if (k != 3) CHECK_MSG(!strstr(out, other), "names %s too: %s", other, out);
+    }
+    /* 2D training: slice 2 of the four slices of one volume. */
+    snprintf(p, sizeof p, "%s/slices.nii.gz", d);
+    REQUIRE(write_blocks(p, 16, 16, 4, 2, 3) == 0);
+    char csv[1024];
+    snprintf(csv, sizeof csv, "%s/slices.csv", d);
+    FILE *f = fopen(csv, "w");
+    REQUIRE(f);
+    fprintf(f, "file,label,split\nslices.nii.gz,,train\n");
+    fclose(f);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RPL " --dims 2 --batch 4 --val-fraction 0 --data %s "
+             "--out %s/o2.safetensors", csv, d);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "/slices.nii.gz, axial slice 2)"), "%s", out);
+    /* Validation: the held-out volume (asked of a loader with the same split) made bad. */
+    ssl3d_ctx *ctx = th_ctx(1, 0);
+    ssl3d_loader *val = NULL;
+    REQUIRE_OK(ctx, ssl3d_loader_create(ctx, man, SSL3D_LOADER_VAL, &val));
+    REQUIRE_OK(ctx, ssl3d_loader_set_split(ctx, val, 0.2, 0));
+    REQUIRE(ssl3d_loader_num_volumes(val) == 1);
+    const char *held = ssl3d_loader_volume_path(val, 0);
+    char name[256];
+    snprintf(name, sizeof name, "%s", strrchr(held, '/') ? strrchr(held, '/') + 1 : held);
+    ssl3d_loader_release(val);
+    ssl3d_ctx_release(ctx);
+    snprintf(p, sizeof p, "%s/img3.nii.gz", d);   /* img3 good again */
+    REQUIRE(tl_write_volume(p, 3, 18, 20, 17) == 0);
+    snprintf(p, sizeof p, "%.700s/%s", d, name);
+    REQUIRE(write_blocks(p, 18, 20, 17, 0, 17) == 0);
+    snprintf(cmd, sizeof cmd, BIN " pretrain " RPL " --dims 3 --batch 2 --val-fraction 0.2 --data %s "
+             "--out %s/o3.safetensors", man, d);
+    char want[300];
+    snprintf(want, sizeof want, "/%.250s)", name);
+    CHECK_MSG(th_run(cmd, out, sizeof out) == 1 && strstr(out, "validation, held-out images [0, 1)") &&
+              strstr(out, want), "%s: %s", name, out);
+#undef RPL
 }
 
 /* Each bad invocation fails with its exit status and a message containing `want`. */

@@ -156,6 +156,7 @@ TEST(loader_2d_items_are_axial_slices) {
     REQUIRE_OK(ctx, ssl3d_loader_create(ctx, man, SSL3D_LOADER_ALL, &L2));
     REQUIRE_OK(ctx, ssl3d_loader_set_dims(ctx, L2, 2));
     REQUIRE_OK(ctx, ssl3d_loader_set_threads(ctx, L2, 2, 2));
+    CHECK(ssl3d_loader_item_path(L2, 0, NULL) == NULL);   /* not counted yet */
     ssl3d_tensor *v0 = NULL, *v1 = NULL, *s = NULL;
     REQUIRE_OK(ctx, ssl3d_loader_item(ctx, L3, 0, &v0));
     REQUIRE_OK(ctx, ssl3d_loader_item(ctx, L3, 1, &v1));
@@ -172,6 +173,15 @@ TEST(loader_2d_items_are_axial_slices) {
     CHECK(memcmp(a + hw, b, (size_t)hw * 4) == 0);
     free(a); free(b);
     CHECK_ST(ctx, ssl3d_loader_item(ctx, L2, n, &s), SSL3D_ERR_INVALID_ARG);
+    /* The file and slice of an item: slice z of volume v is item (first item of v) + z;
+     * in 3D an item is its volume (slice -1). */
+    int64_t z = -7;
+    CHECK(ssl3d_loader_item_path(L2, d0 + 1, &z) == ssl3d_loader_volume_path(L2, 1) && z == 1);
+    CHECK(ssl3d_loader_item_path(L2, d0 - 1, &z) == ssl3d_loader_volume_path(L2, 0) && z == d0 - 1);
+    CHECK(ssl3d_loader_item_path(L2, 0, NULL) == ssl3d_loader_volume_path(L2, 0));
+    CHECK(ssl3d_loader_item_path(L3, 1, &z) == ssl3d_loader_volume_path(L3, 1) && z == -1);
+    CHECK(ssl3d_loader_item_path(L2, n, &z) == NULL && ssl3d_loader_item_path(L2, -1, &z) == NULL);
+    CHECK(ssl3d_loader_item_path(NULL, 0, &z) == NULL);
     ssl3d_tensor_release(v0); ssl3d_tensor_release(v1); ssl3d_tensor_release(s);
     ssl3d_loader_release(L3);
     ssl3d_loader_release(L2);

@@ -124,7 +124,15 @@ TEST(pretrain_inputs_held_out_images) {
             CHECK_MSG(th_tensors_identical(ctx, t, ssl3d_pretrain_inputs_val_image(in, i)), "val_max %lld: image %lld",
                       (long long)caps[k], (long long)i);
             ssl3d_tensor_release(t);
+            /* ... and the file and slice it came from. */
+            int64_t z = -7, want_z = -8;
+            const char *path = ssl3d_pretrain_inputs_val_path(in, i, &z);
+            const char *want_path = ssl3d_loader_item_path(val, i * nv / n, &want_z);
+            CHECK_MSG(path && want_path && !strcmp(path, want_path) && z == want_z && z >= 0,
+                      "image %lld: %s slice %lld, want %s slice %lld", (long long)i, path ? path : "NULL",
+                      (long long)z, want_path ? want_path : "NULL", (long long)want_z);
         }
+        CHECK(ssl3d_pretrain_inputs_val_path(in, n, NULL) == NULL && ssl3d_pretrain_inputs_val_path(in, -1, NULL) == NULL);
         ssl3d_pretrain_inputs_release(in);
     }
     ssl3d_loader_release(val);
@@ -392,7 +400,7 @@ TEST(pretrain_inputs_null) {
     CHECK(ssl3d_pretrain_inputs_batch(NULL) == 0 && ssl3d_pretrain_inputs_train_count(NULL) == 0);
     CHECK(ssl3d_pretrain_inputs_steps_per_epoch(NULL) == 0 && ssl3d_pretrain_inputs_min_size(NULL) == 0);
     CHECK(ssl3d_pretrain_inputs_val_count(NULL) == 0 && ssl3d_pretrain_inputs_val_image(NULL, 0) == NULL);
-    CHECK(ssl3d_pretrain_inputs_unsplit(NULL) == 0);
+    CHECK(ssl3d_pretrain_inputs_unsplit(NULL) == 0 && ssl3d_pretrain_inputs_val_path(NULL, 0, NULL) == NULL);
     ssl3d_ctx *ctx = th_ctx(1, 0);
     REQUIRE(ctx);
     ssl3d_pretrain_config pc;

@@ -274,6 +274,45 @@ TEST(pretrain_run_resumes_bitwise) {
     CHECK(w == 2);   /* another seed; already at the last step */
 }
 
+/* A resume checkpoint trained with other settings is refused before anything is restored,
+ * naming the first setting that differs and both values: a task option that changes no
+ * tensor (samples_per_image), one at a default the checkpoint leaves out (region), and a
+ * loop setting (lr); the task's weights are left as they were. */
+TEST(pretrain_run_refuses_a_resume_with_other_settings) {
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/settings.safetensors", th_tmpdir());
+    fixture f;
+    REQUIRE(fixture_init(&f, 5) == 0);
+    ssl3d_pretrain_config c;
+    config(&c, &f, ck);
+    c.steps = 1;
+    REQUIRE_OK(f.ctx, ssl3d_pretrain_run(f.ctx, f.task, &c, NULL, NULL));
+    fixture_free(&f);
+    struct { const char *opts; double lr; const char *want; } cases[] = {
+        { TASK_OPTS ",samples_per_image=2", 3e-3, "option samples_per_image: the checkpoint has 1, this run has 2" },
+        { TASK_OPTS ",region=inner", 3e-3, "option region: the checkpoint has box, this run has inner" },
+        { TASK_OPTS, 1e-3, "config.lr: the checkpoint has 0.003, this run has 0.001" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        REQUIRE(fixture_init(&f, 5) == 0);
+        ssl3d_task *t = NULL;
+        REQUIRE_OK(f.ctx, ssl3d_task_create(f.ctx, SSL3D_TASK_ROTATION, 3, 1, cases[i].opts, &t));
+        ssl3d_tensor *w = ssl3d_module_tensor(ssl3d_task_encoder(t), 0), *before = NULL;
+        REQUIRE_OK(f.ctx, ssl3d_tensor_clone(f.ctx, w, &before));
+        config(&c, &f, ck);
+        c.resume = ck;
+        c.lr = cases[i].lr;
+        char want[700];
+        snprintf(want, sizeof want, "ssl3d_pretrain_run: resume %s: %s", ck, cases[i].want);
+        CHECK(ssl3d_pretrain_run(f.ctx, t, &c, NULL, NULL) == SSL3D_ERR_INVALID_ARG);
+        CHECK_MSG(strstr(ssl3d_ctx_last_error(f.ctx), want), "case %zu: %s", i, ssl3d_ctx_last_error(f.ctx));
+        CHECK(th_tensors_identical(f.ctx, w, before));
+        ssl3d_tensor_release(before);
+        ssl3d_task_release(t);
+        fixture_free(&f);
+    }
+}
+
 /* Images in a context of their own (config.data_ctx: what a device-backend run passes, a
  * host context): the batch callback is asked for images in that context, and the losses
  * equal, bit for bit, those of the run with everything in one context — also when the
@@ -337,4 +376,58 @@ TEST(pretrain_run_images_in_a_data_context_give_the_same_losses) {
         for (int s = 0; s < 4; s++)
             CHECK_MSG(base[s] == moved[v][s], "step %d: %.17g one context, %.17g data_ctx%s", s, base[s], moved[v][s],
                       v ? " on an emulated device with asynchronous uploads" : "");
+}
+
+/* An image the task refuses (2 channels for a 1-channel task) at batch position 1 of step
+ * 2: the error names that step and position, also when the samples of each step are made
+ * during the step before (a data context of its own: task_prefetch_begin), so that a caller
+ * can name the file (cli_train.c); the held-out images are named by their range. */
+typedef struct bad_pool { ssl3d_tensor *pool[POOL], *bad; } bad_pool;
+
+static ssl3d_status bad_at_step2_fn(void *user, ssl3d_ctx *ctx, int64_t step, int32_t n, ssl3d_tensor **images) {
+    (void)ctx;
+    bad_pool *b = user;
+    for (int32_t k = 0; k < n; k++)
+        images[k] = ssl3d_tensor_retain(step == 2 && k == 1 ? b->bad : b->pool[(step * 3 + k) % (POOL - N_VAL)]);
+    return SSL3D_OK;
+}
+
+TEST(pretrain_run_errors_name_the_step_and_place_of_a_bad_image) {
+    char out[512];
+    snprintf(out, sizeof out, "%s/bad.safetensors", th_tmpdir());
+    const int64_t shape2[4] = { 2, SIDE, SIDE, SIDE };
+    for (int variant = 0; variant < 3; variant++) {
+        fixture f;
+        REQUIRE(fixture_init(&f, 5) == 0);
+        ssl3d_ctx *dctx = variant == 1 ? th_ctx(1, 99) : f.ctx;
+        REQUIRE(dctx);
+        bad_pool b = { { 0 }, th_randn(dctx, 4, shape2, 0) };
+        REQUIRE(b.bad);
+        for (int i = 0; i < POOL; i++) REQUIRE_OK(dctx, ssl3d_tensor_copy_to(dctx, f.pool[i], &b.pool[i]));
+        ssl3d_pretrain_config c;
+        config(&c, &f, out);
+        c.steps = 4;
+        c.batch_fn = bad_at_step2_fn;
+        c.batch_user = &b;
+        c.val = b.pool + (POOL - N_VAL);
+        if (variant == 1) c.data_ctx = dctx;
+        ssl3d_tensor *val[N_VAL] = { b.pool[POOL - 3], b.bad, b.pool[POOL - 1] };
+        if (variant == 2) {   /* held-out image 1 is the bad one: the error is at the first evaluation */
+            c.batch_fn = batch_fn;
+            c.batch_user = &f;
+            c.val = val;
+            c.eval_every = 1;
+            c.batch = 1;   /* chunks of 1 (2 with a lone trailing image): image 1 is images[0] of [1, 3) */
+        }
+        CHECK(ssl3d_pretrain_run(f.ctx, f.task, &c, NULL, NULL) == SSL3D_ERR_SHAPE);
+        const char *msg = ssl3d_ctx_last_error(f.ctx);
+        const char *want = variant == 2 ? "ssl3d_pretrain_run: validation, held-out images [1, 3): "
+                                          "ssl3d_task_forward: images[0] "
+                                        : "ssl3d_pretrain_run: step 2: ssl3d_task_forward: images[1] ";
+        CHECK_MSG(!strncmp(msg, want, strlen(want)), "variant %d: %s", variant, msg);
+        for (int i = 0; i < POOL; i++) ssl3d_tensor_release(b.pool[i]);
+        ssl3d_tensor_release(b.bad);
+        if (dctx != f.ctx) ssl3d_ctx_release(dctx);
+        fixture_free(&f);
+    }
 }

@@ -3,16 +3,6 @@
 #include <string.h>
 #include "harness.h"
 
-static ssl3d_tensor *iota(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape) {
-    ssl3d_tensor *t = NULL;
-    if (ssl3d_tensor_create(ctx, SSL3D_F32, ndim, shape, &t) != SSL3D_OK) return NULL;
-    float *p = ssl3d_tensor_host_data(t);
-    for (int64_t i = 0; i < ssl3d_tensor_numel(t); i++) p[i] = (float)i;
-    return t;
-}
-static const float *F(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
-static const int32_t *I(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
-
 /* ---------------------------------------------------------------- rotation */
 
 TEST(rotation_classes_are_pairwise_distinct_3d_and_2d) {
@@ -21,7 +11,7 @@ TEST(rotation_classes_are_pairwise_distinct_3d_and_2d) {
     CHECK(ssl3d_rotation_classes(3) == 10 && ssl3d_rotation_classes(2) == 4 && ssl3d_rotation_classes(1) == 0);
     for (int dims = 2; dims <= 3; dims++) {
         int64_t s[4] = { 2, 5, 5, 5 };
-        ssl3d_tensor *x = iota(ctx, dims + 1, s), *all = NULL;
+        ssl3d_tensor *x = th_iota(ctx, dims + 1, s), *all = NULL;
         REQUIRE(x);
         REQUIRE_OK(ctx, ssl3d_rotation_all(ctx, x, &all));
         const int R = ssl3d_rotation_classes(dims);
@@ -29,12 +19,12 @@ TEST(rotation_classes_are_pairwise_distinct_3d_and_2d) {
         CHECK(ssl3d_tensor_dim(all, 0) == R && ssl3d_tensor_numel(all) == R * n);
         for (int a = 0; a < R; a++)
             for (int b = a + 1; b < R; b++)
-                CHECK_MSG(memcmp(F(all) + a * n, F(all) + b * n, (size_t)n * 4) != 0,
+                CHECK_MSG(memcmp(th_f32(all) + a * n, th_f32(all) + b * n, (size_t)n * 4) != 0,
                           "dims %d: classes %d and %d are equal", dims, a, b);
         for (int r = 0; r < R; r++) {   /* rotation_all slot r == rotation_apply(r); inverse undoes it */
             ssl3d_tensor *y = NULL, *z = NULL;
             REQUIRE_OK(ctx, ssl3d_rotation_apply(ctx, x, r, &y));
-            CHECK(!memcmp(F(y), F(all) + r * n, (size_t)n * 4));
+            CHECK(!memcmp(th_f32(y), th_f32(all) + r * n, (size_t)n * 4));
             int32_t inv = ssl3d_rotation_inverse(dims, r);
             REQUIRE(inv >= 0);
             REQUIRE_OK(ctx, ssl3d_rotation_apply(ctx, y, inv, &z));
@@ -42,7 +32,7 @@ TEST(rotation_classes_are_pairwise_distinct_3d_and_2d) {
             ssl3d_tensor_release(y);
             ssl3d_tensor_release(z);
         }
-        CHECK(!memcmp(F(all), F(x), (size_t)n * 4));   /* class 0 = identity */
+        CHECK(!memcmp(th_f32(all), th_f32(x), (size_t)n * 4));   /* class 0 = identity */
         ssl3d_tensor_release(all);
         ssl3d_tensor_release(x);
     }
@@ -53,7 +43,7 @@ TEST(rotation_moves_a_voxel_where_expected) {
     ssl3d_ctx *ctx = th_ctx(1, 0);
     REQUIRE(ctx);
     int64_t s[4] = { 1, 4, 4, 4 };
-    ssl3d_tensor *x = iota(ctx, 4, s), *y = NULL;
+    ssl3d_tensor *x = th_iota(ctx, 4, s), *y = NULL;
     REQUIRE(x);
     /* numpy: rot90(m,1,(1,2))[1,2,3] = 29 (class 1), rot90(m,1,(0,2)) -> 58 (class 4),
      * rot90(m,1,(0,1)) -> 43 (class 7); class 2 = 180 about axis 0: [d, 3-h, 3-w]. */
@@ -61,18 +51,18 @@ TEST(rotation_moves_a_voxel_where_expected) {
     const float want[4] = { 29, 58, 43, (1 * 4 + 1) * 4 + 0 };
     for (int i = 0; i < 4; i++) {
         REQUIRE_OK(ctx, ssl3d_rotation_apply(ctx, x, cls[i], &y));
-        CHECK_NEAR(F(y)[(1 * 4 + 2) * 4 + 3], want[i], 0);
+        CHECK_NEAR(th_f32(y)[(1 * 4 + 2) * 4 + 3], want[i], 0);
         ssl3d_tensor_release(y);
     }
     /* 2D class 1: out[i, j] = x[j, n-1-i] */
     int64_t s2[3] = { 1, 3, 3 };
-    ssl3d_tensor *x2 = iota(ctx, 3, s2);
+    ssl3d_tensor *x2 = th_iota(ctx, 3, s2);
     REQUIRE_OK(ctx, ssl3d_rotation_apply(ctx, x2, 1, &y));
     const float e[9] = { 2, 5, 8, 1, 4, 7, 0, 3, 6 };
-    CHECK(!memcmp(F(y), e, sizeof e));
+    CHECK(!memcmp(th_f32(y), e, sizeof e));
     ssl3d_tensor_release(y);
     int64_t sn[4] = { 1, 4, 4, 5 };
-    ssl3d_tensor *nc = iota(ctx, 4, sn);
+    ssl3d_tensor *nc = th_iota(ctx, 4, sn);
     CHECK_ST(ctx, ssl3d_rotation_apply(ctx, nc, 1, &y), SSL3D_ERR_SHAPE);
     CHECK_ST(ctx, ssl3d_rotation_apply(ctx, x, 10, &y), SSL3D_ERR_INVALID_ARG);
     ssl3d_tensor_release(nc);
@@ -85,7 +75,7 @@ TEST(rotation_sample_is_deterministic_and_covers_all_classes) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
     int64_t s[4] = { 1, 6, 4, 5 };
-    ssl3d_tensor *x = iota(ctx, 4, s);
+    ssl3d_tensor *x = th_iota(ctx, 4, s);
     REQUIRE(x);
     int seen[10] = { 0 };
     for (uint64_t i = 0; i < 60; i++) {
@@ -119,7 +109,7 @@ TEST(rpl_label_matches_the_query_offset_2d_and_3d) {
     for (int dims = 2; dims <= 3; dims++) {
         /* cell 9, grid 27 + 2 voxels of margin (base offset 1), jitter 3 -> patches of 6 */
         int64_t s[4] = { 1, 29, 29, 29 };
-        ssl3d_tensor *x = iota(ctx, dims + 1, s);
+        ssl3d_tensor *x = th_iota(ctx, dims + 1, s);
         REQUIRE(x);
         const int64_t n3[3] = { dims == 3 ? 29 : 1, 29, 29 };
         int seen[26] = { 0 };
@@ -132,8 +122,8 @@ TEST(rpl_label_matches_the_query_offset_2d_and_3d) {
             CHECK(ssl3d_tensor_dim(p, 0) == 2 && ssl3d_tensor_dim(p, 2) == 6);
             const int64_t P = dims == 3 ? 216 : 36;
             int64_t oc[3], oq[3];
-            origin_of(F(p)[0], n3, oc);
-            origin_of(F(p)[P], n3, oq);
+            origin_of(th_f32(p)[0], n3, oc);
+            origin_of(th_f32(p)[P], n3, oq);
             const int32_t centre = dims == 3 ? 13 : 4, q = lab < centre ? lab : lab + 1;
             int64_t qc[3] = { 0, 0, 0 };
             if (dims == 3) { qc[0] = q / 9; qc[1] = (q / 3) % 3; qc[2] = q % 3; }
@@ -147,7 +137,7 @@ TEST(rpl_label_matches_the_query_offset_2d_and_3d) {
             }
             /* the patch is a contiguous crop: last voxel = origin + 5 along each axis */
             int64_t ol[3];
-            origin_of(F(p)[2 * P - 1], n3, ol);
+            origin_of(th_f32(p)[2 * P - 1], n3, ol);
             for (int a = 3 - dims; a < 3; a++) CHECK(ol[a] == oq[a] + 5);
             ssl3d_tensor_release(p);
         }
@@ -161,7 +151,7 @@ TEST(grid_eval_crop_is_centred_and_patches_lie_in_cells) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
     int64_t s[4] = { 2, 30, 31, 32 };
-    ssl3d_tensor *x = iota(ctx, 4, s), *p = NULL;
+    ssl3d_tensor *x = th_iota(ctx, 4, s), *p = NULL;
     REQUIRE(x);
     int64_t org[27 * 3];
     /* cell = 30 / 3 = 10, jitter 4: eval origin = base + 10 i + 2; base = (30-30)/2, 0, 1 */
@@ -173,10 +163,10 @@ TEST(grid_eval_crop_is_centred_and_patches_lie_in_cells) {
         for (int a = 0; a < 3; a++) CHECK(org[q * 3 + a] == base[a] + 10 * c[a] + 2);
         const int64_t n3[3] = { 30, 31, 32 };
         int64_t o[3];
-        origin_of(F(p)[q * 2 * 216], n3, o);
+        origin_of(th_f32(p)[q * 2 * 216], n3, o);
         for (int a = 0; a < 3; a++) CHECK(o[a] == org[q * 3 + a]);
         /* channel 1 of the patch is channel 1 of x */
-        CHECK(F(p)[q * 2 * 216 + 216] == F(p)[q * 2 * 216] + 30 * 31 * 32);
+        CHECK(th_f32(p)[q * 2 * 216 + 216] == th_f32(p)[q * 2 * 216] + 30 * 31 * 32);
     }
     ssl3d_tensor_release(p);
     /* training mode: every origin inside [cell start, cell start + jitter] */
@@ -276,11 +266,11 @@ TEST(jigsaw_sample_slot_j_holds_cell_perm_j) {
     for (int dims = 2; dims <= 3; dims++) {
         const int n_cells = dims == 3 ? 27 : 9;
         int64_t s[4] = { 1, 21, 21, 21 };
-        ssl3d_tensor *x = iota(c1, dims + 1, s), *x2 = NULL, *perms = NULL, *perms2 = NULL;
+        ssl3d_tensor *x = th_iota(c1, dims + 1, s), *x2 = NULL, *perms = NULL, *perms2 = NULL;
         REQUIRE(x);
-        REQUIRE_OK(c2, ssl3d_tensor_from_data(c2, SSL3D_F32, dims + 1, s, F(x), &x2));
+        REQUIRE_OK(c2, ssl3d_tensor_from_data(c2, SSL3D_F32, dims + 1, s, th_f32(x), &x2));
         REQUIRE_OK(c1, ssl3d_jigsaw_perms_create(c1, 30, n_cells, 3, &perms));
-        REQUIRE_OK(c2, ssl3d_tensor_from_data(c2, SSL3D_I32, 2, (int64_t[]){ 30, n_cells }, I(perms), &perms2));
+        REQUIRE_OK(c2, ssl3d_tensor_from_data(c2, SSL3D_I32, 2, (int64_t[]){ 30, n_cells }, th_i32(perms), &perms2));
         const int64_t n3[3] = { dims == 3 ? 21 : 1, 21, 21 };
         const int64_t P = dims == 3 ? 125 : 25;
         for (uint64_t idx = 0; idx < 5; idx++) {
@@ -292,10 +282,10 @@ TEST(jigsaw_sample_slot_j_holds_cell_perm_j) {
             REQUIRE(lab >= 0 && lab < 30);
             CHECK(ssl3d_tensor_dim(puz, 0) == n_cells && ssl3d_tensor_dim(puz, 2) == 5);
             for (int j = 0; j < n_cells; j++) {
-                int32_t cell = I(perms)[lab * n_cells + j];
+                int32_t cell = th_i32(perms)[lab * n_cells + j];
                 int64_t o[3], cc[3] = { 0, cell / 3, cell % 3 };
                 if (dims == 3) { cc[0] = cell / 9; cc[1] = (cell / 3) % 3; }
-                origin_of(F(puz)[j * P], n3, o);
+                origin_of(th_f32(puz)[j * P], n3, o);
                 for (int a = 3 - dims; a < 3; a++) {
                     int64_t jit = o[a] - 7 * cc[a];
                     CHECK_MSG(jit >= 0 && jit <= 2, "dims %d slot %d holds the wrong cell", dims, j);
@@ -360,20 +350,20 @@ TEST(cpc_patches_overlap_by_half) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
     int64_t s[4] = { 1, 41, 40, 40 };   /* s = 8, p = 16, base (0 or 0) */
-    ssl3d_tensor *x = iota(ctx, 4, s), *p = NULL;
+    ssl3d_tensor *x = th_iota(ctx, 4, s), *p = NULL;
     REQUIRE(x);
     REQUIRE_OK(ctx, ssl3d_cpc_patches(ctx, x, 4, &p));
     CHECK(ssl3d_tensor_dim(p, 0) == 64 && ssl3d_tensor_dim(p, 2) == 16 && ssl3d_tensor_dim(p, 4) == 16);
     const int64_t n3[3] = { 41, 40, 40 };
     int64_t o[3];
-    origin_of(F(p)[r3(4, 1, 2, 3) * 4096], n3, o);
+    origin_of(th_f32(p)[r3(4, 1, 2, 3) * 4096], n3, o);
     CHECK(o[0] == 8 && o[1] == 16 && o[2] == 24);
     ssl3d_tensor_release(p);
     int64_t s2[3] = { 1, 10, 12 };   /* 2D, G = 4: s = 2, p = 4 */
-    ssl3d_tensor *x2 = iota(ctx, 3, s2);
+    ssl3d_tensor *x2 = th_iota(ctx, 3, s2);
     REQUIRE_OK(ctx, ssl3d_cpc_patches(ctx, x2, 4, &p));
     CHECK(ssl3d_tensor_dim(p, 0) == 16 && ssl3d_tensor_dim(p, 2) == 4 && ssl3d_tensor_dim(p, 3) == 4);
-    CHECK(F(p)[5 * 16] == (float)(2 * 12 + 2 + 1));   /* (1,1): origin (2, 2+1) */
+    CHECK(th_f32(p)[5 * 16] == (float)(2 * 12 + 2 + 1));   /* (1,1): origin (2, 2+1) */
     ssl3d_tensor_release(p);
     ssl3d_tensor_release(x2);
     ssl3d_tensor_release(x);
@@ -389,7 +379,7 @@ TEST(cpc_negatives_never_contain_the_positive) {
     REQUIRE_OK(ctx, ssl3d_cpc_negatives(ctx, 3, G, B, 2, N, 1, 0, &t2));
     CHECK(th_tensors_identical(ctx, t, t2));
     CHECK(ssl3d_tensor_dim(t, 0) == B * (32 * 2 + 16) && ssl3d_tensor_dim(t, 1) == 4 + N);
-    const int32_t *y = I(t);
+    const int32_t *y = th_i32(t);
     int other_image = 0, same_image = 0;
     for (int64_t r = 0; r < ssl3d_tensor_dim(t, 0); r++, y += 4 + N) {
         int32_t b = y[0], pos = y[1], l = y[2], pp = y[3];

@@ -3,42 +3,31 @@
 #include <string.h>
 #include "harness.h"
 
-static ssl3d_tensor *iota(ssl3d_ctx *ctx, int32_t ndim, const int64_t *shape) {
-    ssl3d_tensor *t = NULL;
-    if (ssl3d_tensor_create(ctx, SSL3D_F32, ndim, shape, &t) != SSL3D_OK) return NULL;
-    float *p = ssl3d_tensor_host_data(t);
-    for (int64_t i = 0; i < ssl3d_tensor_numel(t); i++) p[i] = (float)i;
-    return t;
-}
-
-static const float *F(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
-static const int32_t *I(ssl3d_tensor *t) { return ssl3d_tensor_host_data(t); }
-
 TEST(flip_by_hand_2d_and_3d) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
     int64_t s2[3] = { 1, 2, 3 };
-    ssl3d_tensor *x = iota(ctx, 3, s2), *y = NULL;
+    ssl3d_tensor *x = th_iota(ctx, 3, s2), *y = NULL;
     REQUIRE(x);
     REQUIRE_OK(ctx, ssl3d_flip(ctx, x, 0, &y));
     const float e0[6] = { 3, 4, 5, 0, 1, 2 };
-    CHECK(!memcmp(F(y), e0, sizeof e0));
+    CHECK(!memcmp(th_f32(y), e0, sizeof e0));
     ssl3d_tensor_release(y);
     REQUIRE_OK(ctx, ssl3d_flip(ctx, x, 1, &y));
     const float e1[6] = { 2, 1, 0, 5, 4, 3 };
-    CHECK(!memcmp(F(y), e1, sizeof e1));
+    CHECK(!memcmp(th_f32(y), e1, sizeof e1));
     ssl3d_tensor_release(y);
     ssl3d_tensor_release(x);
     /* 3D, two channels: flip D of (2, 2, 1, 2) */
     int64_t s3[4] = { 2, 2, 1, 2 };
-    x = iota(ctx, 4, s3);
+    x = th_iota(ctx, 4, s3);
     REQUIRE_OK(ctx, ssl3d_flip(ctx, x, 0, &y));
     const float e3[8] = { 2, 3, 0, 1, 6, 7, 4, 5 };
-    CHECK(!memcmp(F(y), e3, sizeof e3));
+    CHECK(!memcmp(th_f32(y), e3, sizeof e3));
     ssl3d_tensor_release(y);
     REQUIRE_OK(ctx, ssl3d_flip(ctx, x, 2, &y));
     const float e4[8] = { 1, 0, 3, 2, 5, 4, 7, 6 };
-    CHECK(!memcmp(F(y), e4, sizeof e4));
+    CHECK(!memcmp(th_f32(y), e4, sizeof e4));
     ssl3d_tensor_release(y);
     CHECK_ST(ctx, ssl3d_flip(ctx, x, 3, &y), SSL3D_ERR_INVALID_ARG);
     CHECK(strstr(ssl3d_ctx_last_error(ctx), "ssl3d_flip") != NULL);
@@ -50,7 +39,7 @@ TEST(rot90_by_hand_matches_numpy) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
     int64_t s2[3] = { 1, 2, 3 };
-    ssl3d_tensor *x = iota(ctx, 3, s2), *y = NULL, *z = NULL;
+    ssl3d_tensor *x = th_iota(ctx, 3, s2), *y = NULL, *z = NULL;
     REQUIRE(x);
     /* numpy.rot90(arange(6).reshape(2,3)) = [[2,5],[1,4],[0,3]]; k=2 reverses; k=3 [[3,0],[4,1],[5,2]] */
     const float e1[6] = { 2, 5, 1, 4, 0, 3 }, e2[6] = { 5, 4, 3, 2, 1, 0 }, e3[6] = { 3, 0, 4, 1, 5, 2 };
@@ -58,7 +47,7 @@ TEST(rot90_by_hand_matches_numpy) {
     for (int k = 1; k <= 3; k++) {
         REQUIRE_OK(ctx, ssl3d_rot90(ctx, x, k, 0, 1, &y));
         CHECK(ssl3d_tensor_dim(y, 1) == (k == 2 ? 2 : 3) && ssl3d_tensor_dim(y, 2) == (k == 2 ? 3 : 2));
-        CHECK(!memcmp(F(y), ex[k - 1], 6 * sizeof(float)));
+        CHECK(!memcmp(th_f32(y), ex[k - 1], 6 * sizeof(float)));
         REQUIRE_OK(ctx, ssl3d_rot90(ctx, y, 4 - k, 0, 1, &z));   /* back */
         CHECK(th_tensors_identical(ctx, z, x));
         ssl3d_tensor_release(y);
@@ -68,17 +57,17 @@ TEST(rot90_by_hand_matches_numpy) {
     /* 3D (1,4,4,4): np.rot90(m,1,(1,2))[1,2,3] = 29, (0,2) -> 58, (0,1) -> 43; a non-cube keeps
      * working (sizes swap) and the tiled path is exercised by 40 x 37. */
     int64_t s3[4] = { 1, 4, 4, 4 };
-    x = iota(ctx, 4, s3);
+    x = th_iota(ctx, 4, s3);
     const int ax[3][2] = { { 1, 2 }, { 0, 2 }, { 0, 1 } };
     const float want[3] = { 29, 58, 43 };
     for (int p = 0; p < 3; p++) {
         REQUIRE_OK(ctx, ssl3d_rot90(ctx, x, 1, ax[p][0], ax[p][1], &y));
-        CHECK_NEAR(F(y)[(1 * 4 + 2) * 4 + 3], want[p], 0);
+        CHECK_NEAR(th_f32(y)[(1 * 4 + 2) * 4 + 3], want[p], 0);
         ssl3d_tensor_release(y);
     }
     ssl3d_tensor_release(x);
     int64_t s4[4] = { 2, 3, 40, 37 };
-    x = iota(ctx, 4, s4);
+    x = th_iota(ctx, 4, s4);
     REQUIRE_OK(ctx, ssl3d_rot90(ctx, x, 1, 0, 2, &y));       /* (2, 37, 40, 3) */
     CHECK(ssl3d_tensor_dim(y, 1) == 37 && ssl3d_tensor_dim(y, 3) == 3);
     /* out[c, i, j, k] = x[c, k, j, 36 - i] */
@@ -87,7 +76,7 @@ TEST(rot90_by_hand_matches_numpy) {
         for (int i = 0; i < 37; i++)
             for (int j = 0; j < 40; j++)
                 for (int k = 0; k < 3; k++)
-                    ok &= F(y)[((c * 37 + i) * 40 + j) * 3 + k] == F(x)[((c * 3 + k) * 40 + j) * 37 + 36 - i];
+                    ok &= th_f32(y)[((c * 37 + i) * 40 + j) * 3 + k] == th_f32(x)[((c * 3 + k) * 40 + j) * 37 + 36 - i];
     CHECK(ok);
     REQUIRE_OK(ctx, ssl3d_rot90(ctx, y, -1, 0, 2, &z));
     CHECK(th_tensors_identical(ctx, z, x));
@@ -119,10 +108,10 @@ TEST(zoom_one_is_identity_2d_3d_and_labels) {
     ssl3d_tensor_release(y);
     /* zoom 2 of a 2D image: the centre voxel of an odd image stays put */
     int64_t s5[3] = { 1, 5, 5 };
-    ssl3d_tensor *x5 = iota(ctx, 3, s5);
+    ssl3d_tensor *x5 = th_iota(ctx, 3, s5);
     REQUIRE_OK(ctx, ssl3d_zoom(ctx, x5, 2.0, &y));
-    CHECK_NEAR(F(y)[12], 12, 1e-5);
-    CHECK_NEAR(F(y)[13], 12.5, 1e-5);   /* half a voxel to the right */
+    CHECK_NEAR(th_f32(y)[12], 12, 1e-5);
+    CHECK_NEAR(th_f32(y)[13], 12.5, 1e-5);   /* half a voxel to the right */
     ssl3d_tensor_release(y);
     ssl3d_tensor_release(x5);
     ssl3d_tensor_release(l);
@@ -147,7 +136,7 @@ TEST(rotate_by_90_degrees_matches_rot90) {
         REQUIRE_OK(ctx, ssl3d_rotate(ctx, x, 90.0 + 1e-4, ax[p][0], ax[p][1], &b));
         double md = 0;
         for (int64_t i = 0; i < ssl3d_tensor_numel(a); i++) {
-            double d = fabs(F(a)[i] - F(b)[i]);
+            double d = fabs(th_f32(a)[i] - th_f32(b)[i]);
             md = d > md ? d : md;
         }
         CHECK(md < 1e-3);
@@ -156,17 +145,17 @@ TEST(rotate_by_90_degrees_matches_rot90) {
     }
     /* 2D, 4x4 = rot90 of the (H, W) plane; -90 = k 3 */
     int64_t s2[3] = { 1, 4, 4 };
-    ssl3d_tensor *x2 = iota(ctx, 3, s2);
+    ssl3d_tensor *x2 = th_iota(ctx, 3, s2);
     REQUIRE_OK(ctx, ssl3d_rot90(ctx, x2, 3, 0, 1, &a));
     REQUIRE_OK(ctx, ssl3d_rotate(ctx, x2, -90.0 - 1e-5, 0, 1, &b));
-    for (int i = 0; i < 16; i++) CHECK_NEAR(F(a)[i], F(b)[i], 1e-3);
+    for (int i = 0; i < 16; i++) CHECK_NEAR(th_f32(a)[i], th_f32(b)[i], 1e-3);
     ssl3d_tensor_release(a);
     ssl3d_tensor_release(b);
     /* a 45-degree rotation of an 8 x 8 image sends the corners outside -> 0 */
     int64_t s8[3] = { 1, 8, 8 };
-    ssl3d_tensor *x8 = iota(ctx, 3, s8);
+    ssl3d_tensor *x8 = th_iota(ctx, 3, s8);
     REQUIRE_OK(ctx, ssl3d_rotate(ctx, x8, 45.0, 0, 1, &b));
-    CHECK(F(b)[0] == 0.0f && F(b)[63] == 0.0f && F(b)[7] == 0.0f && F(b)[27] != 0.0f);
+    CHECK(th_f32(b)[0] == 0.0f && th_f32(b)[63] == 0.0f && th_f32(b)[7] == 0.0f && th_f32(b)[27] != 0.0f);
     ssl3d_tensor_release(b);
     ssl3d_tensor_release(x8);
     ssl3d_tensor_release(x2);
@@ -194,7 +183,7 @@ TEST(nearest_interpolation_keeps_the_label_set) {
         CHECK(ssl3d_tensor_dtype(y) == SSL3D_I32);
         int ok = 1;
         for (int64_t i = 0; i < ssl3d_tensor_numel(y); i++) {
-            int32_t v = I(y)[i];
+            int32_t v = th_i32(y)[i];
             ok &= v == 0 || v == 1 || v == 2 || v == 5;
         }
         CHECK_MSG(ok, "op %d produced a value outside the label set", op);
@@ -233,9 +222,9 @@ TEST(augmentation_keeps_image_and_label_aligned) {
         for (uint64_t idx = 0; idx < 6; idx++) {
             REQUIRE_OK(ctx, ssl3d_augment_apply(ctx, aug, x, l, 11, idx, &xo, &lo));
             int ok = 1;
-            for (int64_t i = 0; i < n; i++) ok &= F(xo)[i] == 10.0f * (float)I(lo)[i];
+            for (int64_t i = 0; i < n; i++) ok &= th_f32(xo)[i] == 10.0f * (float)th_i32(lo)[i];
             CHECK_MSG(ok, "dims %d index %d: exact geometry misaligned", dims, (int)idx);
-            changed += memcmp(I(lo), lab, (size_t)n * 4) != 0;
+            changed += memcmp(th_i32(lo), lab, (size_t)n * 4) != 0;
             ssl3d_tensor_release(xo);
             ssl3d_tensor_release(lo);
         }
@@ -245,7 +234,7 @@ TEST(augmentation_keeps_image_and_label_aligned) {
         for (uint64_t idx = 0; idx < 4; idx++) {
             REQUIRE_OK(ctx, ssl3d_augment_apply(ctx, aug, x, l, 11, idx, &xo, &lo));
             int64_t agree = 0;
-            for (int64_t i = 0; i < n; i++) agree += fabsf(F(xo)[i] - 10.0f * (float)I(lo)[i]) < 5.0f;
+            for (int64_t i = 0; i < n; i++) agree += fabsf(th_f32(xo)[i] - 10.0f * (float)th_i32(lo)[i]) < 5.0f;
             CHECK_MSG(agree > n * 85 / 100, "dims %d index %d: only %lld of %lld voxels agree", dims, (int)idx,
                       (long long)agree, (long long)n);
             ssl3d_tensor_release(xo);
@@ -266,7 +255,7 @@ TEST(augmentation_is_deterministic_across_thread_counts) {
     int64_t s[4] = { 2, 12, 10, 14 };
     ssl3d_tensor *xa = th_randn(a, 4, s, 0), *xb = NULL, *ya = NULL, *yb = NULL;
     REQUIRE(xa);
-    REQUIRE_OK(b, ssl3d_tensor_from_data(b, SSL3D_F32, 4, s, F(xa), &xb));
+    REQUIRE_OK(b, ssl3d_tensor_from_data(b, SSL3D_F32, 4, s, th_f32(xa), &xb));
     ssl3d_augment *aug = NULL;
     REQUIRE_OK(a, ssl3d_augment_create(a, &aug));
     REQUIRE_OK(a, ssl3d_augment_set_intensity(a, aug, 0.5f, 1.5f, -0.1f, 0.1f, 0.05f));
@@ -287,15 +276,15 @@ TEST(pad_to_multiple_of_16_is_centred_and_crop_undoes_it) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
     int64_t s[4] = { 2, 20, 33, 16 };
-    ssl3d_tensor *x = iota(ctx, 4, s), *y = NULL, *z = NULL;
+    ssl3d_tensor *x = th_iota(ctx, 4, s), *y = NULL, *z = NULL;
     REQUIRE(x);
     REQUIRE_OK(ctx, ssl3d_pad_to_multiple(ctx, x, 16, -1.0f, &y));
     CHECK(ssl3d_tensor_dim(y, 0) == 2 && ssl3d_tensor_dim(y, 1) == 32 && ssl3d_tensor_dim(y, 2) == 48 &&
           ssl3d_tensor_dim(y, 3) == 16);
     /* pads: D 12 -> 6 before, H 15 -> 7 before, W none */
-    CHECK(F(y)[(6 * 48 + 7) * 16 + 0] == 0.0f);
-    CHECK(F(y)[(5 * 48 + 7) * 16 + 0] == -1.0f);
-    CHECK(F(y)[32 * 48 * 16 + (6 * 48 + 7) * 16 + 3] == (float)(20 * 33 * 16 + 3));
+    CHECK(th_f32(y)[(6 * 48 + 7) * 16 + 0] == 0.0f);
+    CHECK(th_f32(y)[(5 * 48 + 7) * 16 + 0] == -1.0f);
+    CHECK(th_f32(y)[32 * 48 * 16 + (6 * 48 + 7) * 16 + 3] == (float)(20 * 33 * 16 + 3));
     int64_t back[3] = { 20, 33, 16 };
     REQUIRE_OK(ctx, ssl3d_pad_crop_center(ctx, y, back, 0.0f, &z));
     CHECK(th_tensors_identical(ctx, z, x));
@@ -307,7 +296,7 @@ TEST(pad_to_multiple_of_16_is_centred_and_crop_undoes_it) {
     REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_I32, 2, sl, lab, &l));
     REQUIRE_OK(ctx, ssl3d_crop(ctx, l, off, sz, 9.0f, &z));
     const int32_t e[9] = { 9, 9, 9, 2, 3, 9, 5, 6, 9 };
-    CHECK(!memcmp(I(z), e, sizeof e));
+    CHECK(!memcmp(th_i32(z), e, sizeof e));
     ssl3d_tensor_release(z);
     ssl3d_tensor_release(l);
     ssl3d_tensor_release(y);
@@ -324,11 +313,11 @@ TEST(zscore_over_nonzero_voxels) {
     REQUIRE(x);
     REQUIRE_OK(ctx, ssl3d_normalize_zscore(ctx, x, &y));
     const double sd1 = sqrt(2.0 / 3.0), sd2 = sqrt(32.0 / 9.0);   /* {1,2,3}; {4,4,8} mean 16/3 */
-    CHECK(F(y)[0] == 0.0f && F(y)[6] == 0.0f);
-    CHECK_NEAR(F(y)[1], -1 / sd1, 1e-5);
-    CHECK_NEAR(F(y)[3], 1 / sd1, 1e-5);
-    CHECK_NEAR(F(y)[4], (4 - 16.0 / 3) / sd2, 1e-5);
-    CHECK_NEAR(F(y)[7], (8 - 16.0 / 3) / sd2, 1e-5);
+    CHECK(th_f32(y)[0] == 0.0f && th_f32(y)[6] == 0.0f);
+    CHECK_NEAR(th_f32(y)[1], -1 / sd1, 1e-5);
+    CHECK_NEAR(th_f32(y)[3], 1 / sd1, 1e-5);
+    CHECK_NEAR(th_f32(y)[4], (4 - 16.0 / 3) / sd2, 1e-5);
+    CHECK_NEAR(th_f32(y)[7], (8 - 16.0 / 3) / sd2, 1e-5);
     ssl3d_tensor_release(y);
     /* a large volume: mean 0, sd 1 over the non-zeros */
     int64_t sb[4] = { 1, 40, 41, 42 };
@@ -338,7 +327,7 @@ TEST(zscore_over_nonzero_voxels) {
     REQUIRE_OK(ctx, ssl3d_normalize_zscore(ctx, b, &y));
     double m = 0, q = 0, c = 0;
     for (int64_t i = 0; i < ssl3d_tensor_numel(b); i++)
-        if (p[i] != 0.0f) { m += F(y)[i]; q += (double)F(y)[i] * F(y)[i]; c++; }
+        if (p[i] != 0.0f) { m += th_f32(y)[i]; q += (double)th_f32(y)[i] * th_f32(y)[i]; c++; }
     CHECK_NEAR(m / c, 0, 1e-4);
     CHECK_NEAR(sqrt(q / c), 1, 1e-4);
     ssl3d_tensor_release(y);
@@ -350,18 +339,18 @@ TEST(zscore_over_nonzero_voxels) {
     ssl3d_tensor *t = th_tensor(ctx, 3, sr, r);
     REQUIRE_OK(ctx, ssl3d_clip_percentile(ctx, t, 10, 90, 0, &y));
     float lo = 1e9f, hi = -1e9f;
-    for (int i = 0; i < 101; i++) { lo = fminf(lo, F(y)[i]); hi = fmaxf(hi, F(y)[i]); }
+    for (int i = 0; i < 101; i++) { lo = fminf(lo, th_f32(y)[i]); hi = fmaxf(hi, th_f32(y)[i]); }
     CHECK_NEAR(lo, 10, 1e-5);
     CHECK_NEAR(hi, 90, 1e-5);
     ssl3d_tensor_release(y);
     REQUIRE_OK(ctx, ssl3d_clip_percentile(ctx, t, 25, 75, 1, &y));   /* non-zeros 1..100: 25.75, 75.25 */
     lo = 1e9f; hi = -1e9f;
-    for (int i = 0; i < 101; i++) if (r[i] != 0) { lo = fminf(lo, F(y)[i]); hi = fmaxf(hi, F(y)[i]); }
+    for (int i = 0; i < 101; i++) if (r[i] != 0) { lo = fminf(lo, th_f32(y)[i]); hi = fmaxf(hi, th_f32(y)[i]); }
     CHECK_NEAR(lo, 25.75, 1e-4);
     CHECK_NEAR(hi, 75.25, 1e-4);
     ssl3d_tensor_release(y);
     REQUIRE_OK(ctx, ssl3d_normalize_minmax(ctx, t, &y));
-    CHECK_NEAR(F(y)[1], 37.0 / 100, 1e-6);
+    CHECK_NEAR(th_f32(y)[1], 37.0 / 100, 1e-6);
     ssl3d_tensor_release(y);
     CHECK_ST(ctx, ssl3d_clip_percentile(ctx, t, 50, 40, 0, &y), SSL3D_ERR_INVALID_ARG);
     ssl3d_tensor_release(t);
@@ -386,8 +375,8 @@ TEST(nonzero_bounding_box_crop) {
     ((int32_t *)ssl3d_tensor_host_data(l))[(3 * 7 + 5) * 8 + 1] = 4;
     REQUIRE_OK(ctx, ssl3d_crop_to_nonzero(ctx, x, l, &y, &lo));
     CHECK(ssl3d_tensor_dim(y, 1) == 2 && ssl3d_tensor_dim(y, 2) == 3 && ssl3d_tensor_dim(y, 3) == 1);
-    CHECK(F(y)[0] == 1.0f && F(y)[6 + 5] == -2.0f);
-    CHECK(ssl3d_tensor_dim(lo, 0) == 2 && I(lo)[5] == 4);
+    CHECK(th_f32(y)[0] == 1.0f && th_f32(y)[6 + 5] == -2.0f);
+    CHECK(ssl3d_tensor_dim(lo, 0) == 2 && th_i32(lo)[5] == 4);
     ssl3d_tensor_release(y); ssl3d_tensor_release(lo); ssl3d_tensor_release(l);
     ssl3d_tensor_release(x);
     ssl3d_ctx_release(ctx);
@@ -397,14 +386,14 @@ TEST(resample_spacing_2_to_1_doubles_the_shape) {
     ssl3d_ctx *ctx = th_ctx(2, 0);
     REQUIRE(ctx);
     int64_t s[4] = { 1, 4, 5, 6 };
-    ssl3d_tensor *x = iota(ctx, 4, s), *y = NULL;
+    ssl3d_tensor *x = th_iota(ctx, 4, s), *y = NULL;
     REQUIRE(x);
     const double two[3] = { 2, 2, 2 }, one[3] = { 1, 1, 1 };
     REQUIRE_OK(ctx, ssl3d_resample_spacing(ctx, x, two, one, &y));
     CHECK(ssl3d_tensor_dim(y, 1) == 8 && ssl3d_tensor_dim(y, 2) == 10 && ssl3d_tensor_dim(y, 3) == 12);
     /* out (1,1,1) samples x at (0.25, 0.25, 0.25): linear in the index -> 0.25 * (30 + 6 + 1) */
-    CHECK_NEAR(F(y)[(1 * 10 + 1) * 12 + 1], 0.25 * 37, 1e-4);
-    CHECK_NEAR(F(y)[0], 0, 1e-6);                   /* clamped at the edge */
+    CHECK_NEAR(th_f32(y)[(1 * 10 + 1) * 12 + 1], 0.25 * 37, 1e-4);
+    CHECK_NEAR(th_f32(y)[0], 0, 1e-6);                   /* clamped at the edge */
     ssl3d_tensor_release(y);
     REQUIRE_OK(ctx, ssl3d_resample_spacing(ctx, x, one, two, &y));   /* 4,5,6 -> 2,3,3 (round half up) */
     CHECK(ssl3d_tensor_dim(y, 1) == 2 && ssl3d_tensor_dim(y, 2) == 3 && ssl3d_tensor_dim(y, 3) == 3);
@@ -416,7 +405,7 @@ TEST(resample_spacing_2_to_1_doubles_the_shape) {
     REQUIRE_OK(ctx, ssl3d_tensor_from_data(ctx, SSL3D_I32, 2, sl, lab, &l));
     REQUIRE_OK(ctx, ssl3d_resample_spacing(ctx, l, two, one, &y));
     const int32_t e[16] = { 1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4 };
-    CHECK(!memcmp(I(y), e, sizeof e));
+    CHECK(!memcmp(th_i32(y), e, sizeof e));
     ssl3d_tensor_release(y);
     ssl3d_tensor_release(l);
     ssl3d_tensor_release(x);
@@ -434,12 +423,12 @@ TEST(intensity_noise_and_brightness) {
     REQUIRE_OK(b, ssl3d_gaussian_noise(b, xb, 0.5f, 7, 1, &yb));
     CHECK(th_tensors_identical(a, ya, yb));
     double m = 0, q = 0;
-    for (int i = 0; i < 8000; i++) { m += F(ya)[i]; q += (double)F(ya)[i] * F(ya)[i]; }
+    for (int i = 0; i < 8000; i++) { m += th_f32(ya)[i]; q += (double)th_f32(ya)[i] * th_f32(ya)[i]; }
     CHECK_NEAR(m / 8000, 0, 0.03);
     CHECK_NEAR(sqrt(q / 8000), 0.5, 0.03);
     ssl3d_tensor_release(yb);
     REQUIRE_OK(a, ssl3d_brightness_contrast(a, ya, 2.0f, 1.0f, &yb));
-    CHECK_NEAR(F(yb)[17], 2.0 * F(ya)[17] + 1.0, 1e-6);
+    CHECK_NEAR(th_f32(yb)[17], 2.0 * th_f32(ya)[17] + 1.0, 1e-6);
     ssl3d_tensor_release(ya); ssl3d_tensor_release(yb);
     ssl3d_tensor_release(xa); ssl3d_tensor_release(xb);
     ssl3d_ctx_release(a);
@@ -479,7 +468,7 @@ TEST(transform_misuse_is_reported) {
     CHECK_ST(ctx, ssl3d_batch_set(ctx, batch, 0, l), SSL3D_ERR_DTYPE);
     ssl3d_tensor_fill(ctx, x, 2.0f);
     REQUIRE_OK(ctx, ssl3d_batch_set(ctx, batch, 2, x));
-    CHECK(F(batch)[2 * 80] == 2.0f && F(batch)[2 * 80 - 1] == 0.0f && F(batch)[239] == 2.0f);
+    CHECK(th_f32(batch)[2 * 80] == 2.0f && th_f32(batch)[2 * 80 - 1] == 0.0f && th_f32(batch)[239] == 2.0f);
     CHECK(y == (ssl3d_tensor *)0x1);
     ssl3d_augment_release(aug);
     ssl3d_augment_release(NULL);

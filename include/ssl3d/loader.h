@@ -105,6 +105,11 @@ SSL3D_API ssl3d_status ssl3d_loader_set_preprocess(ssl3d_ctx *ctx, ssl3d_loader 
 SSL3D_API int64_t ssl3d_loader_num_volumes(const ssl3d_loader *loader);
 /* Path of the (first) file of volume v of the subset, NULL when out of range. */
 SSL3D_API const char *ssl3d_loader_volume_path(const ssl3d_loader *loader, int64_t v);
+/* Path of the (first) file of item i and, when slice is not NULL, its axial slice (index
+ * along D) in *slice: the slice in 2D, -1 in 3D (the item is the whole volume). NULL when
+ * i is out of range or the items are not counted yet (before the first query). For
+ * messages that name the file an item came from (`ssl3d pretrain`). */
+SSL3D_API const char *ssl3d_loader_item_path(const ssl3d_loader *loader, int64_t i, int64_t *slice);
 /* *count = number of items (volumes in 3D, slices in 2D). Freezes the options; in 2D
  * decodes every volume. */
 SSL3D_API ssl3d_status ssl3d_loader_count(ssl3d_ctx *ctx, ssl3d_loader *loader, int64_t *count);

@@ -122,6 +122,12 @@ SSL3D_API int64_t ssl3d_pretrain_inputs_min_size(const ssl3d_pretrain_inputs *in
 SSL3D_API int64_t ssl3d_pretrain_inputs_val_count(const ssl3d_pretrain_inputs *in);
 /* Held-out image i, 0 <= i < val_count: (C,D,H,W) in 3D, (C,H,W) in 2D; NULL out of range. */
 SSL3D_API ssl3d_tensor *ssl3d_pretrain_inputs_val_image(const ssl3d_pretrain_inputs *in, int64_t i);
+/* The file held-out image i was read from and its axial slice in *slice (2D; -1 in 3D;
+ * slice may be NULL), as ssl3d_loader_item_path says for a training item; NULL out of
+ * range. Errors of ssl3d_pretrain_run name images by their position (held-out image i,
+ * or batch position k of a step: ssl3d_loader_batch_indices); with these a caller names
+ * the file (`ssl3d pretrain` does). */
+SSL3D_API const char *ssl3d_pretrain_inputs_val_path(const ssl3d_pretrain_inputs *in, int64_t i, int64_t *slice);
 /* 1 when config.val_fraction > 0 but the data set is a single image, which cannot be
  * split: there are no held-out images and so no proxy accuracy (the CLI warns); else 0. */
 SSL3D_API int32_t ssl3d_pretrain_inputs_unsplit(const ssl3d_pretrain_inputs *in);

@@ -89,8 +89,18 @@ SSL3D_API void ssl3d_pretrain_config_init(ssl3d_pretrain_config *cfg);
 
 /* Run the loop of the file comment on `task` (its weights are trained in place and, with
  * cfg->resume, first restored). A bad configuration gives SSL3D_ERR_INVALID_ARG naming
- * the field ("ssl3d_pretrain_run: config.batch ..."); a resume checkpoint of another task
- * or options names the file. `log` may be NULL. Returns SSL3D_OK also when the callback
+ * the field ("ssl3d_pretrain_run: config.batch ..."). A resume checkpoint trained with
+ * other settings is refused (SSL3D_ERR_INVALID_ARG), naming the file, the first setting
+ * that differs and both values: "ssl3d_pretrain_run: resume CKPT: <setting>: the checkpoint
+ * has X, this run has Y (...)", setting one of task, dims, in_channels, "option <key>" (any
+ * task option), config.batch, config.lr, config.weight_decay, config.schedule,
+ * config.warmup (as far as the checkpoint records them); steps, max_seconds, evaluation,
+ * saving and the thread count may change, a different seed is a warning. An error of the
+ * task about one image ("ssl3d_task_forward: images[k] ...") says where that call's images
+ * start: "ssl3d_pretrain_run: step S: ..." (batch position first + k of step S, first =
+ * this rank's share: ssl3d_comm_shard) or "ssl3d_pretrain_run: validation, held-out images
+ * [i, j): ..." (val[i + k]), so that a caller can name the file (ssl3d_loader_item_path,
+ * ssl3d_pretrain_inputs_val_path). `log` may be NULL. Returns SSL3D_OK also when the callback
  * stopped the run. Data-parallel (a communicator on ctx, ssl3d/comm.h): every rank makes
  * the same call; each trains on its batch / ranks images of every global batch (the
  * images and samples one process would use at those positions: ssl3d_task_set_image_offset),

@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "cli_train.h"
+#include "cli_dist.h"
+#include "ssl3d/comm.h"
 
 typedef struct log_state {
     cli_train *t;
@@ -70,6 +72,86 @@ static ssl3d_status batch_from_callback(void *user, ssl3d_ctx *ctx, int64_t step
     return t->batch(t->ud, ctx, step, images);
 }
 
+/* A resume refused for a setting that differs from the checkpoint's (pretrain_run.c,
+ * same_settings: "ssl3d_pretrain_run: resume CKPT: <setting>: the checkpoint has X, this
+ * run has Y (...)"), said with the option that sets it; other errors as they are. */
+static int resume_error(const cli_train *t, const char *msg) {
+    static const struct { const char *setting, *option; } map[] = {
+        { "task", "--task" }, { "dims", "--dims" }, { "config.batch", "--batch" }, { "config.lr", "--lr" },
+        { "config.weight_decay", "--weight-decay" }, { "config.schedule", "--schedule" },
+        { "config.warmup", "--warmup" },
+    };
+    static const char HAS[] = ": the checkpoint has ", MINE[] = ", this run has ", END[] = " (resume with ";
+    char prefix[1200];
+    snprintf(prefix, sizeof prefix, "ssl3d_pretrain_run: resume %s: ", t->resume);
+    const size_t np = strlen(prefix);
+    if (strncmp(msg, prefix, np)) return cli_error(t->cmd, "%s", msg);
+    const char *setting = msg + np, *has = strstr(setting, HAS), *mine = has ? strstr(has, MINE) : NULL;
+    const char *end = mine ? strstr(mine, END) : NULL;
+    if (!end) return cli_error(t->cmd, "%s", msg);
+    const char *theirs = has + sizeof HAS - 1;
+    mine += sizeof MINE - 1;
+    const int ns = (int)(has - setting), nt = (int)(mine - (sizeof MINE - 1) - theirs), nm = (int)(end - mine);
+    char option[120] = "";
+    if (!strncmp(setting, "option ", 7)) snprintf(option, sizeof option, "--opt %.*s", ns - 7, setting + 7);
+    for (size_t i = 0; i < sizeof map / sizeof map[0]; i++)
+        if ((int)strlen(map[i].setting) == ns && !strncmp(setting, map[i].setting, (size_t)ns))
+            snprintf(option, sizeof option, "%s", map[i].option);
+    if (ns == 11 && !strncmp(setting, "in_channels", 11))
+        return cli_error(t->cmd, "--resume %s: the checkpoint was trained on %.*s-channel images, the images of "
+                         "--data have %.*s channels", t->resume, nt, theirs, nm, mine);
+    if (!option[0]) return cli_error(t->cmd, "%s", msg);
+    return cli_error(t->cmd, "--resume %s: %s: the checkpoint was trained with %.*s, the command line has %.*s "
+                     "(resume with the options of the run that wrote it)", t->resume, option, nt, theirs, nm, mine);
+}
+
+/* The file (and, in 2D, the axial slice) that image k of the task call of an error came
+ * from: the library names an image by its place in the call ("ssl3d_task_forward:
+ * images[k]") in training step s (item idx[first + k] of loader batch s, first = this
+ * rank's share) or in the validation of held-out images [i, ...) (held-out image i + k).
+ * NULL when the message is not such an error or the inputs are not a manifest's. */
+static const char *image_file(const cli_train *t, const ssl3d_pretrain_config *c, const char *msg, const char **after,
+                              int64_t *slice) {
+    static const char IMAGE[] = "ssl3d_task_forward: images[", STEP[] = "ssl3d_pretrain_run: step ",
+                      VAL[] = "ssl3d_pretrain_run: validation, held-out images [";
+    const char *at = strstr(msg, IMAGE);
+    if (!t->inputs || !at) return NULL;
+    char *end = NULL;
+    const long long k = strtoll(at + sizeof IMAGE - 1, &end, 10);
+    if (k < 0 || *end != ']') return NULL;
+    *after = end + 1;
+    if (!strncmp(msg, VAL, sizeof VAL - 1))
+        return ssl3d_pretrain_inputs_val_path(t->inputs, strtoll(msg + sizeof VAL - 1, NULL, 10) + k, slice);
+    if (strncmp(msg, STEP, sizeof STEP - 1)) return NULL;
+    const long long s = strtoll(msg + sizeof STEP - 1, NULL, 10);
+    int64_t first = 0, n = c->batch;
+    if (cli_dist_size() > 1 && ssl3d_comm_shard(c->batch, cli_dist_rank(), cli_dist_size(), &first, &n) != SSL3D_OK)
+        return NULL;
+    ssl3d_loader *loader = ssl3d_pretrain_inputs_loader(t->inputs);
+    int64_t *idx = malloc((size_t)c->batch * sizeof *idx);
+    const char *path = NULL;
+    if (idx && k < n && ssl3d_loader_batch_indices(c->data_ctx ? c->data_ctx : t->ctx, loader, s, idx) == SSL3D_OK)
+        path = ssl3d_loader_item_path(loader, idx[first + k], slice);
+    free(idx);
+    return path;
+}
+
+/* An error of the loop, with the file of the image at fault when it names one by its place
+ * in a task call (image_file). */
+static int run_error(const cli_train *t, const ssl3d_pretrain_config *c) {
+    char msg[1024];
+    snprintf(msg, sizeof msg, "%s", ssl3d_ctx_last_error(t->ctx));   /* a copy: image_file may set errors */
+    static const char RESUME[] = "ssl3d_pretrain_run: resume ";
+    if (t->resume && !strncmp(msg, RESUME, sizeof RESUME - 1)) return resume_error(t, msg);
+    const char *after = NULL;
+    int64_t slice = -1;
+    const char *path = image_file(t, c, msg, &after, &slice);
+    if (!path) return cli_error(t->cmd, "%s", msg);
+    char where[64] = "";
+    if (slice >= 0) snprintf(where, sizeof where, ", axial slice %lld", (long long)slice);
+    return cli_error(t->cmd, "%.*s (%s%s)%s", (int)(after - msg), msg, path, where, after);
+}
+
 int cli_train_run(cli_train *t) {
     /* Option errors keep the CLI's option names and usage exit status. */
     if (!strcmp(t->schedule, "cosine") && t->steps <= t->warmup)
@@ -106,6 +188,5 @@ int cli_train_run(cli_train *t) {
     ssl3d_status st = ssl3d_pretrain_run(t->ctx, t->task, &c, on_record, &s);
     cli_progress_done(&s.prog);
     if (s.failed) return 1;
-    if (st != SSL3D_OK) return cli_error(t->cmd, "%s", ssl3d_ctx_last_error(t->ctx));
-    return 0;
+    return st == SSL3D_OK ? 0 : run_error(t, &c);
 }

@@ -40,6 +40,8 @@ static const cli_help HELP = {
     "non-zero box, or with region=inner inside the largest square / cube of voxels above\n"
     "fg_level of each channel's range, for an object's outline on a non-zero background):\n"
     "docs/tasks.md lists them all.\n"
+    "An image a task refuses (e.g. a crop region too small for the grid) is named by its file\n"
+    "(and axial slice in 2D).\n"
     "Exit status: 0 ok, 1 runtime error, 2 usage error.",
 };
 
@@ -96,7 +98,7 @@ int cmd_pretrain(int argc, char **argv) {
         { "warmup", CLI_INT, &warmup, "N", "linear warm-up steps (default 0)", 0, 1e12, NULL, 0 },
         { "cases", CLI_STR, &cases_file, "FILE", "pretrain only on these cases of the manifest (one per line: index,\nimage path or file name; e.g. a protocol's pool_cases.txt)", 0, 0, NULL, 0 },
         { "opt", CLI_STR, &opts, "K=V,...", "task options (see below)", 0, 0, NULL, 0 },
-        { "resume", CLI_STR, &resume, "CKPT", "continue the run that wrote CKPT (same options)", 0, 0, NULL, 0 },
+        { "resume", CLI_STR, &resume, "CKPT", "continue the run that wrote CKPT; refused, naming the option, when\n--task, --dims, --opt, --batch, --lr, --weight-decay, --schedule or\n--warmup differ from CKPT's (--steps, --threads, --seed, ... may change)", 0, 0, NULL, 0 },
         { "val-fraction", CLI_DOUBLE, &val_fraction, "F", "held-out fraction of the images (default 0.1; 0: none)", 0, 0.95, NULL, 0 },
         { "split-seed", CLI_INT, &split_seed, "S", "seed of the train/validation split (default 0)", 0, 9.2e18, NULL, 0 },
         { "val-rounds", CLI_INT, &val_rounds, "N", "evaluation passes over the held-out images (default 4)", 1, 1000, NULL, 0 },

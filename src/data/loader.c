@@ -571,6 +571,13 @@ const char *ssl3d_loader_volume_path(const ssl3d_loader *L, int64_t v) {
     return volume_path(L, &L->vol[v]);
 }
 
+const char *ssl3d_loader_item_path(const ssl3d_loader *L, int64_t i, int64_t *slice) {
+    if (!L || !L->frozen || i < 0 || i >= L->n_items) return NULL;
+    const int64_t v = volume_of_item(L, i);
+    if (slice) *slice = L->dims == 3 ? -1 : i - L->item_start[v];
+    return volume_path(L, &L->vol[v]);
+}
+
 ssl3d_status ssl3d_loader_count(ssl3d_ctx *ctx, ssl3d_loader *L, int64_t *count) {
     SSL3D_CHECK_CTX(ctx);
     SSL3D_CHECK_ARG(ctx, L && count, "ssl3d_loader_count: %s is NULL", L ? "count" : "loader");

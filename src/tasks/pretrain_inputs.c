@@ -18,6 +18,8 @@ struct ssl3d_pretrain_inputs {
     ssl3d_loader *train;
     ssl3d_task *task;
     ssl3d_tensor **val;         /* n_val held-out images (owned) */
+    char **val_path;            /* the file of each (owned) */
+    int64_t *val_slice;         /* and its axial slice in 2D, -1 in 3D */
     int64_t n_val;
     int32_t batch;
     uint64_t seed;
@@ -191,12 +193,24 @@ static ssl3d_status read_val(ssl3d_ctx *ctx, ssl3d_ctx *dctx, const ssl3d_pretra
         return SSL3D_OK;
     }
     const int64_t n = nv < c->val_max ? nv : c->val_max;
-    if (n > 0 && !(in->val = calloc((size_t)n, sizeof *in->val))) {
+    if (n > 0 && (!(in->val = calloc((size_t)n, sizeof *in->val)) ||
+                  !(in->val_path = calloc((size_t)n, sizeof *in->val_path)) ||
+                  !(in->val_slice = calloc((size_t)n, sizeof *in->val_slice)))) {
         ssl3d_loader_release(val);
         return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, OP ": out of memory");
     }
-    for (int64_t i = 0; i < n && st == SSL3D_OK; i++, in->n_val++)
-        if ((st = ssl3d_loader_item(dctx, val, n == nv ? i : i * nv / n, &in->val[i])) != SSL3D_OK) break;
+    for (int64_t i = 0; i < n && st == SSL3D_OK; i++, in->n_val++) {
+        const int64_t item = n == nv ? i : i * nv / n;
+        if ((st = ssl3d_loader_item(dctx, val, item, &in->val[i])) != SSL3D_OK) break;
+        const char *path = ssl3d_loader_item_path(val, item, &in->val_slice[i]);
+        const size_t len = strlen(path ? path : "");
+        if (!(in->val_path[i] = malloc(len + 1))) {
+            st = ssl3d_set_error(dctx, SSL3D_ERR_NOMEM, OP ": out of memory");
+            in->n_val++;   /* val[i] is released with the others */
+            break;
+        }
+        memcpy(in->val_path[i], path ? path : "", len + 1);
+    }
     if (st != SSL3D_OK) st = held_out_error(ctx, dctx, st, c, "manifest");
     ssl3d_loader_release(val);   /* the images are copies: its cache is no longer needed */
     return st;
@@ -282,8 +296,13 @@ ssl3d_status ssl3d_pretrain_inputs_create(ssl3d_ctx *ctx, const ssl3d_pretrain_i
 
 void ssl3d_pretrain_inputs_release(ssl3d_pretrain_inputs *in) {
     if (!in) return;
-    for (int64_t i = 0; i < in->n_val; i++) ssl3d_tensor_release(in->val[i]);
+    for (int64_t i = 0; i < in->n_val; i++) {
+        ssl3d_tensor_release(in->val[i]);
+        if (in->val_path) free(in->val_path[i]);
+    }
     free(in->val);
+    free(in->val_path);
+    free(in->val_slice);
     ssl3d_task_release(in->task);
     ssl3d_loader_release(in->train);
     free(in);
@@ -297,6 +316,12 @@ int64_t ssl3d_pretrain_inputs_steps_per_epoch(const ssl3d_pretrain_inputs *in) {
 int64_t ssl3d_pretrain_inputs_min_size(const ssl3d_pretrain_inputs *in) { return in ? in->min_size : 0; }
 int64_t ssl3d_pretrain_inputs_val_count(const ssl3d_pretrain_inputs *in) { return in ? in->n_val : 0; }
 int32_t ssl3d_pretrain_inputs_unsplit(const ssl3d_pretrain_inputs *in) { return in ? in->unsplit : 0; }
+
+const char *ssl3d_pretrain_inputs_val_path(const ssl3d_pretrain_inputs *in, int64_t i, int64_t *slice) {
+    if (!in || i < 0 || i >= in->n_val) return NULL;
+    if (slice) *slice = in->val_slice[i];
+    return in->val_path[i];
+}
 
 ssl3d_tensor *ssl3d_pretrain_inputs_val_image(const ssl3d_pretrain_inputs *in, int64_t i) {
     return in && i >= 0 && i < in->n_val ? in->val[i] : NULL;

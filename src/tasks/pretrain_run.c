@@ -153,7 +153,11 @@ static ssl3d_status save(run *r, ssl3d_optim *opt, int64_t step) {
     if (st == SSL3D_OK) st = ssl3d_checkpoint_set_meta(ctx, ck, "pretrain.batch", buf);
     snprintf(buf, sizeof buf, "%.9g", c->lr);
     if (st == SSL3D_OK) st = ssl3d_checkpoint_set_meta(ctx, ck, "pretrain.lr", buf);
+    snprintf(buf, sizeof buf, "%.9g", c->weight_decay);
+    if (st == SSL3D_OK) st = ssl3d_checkpoint_set_meta(ctx, ck, "pretrain.weight_decay", buf);
     if (st == SSL3D_OK) st = ssl3d_checkpoint_set_meta(ctx, ck, "pretrain.schedule", c->schedule);
+    snprintf(buf, sizeof buf, "%lld", (long long)c->warmup);
+    if (st == SSL3D_OK) st = ssl3d_checkpoint_set_meta(ctx, ck, "pretrain.warmup", buf);
     for (int i = 0; st == SSL3D_OK && c->meta && c->meta[i] && c->meta[i + 1]; i += 2)
         st = ssl3d_checkpoint_set_meta(ctx, ck, c->meta[i], c->meta[i + 1]);
     if (st == SSL3D_OK) st = ssl3d_checkpoint_save(ctx, ck, c->out);
@@ -166,55 +170,82 @@ static ssl3d_status save(run *r, ssl3d_optim *opt, int64_t step) {
     return SSL3D_OK;
 }
 
-/* Value of `key` in a checkpoint's "k=v,k=v" options (named values of region by name),
- * `dflt` when absent (a checkpoint written before the option existed, or at its default). */
-static double checkpoint_option(const char *opts, const char *key, double dflt) {
-    const size_t n = strlen(key);
-    for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
-        if (strncmp(p, key, n) || p[n] != '=') continue;
-        const char *v = p + n + 1;
-        if (!strncmp(v, "box", 3)) return 0;
-        if (!strncmp(v, "inner", 5)) return 1;
-        return strtod(v, NULL);
-    }
-    return dflt;
+/* A resumed run continues the run that wrote the checkpoint, so everything that shapes its
+ * training and that the checkpoint records must be the checkpoint's: the task (kind, dims,
+ * input channels, every option: some change no tensor, e.g. region, jitter, and
+ * ssl3d_task_load could not notice them) and the loop's batch, lr, weight decay, schedule
+ * and warm-up. The first difference is refused as "<setting>: the checkpoint has X, this
+ * run has Y" (setting: task, dims, in_channels, "option <key>", "config.<field>"; the CLI
+ * names its options from it: cli_train.c). A setting the checkpoint does not record is
+ * not compared: one of a checkpoint written before it was, and the images (the loader's
+ * manifest, cases, normalisation, spacing, train / held-out split: the caller's).
+ * Free to change: when the run stops and what it reports (steps: a total that a resume
+ * extends, max_seconds, eval_every, save_every, val_rounds, the held-out images, out, the
+ * log) and how it computes (threads, backend, loaders), none of which the checkpoint holds.
+ * The seed is only warned about (restore): training on with new samples has always been
+ * allowed (pretrain_run.h, "warning"). */
+typedef struct difference { char setting[80], theirs[64], mine[64]; } difference;
+
+/* 1 (filling d) when the checkpoint records `meta` with a value other than `mine`. */
+static int meta_differs(ssl3d_ctx *ctx, const ssl3d_checkpoint *ck, const char *meta, const char *setting,
+                        const char *mine, difference *d) {
+    const char *v = NULL;
+    if (ssl3d_checkpoint_get_meta(ctx, ck, meta, &v) != SSL3D_OK) { ssl3d_ctx_clear_error(ctx); return 0; }
+    if (!strcmp(v, mine)) return 0;
+    snprintf(d->setting, sizeof d->setting, "%s", setting);
+    snprintf(d->theirs, sizeof d->theirs, "%s", v);
+    snprintf(d->mine, sizeof d->mine, "%s", mine);
+    return 1;
 }
 
-/* The crop region options (region, fg_level) of the run must be the checkpoint's: they
- * change no tensor, so ssl3d_task_load cannot notice, yet a resumed run with others would
- * silently train on other crops. */
-static ssl3d_status same_crop_region(ssl3d_ctx *ctx, const ssl3d_task *task, const ssl3d_checkpoint *ck,
-                                     const char *what) {
+static ssl3d_status same_settings(const run *r, const ssl3d_checkpoint *ck, const char *what) {
+    ssl3d_ctx *ctx = r->ctx;
+    const ssl3d_task *t = r->task;
+    const ssl3d_pretrain_config *c = r->c;
+    char dims[16], chans[16], batch[16], lr[40], wd[40], warmup[32], key[40];
+    snprintf(dims, sizeof dims, "%d", (int)t->dims);
+    snprintf(chans, sizeof chans, "%d", (int)t->in_channels);
+    snprintf(batch, sizeof batch, "%d", (int)c->batch);
+    snprintf(lr, sizeof lr, "%.9g", c->lr);            /* as save() writes them */
+    snprintf(wd, sizeof wd, "%.9g", c->weight_decay);
+    snprintf(warmup, sizeof warmup, "%lld", (long long)c->warmup);
+    difference d;
+    /* In this order: the task's options only mean the same for the same kind and dims
+     * (the default filters differ between 2D and 3D). */
+    int differs = meta_differs(ctx, ck, "task", "task", ssl3d_task_kind_name(t->kind), &d) ||
+                  meta_differs(ctx, ck, "dims", "dims", dims, &d) ||
+                  meta_differs(ctx, ck, "in_channels", "in_channels", chans, &d);
     const char *opts = NULL;
-    if (ssl3d_checkpoint_get_meta(ctx, ck, "options", &opts) != SSL3D_OK) { ssl3d_ctx_clear_error(ctx); return SSL3D_OK; }
-    static const char *const keys[2] = { "region", "fg_level" };
-    for (int k = 0; k < 2; k++) {
-        double mine = 0;
-        SSL3D_CHECK(ssl3d_task_option(ctx, task, keys[k], &mine));
-        const double theirs = checkpoint_option(opts, keys[k], 0);
-        if (theirs != mine)
-            return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, OP ": %s: the checkpoint was trained with %s=%g%s, "
-                                   "this run has %s=%g%s (give the same --opt)", what, keys[k], theirs,
-                                   k ? "" : theirs == 1 ? " (inner)" : " (box)", keys[k], mine,
-                                   k ? "" : mine == 1 ? " (inner)" : " (box)");
+    if (!differs && ssl3d_checkpoint_get_meta(ctx, ck, "options", &opts) != SSL3D_OK) {
+        ssl3d_ctx_clear_error(ctx);
+        opts = NULL;
     }
-    return SSL3D_OK;
+    if (!differs && opts &&
+        task_options_differ(t, opts, key, sizeof key, d.theirs, sizeof d.theirs, d.mine, sizeof d.mine)) {
+        snprintf(d.setting, sizeof d.setting, "option %s", key);
+        differs = 1;
+    }
+    differs = differs || meta_differs(ctx, ck, "pretrain.batch", "config.batch", batch, &d) ||
+              meta_differs(ctx, ck, "pretrain.lr", "config.lr", lr, &d) ||
+              meta_differs(ctx, ck, "pretrain.weight_decay", "config.weight_decay", wd, &d) ||
+              meta_differs(ctx, ck, "pretrain.schedule", "config.schedule", c->schedule, &d) ||
+              meta_differs(ctx, ck, "pretrain.warmup", "config.warmup", warmup, &d);
+    if (!differs) return SSL3D_OK;
+    return ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, OP ": %s: %s: the checkpoint has %s, this run has %s "
+                           "(resume with the settings of the run that wrote it)", what, d.setting, d.theirs, d.mine);
 }
 
 /* Restore task tensors, optimiser state and the step from cfg->resume. */
 static ssl3d_status restore(run *r, ssl3d_optim *opt, int64_t *step) {
     ssl3d_ctx *ctx = r->ctx;
-    const char *path = r->c->resume, *kind = ssl3d_task_kind_name(ssl3d_task_kind_of(r->task));
+    const char *path = r->c->resume;
     char what[600];
     snprintf(what, sizeof what, "resume %s", path);
     ssl3d_checkpoint *ck = NULL;
     ssl3d_status st = ssl3d_checkpoint_load(ctx, path, &ck);
     if (st != SSL3D_OK) return wrap(ctx, st, what);
     const char *v = NULL;
-    if (ssl3d_checkpoint_get_meta(ctx, ck, "task", &v) == SSL3D_OK && strcmp(v, kind) != 0)
-        st = ssl3d_set_error(ctx, SSL3D_ERR_INVALID_ARG, OP ": %s: the checkpoint is a '%s' task, not '%s'", what, v,
-                             kind);
-    if (st == SSL3D_OK) st = same_crop_region(ctx, r->task, ck, what);
+    st = same_settings(r, ck, what);
     if (st == SSL3D_OK && (st = ssl3d_task_load(ctx, r->task, ck)) != SSL3D_OK) {
         char prev[512];
         snprintf(prev, sizeof prev, "%s", ssl3d_ctx_last_error(ctx));
@@ -271,7 +302,15 @@ static ssl3d_status evaluate(run *r, double *acc, double *loss, int64_t *samples
             int64_t cc = 0, tot = 0;
             uint64_t index = (uint64_t)k * (uint64_t)(r->n_val + 1) + (uint64_t)i;
             st = ssl3d_task_forward(ctx, r->task, c->val + i, n, c->seed ^ EVAL_SEED_MIX, index, 0, &l, &cc, &tot);
-            if (st != SSL3D_OK) { wrap(ctx, st, "validation"); break; }
+            if (st != SSL3D_OK) {
+                /* The task names an image by its place in this call (images[k]): say where
+                 * the call starts, so that a caller can name the file (held-out image i + k). */
+                char what[96];
+                snprintf(what, sizeof what, "validation, held-out images [%lld, %lld)", (long long)i,
+                         (long long)next);
+                wrap(ctx, st, what);
+                break;
+            }
             float lv = 0;
             ssl3d_tensor_read(ctx, l, &lv, 4);
             ssl3d_tensor_release(l);
@@ -460,6 +499,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
     for (; st == SSL3D_OK && !stop && (c->max_seconds > 0 ? train_time < c->max_seconds && step < c->steps
                                                           : step < c->steps); step++) {
         const double ts = now_s();
+        int64_t failed_step = step;   /* the step whose images an error is about */
         task_prefetch *cur = next;
         next = NULL;
         if (!cur && (st = load_batch(&r, step, rank, ranks, local_batch, imgs)) != SSL3D_OK) {
@@ -478,9 +518,11 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
         for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
         if (st == SSL3D_OK && prefetch && step + 1 < c->steps) {
             /* The next step's samples, made and sent up while this step computes. */
+            failed_step = step + 1;
             if ((st = load_batch(&r, step + 1, rank, ranks, local_batch, imgs)) != SSL3D_OK)
                 wrap(ctx, st, "loading a batch");
             else st = task_prefetch_begin(ctx, task, imgs, local_batch, c->seed, (uint64_t)step + 1, 1, &next);
+            if (st == SSL3D_OK) failed_step = step;
             for (int32_t k = 0; k < local_batch; k++) { ssl3d_tensor_release(imgs[k]); imgs[k] = NULL; }
         }
         const int forward_ok = st == SSL3D_OK;   /* lv is the loss only from here */
@@ -493,7 +535,7 @@ ssl3d_status ssl3d_pretrain_run(ssl3d_ctx *ctx, ssl3d_task *task, const ssl3d_pr
         if (st == SSL3D_OK) st = ssl3d_optim_zero_grad(ctx, opt);
         if (st != SSL3D_OK) {
             char what[96];
-            snprintf(what, sizeof what, "step %lld%s", (long long)step,
+            snprintf(what, sizeof what, "step %lld%s", (long long)failed_step,
                      !forward_ok || isfinite(lv) ? "" : " (the loss is not finite; try a smaller lr)");
             wrap(ctx, st, what);
             ssl3d_tape_reset(ctx);

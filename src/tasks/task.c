@@ -3,7 +3,9 @@
  * task_vtable in its own file (task_internal.h, docs/adding-a-task.md). */
 #include <errno.h>
 #include <math.h>
+#include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "task_internal.h"
 
@@ -99,6 +101,15 @@ static void format_value(char *buf, size_t cap, double v) {
     }
 }
 
+/* An option's value as text: the name of a named value, else the shortest exact "%g". */
+static void option_text(const task_option *o, char *buf, size_t cap) {
+    const named_option *no = named_option_of(o->key);
+    if (no && o->value >= 0 && o->value < no->n && o->value == floor(o->value))
+        snprintf(buf, cap, "%s", no->names[(int)o->value]);
+    else
+        format_value(buf, cap, o->value);
+}
+
 /* Resolved options as "k=v,k=v" (named values by name), the checkpoint's "options"
  * (region and fg_level only when not at their defaults: option_is_unwritten_default). */
 static void options_string(const ssl3d_task *t, char *buf, size_t cap) {
@@ -108,15 +119,59 @@ static void options_string(const ssl3d_task *t, char *buf, size_t cap) {
         char v[40];
         const task_option *o = &t->opts[i];
         if (option_is_unwritten_default(o)) continue;
-        const named_option *no = named_option_of(o->key);
-        if (no && o->value >= 0 && o->value < no->n && o->value == floor(o->value))
-            snprintf(v, sizeof v, "%s", no->names[(int)o->value]);
-        else
-            format_value(v, sizeof v, o->value);
+        option_text(o, v, sizeof v);
         int w = snprintf(buf + len, cap - len, "%s%s=%s", len ? "," : "", o->key, v);
         if (w < 0) break;
         len += (size_t)w;
     }
+}
+
+/* The value of `key` in a "k=v,k=v" string, copied to buf; 0 when absent. */
+static int options_value(const char *opts, const char *key, char *buf, size_t cap) {
+    const size_t n = strlen(key);
+    for (const char *p = opts; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        if (strncmp(p, key, n) || p[n] != '=') continue;
+        const char *v = p + n + 1, *end = strchr(v, ',');
+        snprintf(buf, cap, "%.*s", (int)(end ? end - v : (ptrdiff_t)strlen(v)), v);
+        return 1;
+    }
+    return 0;
+}
+
+/* Two option texts name the same value: equal text, or numbers that read back equal. */
+static int same_option_text(const char *a, const char *b) {
+    if (!strcmp(a, b)) return 1;
+    char *ea = NULL, *eb = NULL;
+    const double x = strtod(a, &ea), y = strtod(b, &eb);
+    return *a && *b && !*ea && !*eb && x == y;
+}
+
+int task_options_differ(const ssl3d_task *t, const char *ck_options, char *key, size_t key_cap, char *theirs,
+                        size_t theirs_cap, char *mine, size_t mine_cap) {
+    for (int32_t i = 0; i < t->n_opts; i++) {
+        const task_option *o = &t->opts[i];
+        option_text(o, mine, mine_cap);
+        if (!options_value(ck_options, o->key, theirs, theirs_cap)) {
+            /* Absent: not recorded (a checkpoint older than the option), or at a default
+             * the string leaves out. */
+            task_option dflt = *o;
+            dflt.value = 0;
+            if (!option_is_unwritten_default(&dflt)) continue;
+            option_text(&dflt, theirs, theirs_cap);
+        }
+        if (!same_option_text(theirs, mine)) { snprintf(key, key_cap, "%s", o->key); return 1; }
+    }
+    /* A key the task does not have (another version's option). */
+    for (const char *p = ck_options; p && *p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        const char *eq = strchr(p, '='), *end = strchr(p, ',');
+        if (!eq || (end && end < eq)) continue;
+        snprintf(key, key_cap, "%.*s", (int)(eq - p), p);
+        if (opt_find(t, key)) continue;
+        options_value(ck_options, key, theirs, theirs_cap);
+        snprintf(mine, mine_cap, "(none)");
+        return 1;
+    }
+    return 0;
 }
 
 /* Apply the user's "k=v,k=v" list onto the defaults. */

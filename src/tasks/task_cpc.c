@@ -94,20 +94,33 @@ ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tens
 
 /* ================================================================ input checks and crops */
 
-ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image, int64_t size,
-                             int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out) {
-    int64_t off[3], sz[3] = { size, size, size };
-    task_region rg;
-    SSL3D_CHECK(task_crop_region(ctx, t, x, image, &rg));
+ssl3d_status task_input_region(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image,
+                               int64_t size, task_region *rg) {
+    SSL3D_CHECK(task_crop_region(ctx, t, x, image, rg));
     ssl3d_status st = task_opt_int(t, "region") == TASK_REGION_INNER
-                          ? task_region_require(ctx, t, &rg, image, size, "the window of side input_size")
+                          ? task_region_require(ctx, t, rg, image, size, "the window of side input_size")
                           : SSL3D_OK;
-    if (st != SSL3D_OK) { task_region_free(&rg); return st; }
+    if (st != SSL3D_OK) task_region_free(rg);
+    return st;
+}
+
+ssl3d_status task_crop_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, const task_region *rg,
+                              int64_t size, int32_t training, uint64_t seed, int purpose, uint64_t sample,
+                              ssl3d_tensor **out) {
+    int64_t off[3], sz[3] = { size, size, size };
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(purpose, sample));
-    task_fg_window(x, t->dims, &rg, sz, training, &r, off);
-    task_region_free(&rg);
+    task_fg_window(x, t->dims, rg, sz, training, &r, off);
     return ssl3d_crop(ctx, x, off, sz, 0.0f, out);
+}
+
+ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image, int64_t size,
+                             int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out) {
+    task_region rg;
+    SSL3D_CHECK(task_input_region(ctx, t, x, image, size, &rg));
+    const ssl3d_status st = task_crop_window(ctx, t, x, &rg, size, training, seed, purpose, sample, out);
+    task_region_free(&rg);
+    return st;
 }
 
 /* ================================================================ the task */

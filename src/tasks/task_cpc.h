@@ -4,6 +4,7 @@
 #ifndef SSL3D_TASK_CPC_H
 #define SSL3D_TASK_CPC_H
 #include "task_internal.h"
+#include "task_window.h"
 
 /* Philox stream purposes of the tasks' own draws (the sample builders use 1..8). */
 enum { TASK_STREAM_CPC_CROP = 16, TASK_STREAM_EXEMPLAR_CROP = 17, TASK_STREAM_EXEMPLAR_NEG = 18,
@@ -37,6 +38,14 @@ ssl3d_status task_infonce_first(ssl3d_ctx *ctx, ssl3d_tensor *logits, ssl3d_tens
  * outline that option is there to hide. */
 ssl3d_status task_crop_input(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image, int64_t size,
                              int32_t training, uint64_t seed, int purpose, uint64_t sample, ssl3d_tensor **out);
+/* task_crop_input in two parts, for several windows of one image (exemplar's two views)
+ * from one region computation: the region (with the region=inner check; *rg to free with
+ * task_region_free on success), then a window in it. */
+ssl3d_status task_input_region(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image,
+                               int64_t size, task_region *rg);
+ssl3d_status task_crop_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, const task_region *rg,
+                              int64_t size, int32_t training, uint64_t seed, int purpose, uint64_t sample,
+                              ssl3d_tensor **out);
 
 /* Test hooks: the negatives table used by the last CPC forward (borrowed; NULL before
  * the first), and the embeddings z (2B, D) of the last Exemplar forward (borrowed). */

@@ -175,9 +175,14 @@ static ssl3d_status exemplar_batch(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *
         const ssl3d_augment *aug = ((exemplar_impl *)t->impl)->aug;
         ssl3d_tensor *crop = NULL, *crop1 = NULL, *v0 = NULL, *v1 = NULL;
         const int32_t rnd = training && task_opt_int(t, "random_window");
-        st = task_crop_input(ctx, t, images[b], b, S, rnd, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
-        if (st == SSL3D_OK && rnd && !task_opt_int(t, "shared_crop"))
-            st = task_crop_input(ctx, t, images[b], b, S, rnd, seed, TASK_STREAM_EXEMPLAR_CROP2, sample, &crop1);
+        task_region rg;   /* one region for both windows */
+        st = task_input_region(ctx, t, images[b], b, S, &rg);
+        if (st == SSL3D_OK) {
+            st = task_crop_window(ctx, t, images[b], &rg, S, rnd, seed, TASK_STREAM_EXEMPLAR_CROP, sample, &crop);
+            if (st == SSL3D_OK && rnd && !task_opt_int(t, "shared_crop"))
+                st = task_crop_window(ctx, t, images[b], &rg, S, rnd, seed, TASK_STREAM_EXEMPLAR_CROP2, sample, &crop1);
+            task_region_free(&rg);
+        }
         if (st == SSL3D_OK) st = ssl3d_exemplar_view(ctx, crop, aug, seed, sample, 0, &v0);
         if (st == SSL3D_OK) st = ssl3d_exemplar_view(ctx, crop1 ? crop1 : crop, aug, seed, sample, 1, &v1);
         if (st == SSL3D_OK) st = ssl3d_batch_set(ctx, batch, b, v0);

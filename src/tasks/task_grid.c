@@ -1,8 +1,8 @@
 /* Options and geometry shared by the grid tasks (RPL, Jigsaw): an n^dims grid of cells
  * of side `cell` with patches of side cell - jitter (ssl3d_grid_patches). */
 #include <stdio.h>
+#include <stdlib.h>
 #include "task_grid.h"
-#include "task_window.h"
 #include "../data/data_internal.h"
 
 void task_grid_defaults(ssl3d_task *t, int32_t grid) {
@@ -28,20 +28,34 @@ ssl3d_status task_grid_init(ssl3d_ctx *ctx, ssl3d_task *t, int32_t grid_lo, int3
     return SSL3D_OK;
 }
 
-ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+ssl3d_status task_grid_regions(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *const *images, int32_t n_images,
+                               task_region **regions) {
+    task_region *r = calloc((size_t)n_images, sizeof *r);
+    if (!r) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    for (int32_t i = 0; i < n_images; i++) {
+        const ssl3d_status st = task_crop_region(ctx, t, images[i], i, &r[i]);
+        if (st != SSL3D_OK) { task_grid_regions_free(r, i); return st; }
+    }
+    *regions = r;
+    return SSL3D_OK;
+}
+
+void task_grid_regions_free(task_region *regions, int32_t n_images) {
+    for (int32_t i = 0; regions && i < n_images; i++) task_region_free(&regions[i]);
+    free(regions);
+}
+
+ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, const task_region *regions, int32_t n_images,
                             int64_t *cell, int64_t *jitter, int64_t *patch) {
     const int64_t n = task_opt_int(t, "grid"), c0 = task_opt_int(t, "cell"), j0 = task_opt_int(t, "jitter");
     const int64_t need = (int64_t)1 << task_opt_int(t, "levels");
     int64_t fit = INT64_MAX;
     int32_t smallest = 0;
-    task_region small = { { 0 }, { 0 }, NULL };
-    for (int32_t i = 0; i < n_images; i++) {
-        task_region rg;
-        SSL3D_CHECK(task_crop_region(ctx, t, images[i], i, &rg));
-        task_region_free(&rg);
-        for (int32_t a = 0; a < t->dims; a++)
-            if ((rg.hi[a] - rg.lo[a]) / n < fit) { fit = (rg.hi[a] - rg.lo[a]) / n; smallest = i; small = rg; }
-    }
+    for (int32_t i = 0; i < n_images; i++)
+        for (int32_t a = 0; a < t->dims; a++) {
+            const int64_t side = regions[i].hi[a] - regions[i].lo[a];
+            if (side / n < fit) { fit = side / n; smallest = i; }
+        }
     const int64_t c = c0 > 0 && c0 < fit ? c0 : fit;
     int64_t j = c0 > 0 && c < c0 ? j0 * c / c0 : j0;   /* a shrunk cell keeps the jitter's share */
     if (c - j < need) j = c - need;
@@ -49,7 +63,7 @@ ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *c
         char what[96];
         snprintf(what, sizeof what, "a %lldx grid of cells of at least 2^levels = %lld voxels", (long long)n,
                  (long long)need);
-        return task_region_require(ctx, t, &small, smallest, n * need, what);
+        return task_region_require(ctx, t, &regions[smallest], smallest, n * need, what);
     }
     *cell = c;
     *jitter = j;
@@ -57,16 +71,13 @@ ssl3d_status task_grid_cell(ssl3d_ctx *ctx, const ssl3d_task *t, ssl3d_tensor *c
     return SSL3D_OK;
 }
 
-ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, int32_t image,
+ssl3d_status task_grid_window(ssl3d_ctx *ctx, const ssl3d_task *t, const ssl3d_tensor *x, const task_region *rg,
                               int64_t cell, int32_t training, uint64_t seed, uint64_t key, ssl3d_tensor **out) {
     const int64_t side = task_opt_int(t, "grid") * cell;
     int64_t off[3], w[3] = { side, side, side };
-    task_region rg;
-    SSL3D_CHECK(task_crop_region(ctx, t, x, image, &rg));
     ssl3d_rng r;
     ssl3d_rng_init(&r, seed, data_stream(TASK_STREAM_GRID_WINDOW, key));
-    task_fg_window(x, t->dims, &rg, w, training, &r, off);
-    task_region_free(&rg);
+    task_fg_window(x, t->dims, rg, w, training, &r, off);
     return ssl3d_crop(ctx, x, off, w, 0.0f, out);
 }
 

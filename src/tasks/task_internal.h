@@ -87,6 +87,12 @@ int32_t task_opt_int(const ssl3d_task *t, const char *key);
  * in [lo, hi] / a number in [lo, hi]. For vt->init. */
 ssl3d_status task_opt_check_int(ssl3d_ctx *ctx, const ssl3d_task *t, const char *key, int64_t lo, int64_t hi);
 ssl3d_status task_opt_check(ssl3d_ctx *ctx, const ssl3d_task *t, const char *key, double lo, double hi);
+/* The first option on which `t` and a checkpoint's "options" metadata (the "k=v,k=v" of
+ * ssl3d_task_save) disagree: 1 with its key and both values as text (named values by name;
+ * "(none)" for a key only one side has), 0 when they agree. Options the string does not
+ * hold agree, except region and fg_level, which it omits at their defaults. */
+int task_options_differ(const ssl3d_task *t, const char *ck_options, char *key, size_t key_cap, char *theirs,
+                        size_t theirs_cap, char *mine, size_t mine_cap);
 /* Register a head module under `name` (the task takes ownership, also on failure). */
 ssl3d_status task_add_module(ssl3d_task *t, ssl3d_module *m, const char *name);
 

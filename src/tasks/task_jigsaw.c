@@ -64,16 +64,21 @@ static ssl3d_status jigsaw_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *co
     const jigsaw_impl *j = t->impl;
     int64_t cell, jitter, p;
     ssl3d_ctx *sctx = task_sample_ctx(images);
-    SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_cell(sctx, t, images, n_images, &cell, &jitter, &p)));
+    task_region *rg = NULL;   /* each image's crop region, once per call */
+    SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_regions(sctx, t, images, n_images, &rg)));
+    ssl3d_status st = task_grid_cell(sctx, t, rg, n_images, &cell, &jitter, &p);
+    if (st != SSL3D_OK) { task_grid_regions_free(rg, n_images); return task_sample_status(ctx, sctx, st); }
     const int32_t n = task_opt_int(t, "grid"), cells = jigsaw_cells(t);
     int32_t *labels = samples->labels = malloc((size_t)n_images * sizeof *labels);
-    if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    if (!labels) {
+        task_grid_regions_free(rg, n_images);
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    }
     samples->n_labels = n_images;
     ssl3d_tensor *batch = NULL;
     /* The permutation set where the samples are built (a copy when that is not its own host
      * context: a device task's images live in the caller's CPU context). */
     ssl3d_tensor *perms = ssl3d_tensor_retain(j->perms);
-    ssl3d_status st = SSL3D_OK;
     if (perms->ctx != sctx) {
         ssl3d_tensor_release(perms);
         perms = NULL;
@@ -82,7 +87,7 @@ static ssl3d_status jigsaw_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *co
     if (st == SSL3D_OK) st = task_grid_batch(sctx, t, n_images, cells, p, &batch);   /* (B, cells, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
         ssl3d_tensor *s = NULL, *win = NULL;
-        st = task_grid_window(sctx, t, images[b], b, cell, training, seed, task_sample_key(t, index, b), &win);
+        st = task_grid_window(sctx, t, images[b], &rg[b], cell, training, seed, task_sample_key(t, index, b), &win);
         if (st == SSL3D_OK)
             st = ssl3d_jigsaw_sample(sctx, win, perms, n, cell, jitter, !training, seed,
                                      task_sample_key(t, index, b), &s, &labels[b]);
@@ -92,6 +97,7 @@ static ssl3d_status jigsaw_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *co
     }
     samples->x = batch;
     ssl3d_tensor_release(perms);
+    task_grid_regions_free(rg, n_images);
     return task_sample_status(ctx, sctx, st);
 }
 

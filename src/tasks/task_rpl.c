@@ -25,16 +25,22 @@ static ssl3d_status rpl_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
                               uint64_t seed, uint64_t index, int32_t training, task_samples *samples) {
     int64_t cell, jitter, p;
     ssl3d_ctx *sctx = task_sample_ctx(images);
-    SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_cell(sctx, t, images, n_images, &cell, &jitter, &p)));
+    task_region *rg = NULL;   /* each image's crop region, once per call */
+    SSL3D_CHECK(task_sample_status(ctx, sctx, task_grid_regions(sctx, t, images, n_images, &rg)));
+    ssl3d_status st = task_grid_cell(sctx, t, rg, n_images, &cell, &jitter, &p);
+    if (st != SSL3D_OK) { task_grid_regions_free(rg, n_images); return task_sample_status(ctx, sctx, st); }
     const int32_t n = task_opt_int(t, "grid");
     int32_t *labels = samples->labels = malloc((size_t)n_images * sizeof *labels);
-    if (!labels) return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    if (!labels) {
+        task_grid_regions_free(rg, n_images);
+        return ssl3d_set_error(ctx, SSL3D_ERR_NOMEM, "ssl3d_task_forward: out of memory");
+    }
     samples->n_labels = n_images;
     ssl3d_tensor *batch = NULL;
-    ssl3d_status st = task_grid_batch(sctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
+    st = task_grid_batch(sctx, t, n_images, 2, p, &batch);     /* (B, 2, C, p..) */
     for (int32_t b = 0; b < n_images && st == SSL3D_OK; b++) {
         ssl3d_tensor *s = NULL, *win = NULL;
-        st = task_grid_window(sctx, t, images[b], b, cell, training, seed, task_sample_key(t, index, b), &win);
+        st = task_grid_window(sctx, t, images[b], &rg[b], cell, training, seed, task_sample_key(t, index, b), &win);
         if (st == SSL3D_OK)
             st = ssl3d_rpl_sample(sctx, win, n, cell, jitter, !training, seed, task_sample_key(t, index, b), &s,
                                   &labels[b]);
@@ -43,6 +49,7 @@ static ssl3d_status rpl_build(ssl3d_ctx *ctx, ssl3d_task *t, ssl3d_tensor *const
         ssl3d_tensor_release(win);
     }
     samples->x = batch;
+    task_grid_regions_free(rg, n_images);
     return task_sample_status(ctx, sctx, st);
 }
 
