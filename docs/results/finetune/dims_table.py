@@ -4,7 +4,7 @@
 usage: dims_table.py [V2_DIR]     V2_DIR: default docs/results/finetune/v2 (holds hip3/, hip2/)
 
 A seed picks the same labelled and validation volumes in both sets (same pool, split seed and
-subset rule), so test Dice can be paired by seed across the sets. Prints, at 5% and 10%
+subset rule), so test Dice can be paired by seed across the sets. Prints, at 5%, 10% and 25%
 labels, 3D - 2D for scratch, the control and rotation, and the difference of the two
 rotation encoders' gains over their own scratch: mean, 95% interval (Student t, pairs - 1
 df), two-sided paired t-test p, seeds ahead. Needs scipy (Debian: python3-scipy)."""
@@ -45,7 +45,7 @@ def main(argv):
     def by_seed(res, method, f):
         return {k[2]: v for k, v in res.items() if k[0] == method and k[1] == f}
 
-    for f in (0.05, 0.1):
+    for f in (0.05, 0.1, 0.25):
         for m3, m2 in (("scratch", "scratch"), ("rand3", "rand2"), ("rot3", "rot2")):
             paired(by_seed(h3, m3, f), by_seed(h2, m2, f), "%s 3D - %s 2D at %g" % (m3, m2, f))
         s3, s2 = by_seed(h3, "scratch", f), by_seed(h2, "scratch", f)
