@@ -203,13 +203,11 @@ static ssl3d_status read_val(ssl3d_ctx *ctx, ssl3d_ctx *dctx, const ssl3d_pretra
         const int64_t item = n == nv ? i : i * nv / n;
         if ((st = ssl3d_loader_item(dctx, val, item, &in->val[i])) != SSL3D_OK) break;
         const char *path = ssl3d_loader_item_path(val, item, &in->val_slice[i]);
-        const size_t len = strlen(path ? path : "");
-        if (!(in->val_path[i] = malloc(len + 1))) {
+        if (!(in->val_path[i] = strdup(path ? path : ""))) {
             st = ssl3d_set_error(dctx, SSL3D_ERR_NOMEM, OP ": out of memory");
             in->n_val++;   /* val[i] is released with the others */
             break;
         }
-        memcpy(in->val_path[i], path ? path : "", len + 1);
     }
     if (st != SSL3D_OK) st = held_out_error(ctx, dctx, st, c, "manifest");
     ssl3d_loader_release(val);   /* the images are copies: its cache is no longer needed */

@@ -74,6 +74,7 @@ def paired(path, metric, epochs_arg):
                 methods.append(r["method"])
     if not val:
         sys.exit("val_curves.py: no %s values in %s" % (metric, path))
+    seeds = sorted({k[2] for k in val})
     control = next((m for m in methods if m.startswith("rand")), None)
     order = ["scratch"] + ([control] if control else []) + [m for m in methods if m not in ("scratch", control)]
     all_epochs = sorted({k[3] for k in val})
@@ -95,8 +96,7 @@ def paired(path, metric, epochs_arg):
                 cells = []
                 for e in epochs:
                     d = [val[(m, fraction, s, e)] - val[(base, fraction, s, e)]
-                         for s in range(100)
-                         if (m, fraction, s, e) in val and (base, fraction, s, e) in val]
+                         for s in seeds if (m, fraction, s, e) in val and (base, fraction, s, e) in val]
                     cells.append(interval(d) if d else "")
                 print("| %s | %s | %s |" % (m, base, " | ".join(cells)))
 
